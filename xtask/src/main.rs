@@ -1,0 +1,38 @@
+//! `cargo xtask <task>`: the project's automation, in Rust (matklad's xtask pattern).
+//!
+//! Every task installs what it needs, idempotently, before it runs: a fresh clone needs only
+//! `cargo xtask demo` or `cargo xtask test`.
+
+#[allow(dead_code)] // the demo, native and embedded tasks use the rest
+mod env;
+mod test;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "hd project automation")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what the tests need, then run formatting, clippy, every test and the cross builds.
+    Test,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Test => test::run(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! `cargo xtask test`: the one test command (the README's and CI's).
+
+use crate::env::{cargo, ensure_rust_targets, exec, step};
+use anyhow::Result;
+
+/// Cross targets hd-core must build for: a Cortex-M4F microcontroller and the browser.
+pub const CROSS_TARGETS: [&str; 2] = ["thumbv7em-none-eabihf", "wasm32-unknown-unknown"];
+
+pub fn run() -> Result<()> {
+    ensure_rust_targets(&CROSS_TARGETS)?;
+
+    step("cargo fmt --check");
+    exec(cargo().args(["fmt", "--all", "--check"]))?;
+
+    step("cargo clippy (default members, all targets, -D warnings)");
+    exec(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
+
+    step("cargo test (default members)");
+    exec(cargo().args(["test"]))?;
+
+    for target in CROSS_TARGETS {
+        step(&format!("hd-core builds for {target}"));
+        exec(cargo().args(["build", "--release", "-p", "hd-core", "--target", target]))?;
+    }
+
+    eprintln!("\nxtask test: all checks passed");
+    Ok(())
+}
