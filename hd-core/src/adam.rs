@@ -1,0 +1,119 @@
+//! Adam (Kingma & Ba, 2015) as a direction d_t, with the paper's optional 1/√t step decay.
+
+use crate::{Error, Real};
+
+/// Adam. With g_t the gradient (coupled L2 already added) and m, v starting at 0:
+///
+/// m_t = β1 m_{t−1} + (1−β1) g_t; v_t = β2 v_{t−1} + (1−β2) g_t²;
+/// m̂_t = m_t / (1−β1^t); v̂_t = v_t / (1−β2^t); d_t = m̂_t / (√v̂_t + ε).
+///
+/// The step is θ_t = θ_{t−1} − γ_t d_t, and with `sqrt_decay` θ_t = θ_{t−1} − (γ_t/√t) d_t
+/// (the paper uses that decay for logistic regression only).
+///
+/// Adam-HD needs no extra buffer: d_{t−1} is recomputed from m_{t−1}, v_{t−1} before they
+/// are updated. The seed's Adam-HD box divides m by (1−β2^t) and uses m_t rather than m̂_t;
+/// both are typos, and this follows the paper.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Adam {
+    /// β1 ∈ [0, 1), decay of the first moment.
+    pub beta1: f32,
+    /// β2 ∈ [0, 1), decay of the second moment.
+    pub beta2: f32,
+    /// ε > 0, added to √v̂.
+    pub eps: f32,
+    /// Divide the step by √t (the paper's setting for logistic regression).
+    pub sqrt_decay: bool,
+}
+
+impl Default for Adam {
+    /// The paper's (and Kingma & Ba's) defaults: β1 = 0.9, β2 = 0.999, ε = 1e−8, no decay.
+    fn default() -> Self {
+        Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            sqrt_decay: false,
+        }
+    }
+}
+
+/// 1/(1−β^t), computed in f64 by libm so that every target gets the same bits.
+fn inverse_bias_correction(beta: f32, step: u64) -> f32 {
+    // Past 2^53 steps f64 cannot tell t from t+1; β^t is 0 long before that.
+    (1.0 / (1.0 - libm::pow(f64::from(beta), step as f64))) as f32
+}
+
+/// Host constants of one Adam step: the bias corrections at t and at t − 1.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct AdamStep {
+    inv_bc1: f32,
+    inv_bc2: f32,
+    inv_bc1_prev: f32,
+    inv_bc2_prev: f32,
+    has_prev: bool,
+}
+
+impl Adam {
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        if !(self.beta1 >= 0.0 && self.beta1 < 1.0) {
+            return Err(Error::InvalidHyperparameter {
+                name: "beta1",
+                requirement: "in [0, 1)",
+            });
+        }
+        if !(self.beta2 >= 0.0 && self.beta2 < 1.0) {
+            return Err(Error::InvalidHyperparameter {
+                name: "beta2",
+                requirement: "in [0, 1)",
+            });
+        }
+        if !(self.eps > 0.0 && self.eps.is_finite()) {
+            return Err(Error::InvalidHyperparameter {
+                name: "eps",
+                requirement: "finite and > 0",
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn constants(&self, step: u64) -> AdamStep {
+        let prev = step.saturating_sub(1);
+        AdamStep {
+            inv_bc1: inverse_bias_correction(self.beta1, step),
+            inv_bc2: inverse_bias_correction(self.beta2, step),
+            inv_bc1_prev: inverse_bias_correction(self.beta1, prev),
+            inv_bc2_prev: inverse_bias_correction(self.beta2, prev),
+            has_prev: prev > 0,
+        }
+    }
+
+    #[inline(always)]
+    fn normalised<T: Real>(&self, m: &T, v: &T, inv_bc1: f32, inv_bc2: f32) -> T {
+        m.scale(inv_bc1)
+            .div(&v.scale(inv_bc2).sqrt().shift(self.eps))
+    }
+
+    /// d_{t−1} = m̂_{t−1}/(√v̂_{t−1} + ε), recomputed from the state before this step;
+    /// `None` at t = 1, where d_0 = 0.
+    #[inline(always)]
+    pub(crate) fn previous_direction<T: Real>(&self, c: &AdamStep, slots: &[T]) -> Option<T> {
+        match slots {
+            [m, v, ..] if c.has_prev => Some(self.normalised(m, v, c.inv_bc1_prev, c.inv_bc2_prev)),
+            _ => None,
+        }
+    }
+
+    /// Advances m and v with `g` and returns d_t.
+    #[inline(always)]
+    pub(crate) fn direction<T: Real>(&self, c: &AdamStep, g: &T, slots: &mut [T]) -> T {
+        match slots {
+            [m, v, ..] => {
+                m.assign(m.scale(self.beta1).add(&g.scale(1.0 - self.beta1)));
+                v.assign(v.scale(self.beta2).add(&g.mul(g).scale(1.0 - self.beta2)));
+                self.normalised(m, v, c.inv_bc1, c.inv_bc2)
+            }
+            // Unreachable: the optimizer checks the slot count before any step.
+            _ => g.scale(0.0),
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! A versioned little-endian byte layout for an optimizer and its state, written and read
+//! without allocation, so a microcontroller or a checkpoint can save and restore it exactly.
+//!
+//! Record layout, version 1 ([`RECORD_LEN`] bytes, all numbers little-endian):
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 4 | magic `HDOP` |
+//! | 4 | 2 | version (1) |
+//! | 6 | 1 | base: 0 SGD, 1 Adam |
+//! | 7 | 1 | flags: 1 Nesterov, 2 Adam 1/√t, 4 hyper, 8 clamp, 16 transition |
+//! | 8 | 1 | hyper rule: 0 additive, 1 multiplicative |
+//! | 9 | 1 | scope: 0 global, 1 per-tensor, 2 per-parameter |
+//! | 10 | 2 | reserved, 0 |
+//! | 12 | 4 × 9 | f32: α_0, λ, μ or β1, 0 or β2, 0 or ε, β, clamp lo, clamp hi, p |
+//! | 48 | 4 | f32: α_∞ |
+//! | 52 | 8 | u64: step t |
+//! | 60 | 4 | f32: α_t |
+//!
+//! Per-element buffers are plain f32 arrays: [`encode_f32s`] / [`decode_f32s`].
+
+use crate::{
+    Adam, Base, Config, Error, Hyper, HyperRule, Optimizer, Scope, Sgd, State, Transition,
+};
+
+/// Bytes of one encoded optimizer record.
+pub const RECORD_LEN: usize = 64;
+const MAGIC: [u8; 4] = *b"HDOP";
+const VERSION: u16 = 1;
+
+const NESTEROV: u8 = 1;
+const SQRT_DECAY: u8 = 2;
+const HYPER: u8 = 4;
+const CLAMP: u8 = 8;
+const TRANSITION: u8 = 16;
+
+/// A cursor over a fixed byte slice; every access is bounds-checked and never panics.
+struct Writer<'a> {
+    out: &'a mut [u8],
+    at: usize,
+}
+
+impl Writer<'_> {
+    fn bytes(&mut self, b: &[u8]) {
+        if let Some(dst) = self.out.get_mut(self.at..self.at + b.len()) {
+            dst.copy_from_slice(b);
+        }
+        self.at += b.len();
+    }
+    fn f32(&mut self, x: f32) {
+        self.bytes(&x.to_le_bytes());
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], Error> {
+        let b = self
+            .bytes
+            .get(self.at..self.at + N)
+            .and_then(|s| <[u8; N]>::try_from(s).ok())
+            .ok_or(Error::Corrupt {
+                reason: "truncated",
+            })?;
+        self.at += N;
+        Ok(b)
+    }
+    fn f32(&mut self) -> Result<f32, Error> {
+        Ok(f32::from_le_bytes(self.take()?))
+    }
+}
+
+impl Optimizer {
+    /// Writes the hyperparameters and `state` into `out[..RECORD_LEN]`; returns [`RECORD_LEN`].
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] if `out` is shorter than [`RECORD_LEN`]; nothing is written.
+    pub fn encode(&self, state: &State, out: &mut [u8]) -> Result<usize, Error> {
+        if out.len() < RECORD_LEN {
+            return Err(Error::BufferTooSmall {
+                needed: RECORD_LEN,
+                found: out.len(),
+            });
+        }
+        let c = self.config();
+        let (tag, mut flags, p) = match c.base {
+            Base::Sgd(s) => (
+                0u8,
+                if s.nesterov { NESTEROV } else { 0 },
+                [s.momentum, 0.0, 0.0],
+            ),
+            Base::Adam(a) => (
+                1u8,
+                if a.sqrt_decay { SQRT_DECAY } else { 0 },
+                [a.beta1, a.beta2, a.eps],
+            ),
+        };
+        let h = c.hyper.unwrap_or(Hyper::additive(0.0));
+        if c.hyper.is_some() {
+            flags |= HYPER;
+        }
+        let (lo, hi) = h.clamp.unwrap_or((0.0, 0.0));
+        if h.clamp.is_some() {
+            flags |= CLAMP;
+        }
+        let tr = h.transition.unwrap_or(Transition {
+            power: 0.0,
+            alpha_inf: 0.0,
+        });
+        if h.transition.is_some() {
+            flags |= TRANSITION;
+        }
+        let rule = match h.rule {
+            HyperRule::Additive => 0,
+            HyperRule::Multiplicative => 1,
+        };
+        let scope = match h.scope {
+            Scope::Global => 0,
+            Scope::PerTensor => 1,
+            Scope::PerParameter => 2,
+        };
+        let mut w = Writer { out, at: 0 };
+        w.bytes(&MAGIC);
+        w.bytes(&VERSION.to_le_bytes());
+        w.bytes(&[tag, flags, rule, scope, 0, 0]);
+        for x in [
+            c.alpha0,
+            c.weight_decay,
+            p[0],
+            p[1],
+            p[2],
+            h.beta,
+            lo,
+            hi,
+            tr.power,
+        ] {
+            w.f32(x);
+        }
+        w.f32(tr.alpha_inf);
+        w.bytes(&state.step.to_le_bytes());
+        w.f32(state.alpha);
+        Ok(w.at)
+    }
+
+    /// Reads a record written by [`encode`](Optimizer::encode), validating it as
+    /// [`Optimizer::new`] does.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] (bad magic, truncated, unknown tag or flag, non-finite α_t),
+    /// [`Error::UnsupportedVersion`], [`Error::InvalidHyperparameter`].
+    pub fn decode(bytes: &[u8]) -> Result<(Optimizer, State), Error> {
+        let mut r = Reader { bytes, at: 0 };
+        if r.take::<4>()? != MAGIC {
+            return Err(Error::Corrupt {
+                reason: "bad magic",
+            });
+        }
+        let version = u16::from_le_bytes(r.take()?);
+        if version != VERSION {
+            return Err(Error::UnsupportedVersion { found: version });
+        }
+        let [tag, flags, rule, scope, r0, r1] = r.take::<6>()?;
+        if flags & !(NESTEROV | SQRT_DECAY | HYPER | CLAMP | TRANSITION) != 0 || r0 != 0 || r1 != 0
+        {
+            return Err(Error::Corrupt {
+                reason: "unknown flags",
+            });
+        }
+        let mut f = [0.0f32; 9];
+        for x in f.iter_mut() {
+            *x = r.f32()?;
+        }
+        let [alpha0, weight_decay, p0, p1, p2, beta, lo, hi, power] = f;
+        let alpha_inf = r.f32()?;
+        let step = u64::from_le_bytes(r.take()?);
+        let alpha = r.f32()?;
+        let base = match tag {
+            0 => Base::Sgd(Sgd {
+                momentum: p0,
+                nesterov: flags & NESTEROV != 0,
+            }),
+            1 => Base::Adam(Adam {
+                beta1: p0,
+                beta2: p1,
+                eps: p2,
+                sqrt_decay: flags & SQRT_DECAY != 0,
+            }),
+            _ => {
+                return Err(Error::Corrupt {
+                    reason: "unknown base rule",
+                })
+            }
+        };
+        let rule = match rule {
+            0 => HyperRule::Additive,
+            1 => HyperRule::Multiplicative,
+            _ => {
+                return Err(Error::Corrupt {
+                    reason: "unknown hypergradient rule",
+                })
+            }
+        };
+        let scope = match scope {
+            0 => Scope::Global,
+            1 => Scope::PerTensor,
+            2 => Scope::PerParameter,
+            _ => {
+                return Err(Error::Corrupt {
+                    reason: "unknown scope",
+                })
+            }
+        };
+        let hyper = (flags & HYPER != 0).then_some(Hyper {
+            rule,
+            beta,
+            scope,
+            clamp: (flags & CLAMP != 0).then_some((lo, hi)),
+            transition: (flags & TRANSITION != 0).then_some(Transition { power, alpha_inf }),
+        });
+        let opt = Optimizer::new(Config {
+            base,
+            alpha0,
+            weight_decay,
+            hyper,
+        })?;
+        if !alpha.is_finite() {
+            return Err(Error::Corrupt {
+                reason: "alpha is not finite",
+            });
+        }
+        Ok((opt, State { step, alpha }))
+    }
+}
+
+/// Writes `values` as little-endian f32s into `out`; returns the bytes written (4 per value).
+///
+/// # Errors
+/// [`Error::BufferTooSmall`] if `out` is too short; nothing is written.
+pub fn encode_f32s(values: &[f32], out: &mut [u8]) -> Result<usize, Error> {
+    let needed = values.len().saturating_mul(4);
+    if out.len() < needed {
+        return Err(Error::BufferTooSmall {
+            needed,
+            found: out.len(),
+        });
+    }
+    for (chunk, v) in out.chunks_exact_mut(4).zip(values) {
+        chunk.copy_from_slice(&v.to_le_bytes());
+    }
+    Ok(needed)
+}
+
+/// Reads `out.len()` little-endian f32s from `bytes`, which must hold exactly that many.
+///
+/// # Errors
+/// [`Error::LengthMismatch`] if `bytes.len() != 4 · out.len()`; `out` is unchanged.
+pub fn decode_f32s(bytes: &[u8], out: &mut [f32]) -> Result<(), Error> {
+    let expected = out.len().saturating_mul(4);
+    if bytes.len() != expected {
+        return Err(Error::LengthMismatch {
+            name: "bytes",
+            expected,
+            found: bytes.len(),
+        });
+    }
+    for (v, chunk) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(chunk);
+        *v = f32::from_le_bytes(b);
+    }
+    Ok(())
+}

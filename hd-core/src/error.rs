@@ -1,0 +1,76 @@
+//! The one error type of hd-core.
+
+use core::fmt;
+
+/// Everything that can go wrong in hd-core. Every fallible call checks its input before it
+/// writes anything, so an `Err` always leaves parameters, buffers and state exactly as they were.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A hyperparameter is out of its domain, e.g. `beta < 0` or `eps <= 0`.
+    InvalidHyperparameter {
+        /// Its name as in the paper (`alpha0`, `beta`, `mu`, `beta1`, …).
+        name: &'static str,
+        /// What it must satisfy, e.g. `"finite and >= 0"`.
+        requirement: &'static str,
+    },
+    /// Two slices that must match in length do not.
+    LengthMismatch {
+        /// Which slice is wrong (`grads`, `buffers`, `states`, …).
+        name: &'static str,
+        /// The length it must have.
+        expected: usize,
+        /// The length it has.
+        found: usize,
+    },
+    /// The gradient holds a NaN or an infinity, or is so large that the hypergradient or the
+    /// new learning rate overflows. Nothing was changed.
+    NonFinite,
+    /// The step counter would overflow `u64`.
+    StepOverflow,
+    /// An output byte buffer is too short.
+    BufferTooSmall {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes given.
+        found: usize,
+    },
+    /// Serialised bytes that are not an hd-core record (bad magic, wrong length, bad tag).
+    Corrupt {
+        /// What is wrong with them.
+        reason: &'static str,
+    },
+    /// A record written by a layout version this build does not read.
+    UnsupportedVersion {
+        /// The version found in the record.
+        found: u16,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Error::InvalidHyperparameter { name, requirement } => {
+                write!(f, "invalid hyperparameter {name}: must be {requirement}")
+            }
+            Error::LengthMismatch {
+                name,
+                expected,
+                found,
+            } => write!(f, "{name} has length {found}, expected {expected}"),
+            Error::NonFinite => f.write_str(
+                "gradient is not finite (NaN or infinity) or the hypergradient overflowed; nothing was changed",
+            ),
+            Error::StepOverflow => f.write_str("step counter overflow"),
+            Error::BufferTooSmall { needed, found } => {
+                write!(f, "buffer too small: {found} bytes, {needed} needed")
+            }
+            Error::Corrupt { reason } => write!(f, "corrupt optimizer record: {reason}"),
+            Error::UnsupportedVersion { found } => {
+                write!(f, "optimizer record version {found} is not supported")
+            }
+        }
+    }
+}
+
+impl core::error::Error for Error {}

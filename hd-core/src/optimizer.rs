@@ -1,0 +1,808 @@
+//! The optimizer: a base direction, optionally wrapped by the hypergradient rule, with one
+//! generic definition of each step (phase 1: hypergradient terms; α update; phase 2: apply)
+//! and fused slice drivers on top of it.
+
+use crate::adam::AdamStep;
+use crate::hyper::{HyperRule, Scope};
+use crate::real::{Lanes, LANES};
+use crate::{Adam, Error, Hyper, Real, Sgd, Terms};
+
+/// The base rule, i.e. the direction d_t of θ_t = θ_{t−1} − γ_t d_t.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Base {
+    /// SGD, with optional heavy-ball or Nesterov momentum.
+    Sgd(Sgd),
+    /// Adam.
+    Adam(Adam),
+}
+
+/// Every hyperparameter of an optimizer: plain `Copy` data, validated by [`Optimizer::new`].
+///
+/// The gradient the rules see is g_t = ∇f_t(θ_{t−1}) + λ θ_{t−1} (coupled L2, λ = `weight_decay`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Config {
+    /// The base direction.
+    pub base: Base,
+    /// Initial learning rate α_0 (finite).
+    pub alpha0: f32,
+    /// Coupled L2 coefficient λ ≥ 0 (the paper uses 1e−4 on LogReg and MLP).
+    pub weight_decay: f32,
+    /// Hypergradient adaptation of α; `None` is the base optimizer with fixed α_0.
+    pub hyper: Option<Hyper>,
+}
+
+impl Config {
+    /// Plain SGD with learning rate α_0.
+    pub const fn sgd(alpha0: f32) -> Config {
+        Config {
+            base: Base::Sgd(Sgd::PLAIN),
+            alpha0,
+            weight_decay: 0.0,
+            hyper: None,
+        }
+    }
+
+    /// SGD with Nesterov momentum μ (the paper's SGDN).
+    pub const fn sgdn(alpha0: f32, momentum: f32) -> Config {
+        Config {
+            base: Base::Sgd(Sgd::nesterov(momentum)),
+            ..Config::sgd(alpha0)
+        }
+    }
+
+    /// Adam with the usual (0.9, 0.999, 1e−8).
+    pub const fn adam(alpha0: f32) -> Config {
+        Config {
+            base: Base::Adam(Adam {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                sqrt_decay: false,
+            }),
+            ..Config::sgd(alpha0)
+        }
+    }
+
+    /// This base rule with additive hypergradient descent (HD) at rate β.
+    pub const fn with_hd(self, beta: f32) -> Config {
+        Config {
+            hyper: Some(Hyper::additive(beta)),
+            ..self
+        }
+    }
+
+    /// This base rule with multiplicative hypergradient descent (HDM) at rate β′.
+    pub const fn with_hdm(self, beta: f32) -> Config {
+        Config {
+            hyper: Some(Hyper::multiplicative(beta)),
+            ..self
+        }
+    }
+
+    /// This configuration with coupled L2 weight decay λ.
+    pub const fn with_weight_decay(self, weight_decay: f32) -> Config {
+        Config {
+            weight_decay,
+            ..self
+        }
+    }
+
+    /// Checks every hyperparameter.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] naming the first one out of its domain.
+    pub fn validate(&self) -> Result<(), Error> {
+        if !self.alpha0.is_finite() {
+            return Err(Error::InvalidHyperparameter {
+                name: "alpha0",
+                requirement: "finite",
+            });
+        }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return Err(Error::InvalidHyperparameter {
+                name: "weight_decay",
+                requirement: "finite and >= 0",
+            });
+        }
+        match self.base {
+            Base::Sgd(s) => s.validate()?,
+            Base::Adam(a) => a.validate()?,
+        }
+        match self.hyper {
+            Some(h) => h.validate(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The scalar state of an optimizer: plain data the caller owns (per-element state lives in the
+/// caller's buffers). For [`Scope::PerTensor`], keep one `State` per tensor.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct State {
+    /// Steps taken so far; the next step is t = `step` + 1.
+    pub step: u64,
+    /// The current α_t (α_0 before the first step; unused by [`Scope::PerParameter`], whose
+    /// α lives in the buffers).
+    pub alpha: f32,
+}
+
+/// Host constants of the step t: computed once, used for every element.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepConstants {
+    step: u64,
+    adam: AdamStep,
+    delta: f32,
+    inv_sqrt_step: f32,
+}
+
+/// Which per-element buffers a configuration needs, in order: the base rule's (v, or m and v),
+/// then d_{t−1} where it cannot be recomputed, then α for per-parameter scope.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Layout {
+    base: usize,
+    direction: bool,
+    alpha: bool,
+}
+
+impl Layout {
+    fn of(config: &Config) -> Layout {
+        let (base, recomputes) = match config.base {
+            Base::Sgd(s) => (s.slots(), s.keeps_direction()),
+            Base::Adam(_) => (2, true),
+        };
+        Layout {
+            base,
+            direction: config.hyper.is_some() && !recomputes,
+            alpha: config.hyper.is_some_and(|h| h.scope == Scope::PerParameter),
+        }
+    }
+
+    fn slots(&self) -> usize {
+        self.base + usize::from(self.direction) + usize::from(self.alpha)
+    }
+}
+
+/// Lane-wise running sums of phase 1 over any number of slices, in the order they are fed.
+///
+/// Element j of the concatenation of everything fed goes to lane j mod [`LANES`], so feeding
+/// tensors one by one gives exactly the bits of feeding their concatenation at once.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Accumulator {
+    dot: [f32; LANES],
+    grad_sq: [f32; LANES],
+    dir_sq: [f32; LANES],
+    lane: usize,
+}
+
+impl Default for Accumulator {
+    fn default() -> Self {
+        Accumulator::new()
+    }
+}
+
+fn add_lanes(acc: &mut [f32; LANES], x: &Lanes, lane0: usize, len: usize) {
+    for (a, v) in acc.iter_mut().zip(x.0.iter()).skip(lane0).take(len) {
+        *a += *v;
+    }
+}
+
+/// Lanes summed in a fixed tree order.
+fn reduce(l: &[f32; LANES]) -> f32 {
+    let [a, b, c, d, e, f, g, h] = *l;
+    ((a + b) + (c + d)) + ((e + f) + (g + h))
+}
+
+impl Accumulator {
+    /// Empty sums.
+    pub const fn new() -> Self {
+        Accumulator {
+            dot: [0.0; LANES],
+            grad_sq: [0.0; LANES],
+            dir_sq: [0.0; LANES],
+            lane: 0,
+        }
+    }
+
+    fn add(&mut self, t: &Terms<Lanes>, lane0: usize, len: usize) {
+        add_lanes(&mut self.dot, &t.dot, lane0, len);
+        if let Some((g, d)) = &t.norms {
+            add_lanes(&mut self.grad_sq, g, lane0, len);
+            add_lanes(&mut self.dir_sq, d, lane0, len);
+        }
+        self.lane = (lane0 + len) % LANES;
+    }
+
+    /// The accumulated terms (with norms when `norms`).
+    pub fn terms(&self, norms: bool) -> Terms<f32> {
+        Terms {
+            dot: reduce(&self.dot),
+            norms: norms.then(|| (reduce(&self.grad_sq), reduce(&self.dir_sq))),
+        }
+    }
+}
+
+impl Lanes {
+    const ZERO: Lanes = Lanes([0.0; LANES]);
+
+    /// `len` elements of `src` from `start`, placed at lanes `lane0..lane0 + len`, zeros elsewhere.
+    #[inline(always)]
+    fn load(src: &[f32], start: usize, lane0: usize, len: usize) -> Lanes {
+        if lane0 == 0 && len == LANES {
+            if let Some(Ok(a)) = src.get(start..start + LANES).map(<[f32; LANES]>::try_from) {
+                return Lanes(a);
+            }
+        }
+        let mut out = [0.0; LANES];
+        let src = src.iter().skip(start).take(len);
+        for (o, s) in out.iter_mut().skip(lane0).zip(src) {
+            *o = *s;
+        }
+        Lanes(out)
+    }
+
+    /// The inverse of [`Lanes::load`].
+    #[inline(always)]
+    fn store(&self, dst: &mut [f32], start: usize, lane0: usize, len: usize) {
+        for (d, s) in dst
+            .iter_mut()
+            .skip(start)
+            .take(len)
+            .zip(self.0.iter().skip(lane0))
+        {
+            *d = *s;
+        }
+    }
+}
+
+/// One piece of a model for [`Optimizer::step_tensors`]: its parameters, their gradient, and
+/// its per-element buffers ([`Optimizer::buffer_len`] of them).
+#[derive(Debug)]
+pub struct TensorMut<'a> {
+    /// θ, updated in place.
+    pub params: &'a mut [f32],
+    /// g = ∇f(θ).
+    pub grads: &'a [f32],
+    /// The optimizer's per-element state for these parameters.
+    pub buffers: &'a mut [f32],
+}
+
+/// A validated optimizer: a base rule, optionally with hypergradient α adaptation.
+///
+/// One step t (t = `state.step + 1`), following the paper:
+///
+/// 1. Phase 1 — hypergradient: h_t = −g_t · d_{t−1} over every parameter in scope
+///    (d_0 = 0, so the first step uses α_0).
+/// 2. α update: HD α_t = α_{t−1} − β h_t, or HDM α_t = α_{t−1}(1 + β′ cos(g_t, d_{t−1}));
+///    then the optional clamp.
+/// 3. Phase 2 — step with the **new** α: θ_t = θ_{t−1} − γ_t d_t, with γ_t = α_t, or
+///    γ_t = δ(t) α_t + (1 − δ(t)) α_∞ with a [`Transition`](crate::Transition), divided by √t
+///    for Adam with `sqrt_decay`.
+///
+/// Without [`Hyper`] (or with β = 0) this is exactly the base optimizer, bit for bit.
+///
+/// Knowing differences from gbaydin/hypergradient-descent: its `AdamHD` updates α inside the
+/// per-tensor loop, so each tensor steps with a different partial α (its issue #9); here α is
+/// updated once from all tensors' terms before any tensor moves, as in the paper.
+///
+/// # Example
+/// ```
+/// use hd_core::{Config, Optimizer};
+/// // Minimise f(θ) = ½‖θ‖² with SGD-HD: the gradient is θ itself.
+/// let opt = Optimizer::new(Config::sgd(0.1).with_hd(0.01))?;
+/// let mut state = opt.init_state();
+/// let mut theta = [1.0f32, -2.0];
+/// let mut buffers = [0.0f32; 2]; // SGD-HD keeps d_{t−1}: one buffer per parameter
+/// assert_eq!(opt.buffer_len(theta.len()), Some(buffers.len()));
+/// for _ in 0..50 {
+///     let grad = theta;
+///     opt.step(&mut state, &mut theta, &grad, &mut buffers)?;
+/// }
+/// assert!(theta.iter().all(|x| x.abs() < 1e-3));
+/// assert!(state.alpha > 0.1); // consecutive gradients agreed, so α grew
+/// # Ok::<(), hd_core::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Optimizer {
+    config: Config,
+    layout: Layout,
+}
+
+impl Optimizer {
+    /// Validates `config` once; every step then only checks lengths and finiteness.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] if any hyperparameter is out of its domain.
+    pub fn new(config: Config) -> Result<Optimizer, Error> {
+        config.validate()?;
+        Ok(Optimizer {
+            config,
+            layout: Layout::of(&config),
+        })
+    }
+
+    /// The hyperparameters.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The state before the first step: t = 0, α = α_0.
+    pub fn init_state(&self) -> State {
+        State {
+            step: 0,
+            alpha: self.config.alpha0,
+        }
+    }
+
+    /// Per-element buffers per parameter: 0 (SGD) to 3 (e.g. Adam with per-parameter α).
+    pub fn slots(&self) -> usize {
+        self.layout.slots()
+    }
+
+    /// Length of the buffer slice for `n` parameters (`None` on overflow).
+    pub fn buffer_len(&self, n: usize) -> Option<usize> {
+        n.checked_mul(self.slots())
+    }
+
+    /// Resets buffers for a fresh start: zeros, and α_0 in the per-parameter α buffer.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] if `buffers` is not a whole number of slots.
+    pub fn init_buffers(&self, buffers: &mut [f32]) -> Result<(), Error> {
+        let slots = self.slots();
+        let whole = if slots == 0 {
+            buffers.is_empty()
+        } else {
+            buffers.len() % slots == 0
+        };
+        if !whole {
+            return Err(Error::LengthMismatch {
+                name: "buffers",
+                expected: buffers.len() - buffers.len() % slots.max(1),
+                found: buffers.len(),
+            });
+        }
+        let n = buffers.len().checked_div(slots).unwrap_or(0);
+        let alpha_from = n * (slots.saturating_sub(1));
+        for (i, b) in buffers.iter_mut().enumerate() {
+            *b = if self.layout.alpha && i >= alpha_from {
+                self.config.alpha0
+            } else {
+                0.0
+            };
+        }
+        Ok(())
+    }
+
+    /// The host constants of step t: bias corrections, δ(t), 1/√t.
+    pub fn constants(&self, step: u64) -> StepConstants {
+        let adam = match self.config.base {
+            Base::Adam(a) => a.constants(step),
+            Base::Sgd(_) => AdamStep::default(),
+        };
+        StepConstants {
+            step,
+            adam,
+            delta: self.config.hyper.map_or(1.0, |h| h.delta(step)),
+            inv_sqrt_step: (1.0 / libm::sqrt(step as f64)) as f32,
+        }
+    }
+
+    fn needs_norms(&self) -> bool {
+        self.config
+            .hyper
+            .is_some_and(|h| h.rule == HyperRule::Multiplicative)
+    }
+
+    /// g_t with coupled L2: g + λθ (exactly g when λ = 0).
+    #[inline(always)]
+    fn gradient<T: Real>(&self, grads: &T, params: &T) -> T {
+        if self.config.weight_decay > 0.0 {
+            grads.add(&params.scale(self.config.weight_decay))
+        } else {
+            grads.clone()
+        }
+    }
+
+    /// d_{t−1}: the stored copy, or recomputed from the base state before this step.
+    #[inline(always)]
+    fn previous_direction<T: Real>(&self, c: &StepConstants, slots: &[T]) -> Option<T> {
+        if self.layout.direction {
+            return slots.get(self.layout.base).cloned();
+        }
+        match self.config.base {
+            Base::Sgd(s) => s.previous_direction(slots),
+            Base::Adam(a) => a.previous_direction(&c.adam, slots),
+        }
+    }
+
+    #[inline(always)]
+    fn terms_unchecked<T: Real>(
+        &self,
+        c: &StepConstants,
+        params: &T,
+        grads: &T,
+        slots: &[T],
+    ) -> Terms<T> {
+        let g = self.gradient(grads, params);
+        // Base rules use d = 0: the "dot" is then 0 for a finite gradient and NaN otherwise,
+        // which is the finiteness check every rule needs before it writes anything.
+        let d = match self.config.hyper {
+            Some(_) => self.previous_direction(c, slots),
+            None => None,
+        }
+        .unwrap_or_else(|| g.scale(0.0));
+        Terms {
+            dot: g.mul(&d).sum(),
+            norms: self
+                .needs_norms()
+                .then(|| (g.mul(&g).sum(), d.mul(&d).sum())),
+        }
+    }
+
+    #[inline(always)]
+    fn next_alpha_unchecked<T: Real>(&self, alpha: &T, terms: &Terms<T>) -> T {
+        match self.config.hyper {
+            Some(h) if h.scope != Scope::PerParameter => h.next_alpha(alpha, terms),
+            _ => alpha.clone(),
+        }
+    }
+
+    /// γ_t from α_t: the transition of §5.1 and Adam's 1/√t, when configured.
+    #[inline(always)]
+    fn step_size<T: Real>(&self, c: &StepConstants, alpha: &T) -> T {
+        let gamma = match self.config.hyper.and_then(|h| h.transition) {
+            Some(tr) => alpha.scale(c.delta).shift((1.0 - c.delta) * tr.alpha_inf),
+            None => alpha.clone(),
+        };
+        match self.config.base {
+            Base::Adam(a) if a.sqrt_decay => gamma.scale(c.inv_sqrt_step),
+            _ => gamma,
+        }
+    }
+
+    #[inline(always)]
+    fn apply_unchecked<T: Real>(
+        &self,
+        c: &StepConstants,
+        alpha: &T,
+        params: &mut T,
+        grads: &T,
+        slots: &mut [T],
+    ) {
+        let g = self.gradient(grads, params);
+        let per_parameter = match self.config.hyper {
+            Some(h) if self.layout.alpha => {
+                let d = self
+                    .previous_direction(c, slots)
+                    .unwrap_or_else(|| g.scale(0.0));
+                let index = self.layout.slots() - 1;
+                slots.get_mut(index).map(|a| {
+                    // The additive rule element-wise: each α_i sees its own g_i d_{t−1,i}.
+                    let terms = Terms {
+                        dot: g.mul(&d),
+                        norms: None,
+                    };
+                    a.assign(h.next_alpha(a, &terms));
+                    self.step_size(c, a)
+                })
+            }
+            _ => None,
+        };
+        let gamma = per_parameter.unwrap_or_else(|| self.step_size(c, alpha));
+        let Some((base, extra)) = slots.split_at_mut_checked(self.layout.base) else {
+            return;
+        };
+        let d = match self.config.base {
+            Base::Sgd(s) => s.direction(&g, base),
+            Base::Adam(a) => a.direction(&c.adam, &g, base),
+        };
+        params.assign(params.sub(&gamma.mul(&d)));
+        if self.layout.direction {
+            if let Some(stored) = extra.first_mut() {
+                stored.assign(d);
+            }
+        }
+    }
+
+    fn check_slots<T: Real>(&self, params: &T, grads: &T, slots: &[T]) -> Result<(), Error> {
+        let n = params.len();
+        if grads.len() != n {
+            return Err(Error::LengthMismatch {
+                name: "grads",
+                expected: n,
+                found: grads.len(),
+            });
+        }
+        if slots.len() != self.slots() {
+            return Err(Error::LengthMismatch {
+                name: "slots",
+                expected: self.slots(),
+                found: slots.len(),
+            });
+        }
+        match slots.iter().find(|s| s.len() != n) {
+            Some(s) => Err(Error::LengthMismatch {
+                name: "slot",
+                expected: n,
+                found: s.len(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Phase 1 on any backend: this tensor's share of g_t·d_{t−1} (and of the norms, for HDM),
+    /// for the step whose [`constants`](Optimizer::constants) are `c`. Reads only.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] if `grads` or a slot does not match `params`, or the number of
+    /// slots is not [`slots`](Optimizer::slots).
+    pub fn terms_of<T: Real>(
+        &self,
+        c: &StepConstants,
+        params: &T,
+        grads: &T,
+        slots: &[T],
+    ) -> Result<Terms<T>, Error> {
+        self.check_slots(params, grads, slots)?;
+        Ok(self.terms_unchecked(c, params, grads, slots))
+    }
+
+    /// The α update on any backend, from the terms of every tensor in scope, merged.
+    /// Per-parameter scope returns `alpha` unchanged (its α is updated in phase 2).
+    pub fn next_alpha<T: Real>(&self, alpha: &T, terms: &Terms<T>) -> T {
+        self.next_alpha_unchecked(alpha, terms)
+    }
+
+    /// Phase 2 on any backend: θ_t = θ_{t−1} − γ_t d_t with α = α_t, advancing the buffers.
+    ///
+    /// # Errors
+    /// As [`terms_of`](Optimizer::terms_of); nothing is written on error.
+    pub fn apply_to<T: Real>(
+        &self,
+        c: &StepConstants,
+        alpha: &T,
+        params: &mut T,
+        grads: &T,
+        slots: &mut [T],
+    ) -> Result<(), Error> {
+        self.check_slots(params, grads, slots)?;
+        self.apply_unchecked(c, alpha, params, grads, slots);
+        Ok(())
+    }
+
+    fn check_lengths(&self, params: usize, grads: usize, buffers: usize) -> Result<(), Error> {
+        if grads != params {
+            return Err(Error::LengthMismatch {
+                name: "grads",
+                expected: params,
+                found: grads,
+            });
+        }
+        let expected = self.buffer_len(params).ok_or(Error::LengthMismatch {
+            name: "params",
+            expected: usize::MAX / self.slots().max(1),
+            found: params,
+        })?;
+        if buffers != expected {
+            return Err(Error::LengthMismatch {
+                name: "buffers",
+                expected,
+                found: buffers,
+            });
+        }
+        Ok(())
+    }
+
+    /// Phase 1 over one slice of parameters, added to `acc`. Reads only.
+    ///
+    /// Feed every tensor in scope, then call [`advance`](Optimizer::advance) once, then
+    /// [`apply`](Optimizer::apply) to every tensor: the result is bit-identical to one
+    /// [`step`](Optimizer::step) over their concatenation (buffers concatenated slot by slot).
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] if `grads` differs from `params` in length or `buffers` is not
+    /// [`buffer_len`](Optimizer::buffer_len)`(params.len())`; [`Error::StepOverflow`].
+    #[inline]
+    pub fn hypergradient(
+        &self,
+        state: &State,
+        params: &[f32],
+        grads: &[f32],
+        buffers: &[f32],
+        acc: &mut Accumulator,
+    ) -> Result<(), Error> {
+        self.check_lengths(params.len(), grads.len(), buffers.len())?;
+        let step = state.step.checked_add(1).ok_or(Error::StepOverflow)?;
+        let c = self.constants(step);
+        match self.slots() {
+            0 => self.terms_slices::<0>(&c, params, grads, buffers, acc),
+            1 => self.terms_slices::<1>(&c, params, grads, buffers, acc),
+            2 => self.terms_slices::<2>(&c, params, grads, buffers, acc),
+            _ => self.terms_slices::<3>(&c, params, grads, buffers, acc),
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn terms_slices<const K: usize>(
+        &self,
+        c: &StepConstants,
+        params: &[f32],
+        grads: &[f32],
+        buffers: &[f32],
+        acc: &mut Accumulator,
+    ) {
+        let n = params.len();
+        let slots: [&[f32]; K] = {
+            let mut it = buffers.chunks(n.max(1));
+            core::array::from_fn(|_| it.next().unwrap_or_default())
+        };
+        let decay = self.config.weight_decay > 0.0;
+        let mut start = 0;
+        while start < n {
+            let lane0 = acc.lane;
+            let len = (LANES - lane0).min(n - start);
+            // θ is read in phase 1 only for the L2 term.
+            let theta = if decay {
+                Lanes::load(params, start, lane0, len)
+            } else {
+                Lanes::ZERO
+            };
+            let g = Lanes::load(grads, start, lane0, len);
+            let s = slots.map(|sl| Lanes::load(sl, start, lane0, len));
+            let terms = self.terms_unchecked(c, &theta, &g, &s);
+            acc.add(&terms, lane0, len);
+            start += len;
+        }
+    }
+
+    /// Ends phase 1: checks the accumulated terms, advances t and updates α.
+    ///
+    /// # Errors
+    /// [`Error::NonFinite`] if the gradient had a NaN or infinity, or α would overflow;
+    /// [`Error::StepOverflow`]. `state` is unchanged on error.
+    pub fn advance(&self, state: &mut State, acc: &Accumulator) -> Result<(), Error> {
+        let terms = acc.terms(self.needs_norms());
+        if !terms.is_finite() {
+            return Err(Error::NonFinite);
+        }
+        let step = state.step.checked_add(1).ok_or(Error::StepOverflow)?;
+        let alpha = self.next_alpha_unchecked(&state.alpha, &terms);
+        if !alpha.is_finite() {
+            return Err(Error::NonFinite);
+        }
+        *state = State { step, alpha };
+        Ok(())
+    }
+
+    /// Phase 2 over one slice, for the step `state` has just [`advance`](Optimizer::advance)d to.
+    /// Call it with the gradients phase 1 checked.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] as for [`hypergradient`](Optimizer::hypergradient); nothing is
+    /// written on error.
+    #[inline]
+    pub fn apply(
+        &self,
+        state: &State,
+        params: &mut [f32],
+        grads: &[f32],
+        buffers: &mut [f32],
+    ) -> Result<(), Error> {
+        self.check_lengths(params.len(), grads.len(), buffers.len())?;
+        let c = self.constants(state.step);
+        match self.slots() {
+            0 => self.apply_slices::<0>(&c, state.alpha, params, grads, buffers),
+            1 => self.apply_slices::<1>(&c, state.alpha, params, grads, buffers),
+            2 => self.apply_slices::<2>(&c, state.alpha, params, grads, buffers),
+            _ => self.apply_slices::<3>(&c, state.alpha, params, grads, buffers),
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn apply_slices<const K: usize>(
+        &self,
+        c: &StepConstants,
+        alpha: f32,
+        params: &mut [f32],
+        grads: &[f32],
+        buffers: &mut [f32],
+    ) {
+        let n = params.len();
+        let mut slots: [&mut [f32]; K] = {
+            let mut it = buffers.chunks_mut(n.max(1));
+            core::array::from_fn(|_| it.next().unwrap_or_default())
+        };
+        let alpha = Lanes([alpha; LANES]);
+        let mut start = 0;
+        while start < n {
+            let len = LANES.min(n - start);
+            let mut theta = Lanes::load(params, start, 0, len);
+            let g = Lanes::load(grads, start, 0, len);
+            let mut s = slots.each_ref().map(|sl| Lanes::load(sl, start, 0, len));
+            self.apply_unchecked(c, &alpha, &mut theta, &g, &mut s);
+            theta.store(params, start, 0, len);
+            for (sl, v) in slots.iter_mut().zip(s.iter()) {
+                v.store(sl, start, 0, len);
+            }
+            start += len;
+        }
+    }
+
+    /// One whole step over one contiguous buffer: phase 1, α update, phase 2.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`], [`Error::NonFinite`], [`Error::StepOverflow`]; on error,
+    /// `state`, `params` and `buffers` are exactly as they were.
+    #[inline]
+    pub fn step(
+        &self,
+        state: &mut State,
+        params: &mut [f32],
+        grads: &[f32],
+        buffers: &mut [f32],
+    ) -> Result<(), Error> {
+        let mut acc = Accumulator::new();
+        self.hypergradient(state, params, grads, buffers, &mut acc)?;
+        let mut next = *state;
+        self.advance(&mut next, &acc)?;
+        self.apply(&next, params, grads, buffers)?;
+        *state = next;
+        Ok(())
+    }
+
+    /// One step over a model made of several tensors, honouring the [`Scope`]: one `State`
+    /// for global and per-parameter scope, one per tensor for per-tensor scope.
+    ///
+    /// Every gradient is checked before anything is written. (Per-tensor scope pays for that
+    /// with a second read of the gradients: without allocating, the new states cannot be
+    /// held back until all tensors have passed.)
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] (`states` of the wrong count, or a tensor's lengths),
+    /// [`Error::NonFinite`], [`Error::StepOverflow`]; on error nothing is changed.
+    pub fn step_tensors(
+        &self,
+        states: &mut [State],
+        tensors: &mut [TensorMut<'_>],
+    ) -> Result<(), Error> {
+        let per_tensor = self
+            .config
+            .hyper
+            .is_some_and(|h| h.scope == Scope::PerTensor);
+        let expected = if per_tensor { tensors.len() } else { 1 };
+        if states.len() != expected {
+            return Err(Error::LengthMismatch {
+                name: "states",
+                expected,
+                found: states.len(),
+            });
+        }
+        if per_tensor {
+            for (state, t) in states.iter().zip(tensors.iter()) {
+                let mut acc = Accumulator::new();
+                self.hypergradient(state, t.params, t.grads, t.buffers, &mut acc)?;
+                self.advance(&mut state.clone(), &acc)?;
+            }
+            for (state, t) in states.iter_mut().zip(tensors.iter_mut()) {
+                self.step(state, t.params, t.grads, t.buffers)?;
+            }
+            return Ok(());
+        }
+        let Some(state) = states.first_mut() else {
+            return Ok(());
+        };
+        let mut acc = Accumulator::new();
+        for t in tensors.iter() {
+            self.hypergradient(state, t.params, t.grads, t.buffers, &mut acc)?;
+        }
+        let mut next = *state;
+        self.advance(&mut next, &acc)?;
+        for t in tensors.iter_mut() {
+            self.apply(&next, t.params, t.grads, t.buffers)?;
+        }
+        *state = next;
+        Ok(())
+    }
+}

@@ -1,0 +1,191 @@
+//! The arithmetic every update rule is written in, so that each rule exists once and runs on
+//! any backend: one `f32`, a block of [`LANES`] `f32`s (the fused slice loops), or a whole
+//! tensor (hd-native implements [`Real`] for a tch tensor).
+
+/// Element-wise arithmetic over a backend value: a scalar, a block of lanes or a tensor.
+///
+/// Scalars of the algorithm (α, the hypergradient) are values of the same type, so on a GPU
+/// they stay on the device. Host constants (β1, 1/(1−β1^t), …) enter as `f32`.
+///
+/// Implementations must use IEEE-754 single precision with one rounding per operation
+/// (no fused multiply–add), so every backend follows the same trajectory. `Clone` may share
+/// storage (a tensor handle): the rules never mutate a clone, they only [`assign`](Real::assign).
+pub trait Real: Clone {
+    /// `self + rhs`, element-wise.
+    fn add(&self, rhs: &Self) -> Self;
+    /// `self − rhs`, element-wise.
+    fn sub(&self, rhs: &Self) -> Self;
+    /// `self · rhs`, element-wise (broadcasting a scalar `rhs` where the backend can).
+    fn mul(&self, rhs: &Self) -> Self;
+    /// `self / rhs`, element-wise.
+    fn div(&self, rhs: &Self) -> Self;
+    /// `self · k` for a host constant `k`.
+    fn scale(&self, k: f32) -> Self;
+    /// `self + k` for a host constant `k`.
+    fn shift(&self, k: f32) -> Self;
+    /// √self, correctly rounded.
+    fn sqrt(&self) -> Self;
+    /// max(self, k).
+    fn max_const(&self, k: f32) -> Self;
+    /// min(max(self, lo), hi).
+    fn clamp(&self, lo: f32, hi: f32) -> Self;
+    /// The sum of all elements as a value of the same type (identity for a scalar; for a
+    /// block of lanes, the lanes are kept apart and summed by the caller in a fixed order).
+    fn sum(&self) -> Self;
+    /// Overwrites `self` in place with `value` (a tensor copies into its own storage).
+    fn assign(&mut self, value: Self);
+    /// Number of elements, used to check that buffers match their parameters.
+    fn len(&self) -> usize;
+    /// True when [`len`](Real::len) is 0.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Correctly rounded square root. With `std`, the hardware instruction (which LLVM vectorises);
+/// without, libm's. Both are IEEE-754 correctly rounded, so the bits are the same.
+#[inline(always)]
+pub(crate) fn sqrtf(x: f32) -> f32 {
+    #[cfg(feature = "std")]
+    {
+        extern crate std;
+        std::primitive::f32::sqrt(x)
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        libm::sqrtf(x)
+    }
+}
+
+impl Real for f32 {
+    #[inline(always)]
+    fn add(&self, rhs: &Self) -> Self {
+        self + rhs
+    }
+    #[inline(always)]
+    fn sub(&self, rhs: &Self) -> Self {
+        self - rhs
+    }
+    #[inline(always)]
+    fn mul(&self, rhs: &Self) -> Self {
+        self * rhs
+    }
+    #[inline(always)]
+    fn div(&self, rhs: &Self) -> Self {
+        self / rhs
+    }
+    #[inline(always)]
+    fn scale(&self, k: f32) -> Self {
+        self * k
+    }
+    #[inline(always)]
+    fn shift(&self, k: f32) -> Self {
+        self + k
+    }
+    #[inline(always)]
+    fn sqrt(&self) -> Self {
+        sqrtf(*self)
+    }
+    #[inline(always)]
+    fn max_const(&self, k: f32) -> Self {
+        if *self > k {
+            *self
+        } else {
+            k
+        }
+    }
+    #[inline(always)]
+    fn clamp(&self, lo: f32, hi: f32) -> Self {
+        self.max_const(lo).min(hi)
+    }
+    #[inline(always)]
+    fn sum(&self) -> Self {
+        *self
+    }
+    #[inline(always)]
+    fn assign(&mut self, value: Self) {
+        *self = value;
+    }
+    #[inline(always)]
+    fn len(&self) -> usize {
+        1
+    }
+}
+
+/// Width of the blocks the slice loops process. Fixed on every target, so the hypergradient's
+/// summation order, and hence the trajectory, is the same on a microcontroller and a desktop.
+pub const LANES: usize = 8;
+
+/// A block of [`LANES`] elements processed together; LLVM turns its loops into SIMD.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Lanes(pub(crate) [f32; LANES]);
+
+impl Lanes {
+    #[inline(always)]
+    fn map(&self, f: impl Fn(f32) -> f32) -> Self {
+        let mut out = self.0;
+        for o in out.iter_mut() {
+            *o = f(*o);
+        }
+        Lanes(out)
+    }
+    #[inline(always)]
+    fn zip(&self, rhs: &Self, f: impl Fn(f32, f32) -> f32) -> Self {
+        let mut out = self.0;
+        for (o, r) in out.iter_mut().zip(rhs.0.iter()) {
+            *o = f(*o, *r);
+        }
+        Lanes(out)
+    }
+}
+
+impl Real for Lanes {
+    #[inline(always)]
+    fn add(&self, rhs: &Self) -> Self {
+        self.zip(rhs, |a, b| a.add(&b))
+    }
+    #[inline(always)]
+    fn sub(&self, rhs: &Self) -> Self {
+        self.zip(rhs, |a, b| a.sub(&b))
+    }
+    #[inline(always)]
+    fn mul(&self, rhs: &Self) -> Self {
+        self.zip(rhs, |a, b| a.mul(&b))
+    }
+    #[inline(always)]
+    fn div(&self, rhs: &Self) -> Self {
+        self.zip(rhs, |a, b| a.div(&b))
+    }
+    #[inline(always)]
+    fn scale(&self, k: f32) -> Self {
+        self.map(|a| a.scale(k))
+    }
+    #[inline(always)]
+    fn shift(&self, k: f32) -> Self {
+        self.map(|a| a.shift(k))
+    }
+    #[inline(always)]
+    fn sqrt(&self) -> Self {
+        self.map(|a| Real::sqrt(&a))
+    }
+    #[inline(always)]
+    fn max_const(&self, k: f32) -> Self {
+        self.map(|a| a.max_const(k))
+    }
+    #[inline(always)]
+    fn clamp(&self, lo: f32, hi: f32) -> Self {
+        self.map(|a| Real::clamp(&a, lo, hi))
+    }
+    #[inline(always)]
+    fn sum(&self) -> Self {
+        *self
+    }
+    #[inline(always)]
+    fn assign(&mut self, value: Self) {
+        *self = value;
+    }
+    #[inline(always)]
+    fn len(&self) -> usize {
+        LANES
+    }
+}

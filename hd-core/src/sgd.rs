@@ -1,0 +1,81 @@
+//! SGD, with optional heavy-ball or Nesterov momentum: the base directions d_t.
+
+use crate::{Error, Real};
+
+/// Stochastic gradient descent, optionally with momentum μ (Nesterov's form or heavy ball).
+///
+/// With gradient g_t (coupled L2 already added) and velocity v (starting at 0):
+///
+/// - μ = 0 (SGD): d_t = g_t.
+/// - Nesterov (the PyTorch form the paper uses): v_t = μ v_{t−1} + g_t; d_t = g_t + μ v_t.
+/// - Heavy ball (`nesterov: false`, μ > 0): v_t = μ v_{t−1} + g_t; d_t = v_t.
+///
+/// The step is θ_t = θ_{t−1} − γ_t d_t (see [`Optimizer`](crate::Optimizer)).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sgd {
+    /// Momentum μ ∈ [0, 1); 0 is plain SGD.
+    pub momentum: f32,
+    /// Nesterov momentum (the paper's SGDN) rather than heavy ball; ignored when μ = 0.
+    pub nesterov: bool,
+}
+
+impl Sgd {
+    /// Plain SGD (μ = 0).
+    pub const PLAIN: Sgd = Sgd {
+        momentum: 0.0,
+        nesterov: false,
+    };
+
+    /// SGD with Nesterov momentum μ (the paper's SGDN uses μ = 0.9).
+    pub const fn nesterov(momentum: f32) -> Sgd {
+        Sgd {
+            momentum,
+            nesterov: true,
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        if !(self.momentum >= 0.0 && self.momentum < 1.0) {
+            return Err(Error::InvalidHyperparameter {
+                name: "mu",
+                requirement: "in [0, 1)",
+            });
+        }
+        Ok(())
+    }
+
+    /// Per-element buffers of the base rule: the velocity when μ > 0.
+    pub(crate) fn slots(&self) -> usize {
+        usize::from(self.momentum > 0.0)
+    }
+
+    /// Heavy ball's direction is its velocity, so d_{t−1} needs no buffer of its own.
+    pub(crate) fn keeps_direction(&self) -> bool {
+        self.momentum > 0.0 && !self.nesterov
+    }
+
+    /// d_{t−1}, read from the state before this step, when the state holds it.
+    #[inline(always)]
+    pub(crate) fn previous_direction<T: Real>(&self, slots: &[T]) -> Option<T> {
+        match slots {
+            [v, ..] if self.keeps_direction() => Some(v.clone()),
+            _ => None,
+        }
+    }
+
+    /// Advances the velocity with `g` and returns d_t.
+    #[inline(always)]
+    pub(crate) fn direction<T: Real>(&self, g: &T, slots: &mut [T]) -> T {
+        match slots {
+            [v, ..] if self.momentum > 0.0 => {
+                v.assign(v.scale(self.momentum).add(g));
+                if self.nesterov {
+                    g.add(&v.scale(self.momentum))
+                } else {
+                    v.clone()
+                }
+            }
+            _ => g.clone(),
+        }
+    }
+}
