@@ -1,0 +1,283 @@
+//! The table-driven suite (DESIGN §4): every rule and variant through the same checks.
+#![allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::panic)]
+
+mod common;
+use common::*;
+use hd_core::{Config, Error, Optimizer};
+
+#[test]
+fn every_rule_reduces_an_ill_conditioned_quadratic() {
+    for (name, config) in all_configs() {
+        let mut run = Run::new(config, theta0());
+        let f0 = quadratic(&run.theta);
+        run.steps(300, quadratic_grad);
+        let f = quadratic(&run.theta);
+        assert!(f < 1e-2 * f0, "{name}: f went from {f0} to {f}");
+    }
+}
+
+#[test]
+fn every_rule_reduces_rosenbrock() {
+    for (name, config) in all_configs() {
+        // Rosenbrock's gradients are ~100× those of the quadratic and its curvature reaches
+        // ~1000 in the valley, so the SGD family needs α ≲ 2e-3: α_0 and α_∞ are scaled down,
+        // β (which has units of α/g²) by 1e-4, β′ by 0.1, and α is clamped to ±2e-3 (the
+        // opt-in safeguard) so the multiplicative rule cannot leave the stable range.
+        let config = match config.base {
+            hd_core::Base::Sgd(_) => Config {
+                alpha0: config.alpha0 * 0.05,
+                hyper: config.hyper.map(|h| hd_core::Hyper {
+                    beta: match h.rule {
+                        hd_core::HyperRule::Additive => h.beta * 1e-4,
+                        hd_core::HyperRule::Multiplicative => h.beta * 0.1,
+                    },
+                    transition: h.transition.map(|t| hd_core::Transition {
+                        alpha_inf: t.alpha_inf * 0.01,
+                        ..t
+                    }),
+                    clamp: Some(h.clamp.unwrap_or((-2e-3, 2e-3))),
+                    ..h
+                }),
+                ..config
+            },
+            hd_core::Base::Adam(_) => config,
+        };
+        let start = vec![-1.2f32, 1.0, -1.2, 1.0, 0.0, 0.0];
+        let mut run = Run::new(config, start);
+        let f0 = rosenbrock(&run.theta);
+        run.steps(2000, rosenbrock_grad);
+        let f = rosenbrock(&run.theta);
+        assert!(
+            f.is_finite() && f < 0.1 * f0,
+            "{name}: f went from {f0} to {f}"
+        );
+    }
+}
+
+#[test]
+fn beta_zero_reproduces_the_base_rule_bit_for_bit() {
+    for (bname, base) in bases() {
+        for (hname, hyper) in hypers(0.0) {
+            if hyper.transition.is_some() {
+                continue; // the transition changes the schedule by design, whatever β
+            }
+            let hyper = hd_core::Hyper {
+                beta: 0.0,
+                clamp: hyper.clamp.map(|_| (-1.0, 1.0)),
+                ..hyper
+            };
+            let mut a = Run::new(base, theta0());
+            let mut b = Run::new(
+                Config {
+                    hyper: Some(hyper),
+                    ..base
+                },
+                theta0(),
+            );
+            a.steps(100, quadratic_grad);
+            b.steps(100, quadratic_grad);
+            assert_eq!(
+                bits(&a.theta),
+                bits(&b.theta),
+                "{bname}-{hname} with beta 0"
+            );
+            assert_eq!(a.state.alpha.to_bits(), b.state.alpha.to_bits());
+        }
+    }
+}
+
+#[test]
+fn every_rule_is_deterministic() {
+    for (name, config) in all_configs() {
+        let mut a = Run::new(config, theta0());
+        let mut b = Run::new(config, theta0());
+        a.steps(50, quadratic_grad);
+        b.steps(50, quadratic_grad);
+        assert_eq!(bits(&a.theta), bits(&b.theta), "{name}");
+        assert_eq!(bits(&a.buffers), bits(&b.buffers), "{name}");
+        assert_eq!(a.state, b.state, "{name}");
+    }
+}
+
+/// The fused f32 implementation follows the independent f64 reference of DESIGN §2 for 100
+/// steps. The tolerance covers f32 rounding only; any slip in the equations (bias correction,
+/// α used before or after its update, Nesterov's form) is orders of magnitude larger.
+#[test]
+fn every_rule_matches_the_f64_reference_equations() {
+    for (name, config) in all_configs() {
+        let mut run = Run::new(config, theta0());
+        let reference = reference(&config, &theta0(), 100, quadratic_grad);
+        for (t, (theta_ref, alpha_ref)) in reference.iter().enumerate() {
+            run.steps(1, quadratic_grad);
+            for (i, (x, r)) in run.theta.iter().zip(theta_ref).enumerate() {
+                let err = (f64::from(*x) - r).abs();
+                assert!(
+                    err <= 1e-4 * r.abs().max(1e-2),
+                    "{name} step {} θ[{i}]: {x} vs {r}",
+                    t + 1
+                );
+            }
+            if config
+                .hyper
+                .is_some_and(|h| h.scope != hd_core::Scope::PerParameter)
+            {
+                let err = (f64::from(run.state.alpha) - alpha_ref[0]).abs();
+                assert!(
+                    err <= 1e-5 * alpha_ref[0].abs().max(1e-3),
+                    "{name} step {} α: {} vs {}",
+                    t + 1,
+                    run.state.alpha,
+                    alpha_ref[0]
+                );
+            }
+        }
+    }
+}
+
+/// Snapshot of everything a step may touch.
+fn snapshot(run: &Run) -> (Vec<u32>, Vec<u32>, hd_core::State) {
+    (bits(&run.theta), bits(&run.buffers), run.state)
+}
+
+#[test]
+fn every_rule_rejects_non_finite_gradients_and_changes_nothing() {
+    for (name, config) in all_configs() {
+        let mut run = Run::new(config, theta0());
+        run.steps(5, quadratic_grad); // mid-run: buffers and α are non-trivial
+        let before = snapshot(&run);
+        for (pos, bad) in [
+            (0, f32::NAN),
+            (12, f32::INFINITY),
+            (7, f32::NEG_INFINITY),
+            (3, f32::NAN),
+        ] {
+            let mut g = vec![0.0; N];
+            quadratic_grad(&run.theta, &mut g);
+            g[pos] = bad;
+            let r = run
+                .opt
+                .step(&mut run.state, &mut run.theta, &g, &mut run.buffers);
+            assert_eq!(r, Err(Error::NonFinite), "{name} with {bad} at {pos}");
+            assert_eq!(snapshot(&run), before, "{name}: state changed on error");
+        }
+    }
+}
+
+#[test]
+fn every_rule_rejects_mismatched_lengths_and_changes_nothing() {
+    for (name, config) in all_configs() {
+        let mut run = Run::new(config, theta0());
+        run.steps(3, quadratic_grad);
+        let before = snapshot(&run);
+        let mut g = vec![0.0; N];
+        quadratic_grad(&run.theta, &mut g);
+        let short = &g[..N - 1];
+        assert!(
+            matches!(
+                run.opt.step(&mut run.state, &mut run.theta, short, &mut run.buffers),
+                Err(Error::LengthMismatch { name: "grads", expected: N, found }) if found == N - 1
+            ),
+            "{name}"
+        );
+        let mut longer = run.buffers.clone();
+        longer.push(0.0);
+        assert!(
+            matches!(
+                run.opt
+                    .step(&mut run.state, &mut run.theta, &g, &mut longer),
+                Err(Error::LengthMismatch {
+                    name: "buffers",
+                    ..
+                })
+            ),
+            "{name}"
+        );
+        assert_eq!(snapshot(&run), before, "{name}");
+    }
+}
+
+#[test]
+fn invalid_hyperparameters_are_rejected_by_name() {
+    let adam = |f: fn(&mut hd_core::Adam)| {
+        let mut a = hd_core::Adam::default();
+        f(&mut a);
+        Config {
+            base: hd_core::Base::Adam(a),
+            ..Config::adam(0.001)
+        }
+    };
+    let hyper = |f: fn(&mut hd_core::Hyper)| {
+        let mut h = hd_core::Hyper::additive(0.001);
+        f(&mut h);
+        Config {
+            hyper: Some(h),
+            ..Config::sgd(0.001)
+        }
+    };
+    let cases: Vec<(Config, &str)> = vec![
+        (Config::sgd(f32::NAN), "alpha0"),
+        (Config::sgd(f32::INFINITY), "alpha0"),
+        (Config::sgd(0.1).with_hd(-1e-3), "beta"),
+        (Config::sgd(0.1).with_hd(f32::NAN), "beta"),
+        (Config::sgd(0.1).with_hdm(f32::INFINITY), "beta"),
+        (Config::sgdn(0.1, 1.0), "mu"),
+        (Config::sgdn(0.1, -0.1), "mu"),
+        (Config::sgdn(0.1, f32::NAN), "mu"),
+        (Config::sgd(0.1).with_weight_decay(-1e-4), "weight_decay"),
+        (adam(|a| a.beta1 = 1.0), "beta1"),
+        (adam(|a| a.beta1 = -0.5), "beta1"),
+        (adam(|a| a.beta2 = 1.5), "beta2"),
+        (adam(|a| a.eps = 0.0), "eps"),
+        (adam(|a| a.eps = f32::NAN), "eps"),
+        (hyper(|h| h.clamp = Some((1.0, 0.5))), "clamp"),
+        (hyper(|h| h.clamp = Some((f32::NAN, 0.5))), "clamp"),
+        (
+            hyper(|h| {
+                h.transition = Some(hd_core::Transition {
+                    power: 1.0,
+                    alpha_inf: 0.01,
+                })
+            }),
+            "p",
+        ),
+        (
+            hyper(|h| {
+                h.transition = Some(hd_core::Transition {
+                    power: 2.0,
+                    alpha_inf: f32::NAN,
+                })
+            }),
+            "alpha_inf",
+        ),
+        (
+            hyper(|h| {
+                h.rule = hd_core::HyperRule::Multiplicative;
+                h.scope = hd_core::Scope::PerParameter;
+            }),
+            "scope",
+        ),
+    ];
+    for (config, expected) in cases {
+        match Optimizer::new(config) {
+            Err(Error::InvalidHyperparameter { name, .. }) => {
+                assert_eq!(name, expected, "{config:?}")
+            }
+            other => panic!("{config:?}: expected {expected} to be rejected, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn errors_read_as_sentences() {
+    let e = Optimizer::new(Config::sgd(0.1).with_hd(-1.0)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid hyperparameter beta: must be finite and >= 0"
+    );
+    let e = Error::LengthMismatch {
+        name: "grads",
+        expected: 3,
+        found: 2,
+    };
+    assert_eq!(e.to_string(), "grads has length 2, expected 3");
+}
