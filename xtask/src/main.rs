@@ -3,6 +3,7 @@
 //! Every task installs what it needs, idempotently, before it runs: a fresh clone needs only
 //! `cargo xtask demo` or `cargo xtask test`.
 
+mod embedded;
 #[allow(dead_code)] // the demo, native and embedded tasks use the rest
 mod env;
 mod test;
@@ -21,12 +22,22 @@ struct Cli {
 enum Task {
     /// Install what the tests need, then run formatting, clippy, every test and the cross builds.
     Test,
+    /// Build the firmware example and train on an emulated Cortex-M4F (QEMU mps2-an386).
+    Embedded,
+    /// Measure the firmware: code size per rule, flash, RAM, stack, heap.
+    Footprint {
+        /// Also rewrite the footprint table in README.md.
+        #[arg(long)]
+        write_readme: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
         Task::Test => test::run(),
+        Task::Embedded => embedded::run(),
+        Task::Footprint { write_readme } => embedded::footprint(write_readme),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -23,6 +23,8 @@ pub fn run() -> Result<()> {
         exec(cargo().args(["build", "--release", "-p", "hd-core", "--target", target]))?;
     }
 
+    crate::embedded::test()?;
+
     eprintln!("\nxtask test: all checks passed");
     Ok(())
 }

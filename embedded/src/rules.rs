@@ -1,0 +1,84 @@
+//! Every hd-core rule as its own step function, with its hyperparameters fixed at compile time.
+//!
+//! A firmware usually knows its optimizer when it is built. Giving `Optimizer::new` a constant
+//! lets the compiler validate it and drop the other rules' branches, so each function below
+//! holds exactly one rule's code. They are never inlined and keep unmangled names
+//! (`hd_step_<rule>`), so `cargo xtask footprint` finds each rule's code size in the symbol
+//! table, and the firmware measures each rule's stack by calling them.
+
+use hd_core::{Config, Error, Optimizer, State};
+
+/// The signature shared by every rule's step: hd-core's one-buffer [`Optimizer::step`].
+pub type StepFn = fn(&mut State, &mut [f32], &[f32], &mut [f32]) -> Result<(), Error>;
+
+/// A rule: its name, its hyperparameters and its step function.
+#[derive(Clone, Copy)]
+pub struct Rule {
+    /// Short name, as in the paper: `sgd-hd`, `adam-hdm`, …
+    pub name: &'static str,
+    /// Hyperparameters (also what a checkpoint must carry to be resumed by this rule).
+    pub config: Config,
+    /// One step over the flat parameter buffer.
+    pub step: StepFn,
+}
+
+impl Rule {
+    /// The optimizer for this rule's hyperparameters (for state, buffers and checkpoints).
+    pub fn optimizer(&self) -> Result<Optimizer, Error> {
+        Optimizer::new(self.config)
+    }
+}
+
+/// Coupled L2 on the logistic regression, as in the paper's LogReg experiments.
+const WEIGHT_DECAY: f32 = 1e-4;
+
+/// Initial learning rate of the SGD family: deliberately small, so α has to adapt.
+pub const SGD_ALPHA0: f32 = 0.01;
+/// Hypergradient rate β of SGD-HD and SGDN-HD.
+pub const SGD_BETA: f32 = 0.01;
+/// Initial learning rate of the Adam family (the paper's α_0).
+pub const ADAM_ALPHA0: f32 = 0.001;
+/// Hypergradient rate β of Adam-HD.
+pub const ADAM_BETA: f32 = 1e-4;
+/// Nesterov momentum μ (the paper's).
+const MOMENTUM: f32 = 0.9;
+/// Multiplicative rate β′ of the HDM variants (the paper's α_0-sensitivity study uses 0.02).
+const HDM_BETA: f32 = 0.02;
+
+macro_rules! rules {
+    ($($fn_name:ident, $name:literal, $config:expr;)*) => {
+        $(
+            #[doc = concat!("One `", $name, "` step: hd-core's `Optimizer::step` for `", stringify!($config), "`.")]
+            #[inline(never)]
+            #[no_mangle]
+            pub fn $fn_name(
+                state: &mut State,
+                params: &mut [f32],
+                grads: &[f32],
+                buffers: &mut [f32],
+            ) -> Result<(), Error> {
+                Optimizer::new($config)?.step(state, params, grads, buffers)
+            }
+        )*
+
+        /// Every rule, in the order the footprint table lists them.
+        pub const ALL: &[Rule] = &[$(Rule { name: $name, config: $config, step: $fn_name },)*];
+    };
+}
+
+rules! {
+    hd_step_sgd, "sgd", Config::sgd(SGD_ALPHA0).with_weight_decay(WEIGHT_DECAY);
+    hd_step_sgd_hd, "sgd-hd", Config::sgd(SGD_ALPHA0).with_weight_decay(WEIGHT_DECAY).with_hd(SGD_BETA);
+    hd_step_sgd_hdm, "sgd-hdm", Config::sgd(SGD_ALPHA0).with_weight_decay(WEIGHT_DECAY).with_hdm(HDM_BETA);
+    hd_step_sgdn, "sgdn", Config::sgdn(SGD_ALPHA0, MOMENTUM).with_weight_decay(WEIGHT_DECAY);
+    hd_step_sgdn_hd, "sgdn-hd", Config::sgdn(SGD_ALPHA0, MOMENTUM).with_weight_decay(WEIGHT_DECAY).with_hd(SGD_BETA);
+    hd_step_sgdn_hdm, "sgdn-hdm", Config::sgdn(SGD_ALPHA0, MOMENTUM).with_weight_decay(WEIGHT_DECAY).with_hdm(HDM_BETA);
+    hd_step_adam, "adam", Config::adam(ADAM_ALPHA0).with_weight_decay(WEIGHT_DECAY);
+    hd_step_adam_hd, "adam-hd", Config::adam(ADAM_ALPHA0).with_weight_decay(WEIGHT_DECAY).with_hd(ADAM_BETA);
+    hd_step_adam_hdm, "adam-hdm", Config::adam(ADAM_ALPHA0).with_weight_decay(WEIGHT_DECAY).with_hdm(HDM_BETA);
+}
+
+/// The rule called `name`.
+pub fn by_name(name: &str) -> Option<Rule> {
+    ALL.iter().copied().find(|r| r.name == name)
+}

@@ -1,0 +1,593 @@
+//! `cargo xtask embedded` and `cargo xtask footprint`: hd-core training on an emulated Cortex-M4F.
+//!
+//! The firmware lives in `embedded/`, a crate outside the workspace (it builds only for
+//! `thumbv7em-none-eabihf`). It runs under QEMU's `mps2-an386` machine with semihosting, which
+//! carries its output and its exit status back here.
+
+use crate::env::{cargo, ensure_apt, ensure_rust_targets, exec, root, step};
+use anyhow::{bail, ensure, Context, Result};
+use object::{Object, ObjectSection, ObjectSymbol, RelocationFlags, SectionKind, SymbolKind};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The microcontroller target: Cortex-M4F (Thumb-2, single-precision FPU).
+pub const TARGET: &str = "thumbv7em-none-eabihf";
+
+/// The whole firmware run takes a few seconds under QEMU; a hang (a fault loop, a lost exit)
+/// must not stall CI.
+const QEMU_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The markers around the generated footprint table in a README.
+const README_START: &str = "<!-- embedded-footprint:start -->";
+const README_END: &str = "<!-- embedded-footprint:end -->";
+
+/// Each rule's step-function budget on the microcontroller, in bytes of `.text`.
+const STEP_BUDGET: u64 = 1024;
+
+fn crate_dir() -> PathBuf {
+    root().join("embedded")
+}
+
+/// Installs QEMU and the Rust target, both idempotently.
+fn ensure_tools() -> Result<()> {
+    ensure_rust_targets(&[TARGET])?;
+    ensure_apt(&["qemu-system-arm"])
+}
+
+/// Builds the release firmware and returns the ELF's path.
+fn build() -> Result<PathBuf> {
+    step("build the firmware (embedded/, release, thumbv7em-none-eabihf)");
+    // `embedded/.cargo/config.toml` (target, runner) applies because cargo runs in embedded/.
+    exec(
+        cargo()
+            .current_dir(crate_dir())
+            .args(["build", "--release"]),
+    )?;
+    Ok(crate_dir()
+        .join("target")
+        .join(TARGET)
+        .join("release")
+        .join("hd-embedded"))
+}
+
+/// Runs the firmware under QEMU, echoing its output when `echo` is set, and returns the output.
+/// Fails if the firmware reports failure, faults, or runs past [`QEMU_TIMEOUT`].
+fn run_qemu(elf: &Path, echo: bool) -> Result<String> {
+    step("run the firmware on QEMU mps2-an386 (Cortex-M4F), semihosting");
+    let mut child = Command::new("qemu-system-arm")
+        .args(["-cpu", "cortex-m4", "-machine", "mps2-an386", "-nographic"])
+        .args(["-monitor", "none", "-serial", "none"])
+        .args(["-semihosting-config", "enable=on,target=native", "-kernel"])
+        .arg(elf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("could not start qemu-system-arm")?;
+    let stdout = child.stdout.take().context("qemu's stdout")?;
+    let reader = std::thread::spawn(move || {
+        let mut log = String::new();
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if echo {
+                println!("{line}");
+            }
+            log.push_str(&line);
+            log.push('\n');
+        }
+        log
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if start.elapsed() > QEMU_TIMEOUT {
+            child.kill().ok();
+            child.wait().ok();
+            bail!(
+                "the firmware did not exit within {} s",
+                QEMU_TIMEOUT.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let log = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("reading qemu's output failed"))?;
+    if !status.success() {
+        if !echo {
+            eprintln!("{log}");
+        }
+        bail!("the firmware reported failure ({status})");
+    }
+    Ok(log)
+}
+
+/// `cargo xtask embedded`: build the firmware and train on the emulated microcontroller.
+pub fn run() -> Result<()> {
+    ensure_tools()?;
+    let elf = build()?;
+    run_qemu(&elf, true)?;
+    Ok(())
+}
+
+/// The embedded part of `cargo xtask test`: the firmware's own formatting and lints (it is
+/// outside the workspace, so the workspace-wide checks skip it), then a run that must pass.
+pub fn test() -> Result<()> {
+    ensure_tools()?;
+    let manifest = crate_dir().join("Cargo.toml");
+    step("cargo fmt --check (embedded/)");
+    exec(
+        cargo()
+            .args(["fmt", "--check", "--manifest-path"])
+            .arg(&manifest),
+    )?;
+    step("cargo clippy (embedded/, -D warnings)");
+    exec(cargo().current_dir(crate_dir()).args([
+        "clippy",
+        "--release",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run()
+}
+
+/// `cargo xtask footprint`: code size per rule, flash, RAM, stack and heap of the firmware.
+/// With `write_readme`, also rewrites the table between the footprint markers in README.md and
+/// embedded/README.md (each file that has them).
+pub fn footprint(write_readme: bool) -> Result<()> {
+    ensure_tools()?;
+    let elf = build()?;
+    let log = run_qemu(&elf, false)?;
+    let data = std::fs::read(&elf).with_context(|| format!("reading {}", elf.display()))?;
+    let image = Image::parse(&data)?;
+    let table = report(&image, &log)?;
+    println!("\n{table}");
+    if write_readme {
+        let mut written = 0;
+        for path in [root().join("README.md"), crate_dir().join("README.md")] {
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let Some(new) = replace_between_markers(&text, &table) else {
+                continue;
+            };
+            std::fs::write(&path, new).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("updated the footprint table in {}", path.display());
+            written += 1;
+        }
+        ensure!(
+            written > 0,
+            "no README has the markers {README_START} … {README_END}"
+        );
+    }
+    Ok(())
+}
+
+/// `text` with everything between the footprint markers replaced by `table`, or `None` if it
+/// lacks them.
+fn replace_between_markers(text: &str, table: &str) -> Option<String> {
+    let start = text.find(README_START)? + README_START.len();
+    let end = start + text.get(start..)?.find(README_END)?;
+    Some(format!("{}\n{table}{}", &text[..start], &text[end..]))
+}
+
+/// A function in the linked image.
+struct Function {
+    name: String,
+    size: u64,
+    /// Addresses of the functions it branches to or takes the address of.
+    callees: BTreeSet<u64>,
+}
+
+/// What `footprint` needs from the ELF: functions with their call edges, and section sizes.
+struct Image {
+    /// Functions by start address (the Thumb bit cleared).
+    functions: BTreeMap<u64, Function>,
+    sections: BTreeMap<String, u64>,
+    symbols: BTreeSet<String>,
+}
+
+impl Image {
+    fn parse(data: &[u8]) -> Result<Image> {
+        let file = object::File::parse(data).context("parsing the firmware ELF")?;
+        let mut functions = BTreeMap::new();
+        let mut symbols = BTreeSet::new();
+        for sym in file.symbols() {
+            let Ok(name) = sym.name() else { continue };
+            symbols.insert(name.to_owned());
+            if sym.kind() == SymbolKind::Text && sym.size() > 0 {
+                // Thumb function symbols carry bit 0 set; the code starts at the even address.
+                let f = functions.entry(sym.address() & !1).or_insert(Function {
+                    name: demangle(name),
+                    size: sym.size(),
+                    callees: BTreeSet::new(),
+                });
+                // Aliases (`__aeabi_dmul` = `__muldf3`): keep a name a reader recognises.
+                if name.starts_with("__aeabi") {
+                    f.name = demangle(name);
+                }
+            }
+        }
+        let mut sections = BTreeMap::new();
+        let mut relocations = 0usize;
+        for section in file.sections() {
+            let Ok(name) = section.name() else { continue };
+            sections.insert(name.to_owned(), section.size());
+            if section.kind() != SectionKind::Text {
+                continue;
+            }
+            let bytes = section.data()?;
+            for (address, reloc) in section.relocations() {
+                relocations += 1;
+                let RelocationFlags::Elf { r_type } = reloc.flags() else {
+                    continue;
+                };
+                let Some(at) = address.checked_sub(section.address()) else {
+                    continue;
+                };
+                let Some(target) = branch_target(bytes, at, address, r_type) else {
+                    continue;
+                };
+                let Some((&from, _)) = functions.range(..=address).next_back() else {
+                    continue;
+                };
+                if let Some(f) = functions.get_mut(&from) {
+                    f.callees.insert(target & !1);
+                }
+            }
+        }
+        ensure!(
+            relocations > 0,
+            "the firmware ELF has no relocations: it must be linked with --emit-relocs (embedded/build.rs)"
+        );
+        Ok(Image {
+            functions,
+            sections,
+            symbols,
+        })
+    }
+
+    /// The function at `address` and every function reachable from it, through direct calls,
+    /// tail calls and taken addresses.
+    fn reachable(&self, address: u64) -> BTreeSet<u64> {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![address];
+        while let Some(a) = todo.pop() {
+            let Some(f) = self.functions.get(&a) else {
+                continue;
+            };
+            if seen.insert(a) {
+                todo.extend(f.callees.iter().copied());
+            }
+        }
+        seen
+    }
+
+    fn section(&self, name: &str) -> u64 {
+        self.sections.get(name).copied().unwrap_or(0)
+    }
+}
+
+/// ELF relocation types for ARM that mark branches and absolute addresses.
+const R_ARM_ABS32: u32 = 2;
+const R_ARM_THM_CALL: u32 = 10;
+const R_ARM_THM_JUMP24: u32 = 30;
+const R_ARM_THM_JUMP19: u32 = 51;
+
+/// Where the relocated instruction or word at byte `at` of a section (virtual address
+/// `address`) points, decoded from the linked bytes (ARM relocations keep their addend in the
+/// instruction, so the bytes, not the symbol, give the final target).
+fn branch_target(bytes: &[u8], at: u64, address: u64, r_type: u32) -> Option<u64> {
+    let at = usize::try_from(at).ok()?;
+    let word = bytes.get(at..at + 4)?;
+    let hw1 = u32::from(u16::from_le_bytes([word[0], word[1]]));
+    let hw2 = u32::from(u16::from_le_bytes([word[2], word[3]]));
+    // Thumb-2 branch offsets are relative to the instruction's address plus 4.
+    let pc = address.wrapping_add(4);
+    let s = (hw1 >> 10) & 1;
+    let (j1, j2) = ((hw2 >> 13) & 1, (hw2 >> 11) & 1);
+    match r_type {
+        // BL (T1) and B.W (T4): offset = S:I1:I2:imm10:imm11:0, I = NOT(J XOR S).
+        R_ARM_THM_CALL | R_ARM_THM_JUMP24 => {
+            let (i1, i2) = (!(j1 ^ s) & 1, !(j2 ^ s) & 1);
+            let raw =
+                (s << 24) | (i1 << 23) | (i2 << 22) | ((hw1 & 0x3ff) << 12) | ((hw2 & 0x7ff) << 1);
+            Some(pc.wrapping_add(sign_extend(raw, 25)) & 0xffff_ffff)
+        }
+        // B<cond>.W (T3): offset = S:J2:J1:imm6:imm11:0.
+        R_ARM_THM_JUMP19 => {
+            let raw =
+                (s << 20) | (j2 << 19) | (j1 << 18) | ((hw1 & 0x3f) << 12) | ((hw2 & 0x7ff) << 1);
+            Some(pc.wrapping_add(sign_extend(raw, 21)) & 0xffff_ffff)
+        }
+        // A literal-pool word holding a function's address.
+        R_ARM_ABS32 => Some(u64::from(u32::from_le_bytes([
+            word[0], word[1], word[2], word[3],
+        ]))),
+        _ => None,
+    }
+}
+
+/// Sign-extends the low `bits` bits of `raw` to an offset for wrapping u64 address arithmetic.
+fn sign_extend(raw: u32, bits: u32) -> u64 {
+    let shift = 32 - bits;
+    i64::from(((raw << shift) as i32) >> shift) as u64
+}
+
+/// The last identifier of a v0-mangled Rust symbol (`_R…8___divdf3` → `__divdf3`): v0 writes
+/// identifiers as `<decimal length>[_]<bytes>` (the `_` when the bytes start with `_` or a
+/// digit), so the name ends with the first suffix of length k that follows the digits of k.
+fn v0_last_identifier(name: &str) -> Option<&str> {
+    (1..name.len()).find_map(|k| {
+        let (head, ident) = name.split_at_checked(name.len() - k)?;
+        let head = head.strip_suffix('_').unwrap_or(head);
+        let digits = head.trim_end_matches(|c: char| c.is_ascii_digit());
+        (digits.len() < head.len() && head[digits.len()..].parse() == Ok(k)).then_some(ident)
+    })
+}
+
+/// Legacy Rust symbol demangling (`_ZN` length-prefixed path `E`), dropping the hash: enough
+/// to name functions in the report. Other names are returned unchanged.
+fn demangle(name: &str) -> String {
+    if name.starts_with("_R") {
+        return v0_last_identifier(name).unwrap_or(name).to_owned();
+    }
+    let Some(mut rest) = name.strip_prefix("_ZN").and_then(|r| r.strip_suffix('E')) else {
+        return name.to_owned();
+    };
+    let mut parts = Vec::new();
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let Ok(len) = rest[..digits].parse::<usize>() else {
+            return name.to_owned();
+        };
+        let Some(part) = rest.get(digits..digits + len) else {
+            return name.to_owned();
+        };
+        // Legacy mangling prefixes a component that starts with `$` with `_`.
+        parts.push(
+            part.strip_prefix('_')
+                .filter(|p| p.starts_with('$'))
+                .unwrap_or(part),
+        );
+        rest = &rest[digits + len..];
+    }
+    if parts
+        .last()
+        .is_some_and(|p| p.len() == 17 && p.starts_with('h'))
+    {
+        parts.pop();
+    }
+    parts
+        .join("::")
+        .replace("$LT$", "<")
+        .replace("$GT$", ">")
+        .replace("$u20$", " ")
+        .replace("$RF$", "&")
+        .replace("..", "::")
+}
+
+/// A stack figure the firmware printed: `stack: <what> <bytes>`.
+fn stack_lines(log: &str) -> Vec<(String, u64)> {
+    log.lines()
+        .filter_map(|l| l.strip_prefix("stack: "))
+        .filter_map(|l| {
+            let (what, bytes) = l.rsplit_once(' ')?;
+            Some((what.trim().to_owned(), bytes.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// A short name for the report: the last two path components, generics dropped.
+fn short(name: &str) -> String {
+    let mut plain = String::new();
+    let mut depth = 0usize;
+    for ch in name.chars() {
+        match ch {
+            '<' => depth += 1,
+            '>' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => plain.push(ch),
+            _ => {}
+        }
+    }
+    let parts: Vec<&str> = plain.split("::").filter(|p| !p.is_empty()).collect();
+    parts[parts.len().saturating_sub(2)..].join("::")
+}
+
+/// The Markdown tables for the README.
+fn report(image: &Image, log: &str) -> Result<String> {
+    use std::fmt::Write;
+    let stacks = stack_lines(log);
+    let stack_of = |what: &str| {
+        stacks
+            .iter()
+            .find(|(w, _)| w == what)
+            .map_or("–".to_owned(), |(_, b)| format!("{b} B"))
+    };
+    let mut out = String::new();
+    writeln!(
+        out,
+        "Measured by `cargo xtask footprint` on `{TARGET}` (release, `opt-level = \"s\"`, fat LTO).\n\
+         *Own*: the `.text` of the firmware's `hd_step_<rule>` function; *with callees*: plus\n\
+         every function it reaches, which is what a firmware using only that rule carries\n\
+         (budget {STEP_BUDGET} B). Stack: the deepest one step went on the device.\n"
+    )?;
+    writeln!(
+        out,
+        "| rule | own `.text` | with callees | largest callees | peak stack of a step |"
+    )?;
+    writeln!(out, "|---|---:|---:|---|---:|")?;
+    // Rows in the order the firmware measured them (its rule table's order).
+    let mut steps: Vec<(u64, &Function, &str)> = image
+        .functions
+        .iter()
+        .filter_map(|(&a, f)| Some((a, f, f.name.strip_prefix("hd_step_")?)))
+        .collect();
+    steps.sort_by_key(|(_, _, rule)| {
+        let label = format!("{} step", rule.replace('_', "-"));
+        stacks.iter().position(|(w, _)| *w == label)
+    });
+    ensure!(
+        !steps.is_empty(),
+        "no `hd_step_*` functions in the firmware"
+    );
+    for (address, f, rule) in steps {
+        let reach = image.reachable(address);
+        let total: u64 = reach
+            .iter()
+            .filter_map(|a| image.functions.get(a))
+            .map(|f| f.size)
+            .sum();
+        let mut callees: Vec<&Function> = reach
+            .iter()
+            .filter(|&&a| a != address)
+            .filter_map(|a| image.functions.get(a))
+            .collect();
+        callees.sort_by(|a, b| b.size.cmp(&a.size).then(a.name.cmp(&b.name)));
+        let largest: Vec<String> = callees
+            .iter()
+            .take(3)
+            .map(|f| format!("`{}` {}", short(&f.name), f.size))
+            .collect();
+        let label = rule.replace('_', "-");
+        let mark = if total <= STEP_BUDGET {
+            ""
+        } else {
+            " (over budget)"
+        };
+        writeln!(
+            out,
+            "| {label} | {} B | {total} B{mark} | {} | {} |",
+            f.size,
+            if largest.is_empty() {
+                "–".to_owned()
+            } else {
+                largest.join(", ")
+            },
+            stack_of(&format!("{label} step"))
+        )?;
+    }
+
+    let flash = [".vector_table", ".text", ".rodata", ".data"]
+        .iter()
+        .map(|s| image.section(s))
+        .sum::<u64>();
+    let ram = [".data", ".bss", ".uninit"]
+        .iter()
+        .map(|s| image.section(s))
+        .sum::<u64>();
+    let allocator = ["__rust_alloc", "__rg_alloc", "__rdl_alloc", "malloc"]
+        .iter()
+        .any(|s| image.symbols.contains(*s));
+    ensure!(!allocator, "the firmware links an allocator");
+    writeln!(out, "\n| whole firmware | |")?;
+    writeln!(out, "|---|---:|")?;
+    writeln!(
+        out,
+        "| flash (`.vector_table` + `.text` + `.rodata` + `.data`) | {flash} B |"
+    )?;
+    writeln!(out, "| … code (`.text`) | {} B |", image.section(".text"))?;
+    writeln!(
+        out,
+        "| … read-only data (`.rodata`: the 900 digits are 58,500 B) | {} B |",
+        image.section(".rodata")
+    )?;
+    writeln!(
+        out,
+        "| static RAM (`.data` + `.bss` + `.uninit`: model, optimizer buffers, checkpoint, reference copy) | {ram} B |"
+    )?;
+    for (what, _) in stacks.iter().filter(|(w, _)| w.contains("training step")) {
+        writeln!(
+            out,
+            "| peak stack, one {what} (minibatch gradient + update) | {} |",
+            stack_of(what)
+        )?;
+    }
+    writeln!(
+        out,
+        "| peak stack of the whole run (incl. formatting output) | {} |",
+        stack_of("whole run")
+    )?;
+    writeln!(out, "| heap | 0 B (no allocator linked) |")?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_thumb2_branches() {
+        // Forward and backward BL, as llvm-objdump disassembles them from the firmware:
+        // `610c: 03 f0 ce fb  bl 0x98ac` and `6170: fc f7 80 f9  bl 0x2474`.
+        let forward = [0x03, 0xf0, 0xce, 0xfb];
+        assert_eq!(
+            branch_target(&forward, 0, 0x610c, R_ARM_THM_CALL),
+            Some(0x98ac)
+        );
+        let backward = [0xfc, 0xf7, 0x80, 0xf9];
+        assert_eq!(
+            branch_target(&backward, 0, 0x6170, R_ARM_THM_CALL),
+            Some(0x2474)
+        );
+        // `f000 b800` is B.W with every offset bit zero (J1 = J2 = 1 encode I1 = I2 = 0):
+        // the target is the instruction's address + 4.
+        let tail = [0x00, 0xf0, 0x00, 0xb8];
+        assert_eq!(
+            branch_target(&tail, 0, 0x100, R_ARM_THM_JUMP24),
+            Some(0x104)
+        );
+        // A literal-pool word is the address itself.
+        let word = 0x0000_4321u32.to_le_bytes();
+        assert_eq!(branch_target(&word, 0, 0x200, R_ARM_ABS32), Some(0x4321));
+        // Out of the section's bytes, or a relocation that is not a branch: nothing.
+        assert_eq!(branch_target(&forward, 2, 0x610e, R_ARM_THM_CALL), None);
+        assert_eq!(branch_target(&forward, 0, 0x610c, 0), None);
+    }
+
+    #[test]
+    fn demangles_the_names_in_the_report() {
+        assert_eq!(
+            demangle("_ZN7hd_core9optimizer9Optimizer4step17h7a088ff2cac0aecdE"),
+            "hd_core::optimizer::Optimizer::step"
+        );
+        assert_eq!(
+            demangle("_RNvNtNtCs7NhdfSRABLd_17compiler_builtins5float3div8___divdf3"),
+            "__divdf3"
+        );
+        assert_eq!(demangle("hd_step_sgd_hd"), "hd_step_sgd_hd");
+        assert_eq!(
+            short("hd_core::optimizer::Optimizer::step"),
+            "Optimizer::step"
+        );
+        assert_eq!(short("core::option::Option<T>::map"), "Option::map");
+    }
+
+    #[test]
+    fn reads_the_firmware_stack_lines() {
+        let log = "hello\nstack: sgd-hd step 584\nstack: whole run 2792\nstack: bad x\n";
+        assert_eq!(
+            stack_lines(log),
+            vec![
+                ("sgd-hd step".to_owned(), 584),
+                ("whole run".to_owned(), 2792)
+            ]
+        );
+    }
+
+    #[test]
+    fn replaces_only_between_the_markers() {
+        let text = format!("# Title\n{README_START}\nold table\n{README_END}\nafter\n");
+        assert_eq!(
+            replace_between_markers(&text, "| new |\n").as_deref(),
+            Some(format!("# Title\n{README_START}\n| new |\n{README_END}\nafter\n").as_str())
+        );
+        assert_eq!(replace_between_markers("no markers", "x"), None);
+    }
+}
