@@ -1,0 +1,437 @@
+//! What a run is: the model, the data, the optimizer and its hyperparameters, and how they
+//! map onto hd-core's [`Config`].
+
+use crate::data::DatasetKind;
+use crate::models::Model;
+use hd_core::{Adam, Base, Config, Hyper, HyperRule, Scope, Sgd, Transition};
+use std::fmt;
+
+/// The optimizers of the paper, and their HDM variants.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptimizerKind {
+    /// SGD with a fixed α.
+    Sgd,
+    /// SGD with additive hypergradient descent.
+    SgdHd,
+    /// SGD with multiplicative hypergradient descent.
+    SgdHdm,
+    /// SGD with Nesterov momentum.
+    Sgdn,
+    /// SGDN with additive hypergradient descent.
+    SgdnHd,
+    /// SGDN with multiplicative hypergradient descent.
+    SgdnHdm,
+    /// Adam.
+    Adam,
+    /// Adam with additive hypergradient descent.
+    AdamHd,
+    /// Adam with multiplicative hypergradient descent.
+    AdamHdm,
+}
+
+impl OptimizerKind {
+    /// Every optimizer, in the paper's order.
+    pub const ALL: [OptimizerKind; 9] = [
+        OptimizerKind::Sgd,
+        OptimizerKind::SgdHd,
+        OptimizerKind::SgdHdm,
+        OptimizerKind::Sgdn,
+        OptimizerKind::SgdnHd,
+        OptimizerKind::SgdnHdm,
+        OptimizerKind::Adam,
+        OptimizerKind::AdamHd,
+        OptimizerKind::AdamHdm,
+    ];
+
+    /// The hypergradient rule, if any.
+    pub fn rule(self) -> Option<HyperRule> {
+        use OptimizerKind::*;
+        match self {
+            Sgd | Sgdn | Adam => None,
+            SgdHd | SgdnHd | AdamHd => Some(HyperRule::Additive),
+            SgdHdm | SgdnHdm | AdamHdm => Some(HyperRule::Multiplicative),
+        }
+    }
+
+    /// The same optimizer without hypergradient descent.
+    pub fn base(self) -> OptimizerKind {
+        use OptimizerKind::*;
+        match self {
+            Sgd | SgdHd | SgdHdm => Sgd,
+            Sgdn | SgdnHd | SgdnHdm => Sgdn,
+            Adam | AdamHd | AdamHdm => Adam,
+        }
+    }
+
+    fn is_adam(self) -> bool {
+        self.base() == OptimizerKind::Adam
+    }
+}
+
+impl fmt::Display for OptimizerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use OptimizerKind::*;
+        f.write_str(match self {
+            Sgd => "SGD",
+            SgdHd => "SGD-HD",
+            SgdHdm => "SGD-HDM",
+            Sgdn => "SGDN",
+            SgdnHd => "SGDN-HD",
+            SgdnHdm => "SGDN-HDM",
+            Adam => "Adam",
+            AdamHd => "Adam-HD",
+            AdamHdm => "Adam-HDM",
+        })
+    }
+}
+
+/// Where one α is shared (see [`Scope`]).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScopeArg {
+    /// One α for the whole model (the paper's).
+    #[default]
+    Global,
+    /// One α per parameter tensor.
+    PerTensor,
+    /// One α per parameter (additive rule only).
+    PerParameter,
+}
+
+/// Everything that defines a run's trajectory. A resumed run must have the same (except
+/// `epochs`, which may grow).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RunConfig {
+    /// The model.
+    pub model: Model,
+    /// The dataset.
+    pub dataset: DatasetKind,
+    /// The optimizer.
+    pub optimizer: OptimizerKind,
+    /// α0.
+    pub alpha0: f32,
+    /// The hypergradient rate in use: β for HD, β′ for HDM, 0 for a base optimizer.
+    pub beta: f32,
+    /// Nesterov momentum μ (SGDN family only).
+    pub mu: f32,
+    /// Coupled L2 weight decay λ.
+    pub weight_decay: f32,
+    /// Adam's β1.
+    pub beta1: f32,
+    /// Adam's β2.
+    pub beta2: f32,
+    /// Adam's ε.
+    pub eps: f32,
+    /// Adam's step divided by √t (the paper's logistic-regression setting).
+    pub adam_sqrt_decay: bool,
+    /// α's scope.
+    pub scope: ScopeArg,
+    /// Optional clamp of α to `[lo, hi]`.
+    pub clamp: Option<(f32, f32)>,
+    /// Optional convergent transition `(p, α∞)` of paper §5.1.
+    pub transition: Option<(f32, f32)>,
+    /// Epochs to train.
+    pub epochs: u32,
+    /// Minibatch size.
+    pub batch_size: i64,
+    /// Seed of the initialisation, shuffling and augmentation.
+    pub seed: u64,
+}
+
+impl RunConfig {
+    /// hd-core's configuration for this run.
+    pub fn core(&self) -> Config {
+        let base = match self.optimizer.base() {
+            OptimizerKind::Adam => Base::Adam(Adam {
+                beta1: self.beta1,
+                beta2: self.beta2,
+                eps: self.eps,
+                sqrt_decay: self.adam_sqrt_decay,
+            }),
+            OptimizerKind::Sgdn => Base::Sgd(Sgd::nesterov(self.mu)),
+            _ => Base::Sgd(Sgd::PLAIN),
+        };
+        let hyper = self.optimizer.rule().map(|rule| Hyper {
+            rule,
+            beta: self.beta,
+            scope: match self.scope {
+                ScopeArg::Global => Scope::Global,
+                ScopeArg::PerTensor => Scope::PerTensor,
+                ScopeArg::PerParameter => Scope::PerParameter,
+            },
+            clamp: self.clamp,
+            transition: self
+                .transition
+                .map(|(power, alpha_inf)| Transition { power, alpha_inf }),
+        });
+        Config {
+            base,
+            alpha0: self.alpha0,
+            weight_decay: self.weight_decay,
+            hyper,
+        }
+    }
+
+    /// A short legend for plots: the optimizer and its rates.
+    pub fn label(&self) -> String {
+        match self.optimizer.rule() {
+            None => format!("{} α0={}", self.optimizer, self.alpha0),
+            Some(HyperRule::Additive) => {
+                format!("{} α0={} β={}", self.optimizer, self.alpha0, self.beta)
+            }
+            Some(HyperRule::Multiplicative) => {
+                format!("{} α0={} β′={}", self.optimizer, self.alpha0, self.beta)
+            }
+        }
+    }
+
+    /// A title for plots: the model on the dataset.
+    pub fn title(&self) -> String {
+        format!("{} on {}", self.model, self.dataset)
+    }
+}
+
+/// The command-line options of a run before defaults and presets are filled in: `None` means
+/// "not given".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Options {
+    /// Model name and size options.
+    pub model: Option<Model>,
+    /// Dataset.
+    pub dataset: Option<DatasetKind>,
+    /// Optimizer.
+    pub optimizer: Option<OptimizerKind>,
+    /// α0.
+    pub alpha0: Option<f32>,
+    /// β (HD).
+    pub beta: Option<f32>,
+    /// β′ (HDM).
+    pub beta_mult: Option<f32>,
+    /// μ.
+    pub mu: Option<f32>,
+    /// λ.
+    pub weight_decay: Option<f32>,
+    /// Adam β1.
+    pub beta1: Option<f32>,
+    /// Adam β2.
+    pub beta2: Option<f32>,
+    /// Adam ε.
+    pub eps: Option<f32>,
+    /// Adam 1/√t.
+    pub adam_sqrt_decay: Option<bool>,
+    /// Scope.
+    pub scope: Option<ScopeArg>,
+    /// Clamp.
+    pub clamp: Option<(f32, f32)>,
+    /// Transition (p, α∞).
+    pub transition: Option<(f32, f32)>,
+    /// Epochs.
+    pub epochs: Option<u32>,
+    /// Batch size.
+    pub batch_size: Option<i64>,
+    /// Seed.
+    pub seed: Option<u64>,
+    /// Fill unset options with the paper's settings for the model.
+    pub paper: bool,
+}
+
+/// An option combination that does not make a run.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A required option is missing.
+    #[error("--{0} is required")]
+    Missing(&'static str),
+    /// An option does not apply to the chosen optimizer.
+    #[error("--{option} does not apply to {optimizer}")]
+    NotApplicable {
+        /// The option.
+        option: &'static str,
+        /// The optimizer chosen.
+        optimizer: OptimizerKind,
+    },
+    /// hd-core rejects a hyperparameter.
+    #[error("{0}")]
+    Invalid(hd_core::Error),
+    /// The batch size or epoch count is not positive.
+    #[error("--{0} must be at least 1")]
+    NotPositive(&'static str),
+    /// A resumed run was given a setting that differs from the one it was started with.
+    #[error("the run was started with {field} = {saved}, not {given}; drop --{field} or start a new run")]
+    Differs {
+        /// The option.
+        field: &'static str,
+        /// Its value in the run.
+        saved: String,
+        /// The value given now.
+        given: String,
+    },
+}
+
+/// The paper's epoch counts: LogReg 20, MLP 100, VGG (and the other convnets) 200.
+fn paper_epochs(model: &Model) -> u32 {
+    match model {
+        Model::Logreg => 20,
+        Model::Mlp { .. } => 100,
+        _ => 200,
+    }
+}
+
+impl Options {
+    /// Fills defaults (the paper's common settings) and, with `paper`, its per-model ones.
+    ///
+    /// Defaults: α0 = 0.001, β = 0.001 for SGD-HD and SGDN-HD and 1e-7 for Adam-HD, β′ = 0.02
+    /// (the α0-sensitivity study's), μ = 0.9, Adam (0.9, 0.999, 1e-8), batch 128, 10 epochs,
+    /// seed 0, global α. `--preset paper` adds L2 1e-4 on LogReg and MLP, Adam's 1/√t on
+    /// LogReg, β = 1e-8 for Adam-HD on convnets, and the paper's epoch counts (DESIGN §2).
+    ///
+    /// # Errors
+    /// [`ConfigError`] for a missing model, dataset or optimizer, options that do not apply
+    /// to the optimizer, or hyperparameters hd-core rejects.
+    pub fn resolve(&self) -> Result<RunConfig, ConfigError> {
+        let model = self.model.clone().ok_or(ConfigError::Missing("model"))?;
+        let dataset = self.dataset.ok_or(ConfigError::Missing("dataset"))?;
+        let optimizer = self.optimizer.ok_or(ConfigError::Missing("optimizer"))?;
+        let rule = optimizer.rule();
+        let not_for = |option| ConfigError::NotApplicable { option, optimizer };
+        if self.beta.is_some() && rule != Some(HyperRule::Additive) {
+            return Err(not_for("beta"));
+        }
+        if self.beta_mult.is_some() && rule != Some(HyperRule::Multiplicative) {
+            return Err(not_for("beta-mult"));
+        }
+        if self.mu.is_some() && optimizer.base() != OptimizerKind::Sgdn {
+            return Err(not_for("mu"));
+        }
+        if !optimizer.is_adam()
+            && (self.beta1.is_some()
+                || self.beta2.is_some()
+                || self.eps.is_some()
+                || self.adam_sqrt_decay == Some(true))
+        {
+            return Err(not_for("beta1/--beta2/--eps/--adam-sqrt-decay"));
+        }
+        if rule.is_none() && (self.scope.is_some() || self.clamp.is_some()) {
+            return Err(not_for("scope/--clamp"));
+        }
+        if rule.is_none() && self.transition.is_some() {
+            return Err(not_for("transition"));
+        }
+        let small = matches!(model, Model::Logreg | Model::Mlp { .. });
+        let beta = match rule {
+            None => 0.0,
+            Some(HyperRule::Additive) => self.beta.unwrap_or(if optimizer.is_adam() {
+                if self.paper && !small {
+                    1e-8
+                } else {
+                    1e-7
+                }
+            } else {
+                1e-3
+            }),
+            Some(HyperRule::Multiplicative) => self.beta_mult.unwrap_or(0.02),
+        };
+        let paper = self.paper;
+        let config = RunConfig {
+            alpha0: self.alpha0.unwrap_or(1e-3),
+            beta,
+            mu: if optimizer.base() == OptimizerKind::Sgdn {
+                self.mu.unwrap_or(0.9)
+            } else {
+                0.0
+            },
+            weight_decay: self
+                .weight_decay
+                .unwrap_or(if paper && small { 1e-4 } else { 0.0 }),
+            beta1: self.beta1.unwrap_or(0.9),
+            beta2: self.beta2.unwrap_or(0.999),
+            eps: self.eps.unwrap_or(1e-8),
+            adam_sqrt_decay: self
+                .adam_sqrt_decay
+                .unwrap_or(paper && optimizer.is_adam() && model == Model::Logreg),
+            scope: self.scope.unwrap_or_default(),
+            clamp: self.clamp,
+            transition: self.transition,
+            epochs: self
+                .epochs
+                .unwrap_or(if paper { paper_epochs(&model) } else { 10 }),
+            batch_size: self.batch_size.unwrap_or(128),
+            seed: self.seed.unwrap_or(0),
+            model,
+            dataset,
+            optimizer,
+        };
+        if config.epochs == 0 {
+            return Err(ConfigError::NotPositive("epochs"));
+        }
+        if config.batch_size < 1 {
+            return Err(ConfigError::NotPositive("batch-size"));
+        }
+        hd_core::Optimizer::new(config.core()).map_err(ConfigError::Invalid)?;
+        Ok(config)
+    }
+
+    /// The configuration of a run being resumed: `saved`, with `epochs` changed if given.
+    /// Any other option given must equal the saved value.
+    ///
+    /// # Errors
+    /// [`ConfigError::Differs`] naming the first option that differs.
+    pub fn resume(&self, saved: &RunConfig) -> Result<RunConfig, ConfigError> {
+        fn same<T: PartialEq + fmt::Debug>(
+            field: &'static str,
+            given: &Option<T>,
+            saved: &T,
+        ) -> Result<(), ConfigError> {
+            match given {
+                Some(g) if g != saved => Err(ConfigError::Differs {
+                    field,
+                    saved: format!("{saved:?}"),
+                    given: format!("{g:?}"),
+                }),
+                _ => Ok(()),
+            }
+        }
+        same("model", &self.model, &saved.model)?;
+        same("dataset", &self.dataset, &saved.dataset)?;
+        same("optimizer", &self.optimizer, &saved.optimizer)?;
+        same("alpha0", &self.alpha0, &saved.alpha0)?;
+        same("beta", &self.beta, &saved.beta)?;
+        same("beta-mult", &self.beta_mult, &saved.beta)?;
+        same("mu", &self.mu, &saved.mu)?;
+        same("weight-decay", &self.weight_decay, &saved.weight_decay)?;
+        same("beta1", &self.beta1, &saved.beta1)?;
+        same("beta2", &self.beta2, &saved.beta2)?;
+        same("eps", &self.eps, &saved.eps)?;
+        same(
+            "adam-sqrt-decay",
+            &self.adam_sqrt_decay,
+            &saved.adam_sqrt_decay,
+        )?;
+        same("scope", &self.scope, &saved.scope)?;
+        same("clamp", &self.clamp.map(Some), &saved.clamp)?;
+        same("transition", &self.transition.map(Some), &saved.transition)?;
+        same("batch-size", &self.batch_size, &saved.batch_size)?;
+        same("seed", &self.seed, &saved.seed)?;
+        let mut config = saved.clone();
+        if let Some(e) = self.epochs {
+            if e == 0 {
+                return Err(ConfigError::NotPositive("epochs"));
+            }
+            config.epochs = e;
+        }
+        Ok(config)
+    }
+}

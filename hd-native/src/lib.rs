@@ -1,0 +1,22 @@
+//! # hd-native — hypergradient descent on libtorch
+//!
+//! The native side of the hd project: the paper's and the seed's experiments (Baydin et al.,
+//! *Online Learning Rate Adaptation with Hypergradient Descent*, ICLR 2018) as a resumable
+//! command-line runner on CPU or GPU, and [`optim::HdOptimizer`], an HD optimizer for any tch
+//! training loop. Every update rule comes from `hd-core`; this crate only runs them on tensors.
+//!
+//! - [`optim`]: the optimizer over a `VarStore` (α on the device, no per-step sync).
+//! - [`models`]: LogReg, MLP, VGG-16, ResNet-18/101 (CIFAR forms), WideResNet.
+//! - [`data`]: MNIST / Fashion-MNIST IDX and CIFAR-10/100 binary readers with typed errors.
+//! - [`config`], [`train`]: the runner behind `hd-native train`.
+//! - [`plot`]: the figures behind `hd-native plot`.
+//! - [`bench`]: the benchmarks behind `hd-native bench`.
+
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod data;
+pub mod models;
+pub mod optim;
+pub mod plot;
+pub mod train;

@@ -1,0 +1,353 @@
+//! The paper's and the seed's models, as functions over an [`nn::Path`] (the tch-rs examples'
+//! style). Each takes any dataset's input shape and class count ([`InputSpec`]).
+//!
+//! - [`logreg`]: multinomial logistic regression, one linear layer (paper §4.1).
+//! - [`mlp`]: fully connected ReLU network, hidden sizes configurable (paper: 1000, 1000).
+//! - [`vgg`]: VGG configuration D with one fc-512 before the classifier (paper §4.3; the
+//!   CIFAR-10 VGG of Zagoruyko's torch blog), batch norm on by default.
+//! - [`resnet`]: ResNet-18 / ResNet-101 in the CIFAR form (3×3 stem, no max-pool).
+//! - [`wide_resnet`]: WideResNet-d-k (Zagoruyko & Komodakis 2016), pre-activation blocks.
+
+use crate::data::InputSpec;
+use std::fmt;
+use tch::nn::{self, ModuleT};
+use tch::Tensor;
+
+/// A model architecture and its size options.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "name", rename_all = "kebab-case")]
+pub enum Model {
+    /// Logistic regression.
+    Logreg,
+    /// Multilayer perceptron with these hidden widths.
+    Mlp {
+        /// Width of each hidden layer, input side first.
+        hidden: Vec<i64>,
+    },
+    /// VGG-16 (configuration D) with one fc-512.
+    Vgg {
+        /// Batch norm after every convolution.
+        batch_norm: bool,
+    },
+    /// ResNet-18, CIFAR form.
+    Resnet18,
+    /// ResNet-101, CIFAR form.
+    Resnet101,
+    /// WideResNet of this depth and widening factor.
+    Wrn {
+        /// Total depth, `6n + 4`.
+        depth: i64,
+        /// Widening factor k.
+        width: i64,
+    },
+}
+
+impl fmt::Display for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Model::Logreg => f.write_str("LogReg"),
+            Model::Mlp { hidden } => {
+                let h: Vec<String> = hidden.iter().map(i64::to_string).collect();
+                write!(f, "MLP({})", h.join("-"))
+            }
+            Model::Vgg { batch_norm: true } => f.write_str("VGG-16-BN"),
+            Model::Vgg { batch_norm: false } => f.write_str("VGG-16"),
+            Model::Resnet18 => f.write_str("ResNet-18"),
+            Model::Resnet101 => f.write_str("ResNet-101"),
+            Model::Wrn { depth, width } => write!(f, "WRN-{depth}-{width}"),
+        }
+    }
+}
+
+/// A model option that cannot be built.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// WideResNet depth must be 6n + 4 with n ≥ 1.
+    #[error("WideResNet depth must be 6n+4 (10, 16, 22, 28, 34, 40, …), got {0}")]
+    WrnDepth(i64),
+    /// A width or size must be positive.
+    #[error("{what} must be positive, got {value}")]
+    NotPositive {
+        /// Which option.
+        what: &'static str,
+        /// The value given.
+        value: i64,
+    },
+}
+
+/// A built model: a training-mode-aware module.
+pub type Net = Box<dyn ModuleT>;
+
+/// Builds `model` for inputs of shape `spec` under `p`.
+///
+/// # Errors
+/// [`ModelError`] for sizes that cannot be built.
+pub fn build(p: &nn::Path, model: &Model, spec: InputSpec) -> Result<Net, ModelError> {
+    Ok(match model {
+        Model::Logreg => Box::new(logreg(p, spec)),
+        Model::Mlp { hidden } => {
+            for &h in hidden {
+                positive("MLP hidden width", h)?;
+            }
+            Box::new(mlp(p, spec, hidden))
+        }
+        Model::Vgg { batch_norm } => Box::new(vgg(p, spec, *batch_norm)),
+        Model::Resnet18 => Box::new(resnet(p, spec, Depth::R18)),
+        Model::Resnet101 => Box::new(resnet(p, spec, Depth::R101)),
+        Model::Wrn { depth, width } => {
+            positive("WideResNet width", *width)?;
+            if *depth < 10 || (depth - 4) % 6 != 0 {
+                return Err(ModelError::WrnDepth(*depth));
+            }
+            Box::new(wide_resnet(p, spec, *depth, *width))
+        }
+    })
+}
+
+fn positive(what: &'static str, value: i64) -> Result<(), ModelError> {
+    if value > 0 {
+        Ok(())
+    } else {
+        Err(ModelError::NotPositive { what, value })
+    }
+}
+
+fn inputs(spec: InputSpec) -> i64 {
+    spec.channels * spec.size * spec.size
+}
+
+/// Logistic regression: `logits = W x + b` on the flattened image.
+pub fn logreg(p: &nn::Path, spec: InputSpec) -> nn::SequentialT {
+    nn::seq_t().add_fn(|x| x.flatten(1, -1)).add(nn::linear(
+        p / "fc",
+        inputs(spec),
+        spec.classes,
+        Default::default(),
+    ))
+}
+
+/// Multilayer perceptron: linear layers of the given widths with ReLU between them.
+pub fn mlp(p: &nn::Path, spec: InputSpec, hidden: &[i64]) -> nn::SequentialT {
+    let mut seq = nn::seq_t().add_fn(|x| x.flatten(1, -1));
+    let mut width = inputs(spec);
+    for (i, &h) in hidden.iter().enumerate() {
+        seq = seq
+            .add(nn::linear(
+                p / format!("fc{i}"),
+                width,
+                h,
+                Default::default(),
+            ))
+            .add_fn(Tensor::relu);
+        width = h;
+    }
+    seq.add(nn::linear(
+        p / "out",
+        width,
+        spec.classes,
+        Default::default(),
+    ))
+}
+
+fn conv3x3(p: nn::Path, cin: i64, cout: i64, stride: i64, bias: bool) -> nn::Conv2D {
+    let config = nn::ConvConfig {
+        stride,
+        padding: 1,
+        bias,
+        ..Default::default()
+    };
+    nn::conv2d(p, cin, cout, 3, config)
+}
+
+fn conv1x1(p: nn::Path, cin: i64, cout: i64, stride: i64) -> nn::Conv2D {
+    let config = nn::ConvConfig {
+        stride,
+        bias: false,
+        ..Default::default()
+    };
+    nn::conv2d(p, cin, cout, 1, config)
+}
+
+/// VGG configuration D: 13 convolutions in five stages of 64, 128, 256, 512, 512 channels,
+/// each stage ending in a 2×2 max-pool, then fc-512, ReLU, fc-classes. A pool is skipped
+/// once the feature map is 1×1 (28×28 inputs reach 1×1 after four pools).
+pub fn vgg(p: &nn::Path, spec: InputSpec, batch_norm: bool) -> nn::SequentialT {
+    const STAGES: [(i64, usize); 5] = [(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)];
+    let features = p / "features";
+    let mut seq = nn::seq_t();
+    let mut cin = spec.channels;
+    let mut size = spec.size;
+    let mut layer = 0;
+    for (cout, convs) in STAGES {
+        for _ in 0..convs {
+            seq = seq.add(conv3x3(
+                &features / format!("conv{layer}"),
+                cin,
+                cout,
+                1,
+                !batch_norm,
+            ));
+            if batch_norm {
+                seq = seq.add(nn::batch_norm2d(
+                    &features / format!("bn{layer}"),
+                    cout,
+                    Default::default(),
+                ));
+            }
+            seq = seq.add_fn(Tensor::relu);
+            cin = cout;
+            layer += 1;
+        }
+        if size >= 2 {
+            seq = seq.add_fn(|x| x.max_pool2d_default(2));
+            size /= 2;
+        }
+    }
+    let flat = cin * size * size;
+    seq.add_fn(|x| x.flatten(1, -1))
+        .add(nn::linear(p / "fc", flat, 512, Default::default()))
+        .add_fn(Tensor::relu)
+        .add(nn::linear(
+            p / "classifier",
+            512,
+            spec.classes,
+            Default::default(),
+        ))
+}
+
+#[derive(Clone, Copy)]
+enum Depth {
+    R18,
+    R101,
+}
+
+/// ResNet basic block (two 3×3 convolutions), He et al. 2016.
+fn basic_block(p: nn::Path, cin: i64, cout: i64, stride: i64) -> impl ModuleT {
+    let conv1 = conv3x3(&p / "conv1", cin, cout, stride, false);
+    let bn1 = nn::batch_norm2d(&p / "bn1", cout, Default::default());
+    let conv2 = conv3x3(&p / "conv2", cout, cout, 1, false);
+    let bn2 = nn::batch_norm2d(&p / "bn2", cout, Default::default());
+    let shortcut = projection(&p, cin, cout, stride);
+    nn::func_t(move |x, train| {
+        let y = x.apply(&conv1).apply_t(&bn1, train).relu();
+        let y = y.apply(&conv2).apply_t(&bn2, train);
+        (y + shortcut_t(&shortcut, x, train)).relu()
+    })
+}
+
+/// ResNet bottleneck block (1×1, 3×3, 1×1 with 4× expansion).
+fn bottleneck(p: nn::Path, cin: i64, width: i64, stride: i64) -> impl ModuleT {
+    let cout = 4 * width;
+    let conv1 = conv1x1(&p / "conv1", cin, width, 1);
+    let bn1 = nn::batch_norm2d(&p / "bn1", width, Default::default());
+    let conv2 = conv3x3(&p / "conv2", width, width, stride, false);
+    let bn2 = nn::batch_norm2d(&p / "bn2", width, Default::default());
+    let conv3 = conv1x1(&p / "conv3", width, cout, 1);
+    let bn3 = nn::batch_norm2d(&p / "bn3", cout, Default::default());
+    let shortcut = projection(&p, cin, cout, stride);
+    nn::func_t(move |x, train| {
+        let y = x.apply(&conv1).apply_t(&bn1, train).relu();
+        let y = y.apply(&conv2).apply_t(&bn2, train).relu();
+        let y = y.apply(&conv3).apply_t(&bn3, train);
+        (y + shortcut_t(&shortcut, x, train)).relu()
+    })
+}
+
+/// A 1×1 projection (with batch norm) when the block changes shape, else the identity.
+fn projection(
+    p: &nn::Path,
+    cin: i64,
+    cout: i64,
+    stride: i64,
+) -> Option<(nn::Conv2D, nn::BatchNorm)> {
+    (stride != 1 || cin != cout).then(|| {
+        (
+            conv1x1(p / "shortcut", cin, cout, stride),
+            nn::batch_norm2d(p / "shortcut_bn", cout, Default::default()),
+        )
+    })
+}
+
+fn shortcut_t(s: &Option<(nn::Conv2D, nn::BatchNorm)>, x: &Tensor, train: bool) -> Tensor {
+    match s {
+        Some((conv, bn)) => x.apply(conv).apply_t(bn, train),
+        None => x.shallow_clone(),
+    }
+}
+
+/// ResNet in the CIFAR form: 3×3 stem with 64 channels and no max-pool, four stages of
+/// 64, 128, 256, 512 (strides 1, 2, 2, 2), global average pool, fc-classes.
+/// ResNet-18 uses basic blocks [2, 2, 2, 2]; ResNet-101 bottlenecks [3, 4, 23, 3].
+fn resnet(p: &nn::Path, spec: InputSpec, depth: Depth) -> nn::SequentialT {
+    let (blocks, expansion): ([usize; 4], i64) = match depth {
+        Depth::R18 => ([2, 2, 2, 2], 1),
+        Depth::R101 => ([3, 4, 23, 3], 4),
+    };
+    let mut seq = nn::seq_t()
+        .add(conv3x3(p / "conv1", spec.channels, 64, 1, false))
+        .add(nn::batch_norm2d(p / "bn1", 64, Default::default()))
+        .add_fn(Tensor::relu);
+    let mut cin = 64;
+    for (stage, (&n, width)) in blocks.iter().zip([64, 128, 256, 512]).enumerate() {
+        for b in 0..n {
+            let stride = if stage > 0 && b == 0 { 2 } else { 1 };
+            let bp = p / format!("layer{}", stage + 1) / b;
+            seq = match depth {
+                Depth::R18 => seq.add(basic_block(bp, cin, width, stride)),
+                Depth::R101 => seq.add(bottleneck(bp, cin, width, stride)),
+            };
+            cin = width * expansion;
+        }
+    }
+    seq.add_fn(|x| x.adaptive_avg_pool2d([1, 1]).flatten(1, -1))
+        .add(nn::linear(p / "fc", cin, spec.classes, Default::default()))
+}
+
+/// WideResNet pre-activation block: BN-ReLU-conv3×3-BN-ReLU-conv3×3 plus the shortcut
+/// (a 1×1 convolution of the pre-activated input when the shape changes).
+fn wide_block(p: nn::Path, cin: i64, cout: i64, stride: i64) -> impl ModuleT {
+    let bn1 = nn::batch_norm2d(&p / "bn1", cin, Default::default());
+    let conv1 = conv3x3(&p / "conv1", cin, cout, stride, false);
+    let bn2 = nn::batch_norm2d(&p / "bn2", cout, Default::default());
+    let conv2 = conv3x3(&p / "conv2", cout, cout, 1, false);
+    let shortcut =
+        (stride != 1 || cin != cout).then(|| conv1x1(&p / "shortcut", cin, cout, stride));
+    nn::func_t(move |x, train| {
+        let a = x.apply_t(&bn1, train).relu();
+        let y = a.apply(&conv1).apply_t(&bn2, train).relu().apply(&conv2);
+        match &shortcut {
+            Some(conv) => y + a.apply(conv),
+            None => y + x,
+        }
+    })
+}
+
+/// WideResNet-d-k: 3×3 stem of 16 channels, three groups of n = (d − 4)/6 pre-activation
+/// blocks of 16k, 32k, 64k channels (strides 1, 2, 2), BN-ReLU, global average pool, fc.
+fn wide_resnet(p: &nn::Path, spec: InputSpec, depth: i64, width: i64) -> nn::SequentialT {
+    let n = (depth - 4) / 6;
+    let mut seq = nn::seq_t().add(conv3x3(p / "conv1", spec.channels, 16, 1, false));
+    let mut cin = 16;
+    for (group, base) in [16, 32, 64].into_iter().enumerate() {
+        let cout = base * width;
+        for b in 0..n {
+            let stride = if group > 0 && b == 0 { 2 } else { 1 };
+            seq = seq.add(wide_block(
+                p / format!("group{}", group + 1) / b,
+                cin,
+                cout,
+                stride,
+            ));
+            cin = cout;
+        }
+    }
+    let bn = nn::batch_norm2d(p / "bn", cin, Default::default());
+    seq.add_fn_t(move |x, train| {
+        x.apply_t(&bn, train)
+            .relu()
+            .adaptive_avg_pool2d([1, 1])
+            .flatten(1, -1)
+    })
+    .add(nn::linear(p / "fc", cin, spec.classes, Default::default()))
+}

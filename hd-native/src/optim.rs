@@ -1,0 +1,611 @@
+//! Hypergradient descent for tch: hd-core's rules, run on libtorch tensors.
+//!
+//! Nothing here re-derives the maths: [`Real`] is implemented for [`Val`], a tensor newtype,
+//! and each step drives hd-core's generic pieces — [`Optimizer::terms_of`] (phase 1),
+//! [`Optimizer::next_alpha`] (the α update) and [`Optimizer::apply_to`] (phase 2) — exactly as
+//! hd-core's own slice driver does.
+//!
+//! **Layout.** On construction every trainable variable of the [`VarStore`] is moved into one
+//! flat parameter buffer and its gradient into one flat gradient buffer (each variable becomes
+//! a view of its range, so models, `VarStore::save`/`load` and autograd work unchanged). The
+//! optimizer then runs a few large kernels over the flat buffers instead of a loop of small
+//! ones per tensor (DESIGN §3). On the CPU it walks the buffers in cache-sized chunks, so the
+//! temporaries of one chunk's expression stay in cache and only the rule's own reads and
+//! writes reach memory.
+//!
+//! **No host–device synchronisation.** α is a 0-d tensor on the device; the step count and
+//! the rule's host constants (bias corrections, δ(t)) live on the host. A step never reads a
+//! device value back; [`HdOptimizer::alpha_value`] does, when the caller asks.
+//!
+//! ```no_run
+//! use hd_core::Config;
+//! use hd_native::optim::HdOptimizer;
+//! use tch::{nn, nn::Module, Device, Kind, Tensor};
+//!
+//! let vs = nn::VarStore::new(Device::Cpu);
+//! let net = nn::linear(vs.root() / "fc", 784, 10, Default::default());
+//! let mut opt = HdOptimizer::new(&vs, Config::sgd(0.001).with_hd(0.001))?;
+//! let x = Tensor::randn([128, 784], (Kind::Float, Device::Cpu));
+//! let y = Tensor::randint(10, [128], (Kind::Int64, Device::Cpu));
+//! let loss = net.forward(&x).cross_entropy_for_logits(&y);
+//! opt.backward_step(&loss)?;
+//! println!("alpha = {}", opt.alpha_value()?);
+//! # Ok::<(), hd_native::optim::OptimError>(())
+//! ```
+
+use hd_core::{Config, Optimizer, Real, Scope, State, Terms};
+use std::collections::HashMap;
+use tch::{nn::VarStore, Device, Kind, TchError, Tensor};
+
+/// A libtorch tensor as hd-core's [`Real`]: every operation is one element-wise libtorch op in
+/// `f32` (one rounding each, no fused multiply–add), so the rules follow the slice trajectory.
+#[derive(Debug)]
+pub struct Val(pub Tensor);
+
+impl Clone for Val {
+    /// Shares storage, as [`Real`] allows: the rules never mutate a clone, they only
+    /// [`assign`](Real::assign).
+    fn clone(&self) -> Self {
+        Val(self.0.shallow_clone())
+    }
+}
+
+impl Real for Val {
+    fn add(&self, rhs: &Self) -> Self {
+        Val(&self.0 + &rhs.0)
+    }
+    fn sub(&self, rhs: &Self) -> Self {
+        Val(&self.0 - &rhs.0)
+    }
+    fn mul(&self, rhs: &Self) -> Self {
+        Val(&self.0 * &rhs.0)
+    }
+    fn div(&self, rhs: &Self) -> Self {
+        Val(&self.0 / &rhs.0)
+    }
+    fn scale(&self, k: f32) -> Self {
+        Val(&self.0 * f64::from(k))
+    }
+    fn shift(&self, k: f32) -> Self {
+        Val(&self.0 + f64::from(k))
+    }
+    fn sqrt(&self) -> Self {
+        Val(self.0.sqrt())
+    }
+    fn max_const(&self, k: f32) -> Self {
+        Val(self.0.clamp_min(f64::from(k)))
+    }
+    fn clamp(&self, lo: f32, hi: f32) -> Self {
+        Val(self.0.clamp(f64::from(lo), f64::from(hi)))
+    }
+    fn sum(&self) -> Self {
+        Val(self.0.sum(Kind::Float))
+    }
+    fn assign(&mut self, value: Self) {
+        // In place, so views of the flat buffers (and the variables aliasing them) see it.
+        self.0.copy_(&value.0);
+    }
+    fn len(&self) -> usize {
+        self.0.numel()
+    }
+}
+
+/// What can go wrong building or driving an [`HdOptimizer`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OptimError {
+    /// hd-core rejected the configuration or a saved record.
+    #[error("optimizer: {0}")]
+    Core(#[from] hd_core::Error),
+    /// libtorch failed.
+    #[error("libtorch: {0}")]
+    Torch(#[from] TchError),
+    /// A trainable variable is not `f32` (hd-core's rules are single precision).
+    #[error("variable {name} is {kind:?}; the optimizer needs f32 (Kind::Float) parameters")]
+    UnsupportedKind {
+        /// The variable.
+        name: String,
+        /// Its kind.
+        kind: Kind,
+    },
+    /// Trainable variables live on different devices.
+    #[error("variable {name} is on {found:?} but the others are on {expected:?}")]
+    MixedDevices {
+        /// The variable.
+        name: String,
+        /// Its device.
+        found: Device,
+        /// The first variable's device.
+        expected: Device,
+    },
+    /// Saved optimizer state does not fit this optimizer.
+    #[error("saved optimizer state does not match: {0}")]
+    StateMismatch(String),
+    /// The loss or the parameters became NaN or infinite.
+    #[error("the training diverged: {0} is not finite")]
+    NonFinite(&'static str),
+}
+
+/// Elements per chunk on the CPU: 2^18 f32 = 1 MiB per array, so the dozen or so live
+/// arrays of one chunk's expression fit in this class of machine's L3 cache.
+pub const CPU_CHUNK: usize = 1 << 18;
+
+/// Flat buffers are laid out with each variable starting on a 64-element (256-byte) boundary,
+/// the alignment vectorised kernels and cuDNN like. The padding is zero in θ, g and every
+/// buffer, so it adds nothing to any dot product or norm and never moves.
+const ALIGN: i64 = 64;
+
+#[derive(Debug, Clone, Copy)]
+struct Range {
+    offset: i64,
+    len: i64,
+    /// Index of the α this range uses (the variable's for per-tensor scope, else 0).
+    group: usize,
+}
+
+/// Hypergradient descent (or its base optimizer) over every trainable variable of a
+/// [`VarStore`], with α on the device. The tch counterpart of `nn::Optimizer`.
+#[derive(Debug)]
+pub struct HdOptimizer {
+    rule: Optimizer,
+    step: u64,
+    /// One α (global and per-parameter scope; unused by the latter) or one per variable.
+    alpha: Tensor,
+    /// The flat parameter and gradient buffers every variable and its gradient view.
+    params: Tensor,
+    grads: Tensor,
+    /// `[slots, n]`: the rule's per-element state, slot-major as in hd-core.
+    buffers: Tensor,
+    /// Variables (shallow handles) with their ranges, to re-alias a gradient that autograd
+    /// replaced (e.g. after someone set it to None).
+    vars: Vec<(String, Tensor, i64, i64)>,
+    chunks: Vec<Range>,
+    groups: usize,
+}
+
+impl HdOptimizer {
+    /// An optimizer over `vs`'s trainable variables (in the store's insertion order).
+    ///
+    /// # Errors
+    /// [`OptimError::Core`] for an invalid `config`; [`OptimError::UnsupportedKind`] or
+    /// [`OptimError::MixedDevices`] for variables it cannot hold in one `f32` buffer.
+    pub fn new(vs: &VarStore, config: Config) -> Result<Self, OptimError> {
+        let rule = Optimizer::new(config)?;
+        let named: HashMap<String, Tensor> = vs.variables();
+        let trainable = vs.trainable_variables();
+        // Names of the trainable variables, matched by storage identity.
+        let mut vars = Vec::with_capacity(trainable.len());
+        for t in trainable {
+            let name = named
+                .iter()
+                .find(|(_, v)| v.data_ptr() == t.data_ptr() && v.size() == t.size())
+                .map(|(n, _)| n.clone())
+                .unwrap_or_else(|| format!("#{}", vars.len()));
+            vars.push((name, t));
+        }
+        let device = vars.first().map_or(vs.device(), |(_, t)| t.device());
+        for (name, t) in &vars {
+            if t.kind() != Kind::Float {
+                return Err(OptimError::UnsupportedKind {
+                    name: name.clone(),
+                    kind: t.kind(),
+                });
+            }
+            if t.device() != device {
+                return Err(OptimError::MixedDevices {
+                    name: name.clone(),
+                    found: t.device(),
+                    expected: device,
+                });
+            }
+        }
+        Self::with_vars(rule, vars, device)
+    }
+
+    fn with_vars(
+        rule: Optimizer,
+        vars: Vec<(String, Tensor)>,
+        device: Device,
+    ) -> Result<Self, OptimError> {
+        let opts = (Kind::Float, device);
+        let mut offset = 0i64;
+        let mut placed = Vec::with_capacity(vars.len());
+        for (name, t) in vars {
+            let n = t.numel() as i64;
+            placed.push((name, t, offset, n));
+            offset += (n + ALIGN - 1) / ALIGN * ALIGN;
+        }
+        let total = offset;
+        let params = Tensor::f_zeros([total], opts)?;
+        let grads = Tensor::f_zeros([total], opts)?;
+        tch::no_grad(|| -> Result<(), TchError> {
+            // Give every variable a gradient (zeros) so that it can be re-pointed at the flat
+            // buffer; autograd then accumulates into it in place.
+            let needs: Vec<&Tensor> = placed
+                .iter()
+                .filter(|(_, t, _, _)| !t.f_grad().is_ok_and(|g| g.defined()))
+                .map(|(_, t, _, _)| t)
+                .collect();
+            if !needs.is_empty() {
+                tch::with_grad(|| -> Result<(), TchError> {
+                    let mut s = Tensor::f_zeros([], opts)?;
+                    for t in &needs {
+                        s = s.f_add(&t.f_sum(Kind::Float)?.f_mul_scalar(0.0)?)?;
+                    }
+                    s.f_backward()
+                })?;
+            }
+            for (_, t, off, n) in placed.iter_mut() {
+                let shape = t.size();
+                let mut view = params.f_narrow(0, *off, *n)?.f_view(shape.as_slice())?;
+                view.f_copy_(t)?;
+                t.f_set_data(&view)?;
+                let gview = grads.f_narrow(0, *off, *n)?.f_view(shape.as_slice())?;
+                t.f_grad()?.f_set_data(&gview)?;
+            }
+            Ok(())
+        })?;
+        let slots = rule.slots() as i64;
+        let buffers = Tensor::f_zeros([slots.max(1), total], opts)?;
+        // Initial buffer values from hd-core (zeros, α0 in a per-parameter α slot): one element
+        // per slot, then broadcast along the slot's row.
+        let mut init = vec![0.0f32; rule.slots()];
+        rule.init_buffers(&mut init)?;
+        for (k, v) in init.iter().enumerate() {
+            if *v != 0.0 {
+                let _ = buffers.f_select(0, k as i64)?.f_fill_(f64::from(*v))?;
+            }
+        }
+        let per_tensor = rule
+            .config()
+            .hyper
+            .is_some_and(|h| h.scope == Scope::PerTensor);
+        let groups = if per_tensor { placed.len().max(1) } else { 1 };
+        let alpha = Tensor::f_full([groups as i64], f64::from(rule.init_state().alpha), opts)?;
+        let chunk = if device == Device::Cpu {
+            CPU_CHUNK
+        } else {
+            usize::MAX
+        };
+        let mut opt = HdOptimizer {
+            rule,
+            step: 0,
+            alpha,
+            params,
+            grads,
+            buffers,
+            vars: placed,
+            chunks: Vec::new(),
+            groups,
+        };
+        opt.set_chunk_len(chunk);
+        Ok(opt)
+    }
+
+    /// Splits the work into pieces of at most `len` elements (at least 1): [`CPU_CHUNK`] on
+    /// the CPU, everything at once on a GPU. Results are the same up to the summation order of
+    /// phase 1; exposed for tests and tuning.
+    pub fn set_chunk_len(&mut self, len: usize) {
+        let len = len.clamp(1, i64::MAX as usize) as i64;
+        let per_tensor = self.groups > 1 || self.is_per_tensor();
+        let mut chunks = Vec::new();
+        if per_tensor {
+            for (group, (_, _, off, n)) in self.vars.iter().enumerate() {
+                split(&mut chunks, *off, *n, len, group);
+            }
+        } else {
+            split(&mut chunks, 0, self.params.numel() as i64, len, 0);
+        }
+        self.chunks = chunks;
+    }
+
+    fn is_per_tensor(&self) -> bool {
+        self.rule
+            .config()
+            .hyper
+            .is_some_and(|h| h.scope == Scope::PerTensor)
+    }
+
+    /// The hyperparameters.
+    pub fn config(&self) -> &Config {
+        self.rule.config()
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+
+    /// Number of parameters (without alignment padding).
+    pub fn num_parameters(&self) -> i64 {
+        self.vars.iter().map(|(_, _, _, n)| n).sum()
+    }
+
+    /// Zeroes every gradient (one kernel over the flat gradient buffer).
+    ///
+    /// # Errors
+    /// A libtorch error.
+    pub fn zero_grad(&mut self) -> Result<(), OptimError> {
+        let _ = self.grads.f_zero_()?;
+        Ok(())
+    }
+
+    /// `zero_grad`, `loss.backward()`, `step`: one training step, as tch's
+    /// `nn::Optimizer::backward_step`.
+    ///
+    /// # Errors
+    /// As [`step`](HdOptimizer::step), and a libtorch error from the backward pass.
+    pub fn backward_step(&mut self, loss: &Tensor) -> Result<(), OptimError> {
+        self.zero_grad()?;
+        loss.f_backward()?;
+        self.step()
+    }
+
+    /// One step with the gradients autograd left in the variables.
+    ///
+    /// Phase 1 sums hd-core's hypergradient terms over every chunk in α's scope, α is updated
+    /// once on the device, then phase 2 applies the step with the new α to every chunk.
+    /// A base optimizer (no [`Hyper`](hd_core::Hyper)) skips phase 1: its α never changes.
+    ///
+    /// A NaN or infinite gradient is not detected here (that would need a device read every
+    /// step); it makes α (HD) and the parameters non-finite, which [`check_finite`]
+    /// (HdOptimizer::check_finite) reports when the caller asks.
+    ///
+    /// # Errors
+    /// [`OptimError::Core`] if the step counter would overflow; libtorch errors.
+    pub fn step(&mut self) -> Result<(), OptimError> {
+        self.realias_grads()?;
+        let step = self
+            .step
+            .checked_add(1)
+            .ok_or(OptimError::Core(hd_core::Error::StepOverflow))?;
+        let c = self.rule.constants(step);
+        let slots = self.rule.slots();
+        let rule = self.rule;
+        tch::no_grad(|| -> Result<(), OptimError> {
+            let alphas: Vec<Val> = (0..self.groups)
+                .map(|g| self.alpha.f_select(0, g as i64).map(Val))
+                .collect::<Result<_, _>>()?;
+            if rule.config().hyper.is_some() {
+                let mut terms: Vec<Option<Terms<Val>>> = vec![None; self.groups];
+                for r in &self.chunks {
+                    let (p, g, s) = self.views(r, slots)?;
+                    let t = rule.terms_of(&c, &p, &g, &s)?;
+                    let merged = match terms.get_mut(r.group) {
+                        Some(slot) => slot,
+                        None => continue,
+                    };
+                    *merged = Some(match merged.take() {
+                        Some(acc) => acc.merge(&t),
+                        None => t,
+                    });
+                }
+                for (a, t) in alphas.iter().zip(&terms) {
+                    if let Some(t) = t {
+                        let next = rule.next_alpha(a, t);
+                        a.clone().assign(next);
+                    }
+                }
+            }
+            for r in &self.chunks {
+                let (mut p, g, mut s) = self.views(r, slots)?;
+                let alpha = alphas.get(r.group).unwrap_or(&alphas[0]);
+                rule.apply_to(&c, alpha, &mut p, &g, &mut s)?;
+            }
+            Ok(())
+        })?;
+        self.step = step;
+        Ok(())
+    }
+
+    fn views(&self, r: &Range, slots: usize) -> Result<(Val, Val, Vec<Val>), TchError> {
+        let p = self.params.f_narrow(0, r.offset, r.len)?;
+        let g = self.grads.f_narrow(0, r.offset, r.len)?;
+        let s = (0..slots as i64)
+            .map(|k| {
+                self.buffers
+                    .f_select(0, k)?
+                    .f_narrow(0, r.offset, r.len)
+                    .map(Val)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok((Val(p), Val(g), s))
+    }
+
+    /// Makes sure every variable's gradient is still a view of the flat gradient buffer.
+    /// Only host-side metadata is read (no device sync). If autograd replaced a gradient
+    /// (someone set it to None, or swapped it), its values are copied in and the view restored.
+    fn realias_grads(&mut self) -> Result<(), OptimError> {
+        let base = self.grads.data_ptr() as usize;
+        for (_, t, off, n) in &self.vars {
+            let g = t.f_grad()?;
+            let want = base + (*off as usize) * 4;
+            if g.defined() && g.data_ptr() as usize == want {
+                continue;
+            }
+            let mut view = self
+                .grads
+                .f_narrow(0, *off, *n)?
+                .f_view(t.size().as_slice())?;
+            tch::no_grad(|| -> Result<(), TchError> {
+                if g.defined() {
+                    view.f_copy_(&g)?;
+                    g.shallow_clone().f_set_data(&view)?;
+                } else {
+                    let _ = view.f_zero_()?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The current α: a 0-d device tensor (for per-tensor α, their mean; for per-parameter α,
+    /// the mean of the per-parameter α buffer). Reading it back to the host is up to the caller.
+    ///
+    /// # Errors
+    /// A libtorch error.
+    pub fn alpha(&self) -> Result<Tensor, OptimError> {
+        let per_parameter = self
+            .config()
+            .hyper
+            .is_some_and(|h| h.scope == Scope::PerParameter);
+        let a = if per_parameter {
+            let row = self.buffers.f_select(0, self.rule.slots() as i64 - 1)?;
+            // Mean over the real parameters only (padding holds α0 too, but no parameter).
+            let mut sum = Tensor::f_zeros([], (Kind::Float, self.alpha.device()))?;
+            for (_, _, off, n) in &self.vars {
+                sum = sum.f_add(&row.f_narrow(0, *off, *n)?.f_sum(Kind::Float)?)?;
+            }
+            sum.f_div_scalar(self.num_parameters().max(1) as f64)?
+        } else if self.groups > 1 {
+            self.alpha.f_mean(Kind::Float)?
+        } else {
+            self.alpha.f_select(0, 0)?.f_detach_copy()?
+        };
+        Ok(a)
+    }
+
+    /// Every α this optimizer keeps (one, or one per variable), as a device tensor `[groups]`.
+    pub fn alphas(&self) -> &Tensor {
+        &self.alpha
+    }
+
+    /// [`alpha`](HdOptimizer::alpha) read back to the host (synchronises with the device).
+    ///
+    /// # Errors
+    /// A libtorch error.
+    pub fn alpha_value(&self) -> Result<f32, OptimError> {
+        Ok(self.alpha()?.f_double_value(&[])? as f32)
+    }
+
+    /// Checks that α and every parameter are finite (synchronises with the device).
+    ///
+    /// # Errors
+    /// [`OptimError::NonFinite`] naming what is not.
+    pub fn check_finite(&self) -> Result<(), OptimError> {
+        if !bool::try_from(self.alpha.f_isfinite()?.f_all()?)? {
+            return Err(OptimError::NonFinite("alpha"));
+        }
+        if !bool::try_from(self.params.f_isfinite()?.f_all()?)? {
+            return Err(OptimError::NonFinite("a parameter"));
+        }
+        Ok(())
+    }
+
+    /// The optimizer's state as named tensors (on the CPU) for a checkpoint:
+    /// `record` (hd-core's encoding of the hyperparameters, step and α), `alpha` (every α) and
+    /// `buffers` (the per-element state, `[slots, parameters]`, padding removed).
+    ///
+    /// # Errors
+    /// A libtorch or encoding error.
+    pub fn state_tensors(&self) -> Result<Vec<(String, Tensor)>, OptimError> {
+        let alpha = self.alpha.f_to(Device::Cpu)?;
+        let mut record = vec![0u8; hd_core::RECORD_LEN];
+        let first = alpha.f_double_value(&[0])? as f32;
+        let n = self.rule.encode(
+            &State {
+                step: self.step,
+                alpha: first,
+            },
+            &mut record,
+        )?;
+        record.truncate(n);
+        let mut out = vec![
+            ("record".to_string(), Tensor::f_from_slice(&record)?),
+            ("alpha".to_string(), alpha),
+        ];
+        if self.rule.slots() > 0 {
+            out.push(("buffers".to_string(), self.packed_buffers()?));
+        }
+        Ok(out)
+    }
+
+    /// The buffers without the alignment padding, `[slots, parameters]` on the CPU.
+    fn packed_buffers(&self) -> Result<Tensor, TchError> {
+        let mut parts = Vec::with_capacity(self.vars.len());
+        for (_, _, off, n) in &self.vars {
+            parts.push(self.buffers.f_narrow(1, *off, *n)?);
+        }
+        Tensor::f_cat(&parts, 1)?.f_to(Device::Cpu)
+    }
+
+    /// Restores state saved by [`state_tensors`](HdOptimizer::state_tensors).
+    ///
+    /// # Errors
+    /// [`OptimError::StateMismatch`] if a tensor is missing or has the wrong shape, or the saved
+    /// hyperparameters differ from this optimizer's; [`OptimError::Core`] for a corrupt record.
+    /// Nothing is changed on error.
+    pub fn load_state(&mut self, named: &HashMap<String, Tensor>) -> Result<(), OptimError> {
+        let get = |name: &str| {
+            named
+                .get(name)
+                .ok_or_else(|| OptimError::StateMismatch(format!("no '{name}' tensor")))
+        };
+        let record = get("record")?;
+        let mut bytes = vec![0u8; record.numel()];
+        record
+            .f_to_kind(Kind::Uint8)?
+            .f_copy_data_u8(&mut bytes, record.numel())?;
+        let (saved, state) = Optimizer::decode(&bytes)?;
+        if saved.config() != self.rule.config() {
+            return Err(OptimError::StateMismatch(format!(
+                "saved with {:?}, now {:?}",
+                saved.config(),
+                self.rule.config()
+            )));
+        }
+        let alpha = get("alpha")?;
+        if alpha.size() != self.alpha.size() || alpha.kind() != Kind::Float {
+            return Err(OptimError::StateMismatch(format!(
+                "alpha is {:?} {:?}, expected {:?} Float",
+                alpha.size(),
+                alpha.kind(),
+                self.alpha.size()
+            )));
+        }
+        let slots = self.rule.slots() as i64;
+        let buffers = if slots > 0 {
+            let b = get("buffers")?;
+            let want = [slots, self.num_parameters()];
+            if b.size() != want || b.kind() != Kind::Float {
+                return Err(OptimError::StateMismatch(format!(
+                    "buffers are {:?} {:?}, expected {want:?} Float",
+                    b.size(),
+                    b.kind()
+                )));
+            }
+            Some(b)
+        } else {
+            None
+        };
+        tch::no_grad(|| -> Result<(), TchError> {
+            self.alpha.f_copy_(alpha)?;
+            if let Some(b) = buffers {
+                let mut at = 0;
+                for (_, _, off, n) in &self.vars {
+                    self.buffers
+                        .f_narrow(1, *off, *n)?
+                        .f_copy_(&b.f_narrow(1, at, *n)?)?;
+                    at += n;
+                }
+            }
+            Ok(())
+        })?;
+        self.step = state.step;
+        Ok(())
+    }
+}
+
+fn split(out: &mut Vec<Range>, offset: i64, len: i64, chunk: i64, group: usize) {
+    let mut at = 0;
+    while at < len {
+        let n = chunk.min(len - at);
+        out.push(Range {
+            offset: offset + at,
+            len: n,
+            group,
+        });
+        at += n;
+    }
+}
