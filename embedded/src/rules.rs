@@ -1,10 +1,11 @@
 //! Every hd-core rule as its own step function, with its hyperparameters fixed at compile time.
 //!
-//! A firmware usually knows its optimizer when it is built. Giving `Optimizer::new` a constant
-//! lets the compiler validate it and drop the other rules' branches, so each function below
-//! holds exactly one rule's code. They are never inlined and keep unmangled names
-//! (`hd_step_<rule>`), so `cargo xtask footprint` finds each rule's code size in the symbol
-//! table, and the firmware measures each rule's stack by calling them.
+//! A firmware usually knows its optimizer when it is built, so each function below hands
+//! `Optimizer::new` a constant: what a firmware using only that rule would compile, and all the
+//! compiler needs to drop the other rules' code where hd-core lets it inline that far. The
+//! functions are never inlined and keep unmangled names (`hd_step_<rule>`), so
+//! `cargo xtask footprint` finds them in the symbol table and adds up everything each one
+//! reaches; the firmware calls them to measure each rule's stack.
 
 use hd_core::{Config, Error, Optimizer, State};
 
