@@ -94,12 +94,12 @@ impl Adam {
     }
 
     /// d_{t−1} = m̂_{t−1}/(√v̂_{t−1} + ε), recomputed from the state before this step;
-    /// `None` at t = 1, where d_0 = 0.
+    /// `zero` at t = 1, where d_0 = 0.
     #[inline(always)]
-    pub(crate) fn previous_direction<T: Real>(&self, c: &AdamStep, slots: &[T]) -> Option<T> {
+    pub(crate) fn previous_direction<T: Real>(&self, c: &AdamStep, slots: &[T], zero: T) -> T {
         match slots {
-            [m, v, ..] if c.has_prev => Some(self.normalised(m, v, c.inv_bc1_prev, c.inv_bc2_prev)),
-            _ => None,
+            [m, v, ..] if c.has_prev => self.normalised(m, v, c.inv_bc1_prev, c.inv_bc2_prev),
+            _ => zero,
         }
     }
 

@@ -6,6 +6,7 @@ use crate::adam::AdamStep;
 use crate::hyper::{HyperRule, Scope};
 use crate::real::{Lanes, LANES};
 use crate::{Adam, Error, Hyper, Real, Sgd, Terms};
+use core::ops::Range;
 
 /// The base rule, i.e. the direction d_t of θ_t = θ_{t−1} − γ_t d_t.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -180,7 +181,14 @@ impl Default for Accumulator {
     }
 }
 
+#[inline(always)]
 fn add_lanes(acc: &mut [f32; LANES], x: &Lanes, lane0: usize, len: usize) {
+    if lane0 == 0 && len == LANES {
+        for (a, v) in acc.iter_mut().zip(x.0.iter()) {
+            *a += *v;
+        }
+        return;
+    }
     for (a, v) in acc.iter_mut().zip(x.0.iter()).skip(lane0).take(len) {
         *a += *v;
     }
@@ -212,6 +220,15 @@ impl Accumulator {
         self.lane = (lane0 + len) % LANES;
     }
 
+    #[inline(always)]
+    fn add_block(&mut self, t: &Terms<Lanes>) {
+        add_lanes(&mut self.dot, &t.dot, 0, LANES);
+        if let Some((g, d)) = &t.norms {
+            add_lanes(&mut self.grad_sq, g, 0, LANES);
+            add_lanes(&mut self.dir_sq, d, 0, LANES);
+        }
+    }
+
     /// The accumulated terms (with norms when `norms`).
     pub fn terms(&self, norms: bool) -> Terms<f32> {
         Terms {
@@ -223,6 +240,19 @@ impl Accumulator {
 
 impl Lanes {
     const ZERO: Lanes = Lanes([0.0; LANES]);
+
+    /// A whole block (`src` has [`LANES`] elements; zeros otherwise, which cannot happen).
+    #[inline(always)]
+    fn block(src: &[f32]) -> Lanes {
+        Lanes(<[f32; LANES]>::try_from(src).unwrap_or([0.0; LANES]))
+    }
+
+    #[inline(always)]
+    fn store_block(&self, dst: &mut [f32]) {
+        if let Ok(d) = <&mut [f32; LANES]>::try_from(dst) {
+            *d = self.0;
+        }
+    }
 
     /// `len` elements of `src` from `start`, placed at lanes `lane0..lane0 + len`, zeros elsewhere.
     #[inline(always)]
@@ -403,15 +433,28 @@ impl Optimizer {
         }
     }
 
-    /// d_{t−1}: the stored copy, or recomputed from the base state before this step.
+    /// d_{t−1}: the stored copy, or recomputed from the base state before this step, or
+    /// `zero` where there is none (t = 1, or a base rule without hypergradient).
+    ///
+    /// Values, not `Option`s, flow through the hot loops: an `Option` of a block is laid out
+    /// with a tag in front, and its unaligned copies stalled store forwarding.
     #[inline(always)]
-    fn previous_direction<T: Real>(&self, c: &StepConstants, slots: &[T]) -> Option<T> {
+    fn previous_direction<T: Real>(
+        &self,
+        c: &StepConstants,
+        slots: &[T],
+        base: usize,
+        zero: T,
+    ) -> T {
         if self.layout.direction {
-            return slots.get(self.layout.base).cloned();
+            return match slots.get(base) {
+                Some(d) => d.clone(),
+                None => zero,
+            };
         }
         match self.config.base {
-            Base::Sgd(s) => s.previous_direction(slots),
-            Base::Adam(a) => a.previous_direction(&c.adam, slots),
+            Base::Sgd(s) => s.previous_direction(slots, zero),
+            Base::Adam(a) => a.previous_direction(&c.adam, slots, zero),
         }
     }
 
@@ -422,15 +465,16 @@ impl Optimizer {
         params: &T,
         grads: &T,
         slots: &[T],
+        base: usize,
     ) -> Terms<T> {
         let g = self.gradient(grads, params);
         // Base rules use d = 0: the "dot" is then 0 for a finite gradient and NaN otherwise,
         // which is the finiteness check every rule needs before it writes anything.
+        let zero = g.scale(0.0);
         let d = match self.config.hyper {
-            Some(_) => self.previous_direction(c, slots),
-            None => None,
-        }
-        .unwrap_or_else(|| g.scale(0.0));
+            Some(_) => self.previous_direction(c, slots, base, zero),
+            None => zero,
+        };
         Terms {
             dot: g.mul(&d).sum(),
             norms: self
@@ -468,33 +512,33 @@ impl Optimizer {
         params: &mut T,
         grads: &T,
         slots: &mut [T],
+        base: usize,
     ) {
         let g = self.gradient(grads, params);
-        let per_parameter = match self.config.hyper {
-            Some(h) if self.layout.alpha => {
-                let d = self
-                    .previous_direction(c, slots)
-                    .unwrap_or_else(|| g.scale(0.0));
-                let index = self.layout.slots() - 1;
-                slots.get_mut(index).map(|a| {
-                    // The additive rule element-wise: each α_i sees its own g_i d_{t−1,i}.
-                    let terms = Terms {
-                        dot: g.mul(&d),
-                        norms: None,
-                    };
-                    a.assign(h.next_alpha(a, &terms));
-                    self.step_size(c, a)
-                })
+        let gamma = match (self.config.hyper, self.layout.alpha) {
+            (Some(h), true) => {
+                let d = self.previous_direction(c, slots, base, g.scale(0.0));
+                match slots.last_mut() {
+                    Some(a) => {
+                        // The additive rule element-wise: each α_i sees its own g_i d_{t−1,i}.
+                        let terms = Terms {
+                            dot: g.mul(&d),
+                            norms: None,
+                        };
+                        a.assign(h.next_alpha(a, &terms));
+                        self.step_size(c, a)
+                    }
+                    None => self.step_size(c, alpha),
+                }
             }
-            _ => None,
+            _ => self.step_size(c, alpha),
         };
-        let gamma = per_parameter.unwrap_or_else(|| self.step_size(c, alpha));
-        let Some((base, extra)) = slots.split_at_mut_checked(self.layout.base) else {
+        let Some((base_slots, extra)) = slots.split_at_mut_checked(base) else {
             return;
         };
         let d = match self.config.base {
-            Base::Sgd(s) => s.direction(&g, base),
-            Base::Adam(a) => a.direction(&c.adam, &g, base),
+            Base::Sgd(s) => s.direction(&g, base_slots),
+            Base::Adam(a) => a.direction(&c.adam, &g, base_slots),
         };
         params.assign(params.sub(&gamma.mul(&d)));
         if self.layout.direction {
@@ -544,7 +588,7 @@ impl Optimizer {
         slots: &[T],
     ) -> Result<Terms<T>, Error> {
         self.check_slots(params, grads, slots)?;
-        Ok(self.terms_unchecked(c, params, grads, slots))
+        Ok(self.terms_unchecked(c, params, grads, slots, self.layout.base))
     }
 
     /// The α update on any backend, from the terms of every tensor in scope, merged.
@@ -566,7 +610,7 @@ impl Optimizer {
         slots: &mut [T],
     ) -> Result<(), Error> {
         self.check_slots(params, grads, slots)?;
-        self.apply_unchecked(c, alpha, params, grads, slots);
+        self.apply_unchecked(c, alpha, params, grads, slots, self.layout.base);
         Ok(())
     }
 
@@ -614,17 +658,23 @@ impl Optimizer {
         self.check_lengths(params.len(), grads.len(), buffers.len())?;
         let step = state.step.checked_add(1).ok_or(Error::StepOverflow)?;
         let c = self.constants(step);
-        match self.slots() {
-            0 => self.terms_slices::<0>(&c, params, grads, buffers, acc),
-            1 => self.terms_slices::<1>(&c, params, grads, buffers, acc),
-            2 => self.terms_slices::<2>(&c, params, grads, buffers, acc),
-            _ => self.terms_slices::<3>(&c, params, grads, buffers, acc),
+        // Monomorphised per layout (B base slots of K in all) so that every slot index is a
+        // constant and each block stays in registers.
+        match (self.layout.base, self.slots()) {
+            (0, 0) => self.terms_slices::<0, 0>(&c, params, grads, buffers, acc),
+            (0, 1) => self.terms_slices::<0, 1>(&c, params, grads, buffers, acc),
+            (0, 2) => self.terms_slices::<0, 2>(&c, params, grads, buffers, acc),
+            (1, 1) => self.terms_slices::<1, 1>(&c, params, grads, buffers, acc),
+            (1, 2) => self.terms_slices::<1, 2>(&c, params, grads, buffers, acc),
+            (1, 3) => self.terms_slices::<1, 3>(&c, params, grads, buffers, acc),
+            (2, 2) => self.terms_slices::<2, 2>(&c, params, grads, buffers, acc),
+            _ => self.terms_slices::<2, 3>(&c, params, grads, buffers, acc),
         }
         Ok(())
     }
 
     #[inline(always)]
-    fn terms_slices<const K: usize>(
+    fn terms_slices<const B: usize, const K: usize>(
         &self,
         c: &StepConstants,
         params: &[f32],
@@ -637,22 +687,69 @@ impl Optimizer {
             let mut it = buffers.chunks(n.max(1));
             core::array::from_fn(|_| it.next().unwrap_or_default())
         };
+        // A head that fills the accumulator's current block, whole blocks, then a tail.
+        let head = ((LANES - acc.lane) % LANES).min(n);
+        let body = (n - head) / LANES * LANES;
+        self.terms_partial::<B, K>(c, params, grads, &slots, 0..head, acc);
+        self.terms_blocks::<B, K>(c, params, grads, &slots, head..head + body, acc);
+        self.terms_partial::<B, K>(c, params, grads, &slots, head + body..n, acc);
+    }
+
+    /// Phase 1 over fewer than [`LANES`] elements, into the accumulator's current lanes.
+    #[inline(always)]
+    fn terms_partial<const B: usize, const K: usize>(
+        &self,
+        c: &StepConstants,
+        params: &[f32],
+        grads: &[f32],
+        slots: &[&[f32]; K],
+        range: Range<usize>,
+        acc: &mut Accumulator,
+    ) {
+        let (start, len) = (range.start, range.len());
+        if len == 0 {
+            return;
+        }
+        let lane0 = acc.lane;
+        // θ is read in phase 1 only for the L2 term.
+        let theta = if self.config.weight_decay > 0.0 {
+            Lanes::load(params, start, lane0, len)
+        } else {
+            Lanes::ZERO
+        };
+        let g = Lanes::load(grads, start, lane0, len);
+        let s = slots.map(|sl| Lanes::load(sl, start, lane0, len));
+        acc.add(&self.terms_unchecked(c, &theta, &g, &s, B), lane0, len);
+    }
+
+    /// Phase 1 over whole blocks: the hot loop.
+    #[inline(always)]
+    fn terms_blocks<const B: usize, const K: usize>(
+        &self,
+        c: &StepConstants,
+        params: &[f32],
+        grads: &[f32],
+        slots: &[&[f32]; K],
+        range: Range<usize>,
+        acc: &mut Accumulator,
+    ) {
+        let (Some(params), Some(grads)) = (params.get(range.clone()), grads.get(range.clone()))
+        else {
+            return;
+        };
+        let mut slot_blocks = slots.map(|sl| {
+            sl.get(range.clone())
+                .unwrap_or_default()
+                .chunks_exact(LANES)
+        });
         let decay = self.config.weight_decay > 0.0;
-        let mut start = 0;
-        while start < n {
-            let lane0 = acc.lane;
-            let len = (LANES - lane0).min(n - start);
-            // θ is read in phase 1 only for the L2 term.
-            let theta = if decay {
-                Lanes::load(params, start, lane0, len)
-            } else {
-                Lanes::ZERO
-            };
-            let g = Lanes::load(grads, start, lane0, len);
-            let s = slots.map(|sl| Lanes::load(sl, start, lane0, len));
-            let terms = self.terms_unchecked(c, &theta, &g, &s);
-            acc.add(&terms, lane0, len);
-            start += len;
+        for (p, g) in params.chunks_exact(LANES).zip(grads.chunks_exact(LANES)) {
+            let theta = if decay { Lanes::block(p) } else { Lanes::ZERO };
+            let s = slot_blocks
+                .each_mut()
+                .map(|it| it.next().map_or(Lanes::ZERO, Lanes::block));
+            let terms = self.terms_unchecked(c, &theta, &Lanes::block(g), &s, B);
+            acc.add_block(&terms);
         }
     }
 
@@ -691,17 +788,23 @@ impl Optimizer {
     ) -> Result<(), Error> {
         self.check_lengths(params.len(), grads.len(), buffers.len())?;
         let c = self.constants(state.step);
-        match self.slots() {
-            0 => self.apply_slices::<0>(&c, state.alpha, params, grads, buffers),
-            1 => self.apply_slices::<1>(&c, state.alpha, params, grads, buffers),
-            2 => self.apply_slices::<2>(&c, state.alpha, params, grads, buffers),
-            _ => self.apply_slices::<3>(&c, state.alpha, params, grads, buffers),
+        // Monomorphised per layout (B base slots of K in all) so that every slot index is a
+        // constant and each block stays in registers.
+        match (self.layout.base, self.slots()) {
+            (0, 0) => self.apply_slices::<0, 0>(&c, state.alpha, params, grads, buffers),
+            (0, 1) => self.apply_slices::<0, 1>(&c, state.alpha, params, grads, buffers),
+            (0, 2) => self.apply_slices::<0, 2>(&c, state.alpha, params, grads, buffers),
+            (1, 1) => self.apply_slices::<1, 1>(&c, state.alpha, params, grads, buffers),
+            (1, 2) => self.apply_slices::<1, 2>(&c, state.alpha, params, grads, buffers),
+            (1, 3) => self.apply_slices::<1, 3>(&c, state.alpha, params, grads, buffers),
+            (2, 2) => self.apply_slices::<2, 2>(&c, state.alpha, params, grads, buffers),
+            _ => self.apply_slices::<2, 3>(&c, state.alpha, params, grads, buffers),
         }
         Ok(())
     }
 
     #[inline(always)]
-    fn apply_slices<const K: usize>(
+    fn apply_slices<const B: usize, const K: usize>(
         &self,
         c: &StepConstants,
         alpha: f32,
@@ -715,18 +818,36 @@ impl Optimizer {
             core::array::from_fn(|_| it.next().unwrap_or_default())
         };
         let alpha = Lanes([alpha; LANES]);
-        let mut start = 0;
-        while start < n {
-            let len = LANES.min(n - start);
-            let mut theta = Lanes::load(params, start, 0, len);
-            let g = Lanes::load(grads, start, 0, len);
-            let mut s = slots.each_ref().map(|sl| Lanes::load(sl, start, 0, len));
-            self.apply_unchecked(c, &alpha, &mut theta, &g, &mut s);
-            theta.store(params, start, 0, len);
+        let body = n / LANES * LANES;
+        // Blocks are addressed by index rather than through an array of chunk iterators,
+        // which LLVM keeps in memory and which made this loop several times slower.
+        for start in (0..body).step_by(LANES) {
+            let r = start..start + LANES;
+            let (Some(p), Some(g)) = (params.get_mut(r.clone()), grads.get(r.clone())) else {
+                break;
+            };
+            let mut theta = Lanes::block(p);
+            let mut s = slots
+                .each_ref()
+                .map(|sl| sl.get(r.clone()).map_or(Lanes::ZERO, Lanes::block));
+            self.apply_unchecked(c, &alpha, &mut theta, &Lanes::block(g), &mut s, B);
+            theta.store_block(p);
             for (sl, v) in slots.iter_mut().zip(s.iter()) {
-                v.store(sl, start, 0, len);
+                if let Some(d) = sl.get_mut(r.clone()) {
+                    v.store_block(d);
+                }
             }
-            start += len;
+        }
+        let len = n - body;
+        if len > 0 {
+            let mut theta = Lanes::load(params, body, 0, len);
+            let g = Lanes::load(grads, body, 0, len);
+            let mut s = slots.each_ref().map(|sl| Lanes::load(sl, body, 0, len));
+            self.apply_unchecked(c, &alpha, &mut theta, &g, &mut s, B);
+            theta.store(params, body, 0, len);
+            for (sl, v) in slots.iter_mut().zip(s.iter()) {
+                v.store(sl, body, 0, len);
+            }
         }
     }
 

@@ -54,12 +54,12 @@ impl Sgd {
         self.momentum > 0.0 && !self.nesterov
     }
 
-    /// d_{t−1}, read from the state before this step, when the state holds it.
+    /// d_{t−1}, read from the state before this step when the state holds it, else `otherwise`.
     #[inline(always)]
-    pub(crate) fn previous_direction<T: Real>(&self, slots: &[T]) -> Option<T> {
+    pub(crate) fn previous_direction<T: Real>(&self, slots: &[T], otherwise: T) -> T {
         match slots {
-            [v, ..] if self.keeps_direction() => Some(v.clone()),
-            _ => None,
+            [v, ..] if self.keeps_direction() => v.clone(),
+            _ => otherwise,
         }
     }
 

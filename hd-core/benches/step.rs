@@ -1,0 +1,72 @@
+//! Step throughput of every rule at 1e4, 1e6 and 1e7 parameters, beside a plain copy of
+//! f32s measured in the same run. `cargo xtask bench` runs it and prints the table of
+//! achieved bandwidth as a fraction of the copy's (DESIGN §7).
+#![allow(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
+
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use hd_core::{Config, Optimizer};
+use std::time::Duration;
+
+const SIZES: [usize; 3] = [10_000, 1_000_000, 10_000_000];
+
+/// The rules, with the bytes per parameter each step really moves: §7's figure, plus the
+/// 4-byte read of g that base rules make to reject a non-finite gradient before writing.
+/// β is tiny so that millions of steps on one fixed gradient never overflow α; the work a
+/// step does does not depend on β's value.
+pub const RULES: [(&str, Config, usize); 9] = [
+    ("sgd", Config::sgd(1e-3), 16),
+    ("sgd-hd", Config::sgd(1e-3).with_hd(1e-12), 24),
+    ("sgd-hdm", Config::sgd(1e-3).with_hdm(1e-9), 24),
+    ("sgdn", Config::sgdn(1e-3, 0.9), 24),
+    ("sgdn-hd", Config::sgdn(1e-3, 0.9).with_hd(1e-12), 32),
+    ("sgdn-hdm", Config::sgdn(1e-3, 0.9).with_hdm(1e-9), 32),
+    ("adam", Config::adam(1e-3), 32),
+    ("adam-hd", Config::adam(1e-3).with_hd(1e-12), 40),
+    ("adam-hdm", Config::adam(1e-3).with_hdm(1e-9), 40),
+];
+
+fn data(n: usize, seed: u32) -> Vec<f32> {
+    (0..n)
+        .map(|i| ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) as f32 * 1e-7 - 0.8)
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    for n in SIZES {
+        let mut group = c.benchmark_group(format!("step-{n}"));
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(2));
+
+        // Baseline: copy n f32s (read 4n bytes, write 4n bytes).
+        let src = data(n, 1);
+        let mut dst = vec![0.0f32; n];
+        group.throughput(Throughput::Bytes(8 * n as u64));
+        group.bench_function("copy", |b| {
+            b.iter(|| {
+                dst.copy_from_slice(black_box(&src));
+                black_box(&mut dst);
+            })
+        });
+
+        for (name, config, bytes) in RULES {
+            let opt = Optimizer::new(config).unwrap();
+            let mut theta = data(n, 2);
+            let grads = data(n, 3);
+            let mut buffers = vec![0.0; opt.buffer_len(n).unwrap()];
+            let mut state = opt.init_state();
+            group.throughput(Throughput::Bytes((bytes * n) as u64));
+            group.bench_with_input(BenchmarkId::from_parameter(name), &n, |b, _| {
+                b.iter(|| {
+                    opt.step(&mut state, &mut theta, black_box(&grads), &mut buffers)
+                        .unwrap();
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
