@@ -3,8 +3,9 @@
 //! achieved bandwidth as a fraction of the copy's (DESIGN §7).
 #![allow(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
 
-use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use hd_core::{Config, Optimizer};
+use std::hint::black_box;
 use std::time::Duration;
 
 const SIZES: [usize; 3] = [10_000, 1_000_000, 10_000_000];
