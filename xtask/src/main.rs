@@ -3,6 +3,7 @@
 //! Every task installs what it needs, idempotently, before it runs: a fresh clone needs only
 //! `cargo xtask demo` or `cargo xtask test`.
 
+mod bench;
 mod embedded;
 #[allow(dead_code)] // the demo, native and embedded tasks use the rest
 mod env;
@@ -22,6 +23,13 @@ struct Cli {
 enum Task {
     /// Install what the tests need, then run formatting, clippy, every test and the cross builds.
     Test,
+    /// hd-core's step throughput at 1e4, 1e6, 1e7 parameters beside a plain copy (criterion),
+    /// printed as a table of achieved bandwidth; extra arguments go to criterion.
+    Bench {
+        /// Arguments for criterion (e.g. a filter such as `step-10000000/`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Build the firmware example and train on an emulated Cortex-M4F (QEMU mps2-an386).
     Embedded,
     /// Measure the firmware: code size per rule, flash, RAM, stack, heap.
@@ -36,6 +44,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
         Task::Test => test::run(),
+        Task::Bench { args } => bench::run(&args),
         Task::Embedded => embedded::run(),
         Task::Footprint { write_readme } => embedded::footprint(write_readme),
     };
