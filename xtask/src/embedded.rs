@@ -234,12 +234,16 @@ impl Image {
                 let Some(target) = branch_target(bytes, at, address, r_type) else {
                     continue;
                 };
-                let Some((&from, _)) = functions.range(..=address).next_back() else {
+                // The function whose code holds this relocation (none if it lies in padding
+                // or a literal pool past every function's end).
+                let Some((_, f)) = functions
+                    .range_mut(..=address)
+                    .next_back()
+                    .filter(|(&start, f)| address < start + f.size)
+                else {
                     continue;
                 };
-                if let Some(f) = functions.get_mut(&from) {
-                    f.callees.insert(target & !1);
-                }
+                f.callees.insert(target & !1);
             }
         }
         ensure!(
