@@ -59,3 +59,8 @@ pub use hyper::{Hyper, HyperRule, Scope, Terms, Transition};
 pub use optimizer::{Accumulator, Base, Config, Optimizer, State, StepConstants, TensorMut};
 pub use real::{Real, LANES};
 pub use sgd::Sgd;
+
+/// The README's example runs as a doctest, so it cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExample;
