@@ -266,6 +266,9 @@ pub enum ConfigError {
     /// hd-core rejects a hyperparameter.
     #[error("{0}")]
     Invalid(hd_core::Error),
+    /// A model size option is invalid.
+    #[error(transparent)]
+    Model(#[from] crate::models::ModelError),
     /// The batch size or epoch count is not positive.
     #[error("--{0} must be at least 1")]
     NotPositive(&'static str),
@@ -303,6 +306,7 @@ impl Options {
     /// to the optimizer, or hyperparameters hd-core rejects.
     pub fn resolve(&self) -> Result<RunConfig, ConfigError> {
         let model = self.model.clone().ok_or(ConfigError::Missing("model"))?;
+        model.validate()?;
         let dataset = self.dataset.ok_or(ConfigError::Missing("dataset"))?;
         let optimizer = self.optimizer.ok_or(ConfigError::Missing("optimizer"))?;
         let rule = optimizer.rule();

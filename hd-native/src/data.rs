@@ -245,8 +245,8 @@ impl Dataset {
         let shape = [1, mean.len() as i64, 1, 1];
         Ok(Dataset {
             kind,
-            train: train.to_device(device)?,
-            test: test.to_device(device)?,
+            train: train.into_device(device)?,
+            test: test.into_device(device)?,
             mean: Tensor::f_from_slice(mean)?.f_view(shape)?.f_to(device)?,
             std: Tensor::f_from_slice(std)?.f_view(shape)?.f_to(device)?,
         })
@@ -338,7 +338,7 @@ fn random_crop_flip(x: &Tensor, pad: i64) -> Result<Tensor, tch::TchError> {
 }
 
 impl Split {
-    fn to_device(self, device: Device) -> Result<Split, tch::TchError> {
+    fn into_device(self, device: Device) -> Result<Split, tch::TchError> {
         Ok(Split {
             images: self.images.f_to(device)?,
             labels: self.labels.f_to(device)?,

@@ -84,25 +84,38 @@ pub type Net = Box<dyn ModuleT>;
 /// # Errors
 /// [`ModelError`] for sizes that cannot be built.
 pub fn build(p: &nn::Path, model: &Model, spec: InputSpec) -> Result<Net, ModelError> {
+    model.validate()?;
     Ok(match model {
         Model::Logreg => Box::new(logreg(p, spec)),
-        Model::Mlp { hidden } => {
-            for &h in hidden {
-                positive("MLP hidden width", h)?;
-            }
-            Box::new(mlp(p, spec, hidden))
-        }
+        Model::Mlp { hidden } => Box::new(mlp(p, spec, hidden)),
         Model::Vgg { batch_norm } => Box::new(vgg(p, spec, *batch_norm)),
         Model::Resnet18 => Box::new(resnet(p, spec, Depth::R18)),
         Model::Resnet101 => Box::new(resnet(p, spec, Depth::R101)),
-        Model::Wrn { depth, width } => {
-            positive("WideResNet width", *width)?;
-            if *depth < 10 || (depth - 4) % 6 != 0 {
-                return Err(ModelError::WrnDepth(*depth));
-            }
-            Box::new(wide_resnet(p, spec, *depth, *width))
-        }
+        Model::Wrn { depth, width } => Box::new(wide_resnet(p, spec, *depth, *width)),
     })
+}
+
+impl Model {
+    /// Checks the size options.
+    ///
+    /// # Errors
+    /// [`ModelError`] for a width that is not positive or a WideResNet depth not of the form
+    /// 6n + 4.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        match self {
+            Model::Mlp { hidden } => hidden
+                .iter()
+                .try_for_each(|&h| positive("MLP hidden width", h)),
+            Model::Wrn { depth, width } => {
+                positive("WideResNet width", *width)?;
+                if *depth < 10 || (depth - 4) % 6 != 0 {
+                    return Err(ModelError::WrnDepth(*depth));
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 fn positive(what: &'static str, value: i64) -> Result<(), ModelError> {

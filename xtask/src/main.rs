@@ -7,6 +7,7 @@ mod bench;
 mod embedded;
 #[allow(dead_code)] // the demo, native and embedded tasks use the rest
 mod env;
+mod native;
 mod test;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +33,19 @@ enum Task {
     },
     /// Build the firmware example and train on an emulated Cortex-M4F (QEMU mps2-an386).
     Embedded,
+    /// Build hd-native (release, libtorch set up) and run it: `cargo xtask native -- train …`.
+    Native {
+        /// Arguments for hd-native.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// hd-native's CPU benchmarks (optimizer step vs tch, training throughput); any
+    /// arguments go to `hd-native bench`.
+    BenchNative {
+        /// Arguments for `hd-native bench` (default: both benchmarks).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Measure the firmware: code size per rule, flash, RAM, stack, heap.
     Footprint {
         /// Also rewrite the footprint table in README.md.
@@ -46,6 +60,8 @@ fn main() -> ExitCode {
         Task::Test => test::run(),
         Task::Bench { args } => bench::run(&args),
         Task::Embedded => embedded::run(),
+        Task::Native { args } => native::run(&args),
+        Task::BenchNative { args } => native::bench(&args),
         Task::Footprint { write_readme } => embedded::footprint(write_readme),
     };
     match result {

@@ -24,6 +24,7 @@ pub fn run() -> Result<()> {
     }
 
     crate::embedded::test()?;
+    crate::native::test()?;
 
     eprintln!("\nxtask test: all checks passed");
     Ok(())

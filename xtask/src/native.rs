@@ -1,0 +1,153 @@
+//! `cargo xtask native`, `cargo xtask bench-native` and the native part of `cargo xtask test`:
+//! libtorch set-up for hd-native, so a new user needs no environment variables.
+//!
+//! libtorch comes from pip's `torch` wheel in a virtual environment under the cache directory
+//! (outside the repository); tch's build script finds it through `LIBTORCH_USE_PYTORCH=1` and the
+//! venv's `python`. hd-native's build script then bakes an rpath to it into the binary.
+
+use crate::env::{cache_dir, cargo, ensure_apt, exec, output, root, step};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The PyTorch release tch 0.24 is written against (tch checks it at build time).
+pub const TORCH_VERSION: &str = "2.11.0";
+
+/// Debian packages the native tests use: a real, full-size Fashion-MNIST and a font for the
+/// PNG figures.
+const APT_PACKAGES: [&str; 2] = ["dataset-fashion-mnist", "fonts-dejavu-core"];
+
+/// The virtual environment holding the torch wheel: created and filled once, then reused.
+pub fn ensure_torch() -> Result<PathBuf> {
+    let venv = cache_dir()?.join(format!("torch-{TORCH_VERSION}"));
+    let python = venv.join("bin").join("python");
+    if installed_torch(&python).as_deref() == Some(TORCH_VERSION) {
+        return Ok(venv);
+    }
+    if !python.exists() {
+        step(&format!("python3 -m venv {}", venv.display()));
+        if exec(Command::new("python3").arg("-m").arg("venv").arg(&venv)).is_err() {
+            // Debian's python3 ships venv separately.
+            ensure_apt(&["python3-venv"])?;
+            exec(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+        }
+    }
+    step(&format!(
+        "pip install torch=={TORCH_VERSION} (about 4.7 GB, once)"
+    ));
+    exec(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .arg(format!("torch=={TORCH_VERSION}")),
+    )?;
+    match installed_torch(&python) {
+        Some(v) if v == TORCH_VERSION => Ok(venv),
+        other => bail!(
+            "torch {TORCH_VERSION} expected in {} after pip install, found {other:?}",
+            venv.display()
+        ),
+    }
+}
+
+/// The torch version importable from `python`, without any local-build suffix (`2.11.0+cu130`).
+fn installed_torch(python: &Path) -> Option<String> {
+    if !python.exists() {
+        return None;
+    }
+    let out =
+        output(Command::new(python).args(["-c", "import torch; print(torch.__version__)"])).ok()?;
+    Some(out.trim().split('+').next()?.to_string())
+}
+
+/// A cargo command with the environment tch's build script needs to find the venv's libtorch.
+pub fn torch_cargo(venv: &Path) -> Result<Command> {
+    let mut c = cargo();
+    let bin = venv.join("bin");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut paths = vec![bin];
+    paths.extend(std::env::split_paths(&path));
+    c.env("PATH", std::env::join_paths(paths).context("joining PATH")?)
+        .env("VIRTUAL_ENV", venv)
+        .env("LIBTORCH_USE_PYTORCH", "1");
+    Ok(c)
+}
+
+/// Builds the release binary and returns its path.
+pub fn build_release() -> Result<PathBuf> {
+    let venv = ensure_torch()?;
+    step("cargo build --release -p hd-native");
+    exec(torch_cargo(&venv)?.args(["build", "--release", "-p", "hd-native"]))?;
+    Ok(target_dir().join("release").join("hd-native"))
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
+/// `cargo xtask native -- <args>`: builds the release binary and runs it with `args`.
+pub fn run(args: &[String]) -> Result<()> {
+    let bin = build_release()?;
+    // Runs without LD_LIBRARY_PATH: the rpath from hd-native's build script finds libtorch.
+    exec(Command::new(bin).args(args))
+}
+
+/// Where Debian's `dataset-fashion-mnist` put its files, asked of dpkg rather than assumed.
+pub fn fashion_mnist_dir() -> Result<PathBuf> {
+    let files = output(Command::new("dpkg").args(["-L", "dataset-fashion-mnist"]))?;
+    files
+        .lines()
+        .map(Path::new)
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n == "train-images-idx3-ubyte.gz")
+        })
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .context("dataset-fashion-mnist lists no train-images-idx3-ubyte.gz")
+}
+
+/// The native part of `cargo xtask test`: clippy and every hd-native test, on CPU.
+pub fn test() -> Result<()> {
+    let venv = ensure_torch()?;
+    ensure_apt(&APT_PACKAGES)?;
+    let fashion = fashion_mnist_dir()?;
+
+    step("cargo clippy -p hd-native (all targets, -D warnings)");
+    exec(torch_cargo(&venv)?.args([
+        "clippy",
+        "--release",
+        "-p",
+        "hd-native",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+
+    step("cargo test -p hd-native (release: the tests train small models)");
+    exec(
+        torch_cargo(&venv)?
+            .args(["test", "--release", "-p", "hd-native"])
+            // The real-data test trains on the full Fashion-MNIST from here.
+            .env("HD_FASHION_MNIST_DIR", fashion),
+    )
+}
+
+/// `cargo xtask bench-native`: the CPU benchmarks behind BENCHMARKS.md's native section.
+pub fn bench(args: &[String]) -> Result<()> {
+    let bin = build_release()?;
+    if args.is_empty() {
+        exec(Command::new(&bin).args(["bench", "step"]))?;
+        exec(Command::new(&bin).args(["bench", "throughput"]))
+    } else {
+        exec(Command::new(&bin).arg("bench").args(args))
+    }
+}
