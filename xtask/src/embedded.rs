@@ -404,6 +404,30 @@ fn short(name: &str) -> String {
     parts[parts.len().saturating_sub(2)..].join("::")
 }
 
+/// Whether `callees` include the panic machinery, and through which `core` panic entry points
+/// (v0 symbols demangle to their last identifier, so these are matched by that).
+fn panic_path(callees: &[&Function]) -> String {
+    let linked = callees.iter().any(|c| {
+        c.name == "rust_begin_unwind"
+            || c.name.starts_with("panic")
+            || c.name.starts_with("core::panicking::")
+    });
+    let entries: Vec<String> = callees
+        .iter()
+        .map(|c| short(&c.name))
+        .filter(|n| {
+            let last = n.rsplit("::").next().unwrap_or(n);
+            last.starts_with("panic_") && last != "panic_fmt"
+        })
+        .map(|n| format!("`{n}`"))
+        .collect();
+    match (linked, entries.is_empty()) {
+        (false, _) => "no".to_owned(),
+        (true, true) => "yes".to_owned(),
+        (true, false) => format!("yes: {}", entries.join(", ")),
+    }
+}
+
 /// The Markdown tables for the README.
 fn report(image: &Image, log: &str) -> Result<String> {
     use std::fmt::Write;
@@ -420,13 +444,15 @@ fn report(image: &Image, log: &str) -> Result<String> {
         "Measured by `cargo xtask footprint` on `{TARGET}` (release, `opt-level = \"s\"`, fat LTO).\n\
          *Own*: the `.text` of the firmware's `hd_step_<rule>` function; *with callees*: plus\n\
          every function it reaches, which is what a firmware using only that rule carries\n\
-         (budget {STEP_BUDGET} B). Stack: the deepest one step went on the device.\n"
+         (budget {STEP_BUDGET} B). *Panic path*: whether that code links the panic handler\n\
+         (hd-core returns errors, but a check the compiler cannot prove away still links it).\n\
+         Stack: the deepest one step went on the device.\n"
     )?;
     writeln!(
         out,
-        "| rule | own `.text` | with callees | largest callees | peak stack of a step |"
+        "| rule | own `.text` | with callees | largest callees | panic path linked | peak stack of a step |"
     )?;
-    writeln!(out, "|---|---:|---:|---|---:|")?;
+    writeln!(out, "|---|---:|---:|---|---|---:|")?;
     // Rows in the order the firmware measured them (its rule table's order).
     let mut steps: Vec<(u64, &Function, &str)> = image
         .functions
@@ -459,6 +485,9 @@ fn report(image: &Image, log: &str) -> Result<String> {
             .take(3)
             .map(|f| format!("`{}` {}", short(&f.name), f.size))
             .collect();
+        // hd-core returns errors instead of panicking, but a bounds or division check the
+        // compiler cannot prove away still links the panic machinery into the step.
+        let panic = panic_path(&callees);
         let label = rule.replace('_', "-");
         let mark = if total <= STEP_BUDGET {
             ""
@@ -467,7 +496,7 @@ fn report(image: &Image, log: &str) -> Result<String> {
         };
         writeln!(
             out,
-            "| {label} | {} B | {total} B{mark} | {} | {} |",
+            "| {label} | {} B | {total} B{mark} | {} | {panic} | {} |",
             f.size,
             if largest.is_empty() {
                 "–".to_owned()
@@ -571,6 +600,27 @@ mod tests {
             "Optimizer::step"
         );
         assert_eq!(short("core::option::Option<T>::map"), "Option::map");
+    }
+
+    #[test]
+    fn tells_whether_a_step_links_a_panic() {
+        let f = |name: &str| Function {
+            name: name.to_owned(),
+            size: 4,
+            callees: BTreeSet::new(),
+        };
+        let (add, unwind, fmt, div) = (
+            f("hd_core::optimizer::Accumulator::add"),
+            f("rust_begin_unwind"),
+            f("panic_fmt"),
+            f("panic_const_div_by_zero"),
+        );
+        assert_eq!(panic_path(&[&add]), "no");
+        assert_eq!(
+            panic_path(&[&add, &div, &fmt, &unwind]),
+            "yes: `panic_const_div_by_zero`"
+        );
+        assert_eq!(panic_path(&[&unwind]), "yes");
     }
 
     #[test]
