@@ -54,6 +54,7 @@ pub(crate) struct AdamStep {
 }
 
 impl Adam {
+    #[inline(always)]
     pub(crate) fn validate(&self) -> Result<(), Error> {
         if !(self.beta1 >= 0.0 && self.beta1 < 1.0) {
             return Err(Error::InvalidHyperparameter {
@@ -76,6 +77,7 @@ impl Adam {
         Ok(())
     }
 
+    #[inline(always)]
     pub(crate) fn constants(&self, step: u64) -> AdamStep {
         let prev = step.saturating_sub(1);
         AdamStep {

@@ -73,6 +73,7 @@ impl Hyper {
         }
     }
 
+    #[inline(always)]
     pub(crate) fn validate(&self) -> Result<(), Error> {
         if !(self.beta >= 0.0 && self.beta.is_finite()) {
             return Err(Error::InvalidHyperparameter {
@@ -136,6 +137,7 @@ impl Hyper {
     }
 
     /// δ(t) of the transition at this step (1 when there is none).
+    #[inline(always)]
     pub(crate) fn delta(&self, step: u64) -> f32 {
         match self.transition {
             Some(tr) => libm::pow(step as f64, -f64::from(tr.power)) as f32,

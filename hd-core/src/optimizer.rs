@@ -92,6 +92,7 @@ impl Config {
     ///
     /// # Errors
     /// [`Error::InvalidHyperparameter`] naming the first one out of its domain.
+    #[inline(always)]
     pub fn validate(&self) -> Result<(), Error> {
         if !self.alpha0.is_finite() {
             return Err(Error::InvalidHyperparameter {
@@ -342,6 +343,7 @@ impl Optimizer {
     ///
     /// # Errors
     /// [`Error::InvalidHyperparameter`] if any hyperparameter is out of its domain.
+    #[inline(always)]
     pub fn new(config: Config) -> Result<Optimizer, Error> {
         config.validate()?;
         Ok(Optimizer {
@@ -364,11 +366,13 @@ impl Optimizer {
     }
 
     /// Per-element buffers per parameter: 0 (SGD) to 3 (e.g. Adam with per-parameter α).
+    #[inline(always)]
     pub fn slots(&self) -> usize {
         self.layout.slots()
     }
 
     /// Length of the buffer slice for `n` parameters (`None` on overflow).
+    #[inline(always)]
     pub fn buffer_len(&self, n: usize) -> Option<usize> {
         n.checked_mul(self.slots())
     }
@@ -404,6 +408,7 @@ impl Optimizer {
     }
 
     /// The host constants of step t: bias corrections, δ(t), 1/√t.
+    #[inline(always)]
     pub fn constants(&self, step: u64) -> StepConstants {
         let adam = match self.config.base {
             Base::Adam(a) => a.constants(step),
@@ -413,7 +418,10 @@ impl Optimizer {
             step,
             adam,
             delta: self.config.hyper.map_or(1.0, |h| h.delta(step)),
-            inv_sqrt_step: (1.0 / libm::sqrt(step as f64)) as f32,
+            inv_sqrt_step: match self.config.base {
+                Base::Adam(a) if a.sqrt_decay => (1.0 / libm::sqrt(step as f64)) as f32,
+                _ => 1.0,
+            },
         }
     }
 
@@ -614,6 +622,7 @@ impl Optimizer {
         Ok(())
     }
 
+    #[inline(always)]
     fn check_lengths(&self, params: usize, grads: usize, buffers: usize) -> Result<(), Error> {
         if grads != params {
             return Err(Error::LengthMismatch {
@@ -646,7 +655,7 @@ impl Optimizer {
     /// # Errors
     /// [`Error::LengthMismatch`] if `grads` differs from `params` in length or `buffers` is not
     /// [`buffer_len`](Optimizer::buffer_len)`(params.len())`; [`Error::StepOverflow`].
-    #[inline]
+    #[inline(always)]
     pub fn hypergradient(
         &self,
         state: &State,
@@ -683,9 +692,14 @@ impl Optimizer {
         acc: &mut Accumulator,
     ) {
         let n = params.len();
+        // Slot k is buffers[k·n..(k+1)·n]; split_at keeps this free of panic paths.
         let slots: [&[f32]; K] = {
-            let mut it = buffers.chunks(n.max(1));
-            core::array::from_fn(|_| it.next().unwrap_or_default())
+            let mut rest = buffers;
+            core::array::from_fn(|_| {
+                let (slot, tail) = rest.split_at_checked(n).unwrap_or((rest, &[]));
+                rest = tail;
+                slot
+            })
         };
         // A head that fills the accumulator's current block, whole blocks, then a tail.
         let head = ((LANES - acc.lane) % LANES).min(n);
@@ -758,6 +772,7 @@ impl Optimizer {
     /// # Errors
     /// [`Error::NonFinite`] if the gradient had a NaN or infinity, or α would overflow;
     /// [`Error::StepOverflow`]. `state` is unchanged on error.
+    #[inline(always)]
     pub fn advance(&self, state: &mut State, acc: &Accumulator) -> Result<(), Error> {
         let terms = acc.terms(self.needs_norms());
         if !terms.is_finite() {
@@ -778,7 +793,7 @@ impl Optimizer {
     /// # Errors
     /// [`Error::LengthMismatch`] as for [`hypergradient`](Optimizer::hypergradient); nothing is
     /// written on error.
-    #[inline]
+    #[inline(always)]
     pub fn apply(
         &self,
         state: &State,
@@ -814,8 +829,14 @@ impl Optimizer {
     ) {
         let n = params.len();
         let mut slots: [&mut [f32]; K] = {
-            let mut it = buffers.chunks_mut(n.max(1));
-            core::array::from_fn(|_| it.next().unwrap_or_default())
+            let mut rest = buffers;
+            core::array::from_fn(|_| {
+                let whole = core::mem::take(&mut rest);
+                let at = n.min(whole.len());
+                let (slot, tail) = whole.split_at_mut(at);
+                rest = tail;
+                slot
+            })
         };
         let alpha = Lanes([alpha; LANES]);
         let body = n / LANES * LANES;
@@ -856,7 +877,7 @@ impl Optimizer {
     /// # Errors
     /// [`Error::LengthMismatch`], [`Error::NonFinite`], [`Error::StepOverflow`]; on error,
     /// `state`, `params` and `buffers` are exactly as they were.
-    #[inline]
+    #[inline(always)]
     pub fn step(
         &self,
         state: &mut State,

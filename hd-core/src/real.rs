@@ -117,7 +117,10 @@ impl Real for f32 {
 pub const LANES: usize = 8;
 
 /// A block of [`LANES`] elements processed together; LLVM turns its loops into SIMD.
+///
+/// Aligned to its size so that blocks kept on the stack move as whole vectors.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(align(32))]
 pub(crate) struct Lanes(pub(crate) [f32; LANES]);
 
 impl Lanes {

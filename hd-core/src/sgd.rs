@@ -34,6 +34,7 @@ impl Sgd {
         }
     }
 
+    #[inline(always)]
     pub(crate) fn validate(&self) -> Result<(), Error> {
         if !(self.momentum >= 0.0 && self.momentum < 1.0) {
             return Err(Error::InvalidHyperparameter {

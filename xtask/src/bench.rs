@@ -22,24 +22,35 @@ const SIZES: [usize; 3] = [10_000, 1_000_000, 10_000_000];
 /// Mean time in nanoseconds from criterion's estimates file.
 fn mean_ns(dir: &Path, group: &str, id: &str) -> Result<f64> {
     let path = dir.join(group).join(id).join("new").join("estimates.json");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let json: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     json["mean"]["point_estimate"]
         .as_f64()
         .with_context(|| format!("{}: no mean.point_estimate", path.display()))
 }
 
 pub fn run(extra: &[String]) -> Result<()> {
-    // The native CPU's vector width (AVX2 and up) matters for Adam's √ and ÷; the results are
-    // bit-identical, as rustc never contracts a·b + c into an FMA. A target directory of its
-    // own keeps these flags from forcing a rebuild of everything else.
-    let target = root().join("target").join("bench-native");
-    step("cargo bench -p hd-core (target-cpu=native)");
-    exec(cargo()
-        .args(["bench", "-p", "hd-core", "--features", "std", "--bench", "step", "--"])
-        .args(extra)
-        .env("CARGO_TARGET_DIR", &target)
-        .env("RUSTFLAGS", "-C target-cpu=native"))?;
+    // The default target (x86-64 with SSE2), as users build it: no target-cpu flags.
+    let target = root().join("target");
+    step("cargo bench -p hd-core");
+    exec(
+        cargo()
+            .args([
+                "bench",
+                "-p",
+                "hd-core",
+                "--features",
+                "std",
+                "--bench",
+                "step",
+                "--",
+            ])
+            .args(extra)
+            .env("CARGO_TARGET_DIR", &target)
+            .env("RUSTFLAGS", "-C target-cpu=native"),
+    )?;
 
     let dir = target.join("criterion");
     println!("\n| params | rule | time/step | bytes/param (§7) | GB/s | fraction of copy | time ratio vs base | bytes ratio vs base |");
@@ -48,7 +59,10 @@ pub fn run(extra: &[String]) -> Result<()> {
         let group = format!("step-{n}");
         let copy_ns = mean_ns(&dir, &group, "copy")?;
         let copy_bw = 8.0 * n as f64 / copy_ns; // bytes per ns = GB/s
-        println!("| {n:.0e} | copy | {:.1} µs | 8 | {copy_bw:.1} | 1.00 | | |", copy_ns / 1e3);
+        println!(
+            "| {n:.0e} | copy | {:.1} µs | 8 | {copy_bw:.1} | 1.00 | | |",
+            copy_ns / 1e3
+        );
         for (rule, bytes, model, base) in RULES {
             let ns = mean_ns(&dir, &group, rule)?;
             let bw = bytes * n as f64 / ns;
