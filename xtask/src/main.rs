@@ -4,6 +4,7 @@
 //! `cargo xtask demo` or `cargo xtask test`.
 
 mod bench;
+mod demo;
 mod embedded;
 #[allow(dead_code)] // the demo, native and embedded tasks use the rest
 mod env;
@@ -30,6 +31,16 @@ enum Task {
         /// Arguments for criterion (e.g. a filter such as `step-10000000/`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+    /// Build the web demo (wasm + page) and serve it on http://127.0.0.1:PORT.
+    Demo {
+        /// Port to listen on (127.0.0.1 only).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Instead of serving: measure wasm vs native training throughput, the module's
+        /// gzipped size and the page's time to interactive.
+        #[arg(long)]
+        bench: bool,
     },
     /// Build the firmware example and train on an emulated Cortex-M4F (QEMU mps2-an386).
     Embedded,
@@ -59,6 +70,7 @@ fn main() -> ExitCode {
     let result = match cli.task {
         Task::Test => test::run(),
         Task::Bench { args } => bench::run(&args),
+        Task::Demo { port, bench } => demo::run(port, bench),
         Task::Embedded => embedded::run(),
         Task::Native { args } => native::run(&args),
         Task::BenchNative { args } => native::bench(&args),

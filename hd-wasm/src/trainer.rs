@@ -1,0 +1,725 @@
+//! Several optimizers training the same logistic regression side by side, on exactly the same
+//! minibatch order, so that any difference between their curves is the optimizer's alone.
+//!
+//! One [`Trainer`] owns the data split, the minibatch order and every run (parameters, optimizer
+//! state and buffers, metrics). Each call to [`Trainer::step`] takes the next minibatch and
+//! gives it to every run that is still training; the update itself is hd-core's
+//! [`Optimizer::step`], the only place the optimizer maths lives.
+
+use std::fmt;
+use std::rc::Rc;
+use std::str::FromStr;
+
+use hd_core::{Adam, Base, Config, Hyper, Optimizer, Sgd, State};
+
+use crate::data::{Dataset, SplitMix64};
+use crate::model::{self, PARAMS};
+use crate::Error;
+
+/// The optimizers the demo offers: three base rules, each plain, with additive HD and with
+/// multiplicative HDM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OptimizerKind {
+    /// SGD.
+    Sgd,
+    /// SGD with additive hypergradient descent.
+    SgdHd,
+    /// SGD with multiplicative, normalised hypergradient descent.
+    SgdHdm,
+    /// SGD with Nesterov momentum.
+    Sgdn,
+    /// SGDN with HD.
+    SgdnHd,
+    /// SGDN with HDM.
+    SgdnHdm,
+    /// Adam.
+    Adam,
+    /// Adam with HD.
+    AdamHd,
+    /// Adam with HDM.
+    AdamHdm,
+}
+
+impl OptimizerKind {
+    /// Every kind, in the order the demo lists them.
+    pub const ALL: [OptimizerKind; 9] = [
+        OptimizerKind::Sgd,
+        OptimizerKind::SgdHd,
+        OptimizerKind::SgdHdm,
+        OptimizerKind::Sgdn,
+        OptimizerKind::SgdnHd,
+        OptimizerKind::SgdnHdm,
+        OptimizerKind::Adam,
+        OptimizerKind::AdamHd,
+        OptimizerKind::AdamHdm,
+    ];
+
+    /// The id used in URLs and CSV files, e.g. `sgdn-hd`.
+    pub fn id(self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::SgdHd => "sgd-hd",
+            OptimizerKind::SgdHdm => "sgd-hdm",
+            OptimizerKind::Sgdn => "sgdn",
+            OptimizerKind::SgdnHd => "sgdn-hd",
+            OptimizerKind::SgdnHdm => "sgdn-hdm",
+            OptimizerKind::Adam => "adam",
+            OptimizerKind::AdamHd => "adam-hd",
+            OptimizerKind::AdamHdm => "adam-hdm",
+        }
+    }
+
+    /// The display name, as in the paper: `SGDN-HD`.
+    pub fn label(self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd => "SGD",
+            OptimizerKind::SgdHd => "SGD-HD",
+            OptimizerKind::SgdHdm => "SGD-HDM",
+            OptimizerKind::Sgdn => "SGDN",
+            OptimizerKind::SgdnHd => "SGDN-HD",
+            OptimizerKind::SgdnHdm => "SGDN-HDM",
+            OptimizerKind::Adam => "Adam",
+            OptimizerKind::AdamHd => "Adam-HD",
+            OptimizerKind::AdamHdm => "Adam-HDM",
+        }
+    }
+
+    /// Which β this optimizer uses, if any.
+    pub fn beta(self, h: &Hyperparameters) -> Option<f32> {
+        match self {
+            OptimizerKind::SgdHd | OptimizerKind::SgdnHd => Some(h.beta),
+            OptimizerKind::AdamHd => Some(h.beta_adam),
+            OptimizerKind::SgdHdm | OptimizerKind::SgdnHdm | OptimizerKind::AdamHdm => {
+                Some(h.beta_mult)
+            }
+            OptimizerKind::Sgd | OptimizerKind::Sgdn | OptimizerKind::Adam => None,
+        }
+    }
+
+    /// hd-core's configuration of this optimizer with initial learning rate α0.
+    pub fn config(self, alpha0: f32, h: &Hyperparameters) -> Config {
+        let base = match self {
+            OptimizerKind::Sgd | OptimizerKind::SgdHd | OptimizerKind::SgdHdm => {
+                Base::Sgd(Sgd::PLAIN)
+            }
+            OptimizerKind::Sgdn | OptimizerKind::SgdnHd | OptimizerKind::SgdnHdm => {
+                Base::Sgd(Sgd::nesterov(h.mu))
+            }
+            OptimizerKind::Adam | OptimizerKind::AdamHd | OptimizerKind::AdamHdm => {
+                Base::Adam(Adam::default())
+            }
+        };
+        let hyper = match self {
+            OptimizerKind::SgdHd | OptimizerKind::SgdnHd | OptimizerKind::AdamHd => {
+                self.beta(h).map(Hyper::additive)
+            }
+            OptimizerKind::SgdHdm | OptimizerKind::SgdnHdm | OptimizerKind::AdamHdm => {
+                self.beta(h).map(Hyper::multiplicative)
+            }
+            OptimizerKind::Sgd | OptimizerKind::Sgdn | OptimizerKind::Adam => None,
+        };
+        Config {
+            base,
+            alpha0,
+            weight_decay: h.l2,
+            hyper,
+        }
+    }
+}
+
+impl FromStr for OptimizerKind {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        OptimizerKind::ALL
+            .into_iter()
+            .find(|k| k.id() == s)
+            .ok_or_else(|| {
+                let ids: Vec<&str> = OptimizerKind::ALL.iter().map(|k| k.id()).collect();
+                Error::Settings(format!(
+                    "unknown optimizer {s:?}; expected one of {}",
+                    ids.join(", ")
+                ))
+            })
+    }
+}
+
+impl fmt::Display for OptimizerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// Hyperparameters shared by every run of a trainer (α0 is per run, for the α0 sweep).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Hyperparameters {
+    /// β of additive HD for SGD-HD and SGDN-HD (paper: 0.001).
+    pub beta: f32,
+    /// β of additive HD for Adam-HD (paper: 1e-7).
+    pub beta_adam: f32,
+    /// β′ of multiplicative HDM (paper's α0 study: 0.02).
+    pub beta_mult: f32,
+    /// Nesterov momentum μ of the SGDN family (paper: 0.9).
+    pub mu: f32,
+    /// Coupled L2 weight decay λ (paper: 1e-4; 0 turns it off).
+    pub l2: f32,
+}
+
+impl Hyperparameters {
+    /// The paper's logistic-regression settings.
+    pub const PAPER: Hyperparameters = Hyperparameters {
+        beta: 1e-3,
+        beta_adam: 1e-7,
+        beta_mult: 0.02,
+        mu: 0.9,
+        l2: 1e-4,
+    };
+}
+
+/// How the minibatches are drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    /// Images per minibatch (the last one of an epoch may be smaller).
+    pub batch: usize,
+    /// Passes over the training set.
+    pub epochs: u32,
+    /// Seeds the train/test split and the minibatch order.
+    pub seed: u64,
+}
+
+/// Where a run stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Still training.
+    Training,
+    /// Trained for every epoch.
+    Finished,
+    /// Stopped at this iteration (1-based): the minibatch loss exceeded [`DIVERGED_LOSS`] or
+    /// the loss, the gradient or α stopped being finite. Later metrics are NaN.
+    Diverged(u64),
+}
+
+/// A minibatch loss above this marks a run as diverged. The untrained (zero) model scores
+/// ln 10 ≈ 2.3; a mean loss of 1000 means the right class trails by about 1000 logits on
+/// average, from which no run in the demo's few epochs recovers. Cross-entropy grows only
+/// linearly in the weights, so waiting for an overflow to infinity would leave a run that
+/// blew up at the top of the chart for hundreds of iterations.
+pub const DIVERGED_LOSS: f32 = 1e3;
+
+/// One optimizer's run: its parameters, hd-core state, buffers and metrics.
+#[derive(Debug)]
+pub struct Run {
+    kind: OptimizerKind,
+    alpha0: f32,
+    beta: Option<f32>,
+    optimizer: Optimizer,
+    state: State,
+    params: Vec<f32>,
+    buffers: Vec<f32>,
+    status: Status,
+    iteration_loss: Vec<f32>,
+    iteration_alpha: Vec<f32>,
+    epoch_train_loss: Vec<f32>,
+    epoch_test_loss: Vec<f32>,
+    epoch_test_accuracy: Vec<f32>,
+    /// Σ (batch loss × batch size) and Σ batch size over the current epoch.
+    epoch_loss_sum: f64,
+    epoch_seen: usize,
+}
+
+impl Run {
+    /// The optimizer.
+    pub fn kind(&self) -> OptimizerKind {
+        self.kind
+    }
+    /// Its initial learning rate α0.
+    pub fn alpha0(&self) -> f32 {
+        self.alpha0
+    }
+    /// Its β (β′ for HDM), `None` for a base optimizer.
+    pub fn beta(&self) -> Option<f32> {
+        self.beta
+    }
+    /// The current learning rate α_t.
+    pub fn alpha(&self) -> f32 {
+        self.state.alpha
+    }
+    /// Where it stands.
+    pub fn status(&self) -> Status {
+        self.status
+    }
+    /// The model's parameters: 10 × 784 weights, then 10 biases.
+    pub fn params(&self) -> &[f32] {
+        &self.params
+    }
+    /// Minibatch loss at each iteration (NaN after divergence).
+    pub fn iteration_loss(&self) -> &[f32] {
+        &self.iteration_loss
+    }
+    /// α after each iteration (NaN after divergence).
+    pub fn iteration_alpha(&self) -> &[f32] {
+        &self.iteration_alpha
+    }
+    /// Mean minibatch loss of each epoch; entry 0 is the loss of the initial model on the
+    /// whole training set.
+    pub fn epoch_train_loss(&self) -> &[f32] {
+        &self.epoch_train_loss
+    }
+    /// Test loss after each epoch; entry 0 is before training.
+    pub fn epoch_test_loss(&self) -> &[f32] {
+        &self.epoch_test_loss
+    }
+    /// Test accuracy (fraction) after each epoch; entry 0 is before training.
+    pub fn epoch_test_accuracy(&self) -> &[f32] {
+        &self.epoch_test_accuracy
+    }
+
+    fn diverge(&mut self, iteration: u64) {
+        self.status = Status::Diverged(iteration);
+    }
+}
+
+/// Side-by-side training of several optimizers on one data split and minibatch order.
+#[derive(Debug)]
+pub struct Trainer {
+    data: Rc<Dataset>,
+    train: Vec<u32>,
+    test: Vec<u32>,
+    schedule: Schedule,
+    hyper: Hyperparameters,
+    order_rng: SplitMix64,
+    /// The training indices in this epoch's order.
+    order: Vec<u32>,
+    /// Position of the next minibatch in `order`.
+    cursor: usize,
+    epoch: u32,
+    iteration: u64,
+    grad: Vec<f32>,
+    runs: Vec<Run>,
+}
+
+impl Trainer {
+    /// A trainer with no runs yet.
+    ///
+    /// # Errors
+    /// [`Error::Settings`] when the batch size is 0 or larger than the training set, there are
+    /// no epochs, the dataset has fewer than 5 images or a hyperparameter is not finite.
+    pub fn new(
+        data: Rc<Dataset>,
+        schedule: Schedule,
+        hyper: Hyperparameters,
+    ) -> Result<Self, Error> {
+        if data.len() < 5 {
+            return Err(Error::Data(format!(
+                "{} images cannot be split into training and test sets",
+                data.len()
+            )));
+        }
+        let (train, test) = data.split(schedule.seed);
+        if schedule.batch == 0 || schedule.batch > train.len() {
+            return Err(Error::Settings(format!(
+                "batch size must be between 1 and {} (the training set), got {}",
+                train.len(),
+                schedule.batch
+            )));
+        }
+        if schedule.epochs == 0 {
+            return Err(Error::Settings("epochs must be at least 1".into()));
+        }
+        for (name, v) in [
+            ("beta", hyper.beta),
+            ("beta_adam", hyper.beta_adam),
+            ("beta_mult", hyper.beta_mult),
+            ("mu", hyper.mu),
+            ("l2", hyper.l2),
+        ] {
+            if !v.is_finite() {
+                return Err(Error::Settings(format!("{name} must be finite, got {v}")));
+            }
+        }
+        let order = train.clone();
+        Ok(Self {
+            data,
+            train,
+            test,
+            schedule,
+            hyper,
+            order_rng: SplitMix64::new(schedule.seed),
+            order,
+            cursor: 0,
+            epoch: 0,
+            iteration: 0,
+            grad: vec![0.0; PARAMS],
+            runs: Vec::new(),
+        })
+    }
+
+    /// Adds a run of `kind` from α0, starting from the zero model, and returns its index.
+    ///
+    /// # Errors
+    /// [`Error::Settings`] once training has started (every run must see the same minibatches
+    /// from the start), or [`Error::Optimizer`] when hd-core rejects a hyperparameter.
+    pub fn add_run(&mut self, kind: OptimizerKind, alpha0: f32) -> Result<usize, Error> {
+        if self.iteration > 0 {
+            return Err(Error::Settings(
+                "runs must be added before training starts".into(),
+            ));
+        }
+        let optimizer = Optimizer::new(kind.config(alpha0, &self.hyper))?;
+        let len = optimizer
+            .buffer_len(PARAMS)
+            .ok_or_else(|| Error::Settings("optimizer buffers overflow".into()))?;
+        let mut buffers = vec![0.0; len];
+        optimizer.init_buffers(&mut buffers)?;
+        let params = vec![0.0; PARAMS];
+        let (train_loss, _) = model::evaluate(&params, &self.data, &self.train)?;
+        let (test_loss, test_accuracy) = model::evaluate(&params, &self.data, &self.test)?;
+        self.runs.push(Run {
+            kind,
+            alpha0,
+            beta: kind.beta(&self.hyper),
+            state: optimizer.init_state(),
+            optimizer,
+            params,
+            buffers,
+            status: Status::Training,
+            iteration_loss: Vec::new(),
+            iteration_alpha: Vec::new(),
+            epoch_train_loss: vec![train_loss],
+            epoch_test_loss: vec![test_loss],
+            epoch_test_accuracy: vec![test_accuracy],
+            epoch_loss_sum: 0.0,
+            epoch_seen: 0,
+        });
+        Ok(self.runs.len() - 1)
+    }
+
+    /// Trains every unfinished run on up to `max_iterations` more minibatches (fewer when the
+    /// last epoch ends) and returns how many were done. At each epoch's end every run is
+    /// evaluated on the test set.
+    ///
+    /// # Errors
+    /// Only on an internal inconsistency ([`Error::Data`]); a diverging run is not an error, its
+    /// status becomes [`Status::Diverged`].
+    pub fn step(&mut self, max_iterations: u32) -> Result<u32, Error> {
+        let mut done = 0;
+        while done < max_iterations && !self.finished() {
+            if self.cursor == 0 {
+                self.order_rng.shuffle(&mut self.order);
+            }
+            let end = (self.cursor + self.schedule.batch).min(self.order.len());
+            let batch = self.order.get(self.cursor..end).unwrap_or_default();
+            self.iteration += 1;
+            for run in &mut self.runs {
+                train_one(run, &self.data, batch, &mut self.grad, self.iteration)?;
+            }
+            self.cursor = end;
+            done += 1;
+            if self.cursor == self.order.len() {
+                self.end_epoch()?;
+            }
+        }
+        Ok(done)
+    }
+
+    fn end_epoch(&mut self) -> Result<(), Error> {
+        self.cursor = 0;
+        self.epoch += 1;
+        let last = self.epoch == self.schedule.epochs;
+        for run in &mut self.runs {
+            if run.status == Status::Training {
+                let (test_loss, test_accuracy) =
+                    model::evaluate(&run.params, &self.data, &self.test)?;
+                let train_loss = (run.epoch_loss_sum / run.epoch_seen.max(1) as f64) as f32;
+                run.epoch_train_loss.push(train_loss);
+                run.epoch_test_loss.push(test_loss);
+                run.epoch_test_accuracy.push(test_accuracy);
+                if !test_loss.is_finite() {
+                    run.diverge(self.iteration);
+                } else if last {
+                    run.status = Status::Finished;
+                }
+            } else {
+                run.epoch_train_loss.push(f32::NAN);
+                run.epoch_test_loss.push(f32::NAN);
+                run.epoch_test_accuracy.push(f32::NAN);
+            }
+            run.epoch_loss_sum = 0.0;
+            run.epoch_seen = 0;
+        }
+        Ok(())
+    }
+
+    /// True when every run has finished or diverged (or the last epoch is done).
+    pub fn finished(&self) -> bool {
+        self.epoch >= self.schedule.epochs
+            || (!self.runs.is_empty() && self.runs.iter().all(|r| r.status != Status::Training))
+    }
+
+    /// Completed epochs.
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    /// Minibatches taken so far.
+    pub fn iteration(&self) -> u64 {
+        self.iteration
+    }
+
+    /// Training images processed so far (per run): whole epochs plus this epoch's cursor.
+    pub fn samples_done(&self) -> u64 {
+        u64::from(self.epoch) * self.train.len() as u64 + self.cursor as u64
+    }
+
+    /// Minibatches in one epoch.
+    pub fn iterations_per_epoch(&self) -> u64 {
+        self.train.len().div_ceil(self.schedule.batch) as u64
+    }
+
+    /// Images in the training set.
+    pub fn train_len(&self) -> usize {
+        self.train.len()
+    }
+
+    /// Images in the test set.
+    pub fn test_len(&self) -> usize {
+        self.test.len()
+    }
+
+    /// The schedule.
+    pub fn schedule(&self) -> Schedule {
+        self.schedule
+    }
+
+    /// Every run, in the order they were added.
+    pub fn runs(&self) -> &[Run] {
+        &self.runs
+    }
+
+    /// One run.
+    ///
+    /// # Errors
+    /// [`Error::Settings`] when there is no run `index`.
+    pub fn run(&self, index: usize) -> Result<&Run, Error> {
+        self.runs
+            .get(index)
+            .ok_or_else(|| Error::Settings(format!("there is no run {index}")))
+    }
+}
+
+/// The throughput benchmark's workload, identical natively and in the browser: one SGD-HD run
+/// with the paper's settings (α0 = 0.001, β = 0.001, L2 1e-4), batch 128, seed 1, and enough
+/// epochs never to finish while being timed. Time [`Trainer::step`] on it; each iteration is
+/// 128 samples (fewer on an epoch's last minibatch, see [`Trainer::samples_done`]).
+///
+/// # Errors
+/// As [`Trainer::new`] for a dataset too small for batch 128.
+pub fn throughput_workload(data: Rc<Dataset>) -> Result<Trainer, Error> {
+    let schedule = Schedule {
+        batch: 128,
+        epochs: 1_000_000,
+        seed: 1,
+    };
+    let mut trainer = Trainer::new(data, schedule, Hyperparameters::PAPER)?;
+    trainer.add_run(OptimizerKind::SgdHd, 1e-3)?;
+    Ok(trainer)
+}
+
+/// One minibatch for one run: gradient by the model, update by hd-core.
+fn train_one(
+    run: &mut Run,
+    data: &Dataset,
+    batch: &[u32],
+    grad: &mut [f32],
+    iteration: u64,
+) -> Result<(), Error> {
+    if run.status != Status::Training {
+        run.iteration_loss.push(f32::NAN);
+        run.iteration_alpha.push(f32::NAN);
+        return Ok(());
+    }
+    let loss = model::loss_and_gradient(&run.params, data, batch, grad)?;
+    // hd-core refuses a non-finite gradient (Error::NonFinite) and changes nothing; that, a
+    // loss above DIVERGED_LOSS (or NaN) and a non-finite α are what "diverged" means here.
+    let stepped = run
+        .optimizer
+        .step(&mut run.state, &mut run.params, grad, &mut run.buffers);
+    match stepped {
+        Ok(()) if loss <= DIVERGED_LOSS && run.state.alpha.is_finite() => {
+            run.iteration_loss.push(loss);
+            run.iteration_alpha.push(run.state.alpha);
+            run.epoch_loss_sum += f64::from(loss) * batch.len() as f64;
+            run.epoch_seen += batch.len();
+        }
+        Ok(()) | Err(hd_core::Error::NonFinite) => {
+            run.iteration_loss.push(f32::NAN);
+            run.iteration_alpha.push(f32::NAN);
+            run.diverge(iteration);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::INPUTS;
+
+    /// 200 synthetic "digits": class c lights pixels 20c..20c+20 (plus a little seeded noise),
+    /// so a linear model can separate them perfectly and training must drive accuracy to 1.
+    fn separable(n: usize) -> Rc<Dataset> {
+        let mut rng = SplitMix64::new(99);
+        let mut images = vec![0.0; n * INPUTS];
+        let mut labels = Vec::with_capacity(n);
+        for (i, img) in images.chunks_exact_mut(INPUTS).enumerate() {
+            let c = i % 10;
+            labels.push(c as u8);
+            for (j, p) in img.iter_mut().enumerate() {
+                let noise = (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 0.1;
+                *p = if j / 20 == c { 0.9 + noise } else { noise };
+            }
+        }
+        Rc::new(Dataset::new(images, labels).unwrap())
+    }
+
+    fn schedule(batch: usize, epochs: u32) -> Schedule {
+        Schedule {
+            batch,
+            epochs,
+            seed: 5,
+        }
+    }
+
+    #[test]
+    fn ids_round_trip_and_unknown_ids_are_rejected() {
+        for kind in OptimizerKind::ALL {
+            assert_eq!(kind.id().parse::<OptimizerKind>().unwrap(), kind);
+        }
+        let err = "sgd-hdx".parse::<OptimizerKind>().unwrap_err();
+        assert!(err.to_string().contains("unknown optimizer \"sgd-hdx\""));
+    }
+
+    #[test]
+    fn every_optimizer_learns_a_separable_problem() {
+        let mut t = Trainer::new(separable(200), schedule(16, 10), Hyperparameters::PAPER).unwrap();
+        for kind in OptimizerKind::ALL {
+            let alpha0 = if matches!(
+                kind,
+                OptimizerKind::Adam | OptimizerKind::AdamHd | OptimizerKind::AdamHdm
+            ) {
+                0.01
+            } else {
+                0.1
+            };
+            t.add_run(kind, alpha0).unwrap();
+        }
+        while !t.finished() {
+            t.step(7).unwrap();
+        }
+        assert_eq!(t.epoch(), 10);
+        assert_eq!(t.iteration(), 10 * 10); // 160 training images / 16
+        for run in t.runs() {
+            assert_eq!(run.status(), Status::Finished, "{}", run.kind());
+            let train = run.epoch_train_loss();
+            assert_eq!(train.len(), 11);
+            // Entry 0 is the zero model: ln 10 on any data.
+            assert!((train[0] - 10f32.ln()).abs() < 1e-5);
+            assert!(train[10] < 0.5 * train[0], "{}: {train:?}", run.kind());
+            assert_eq!(
+                *run.epoch_test_accuracy().last().unwrap(),
+                1.0,
+                "{}",
+                run.kind()
+            );
+            assert_eq!(run.iteration_loss().len(), 100);
+        }
+    }
+
+    #[test]
+    fn hd_moves_alpha_and_base_optimizers_keep_it() {
+        let mut t = Trainer::new(separable(200), schedule(20, 2), Hyperparameters::PAPER).unwrap();
+        let sgd = t.add_run(OptimizerKind::Sgd, 0.01).unwrap();
+        let sgd_hd = t.add_run(OptimizerKind::SgdHd, 0.01).unwrap();
+        let hdm = t.add_run(OptimizerKind::SgdHdm, 0.01).unwrap();
+        t.step(u32::MAX).unwrap();
+        assert!(t.finished());
+        assert!(t
+            .run(sgd)
+            .unwrap()
+            .iteration_alpha()
+            .iter()
+            .all(|&a| a == 0.01));
+        // With a small α0 on a problem this easy successive gradients agree, g·d > 0, so HD
+        // raises α (paper §4: α grows early in training).
+        assert!(t.run(sgd_hd).unwrap().alpha() > 0.01);
+        assert!(t.run(hdm).unwrap().alpha() > 0.01);
+    }
+
+    #[test]
+    fn runs_share_the_minibatch_order_and_are_deterministic() {
+        // Two runs of the same optimizer added to one trainer must produce identical curves,
+        // and a second trainer with the same seed must reproduce them bit for bit.
+        let curves = |seed| {
+            let mut t = Trainer::new(
+                separable(100),
+                Schedule {
+                    batch: 8,
+                    epochs: 2,
+                    seed,
+                },
+                Hyperparameters::PAPER,
+            )
+            .unwrap();
+            t.add_run(OptimizerKind::AdamHd, 0.01).unwrap();
+            t.add_run(OptimizerKind::AdamHd, 0.01).unwrap();
+            t.step(u32::MAX).unwrap();
+            let a = t.runs()[0].iteration_loss().to_vec();
+            assert_eq!(a, t.runs()[1].iteration_loss());
+            a
+        };
+        assert_eq!(curves(1), curves(1));
+        assert_ne!(curves(1), curves(2));
+    }
+
+    #[test]
+    fn huge_alpha_is_reported_as_diverged_not_as_an_error() {
+        // α0 = 1e30: the first step makes logits around 1e30, so the second minibatch's loss
+        // is far above DIVERGED_LOSS.
+        let mut t = Trainer::new(separable(100), schedule(10, 3), Hyperparameters::PAPER).unwrap();
+        let bad = t.add_run(OptimizerKind::SgdHd, 1e30).unwrap();
+        let good = t.add_run(OptimizerKind::Sgd, 0.1).unwrap();
+        t.step(u32::MAX).unwrap();
+        assert!(t.finished());
+        let bad = t.run(bad).unwrap();
+        assert!(matches!(bad.status(), Status::Diverged(i) if i >= 2));
+        assert!(bad.iteration_loss().last().unwrap().is_nan());
+        assert_eq!(
+            bad.iteration_loss().len(),
+            t.run(good).unwrap().iteration_loss().len()
+        );
+        assert_eq!(t.run(good).unwrap().status(), Status::Finished);
+    }
+
+    #[test]
+    fn rejects_bad_settings() {
+        let h = Hyperparameters::PAPER;
+        assert!(Trainer::new(separable(100), schedule(0, 1), h).is_err());
+        assert!(Trainer::new(separable(100), schedule(81, 1), h).is_err());
+        assert!(Trainer::new(separable(100), schedule(80, 0), h).is_err());
+        let nan = Hyperparameters { mu: f32::NAN, ..h };
+        assert!(Trainer::new(separable(100), schedule(8, 1), nan).is_err());
+        let mut t = Trainer::new(separable(100), schedule(8, 1), h).unwrap();
+        assert!(matches!(
+            t.add_run(OptimizerKind::Sgd, f32::NAN),
+            Err(Error::Optimizer(_))
+        ));
+        t.add_run(OptimizerKind::Sgd, 0.1).unwrap();
+        t.step(1).unwrap();
+        assert!(matches!(
+            t.add_run(OptimizerKind::Sgd, 0.1),
+            Err(Error::Settings(_))
+        ));
+        assert!(t.run(5).is_err());
+    }
+}

@@ -1,0 +1,148 @@
+// Line charts on uPlot: one line per optimizer, colours by family (SGD blue, SGDN green,
+// Adam orange), plain solid, HD thick, HDM dashed, so a chart reads without its legend.
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+
+const FAMILY = { sgd: ['#9ecae1', '#2171b5', '#08306b'], sgdn: ['#a1d99b', '#238b45', '#00441b'], adam: ['#fdae6b', '#d94801', '#7f2704'] };
+
+/** Stroke colour, width and dash of an optimizer id's line. */
+export function styleOf(id) {
+  const [base, variant = ''] = id.split('-');
+  const shades = FAMILY[base] ?? ['#777', '#444', '#000'];
+  if (variant === 'hd') return { stroke: shades[1], width: 2.25 };
+  if (variant === 'hdm') return { stroke: shades[2], width: 1.75, dash: [6, 4] };
+  return { stroke: shades[0], width: 1.75 };
+}
+
+function formatNumber(v) {
+  if (v === null || v === undefined || Number.isNaN(v)) return '—';
+  const a = Math.abs(v);
+  return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(2) : Number(v.toPrecision(4)).toString();
+}
+
+/**
+ * A chart whose series can be replaced. `x` describes the x axis: { label, log, integer }.
+ * `y`: { label, log, percent, min, max }.
+ */
+export class LineChart {
+  constructor(el, { x, y, points = false }) {
+    this.el = el;
+    this.x = x;
+    this.y = y;
+    this.points = points;
+    this.plot = null;
+    this.series = [];
+    this.observer = new ResizeObserver(() => this.resize());
+    this.observer.observe(el);
+    this.create();
+  }
+
+  size() {
+    const width = Math.max(240, Math.floor(this.el.clientWidth));
+    return { width, height: Math.round(Math.min(280, Math.max(180, width * 0.55))) };
+  }
+
+  resize() {
+    if (this.plot) this.plot.setSize(this.size());
+  }
+
+  /** The y value formatter of the legend. */
+  formatY(v) {
+    if (this.y.percent) return v === null || v === undefined ? '—' : `${(v * 100).toFixed(2)} %`;
+    return formatNumber(v);
+  }
+
+  /** Creates the (empty) plot once: later series changes add and delete lines in place,
+   * which costs a fraction of re-creating the chart's DOM (a long main-thread task). */
+  create() {
+    const opts = {
+      ...this.size(),
+      scales: {
+        x: { time: false, distr: this.x.log ? 3 : 1 },
+        y: {
+          distr: this.y.log ? 3 : 1,
+          ...(this.y.min !== undefined || this.y.max !== undefined
+            ? { range: (u, lo, hi) => [this.y.min ?? lo, this.y.max ?? hi] }
+            : {}),
+        },
+      },
+      axes: [
+        { label: this.x.label, values: this.x.log ? (u, vals) => vals.map((v) => (v === null ? '' : v.toExponential(0))) : undefined },
+        {
+          label: this.y.label,
+          size: 64,
+          values: (u, vals) => vals.map((v) => (v === null ? '' : this.y.percent ? `${Math.round(v * 100)} %` : formatNumber(v))),
+        },
+      ],
+      legend: { live: true },
+      cursor: { drag: { x: true, y: false } },
+      series: [{ label: this.x.label, value: (u, v) => (v === null ? '—' : this.x.log ? v.toExponential(0) : String(v)) }],
+    };
+    this.plot = new uPlot(opts, [[]], this.el);
+  }
+
+  /** Replaces the lines: `series` is [{ id, label }]. Clears the data. */
+  setSeries(series) {
+    if (!this.plot) this.create();
+    this.plot.setData([[], ...this.series.map(() => [])]);
+    for (let i = this.series.length; i >= 1; i--) this.plot.delSeries(i);
+    this.series = series;
+    series.forEach((s, i) => {
+      this.plot.addSeries(
+        {
+          label: s.label,
+          ...styleOf(s.id),
+          spanGaps: false,
+          value: (u, v) => this.formatY(v),
+          points: { show: this.points, size: 7 },
+        },
+        i + 1,
+      );
+    });
+    this.plot.setData([[], ...series.map(() => [])]);
+  }
+
+  /** Sets x values and one y array per series (null for a gap). */
+  setData(xs, ys) {
+    this.plot?.setData([xs, ...ys]);
+  }
+
+  /** Renames series `i` (e.g. to mark it diverged). */
+  setLabel(i, label) {
+    const el = this.plot?.root.querySelectorAll('.u-legend .u-series')[i + 1]?.querySelector('.u-label');
+    if (el && el.textContent !== label) el.textContent = label;
+  }
+}
+
+/**
+ * Averages consecutive points so a chart never draws more than `max` per line: drawing
+ * 100,000 points per line (batch size 1) would block the page for hundreds of milliseconds.
+ * Gaps (null) stay gaps when a whole bucket is null.
+ */
+export function decimate(ys, max) {
+  const n = ys[0]?.length ?? 0;
+  const xs = [];
+  if (n <= max) {
+    for (let i = 0; i < n; i++) xs.push(i + 1);
+    return { xs, ys };
+  }
+  const size = Math.ceil(n / max);
+  const out = ys.map(() => []);
+  for (let start = 0; start < n; start += size) {
+    const end = Math.min(n, start + size);
+    xs.push((start + end + 1) / 2);
+    ys.forEach((y, k) => {
+      let sum = 0;
+      let count = 0;
+      for (let i = start; i < end; i++) {
+        const v = y[i];
+        if (v !== null && Number.isFinite(v)) {
+          sum += v;
+          count++;
+        }
+      }
+      out[k].push(count > 0 ? sum / count : null);
+    });
+  }
+  return { xs, ys: out };
+}

@@ -1,0 +1,176 @@
+// The demo's settings: their ranges, parsing and validation from form fields or the URL, and
+// the URL that reproduces them. Pure functions, no DOM, so node's test runner checks them.
+
+/** Optimizer ids and display names, in display order. The worker checks this list against
+ * hd-wasm's `optimizerIds()` when it starts, so the two cannot drift apart silently. */
+export const OPTIMIZERS = [
+  { id: 'sgd', label: 'SGD' },
+  { id: 'sgd-hd', label: 'SGD-HD' },
+  { id: 'sgd-hdm', label: 'SGD-HDM' },
+  { id: 'sgdn', label: 'SGDN' },
+  { id: 'sgdn-hd', label: 'SGDN-HD' },
+  { id: 'sgdn-hdm', label: 'SGDN-HDM' },
+  { id: 'adam', label: 'Adam' },
+  { id: 'adam-hd', label: 'Adam-HD' },
+  { id: 'adam-hdm', label: 'Adam-HDM' },
+];
+
+export const OPTIMIZER_IDS = OPTIMIZERS.map((o) => o.id);
+
+/** Display name of an optimizer id. */
+export function labelOf(id) {
+  return OPTIMIZERS.find((o) => o.id === id)?.label ?? id;
+}
+
+/** The α0 values of the sweep: 1e-6 … 1e-1, one per decade (the paper's α0 study). */
+export const SWEEP_ALPHAS = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1];
+
+/** Training images (the other 2,000 of the 10,000 digits are the test set). */
+export const TRAIN_SIZE = 8000;
+
+/**
+ * Every numeric setting: its URL key, kind, range and default. `max` is exclusive when
+ * `maxOpen` is set (μ must stay below 1 for momentum to converge).
+ */
+export const FIELDS = {
+  alpha0: { kind: 'real', min: 1e-6, max: 1e-1, default: 1e-3, label: 'α0' },
+  beta: { kind: 'real', min: 0, max: 1, default: 1e-3, label: 'β (SGD-HD, SGDN-HD)' },
+  beta_adam: { kind: 'real', min: 0, max: 1, default: 1e-7, label: 'β (Adam-HD)' },
+  beta_mult: { kind: 'real', min: 0, max: 1, default: 0.02, label: 'β′ (HDM)' },
+  mu: { kind: 'real', min: 0, max: 1, maxOpen: true, default: 0.9, label: 'μ' },
+  l2: { kind: 'real', min: 0, max: 0.1, default: 1e-4, label: 'L2 λ' },
+  batch: { kind: 'int', min: 1, max: TRAIN_SIZE, default: 128, label: 'Batch size' },
+  epochs: { kind: 'int', min: 1, max: 100, default: 10, label: 'Epochs' },
+  seed: { kind: 'int', min: 0, max: 4294967295, default: 1, label: 'Seed' },
+  sweep_epochs: { kind: 'int', min: 1, max: 20, default: 3, label: 'Sweep epochs' },
+};
+
+export const DEFAULT_OPTIMIZERS = ['sgd', 'sgd-hd', 'adam', 'adam-hd'];
+
+/** The paper's settings for logistic regression (Baydin et al. 2018, §4): α0 = 0.001,
+ * β = 0.001 for SGD-HD and SGDN-HD, β = 1e-7 for Adam-HD, μ = 0.9, batch 128, L2 1e-4;
+ * β′ = 0.02 is the value of the paper's α0-sensitivity study for HDM. */
+export const PAPER = {
+  alpha0: 1e-3,
+  beta: 1e-3,
+  beta_adam: 1e-7,
+  beta_mult: 0.02,
+  mu: 0.9,
+  l2: 1e-4,
+  batch: 128,
+};
+
+export function defaults() {
+  const s = { opt: [...DEFAULT_OPTIMIZERS] };
+  for (const [key, f] of Object.entries(FIELDS)) s[key] = f.default;
+  return s;
+}
+
+// A plain decimal or scientific number, nothing else: `Number()` alone would accept '', ' ',
+// '0x10' and 'Infinity'.
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+function formatBound(v) {
+  return v !== 0 && (Math.abs(v) < 1e-3 || Math.abs(v) >= 1e6) ? v.toExponential().replace('e-', 'e−') : String(v);
+}
+
+/**
+ * Parses one field's text. Returns `{ value }` or `{ error }` with a message for the page.
+ */
+export function parseField(key, text) {
+  const f = FIELDS[key];
+  if (!f) return { error: `Unknown setting ${key}` };
+  const t = String(text ?? '').trim();
+  if (t === '') return { error: 'Enter a value' };
+  if (!NUMBER.test(t)) return { error: `Not a number: “${t}”` };
+  const value = Number(t);
+  if (!Number.isFinite(value)) return { error: 'Not a finite number' };
+  if (f.kind === 'int' && !Number.isInteger(value)) return { error: 'Enter a whole number' };
+  const tooHigh = f.maxOpen ? value >= f.max : value > f.max;
+  if (value < f.min || tooHigh) {
+    const upper = f.maxOpen ? `below ${formatBound(f.max)}` : `at most ${formatBound(f.max)}`;
+    return { error: `Must be at least ${formatBound(f.min)} and ${upper}` };
+  }
+  return { value };
+}
+
+/** Parses the optimizer list (`sgd,sgd-hd`). */
+export function parseOptimizers(text) {
+  const ids = String(text ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  if (ids.length === 0) return { error: 'Choose at least one optimizer' };
+  const unknown = ids.filter((id) => !OPTIMIZER_IDS.includes(id));
+  if (unknown.length > 0) return { error: `Unknown optimizer ${unknown.map((u) => `“${u}”`).join(', ')}` };
+  // Keep display order and drop repeats: a run list is a set.
+  return { value: OPTIMIZER_IDS.filter((id) => ids.includes(id)) };
+}
+
+/**
+ * Reads settings from URL search parameters. Missing keys take their defaults; every bad
+ * value is reported in `errors` (key → message) and replaced by its default in `settings`.
+ */
+export function fromQuery(search) {
+  const q = new URLSearchParams(search);
+  const settings = defaults();
+  const errors = {};
+  for (const key of Object.keys(FIELDS)) {
+    if (!q.has(key)) continue;
+    const r = parseField(key, q.get(key));
+    if ('error' in r) errors[key] = r.error;
+    else settings[key] = r.value;
+  }
+  if (q.has('opt')) {
+    const r = parseOptimizers(q.get('opt'));
+    if ('error' in r) errors.opt = r.error;
+    else settings.opt = r.value;
+  }
+  const run = q.get('run') === '1';
+  return { settings, errors, run };
+}
+
+/** The query string that reproduces `settings` (without `run`). */
+export function toQuery(settings, { run = false } = {}) {
+  const q = new URLSearchParams();
+  q.set('opt', settings.opt.join(','));
+  for (const key of Object.keys(FIELDS)) q.set(key, String(settings[key]));
+  if (run) q.set('run', '1');
+  return q.toString();
+}
+
+/** Which β a run of optimizer `id` uses, or null. */
+export function betaOf(id, settings) {
+  if (id.endsWith('-hdm')) return settings.beta_mult;
+  if (id === 'adam-hd') return settings.beta_adam;
+  if (id.endsWith('-hd')) return settings.beta;
+  return null;
+}
+
+/** Quotes a CSV field when needed (RFC 4180). */
+export function csvField(v) {
+  const s = v === null || v === undefined || (typeof v === 'number' && Number.isNaN(v)) ? '' : String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+/**
+ * The runs as CSV, one row per iteration and one per epoch (`record` says which); blank
+ * cells are values that do not apply, or a diverged run's missing values.
+ */
+export function toCsv(runs, settings) {
+  const header = [
+    'optimizer', 'alpha0', 'beta', 'mu', 'l2', 'batch', 'seed', 'status',
+    'record', 'index', 'train_loss', 'test_loss', 'test_accuracy', 'alpha',
+  ];
+  const lines = [header.join(',')];
+  for (const r of runs) {
+    const fixed = [r.id, r.alpha0, r.beta ?? '', settings.mu, settings.l2, settings.batch, settings.seed, r.status];
+    for (let i = 0; i < r.loss.length; i++) {
+      lines.push([...fixed, 'iteration', i + 1, r.loss[i], '', '', r.alpha[i]].map(csvField).join(','));
+    }
+    for (let e = 0; e < r.testLoss.length; e++) {
+      lines.push([...fixed, 'epoch', e, r.trainLoss[e], r.testLoss[e], r.testAccuracy[e], ''].map(csvField).join(','));
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}

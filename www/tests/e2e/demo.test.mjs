@@ -1,0 +1,192 @@
+// End-to-end tests of the built demo in real headless Chromium: train from a link, check the
+// results table, the charts, the weights, the drawing pad, the sweep and CSV export, and that
+// bad settings are refused with a message. Screenshots go to $HD_ARTIFACTS.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { baseUrl, launch } from '../browser.mjs';
+
+const artifacts = process.env.HD_ARTIFACTS ?? 'test-artifacts';
+mkdirSync(artifacts, { recursive: true });
+const LN10 = Math.log(10); // loss of the untrained (zero) model on any digit: −ln(1/10)
+const TIMEOUT = 180_000;
+
+let browser;
+before(async () => {
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+});
+
+/** A page that records console errors, uncaught exceptions and main-thread long tasks. */
+async function open(query) {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const problems = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console.error: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`uncaught: ${e.message}`));
+  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()}`));
+  await page.addInitScript(() => {
+    window.longTasks = [];
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) window.longTasks.push({ start: e.startTime, duration: e.duration });
+    }).observe({ type: 'longtask', buffered: true });
+  });
+  await page.goto(`${baseUrl()}${query}`);
+  return { page, problems };
+}
+
+/** The results table as objects keyed by column header. */
+async function table(page) {
+  return page.$$eval('table#results', ([t]) => {
+    const heads = [...t.tHead.rows[0].cells].map((c) => c.textContent.trim());
+    return [...t.tBodies[0].rows].map((r) => Object.fromEntries([...r.cells].map((c, i) => [heads[i], c.textContent.trim()])));
+  });
+}
+
+const number = (text) => Number(text.replace('%', '').trim());
+
+test('a link with run=1 trains SGD and SGD-HD to above 85 % test accuracy', { timeout: TIMEOUT }, async () => {
+  const { page, problems } = await open('?opt=sgd,sgd-hd&alpha0=0.05&beta=0.001&batch=128&epochs=4&seed=1&run=1');
+  assert.equal(await page.locator('table#results caption').textContent(), 'Results');
+  const status = page.getByRole('status');
+  await status.filter({ hasText: 'finished' }).waitFor({ timeout: TIMEOUT });
+  const readyAt = await page.evaluate(() => performance.getEntriesByName('hd-ready')[0]?.startTime);
+  assert.ok(readyAt > 0, 'the page marks when it is ready');
+
+  const rows = await table(page);
+  assert.deepEqual(rows.map((r) => r.Optimizer), ['SGD', 'SGD-HD']);
+  for (const r of rows) {
+    assert.equal(r.Epoch, '4 / 4');
+    assert.equal(r['α0'], '0.05');
+    // The loss fell: below the untrained model's ln 10 ≈ 2.303, on train and test data.
+    assert.ok(number(r['Train loss']) < LN10 * 0.25, `${r.Optimizer} train loss ${r['Train loss']}`);
+    assert.ok(number(r['Test loss']) < LN10 * 0.25, `${r.Optimizer} test loss ${r['Test loss']}`);
+    assert.ok(number(r['Test accuracy']) > 85, `${r.Optimizer} accuracy ${r['Test accuracy']}`);
+  }
+  const [sgd, hd] = rows;
+  assert.equal(sgd['β'], '—');
+  assert.equal(hd['β'], '0.001');
+  // Plain SGD keeps α0 exactly; SGD-HD's α moved away from it.
+  assert.equal(number(sgd['α']), 0.05);
+  assert.ok(Math.abs(number(hd['α']) - 0.05) > 0.05 * 0.05, `SGD-HD α ${hd['α']} barely moved`);
+
+  // Every chart drew both lines, the weights show ten digits.
+  for (const id of ['chart-loss', 'chart-alpha', 'chart-test-loss', 'chart-test-accuracy']) {
+    const legend = await page.locator(`#${id} .u-legend .u-series .u-label`).allTextContents();
+    assert.deepEqual(legend.slice(1), ['SGD', 'SGD-HD'], id);
+  }
+  await page.locator('#weights canvas').nth(9).waitFor();
+  assert.equal(await page.locator('#weights canvas').count(), 10);
+
+  // Draw a vertical stroke (a "1") and get a probability distribution back.
+  await page.locator('#draw').scrollIntoViewIfNeeded();
+  const box = await page.locator('#draw').boundingBox();
+  await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.15);
+  await page.mouse.down();
+  for (let i = 1; i <= 10; i++) await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * (0.15 + 0.07 * i));
+  await page.mouse.up();
+  await page.locator('#probs li.best').waitFor();
+  const probs = await page.locator('#probs .p').allTextContents();
+  const total = probs.reduce((s, t) => s + number(t), 0);
+  assert.ok(Math.abs(total - 100) < 0.6, `probabilities sum to ${total} %`);
+
+  // The page stayed responsive: no main-thread task over 50 ms once the demo was ready.
+  const long = await page.evaluate((t0) => window.longTasks.filter((e) => e.start >= t0 && e.duration > 50), readyAt);
+  assert.deepEqual(long, [], 'main-thread tasks over 50 ms while training');
+
+  await page.screenshot({ path: join(artifacts, 'trained.png'), fullPage: true });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('bad settings get inline messages and never start a run', { timeout: TIMEOUT }, async () => {
+  const { page, problems } = await open('?opt=sgd');
+  await page.locator('html[data-ready="true"]').waitFor({ timeout: TIMEOUT });
+  const train = page.locator('#start');
+  assert.equal(await train.isEnabled(), true);
+  let attempts = 0;
+
+  const cases = [
+    ['alpha0', '', 'Enter a value'],
+    ['alpha0', 'abc', 'Not a number'],
+    ['alpha0', '0.5', 'Must be at least 1e−6 and at most 0.1'],
+    ['alpha0', '1e-9', 'Must be at least 1e−6'],
+    ['beta', '-1', 'Must be at least 0'],
+    ['mu', '1', 'below 1'],
+    ['batch', '0', 'Must be at least 1 and at most 8000'],
+    ['batch', '12.5', 'Enter a whole number'],
+    ['epochs', ' ', 'Enter a value'],
+    ['seed', 'x1', 'Not a number'],
+  ];
+  for (const [field, value, message] of cases) {
+    const input = page.locator(`#${field}`);
+    const good = await input.inputValue();
+    await input.fill(value);
+    await page.locator(`#${field}-error`).filter({ hasText: message }).waitFor();
+    assert.equal(await input.getAttribute('aria-invalid'), 'true', `${field}=${value}`);
+    // Pressing Train (or Enter in the field) is refused with a message.
+    await (attempts++ % 2 === 0 ? train.click() : input.press('Enter'));
+    await page.getByRole('status').filter({ hasText: 'Fix the highlighted settings' }).waitFor();
+    await page.locator('#paper').focus(); // the next case must see the status change again
+    await page.evaluate(() => { document.getElementById('status').textContent = ''; });
+    await input.fill(good);
+    await page.locator(`#${field}-error`).filter({ hasText: /^$/ }).waitFor();
+  }
+  await page.locator('input[name="opt"][value="sgd"]').uncheck();
+  await page.locator('#opt-error').filter({ hasText: 'Choose at least one optimizer' }).waitFor();
+  await train.click();
+  await page.getByRole('status').filter({ hasText: 'Fix the highlighted settings' }).waitFor();
+  assert.equal(await page.locator('table#results tbody tr').count(), 0, 'nothing ran');
+  await page.screenshot({ path: join(artifacts, 'invalid-settings.png'), fullPage: true });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('bad values in a link are shown, and run=1 does not start', { timeout: TIMEOUT }, async () => {
+  const { page, problems } = await open('?opt=sgd,warp&alpha0=NaN&batch=99999&run=1');
+  await page.locator('html[data-ready="true"]').waitFor({ timeout: TIMEOUT });
+  await page.locator('#alpha0-error').filter({ hasText: 'Not a number' }).waitFor();
+  await page.locator('#batch-error').filter({ hasText: 'at most 8000' }).waitFor();
+  await page.locator('#opt-error').filter({ hasText: 'Unknown optimizer “warp”' }).waitFor();
+  assert.equal(await page.locator('#alpha0').inputValue(), 'NaN');
+  await page.waitForTimeout(1000);
+  assert.equal(await page.locator('table#results tbody tr').count(), 0, 'nothing ran');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('paper preset, α0 sweep and CSV export', { timeout: TIMEOUT }, async () => {
+  const { page, problems } = await open('?opt=sgd,sgd-hd&epochs=1&sweep_epochs=1&alpha0=0.05&batch=500');
+  await page.locator('html[data-ready="true"]').waitFor({ timeout: TIMEOUT });
+  await page.locator('#paper').click();
+  const values = {};
+  for (const k of ['alpha0', 'beta', 'beta_adam', 'beta_mult', 'mu', 'l2', 'batch']) values[k] = await page.locator(`#${k}`).inputValue();
+  assert.deepEqual(values, { alpha0: '0.001', beta: '0.001', beta_adam: '1e-7', beta_mult: '0.02', mu: '0.9', l2: '0.0001', batch: '128' });
+  assert.match(page.url(), /alpha0=0\.001&beta=0\.001&beta_adam=1e-7&beta_mult=0\.02&mu=0\.9&l2=0\.0001&batch=128/);
+
+  await page.locator('#sweep').click();
+  await page.getByRole('status').filter({ hasText: 'Sweep finished: 12 runs' }).waitFor({ timeout: TIMEOUT });
+  const legend = await page.locator('#chart-sweep .u-legend .u-series .u-label').allTextContents();
+  assert.ok(legend[1].startsWith('SGD') && legend[2].startsWith('SGD-HD'), legend.join());
+  const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#sweep-export').click()]);
+  const csv = readFileSync(await download.path(), 'utf8').trimEnd().split('\n');
+  assert.equal(csv[0], 'optimizer,alpha0,beta,mu,l2,batch,seed,status,record,index,train_loss,test_loss,test_accuracy,alpha');
+  // 12 runs × (63 minibatches of 128 in 8,000 images + epochs 0 and 1).
+  assert.equal(csv.length, 1 + 12 * (63 + 2));
+  const alphas = new Set(csv.slice(1).map((l) => Number(l.split(',')[1])));
+  assert.deepEqual([...alphas].sort((a, b) => a - b), [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1]);
+
+  // The sweep's point: at the smallest α0, HD ends with a lower loss than plain SGD.
+  const final = (id, a) => {
+    const rows = csv.filter((l) => l.startsWith(`${id},`) && Number(l.split(',')[1]) === a && l.includes(',epoch,1,'));
+    return Number(rows[0].split(',')[10]);
+  };
+  assert.ok(final('sgd-hd', 1e-4) < final('sgd', 1e-4), 'HD makes up for a small α0');
+  await page.screenshot({ path: join(artifacts, 'sweep.png'), fullPage: true });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
