@@ -17,7 +17,7 @@
 //! the rule's host constants (bias corrections, δ(t)) live on the host. A step never reads a
 //! device value back; [`HdOptimizer::alpha_value`] does, when the caller asks.
 //!
-//! ```no_run
+//! ```
 //! use hd_core::Config;
 //! use hd_native::optim::HdOptimizer;
 //! use tch::{nn, nn::Module, Device, Kind, Tensor};
