@@ -37,10 +37,27 @@ impl Default for Adam {
     }
 }
 
-/// 1/(1−β^t), computed in f64 by libm so that every target gets the same bits.
+/// β^t by binary exponentiation in f64: IEEE multiplications only, so every target gets the
+/// same bits, without a general `pow` (3 KB of soft-float code on a microcontroller).
+/// At most 2·64 roundings of 2^−53 each: far below f32 resolution after `1 − β^t`.
+#[inline(always)]
+fn powi(beta: f32, mut step: u64) -> f64 {
+    let mut base = f64::from(beta);
+    let mut acc = 1.0;
+    while step > 0 {
+        if step & 1 == 1 {
+            acc *= base;
+        }
+        base *= base;
+        step >>= 1;
+    }
+    acc
+}
+
+/// 1/(1−β^t), in f64 so that the cancellation in 1 − β^t (β2 = 0.999, small t) costs nothing.
+#[inline(always)]
 fn inverse_bias_correction(beta: f32, step: u64) -> f32 {
-    // Past 2^53 steps f64 cannot tell t from t+1; β^t is 0 long before that.
-    (1.0 / (1.0 - libm::pow(f64::from(beta), step as f64))) as f32
+    (1.0 / (1.0 - powi(beta, step))) as f32
 }
 
 /// Host constants of one Adam step: the bias corrections at t and at t − 1.

@@ -164,10 +164,19 @@ impl Layout {
     }
 }
 
+/// Whether the fused loops work on blocks of [`LANES`] elements, which LLVM turns into SIMD,
+/// or on one element at a time. Bare-metal targets (microcontrollers, no SIMD) take the latter:
+/// unrolled blocks would only cost flash there. Both paths compute each element with the same
+/// operations and sum element j into lane j mod [`LANES`], so they give the same bits; the
+/// `scalar-loops` feature selects the scalar path anywhere, which is how it is tested on a host.
+const BLOCKS: bool = cfg!(not(any(target_os = "none", feature = "scalar-loops")));
+
 /// Lane-wise running sums of phase 1 over any number of slices, in the order they are fed.
 ///
-/// Element j of the concatenation of everything fed goes to lane j mod [`LANES`], so feeding
-/// tensors one by one gives exactly the bits of feeding their concatenation at once.
+/// Element j of the concatenation of everything fed goes to lane j mod [`LANES`], and
+/// [`terms`](Accumulator::terms) reduces the lanes as ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)); so
+/// feeding tensors one by one gives exactly the bits of feeding their concatenation at once, on
+/// every target.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Accumulator {
     dot: [f32; LANES],
@@ -228,6 +237,22 @@ impl Accumulator {
             add_lanes(&mut self.grad_sq, g, 0, LANES);
             add_lanes(&mut self.dir_sq, d, 0, LANES);
         }
+    }
+
+    #[inline(always)]
+    fn add_one(&mut self, t: &Terms<f32>) {
+        if let Some(d) = self.dot.get_mut(self.lane) {
+            *d += t.dot;
+        }
+        if let Some((g, d)) = t.norms {
+            if let Some(a) = self.grad_sq.get_mut(self.lane) {
+                *a += g;
+            }
+            if let Some(a) = self.dir_sq.get_mut(self.lane) {
+                *a += d;
+            }
+        }
+        self.lane = (self.lane + 1) % LANES;
     }
 
     /// The accumulated terms (with norms when `norms`).
@@ -701,6 +726,10 @@ impl Optimizer {
                 slot
             })
         };
+        if !BLOCKS {
+            self.terms_scalar::<B, K>(c, params, grads, &slots, acc);
+            return;
+        }
         // A head that fills the accumulator's current block, whole blocks, then a tail.
         let head = ((LANES - acc.lane) % LANES).min(n);
         let body = (n - head) / LANES * LANES;
@@ -764,6 +793,27 @@ impl Optimizer {
                 .map(|it| it.next().map_or(Lanes::ZERO, Lanes::block));
             let terms = self.terms_unchecked(c, &theta, &Lanes::block(g), &s, B);
             acc.add_block(&terms);
+        }
+    }
+
+    /// Phase 1 one element at a time, element j into lane j mod [`LANES`] as the blocks do.
+    #[inline(always)]
+    fn terms_scalar<const B: usize, const K: usize>(
+        &self,
+        c: &StepConstants,
+        params: &[f32],
+        grads: &[f32],
+        slots: &[&[f32]; K],
+        acc: &mut Accumulator,
+    ) {
+        let decay = self.config.weight_decay > 0.0;
+        for (i, g) in grads.iter().enumerate() {
+            let theta = match params.get(i) {
+                Some(p) if decay => *p,
+                _ => 0.0,
+            };
+            let s = slots.map(|sl| sl.get(i).copied().unwrap_or(0.0));
+            acc.add_one(&self.terms_unchecked(c, &theta, g, &s, B));
         }
     }
 
@@ -838,6 +888,10 @@ impl Optimizer {
                 slot
             })
         };
+        if !BLOCKS {
+            self.apply_scalar::<B, K>(c, alpha, params, grads, &mut slots);
+            return;
+        }
         let alpha = Lanes([alpha; LANES]);
         let body = n / LANES * LANES;
         // Blocks are addressed by index rather than through an array of chunk iterators,
@@ -868,6 +922,27 @@ impl Optimizer {
             theta.store(params, body, 0, len);
             for (sl, v) in slots.iter_mut().zip(s.iter()) {
                 v.store(sl, body, 0, len);
+            }
+        }
+    }
+
+    /// Phase 2 one element at a time.
+    #[inline(always)]
+    fn apply_scalar<const B: usize, const K: usize>(
+        &self,
+        c: &StepConstants,
+        alpha: f32,
+        params: &mut [f32],
+        grads: &[f32],
+        slots: &mut [&mut [f32]; K],
+    ) {
+        for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
+            let mut s = slots.each_ref().map(|sl| sl.get(i).copied().unwrap_or(0.0));
+            self.apply_unchecked(c, &alpha, p, g, &mut s, B);
+            for (sl, v) in slots.iter_mut().zip(s) {
+                if let Some(x) = sl.get_mut(i) {
+                    *x = v;
+                }
             }
         }
     }

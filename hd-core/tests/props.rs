@@ -148,6 +148,50 @@ proptest! {
         prop_assert_eq!(bits(&buf), bits(&buf2));
     }
 
+    /// The documented summation order of phase 1: element j of everything fed goes to lane
+    /// j mod LANES, and the lanes are reduced as ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)). Both loop
+    /// paths (8-lane blocks; one element at a time on bare metal, or with `--features
+    /// scalar-loops`) must give exactly these bits, fed in pieces or at once.
+    #[test]
+    fn hypergradient_sums_in_the_documented_lane_order(
+        config in any_config(), sizes in sizes(), seed in any::<u64>()
+    ) {
+        let opt = Optimizer::new(config).unwrap();
+        let mut state = opt.init_state();
+        let total: usize = sizes.iter().sum();
+        let mut theta = values(total, seed);
+        let mut buf = vec![0.0; opt.buffer_len(total).unwrap()];
+        opt.init_buffers(&mut buf).unwrap();
+        for step in 0..3u64 {
+            let g = values(total, seed ^ (step + 7));
+            opt.step(&mut state, &mut theta, &g, &mut buf).unwrap();
+        }
+        let g = values(total, seed ^ 99);
+        let mut acc = Accumulator::new();
+        let mut at = 0;
+        for &n in &sizes {
+            let part: Vec<f32> = (0..opt.slots()).flat_map(|k| buf[k * total + at..k * total + at + n].to_vec()).collect();
+            opt.hypergradient(&state, &theta[at..at + n], &g[at..at + n], &part, &mut acc).unwrap();
+            at += n;
+        }
+        let c = opt.constants(state.step + 1);
+        let mut lanes = [[0.0f32; 8]; 3];
+        for j in 0..total {
+            let slots: Vec<f32> = (0..opt.slots()).map(|k| buf[k * total + j]).collect();
+            let t = opt.terms_of(&c, &theta[j], &g[j], &slots).unwrap();
+            lanes[0][j % 8] += t.dot;
+            if let Some((a, b)) = t.norms { lanes[1][j % 8] += a; lanes[2][j % 8] += b; }
+        }
+        let reduce = |l: [f32; 8]| ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+        let norms = config.hyper.is_some_and(|h| h.rule == hd_core::HyperRule::Multiplicative);
+        let got = acc.terms(norms);
+        prop_assert_eq!(got.dot.to_bits(), reduce(lanes[0]).to_bits());
+        if let Some((a, b)) = got.norms {
+            prop_assert_eq!(a.to_bits(), reduce(lanes[1]).to_bits());
+            prop_assert_eq!(b.to_bits(), reduce(lanes[2]).to_bits());
+        }
+    }
+
     /// The fused slice loops (8-lane blocks, head and tail) equal the generic rule applied to
     /// one f32 at a time, wherever no sum is involved (base rules and per-parameter α).
     #[test]

@@ -15,8 +15,24 @@ pub fn run() -> Result<()> {
     step("cargo clippy (default members, all targets, -D warnings)");
     exec(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
 
+    step("cargo clippy hd-core with every feature (the benchmark, the scalar loops)");
+    exec(cargo().args([
+        "clippy",
+        "-p",
+        "hd-core",
+        "--all-targets",
+        "--all-features",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+
     step("cargo test (default members)");
     exec(cargo().args(["test"]))?;
+
+    // The one-element-at-a-time loops of bare-metal targets, through the same suite on the host.
+    step("cargo test -p hd-core --features scalar-loops");
+    exec(cargo().args(["test", "-p", "hd-core", "--features", "scalar-loops"]))?;
 
     for target in CROSS_TARGETS {
         step(&format!("hd-core builds for {target}"));
