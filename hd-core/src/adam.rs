@@ -55,7 +55,8 @@ fn powi(beta: f32, mut step: u64) -> f64 {
 }
 
 /// 1/(1−β^t), in f64 so that the cancellation in 1 − β^t (β2 = 0.999, small t) costs nothing.
-#[inline(always)]
+/// Called four times a step, once per step: kept out of line, where it is one copy in flash.
+#[inline(never)]
 fn inverse_bias_correction(beta: f32, step: u64) -> f32 {
     (1.0 / (1.0 - powi(beta, step))) as f32
 }
