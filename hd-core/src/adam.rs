@@ -13,6 +13,23 @@ use crate::{Error, Real};
 /// Adam-HD needs no extra buffer: d_{t−1} is recomputed from m_{t−1}, v_{t−1} before they
 /// are updated. The seed's Adam-HD box divides m by (1−β2^t) and uses m_t rather than m̂_t;
 /// both are typos, and this follows the paper.
+///
+/// Knowing differences from gbaydin/hypergradient-descent's `AdamHD`: it adds ε to √v before
+/// the bias correction (PyTorch's form), which amounts to ε/√(1−β2^t) here; this follows the
+/// paper's d_t = m̂_t/(√v̂_t + ε). It also updates α per tensor inside its loop (its issue #9);
+/// see [`Optimizer`](crate::Optimizer).
+///
+/// ```
+/// use hd_core::{Adam, Base, Config, Optimizer};
+/// // Adam-HD as the paper runs it on logistic regression: β = 1e-7 and the 1/√t decay.
+/// let config = Config {
+///     base: Base::Adam(Adam { sqrt_decay: true, ..Adam::default() }),
+///     ..Config::adam(0.001).with_hd(1e-7)
+/// };
+/// let opt = Optimizer::new(config)?;
+/// assert_eq!(opt.slots(), 2); // m and v; d_{t−1} is recomputed from them
+/// # Ok::<(), hd_core::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Adam {
     /// β1 ∈ [0, 1), decay of the first moment.

@@ -38,6 +38,23 @@ pub struct Transition {
 }
 
 /// Hypergradient settings: wraps any base rule, which stays the same code.
+///
+/// ```
+/// use hd_core::{Config, Hyper, Optimizer, Scope, Transition};
+/// // HD with one α per parameter, kept in [1e-6, 0.1], converging to a step of 0.01 (§5.1).
+/// let hyper = Hyper {
+///     scope: Scope::PerParameter,
+///     clamp: Some((1e-6, 0.1)),
+///     transition: Some(Transition { power: 2.0, alpha_inf: 0.01 }),
+///     ..Hyper::additive(1e-3)
+/// };
+/// let opt = Optimizer::new(Config { hyper: Some(hyper), ..Config::sgd(0.001) })?;
+/// assert_eq!(opt.slots(), 2); // d_{t−1} and α
+/// // The multiplicative rule has no per-parameter form.
+/// let hdm = Hyper { scope: Scope::PerParameter, ..Hyper::multiplicative(0.02) };
+/// assert!(Optimizer::new(Config { hyper: Some(hdm), ..Config::sgd(0.001) }).is_err());
+/// # Ok::<(), hd_core::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Hyper {
     /// Additive (HD) or multiplicative (HDM).

@@ -10,7 +10,17 @@ use crate::{Error, Real};
 /// - Nesterov (the PyTorch form the paper uses): v_t = μ v_{t−1} + g_t; d_t = g_t + μ v_t.
 /// - Heavy ball (`nesterov: false`, μ > 0): v_t = μ v_{t−1} + g_t; d_t = v_t.
 ///
-/// The step is θ_t = θ_{t−1} − γ_t d_t (see [`Optimizer`](crate::Optimizer)).
+/// The step is θ_t = θ_{t−1} − γ_t d_t (see [`Optimizer`](crate::Optimizer)). As in
+/// gbaydin/hypergradient-descent's `SGDHD`, the velocity takes the gradient undamped (PyTorch's
+/// dampening is not offered) and the hypergradient uses d_{t−1}, the direction actually stepped.
+///
+/// ```
+/// use hd_core::{Config, Optimizer};
+/// // SGDN-HD with the paper's settings: α0 = 0.001, μ = 0.9, β = 0.001.
+/// let opt = Optimizer::new(Config::sgdn(0.001, 0.9).with_hd(0.001))?;
+/// assert_eq!(opt.slots(), 2); // v, and d_{t−1}
+/// # Ok::<(), hd_core::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Sgd {
     /// Momentum μ ∈ [0, 1); 0 is plain SGD.
