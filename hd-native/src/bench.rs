@@ -45,6 +45,9 @@ pub enum BenchWhat {
         /// Timed rounds (the median is reported).
         #[arg(long, default_value_t = 5)]
         rounds: usize,
+        /// Elements per chunk of hd's step [default: 2^18 on CPU, all at once on GPU].
+        #[arg(long)]
+        chunk: Option<usize>,
     },
     /// Training throughput (images/s: batch, forward, backward, step) per optimizer.
     Throughput {
@@ -84,7 +87,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             model,
             steps,
             rounds,
-        } => step(parse_device(device)?, &model_named(model)?, *steps, *rounds),
+            chunk,
+        } => step(
+            parse_device(device)?,
+            &model_named(model)?,
+            *steps,
+            *rounds,
+            *chunk,
+        ),
         BenchWhat::Throughput {
             device,
             model,
@@ -120,6 +130,12 @@ fn model_named(name: &str) -> Result<Model> {
             anyhow::bail!("unknown model {other:?}: logreg, mlp, vgg, resnet18, resnet101 or wrn")
         }
     })
+}
+
+fn cudnn_autotune(device: Device) {
+    if device.is_cuda() {
+        tch::Cuda::cudnn_set_benchmark(true);
+    }
 }
 
 fn sync(device: Device) {
@@ -198,7 +214,13 @@ impl Stepper {
 }
 
 /// Optimizer step time for `model`'s parameters.
-fn step(device: Device, model: &Model, steps: usize, rounds: usize) -> Result<()> {
+fn step(
+    device: Device,
+    model: &Model,
+    steps: usize,
+    rounds: usize,
+    chunk: Option<usize>,
+) -> Result<()> {
     let spec = spec_for(model).spec();
     let alpha0 = 1e-3;
     let mut contenders: Vec<(String, Option<OptimizerKind>, Stepper, nn::VarStore)> = Vec::new();
@@ -227,25 +249,31 @@ fn step(device: Device, model: &Model, steps: usize, rounds: usize) -> Result<()
     for kind in OptimizerKind::ALL {
         let vs = nn::VarStore::new(device);
         let _net = models::build(&vs.root(), model, spec)?;
-        let opt = HdOptimizer::new(&vs, core_config(kind, model)?)?;
+        let mut opt = HdOptimizer::new(&vs, core_config(kind, model)?)?;
+        if let Some(c) = chunk {
+            opt.set_chunk_len(c);
+        }
         random_grads(&vs)?;
         n_params = opt.num_parameters();
         contenders.push((format!("hd {kind}"), Some(kind), Stepper::Hd(opt), vs));
     }
     let mut times = vec![Vec::new(); contenders.len()];
+    // Contenders take turns step by step, so a change in the machine's load hits all alike.
     for round in 0..=rounds {
-        for (i, (_, _, stepper, _)) in contenders.iter_mut().enumerate() {
-            sync(device);
-            let t0 = Instant::now();
-            for _ in 0..steps {
+        let mut total = vec![0.0f64; contenders.len()];
+        for _ in 0..steps {
+            for ((_, _, stepper, _), t) in contenders.iter_mut().zip(total.iter_mut()) {
+                sync(device);
+                let t0 = Instant::now();
                 stepper.step()?;
+                sync(device);
+                *t += t0.elapsed().as_secs_f64();
             }
-            sync(device);
-            // Round 0 warms caches and allocators and is not counted.
-            if round > 0 {
-                if let Some(t) = times.get_mut(i) {
-                    t.push(t0.elapsed().as_secs_f64() / steps as f64);
-                }
+        }
+        // Round 0 warms caches and allocators and is not counted.
+        if round > 0 {
+            for (t, all) in total.iter().zip(times.iter_mut()) {
+                all.push(t / steps as f64);
             }
         }
     }
@@ -289,6 +317,7 @@ fn throughput(
     iters: i64,
     rounds: usize,
 ) -> Result<()> {
+    cudnn_autotune(device);
     let data = Dataset::synthetic(dataset, batch * iters, batch, device)?;
     struct Contender {
         kind: OptimizerKind,
@@ -310,25 +339,30 @@ fn throughput(
         });
     }
     let mut rates = vec![Vec::new(); contenders.len()];
+    // Contenders take turns iteration by iteration, so a change in the machine's load hits all
+    // alike; each sees the same batches.
     for round in 0..=rounds {
-        for (c, rate) in contenders.iter_mut().zip(rates.iter_mut()) {
-            tch::manual_seed(round as i64);
-            let perm = Tensor::f_randperm(batch * iters, (Kind::Int64, device))?;
-            sync(device);
-            let t0 = Instant::now();
-            let mut last = None;
-            for i in 0..iters {
-                let index = perm.f_narrow(0, i * batch, batch)?;
+        tch::manual_seed(round as i64);
+        let perm = Tensor::f_randperm(batch * iters, (Kind::Int64, device))?;
+        let mut total = vec![0.0f64; contenders.len()];
+        for i in 0..iters {
+            let index = perm.f_narrow(0, i * batch, batch)?;
+            for (c, t) in contenders.iter_mut().zip(total.iter_mut()) {
+                sync(device);
+                let t0 = Instant::now();
                 let (x, y) = data.batch(&data.train, &index, true)?;
                 let loss = crate::train::cross_entropy(&c.net.forward_t(&x, true), &y)?;
                 c.opt.backward_step(&loss)?;
                 // What the runner keeps per step for its log.
-                last = Some((loss.f_detach()?, c.opt.alpha()?));
+                let kept = (loss.f_detach()?, c.opt.alpha()?);
+                sync(device);
+                *t += t0.elapsed().as_secs_f64();
+                drop(kept);
             }
-            sync(device);
-            drop(last);
-            if round > 0 {
-                rate.push((batch * iters) as f64 / t0.elapsed().as_secs_f64());
+        }
+        if round > 0 {
+            for (t, rate) in total.iter().zip(rates.iter_mut()) {
+                rate.push((batch * iters) as f64 / t);
             }
         }
     }

@@ -39,54 +39,181 @@ use tch::{nn::VarStore, Device, Kind, TchError, Tensor};
 
 /// A libtorch tensor as hd-core's [`Real`]: every operation is one element-wise libtorch op in
 /// `f32` (one rounding each, no fused multiply–add), so the rules follow the slice trajectory.
+///
+/// The result of an operation is held back one level, as the operation over its (computed)
+/// operands: the next operation computes it as an operand, [`assign`](Real::assign) computes it
+/// straight into the destination with libtorch's `out=` kernels (no temporary, no extra copy
+/// pass), and [`sum`](Real::sum) of a product is a dot product (no product array). The
+/// arithmetic, and so every rounding, is the same as computing each operation at once.
 #[derive(Debug)]
-pub struct Val(pub Tensor);
+pub struct Val(Repr);
+
+#[derive(Debug)]
+enum Repr {
+    Ready(Tensor),
+    Pending(Op),
+}
+
+/// One element-wise operation over computed operands.
+#[derive(Debug)]
+enum Op {
+    Add(Tensor, Tensor),
+    Sub(Tensor, Tensor),
+    Mul(Tensor, Tensor),
+    Div(Tensor, Tensor),
+    Scale(Tensor, f64),
+    Shift(Tensor, f64),
+    Sqrt(Tensor),
+    MaxConst(Tensor, f64),
+    Clamp(Tensor, f64, f64),
+}
+
+impl Op {
+    fn eval(&self) -> Tensor {
+        match self {
+            Op::Add(a, b) => a + b,
+            Op::Sub(a, b) => a - b,
+            Op::Mul(a, b) => a * b,
+            Op::Div(a, b) => a / b,
+            Op::Scale(a, k) => a * *k,
+            Op::Shift(a, k) => a + *k,
+            Op::Sqrt(a) => a.sqrt(),
+            Op::MaxConst(a, k) => a.clamp_min(*k),
+            Op::Clamp(a, lo, hi) => a.clamp(*lo, *hi),
+        }
+    }
+
+    /// Computes the operation into `out` (which may be one of the operands).
+    fn eval_into(&self, out: &Tensor) {
+        let _ = match self {
+            Op::Add(a, b) => a.add_out(out, b),
+            Op::Sub(a, b) => a.sub_out(out, b),
+            Op::Mul(a, b) => a.mul_out(out, b),
+            Op::Div(a, b) => a.div_out(out, b),
+            Op::Scale(a, k) => a.mul_scalar_out(out, *k),
+            Op::Shift(a, k) => a.add_scalar_out(out, *k),
+            Op::Sqrt(a) => a.sqrt_out(out),
+            Op::MaxConst(a, k) => a.clamp_min_out(out, *k),
+            Op::Clamp(a, lo, hi) => a.clamp_out(out, *lo, *hi),
+        };
+    }
+
+    fn shallow(&self) -> Op {
+        let s = Tensor::shallow_clone;
+        match self {
+            Op::Add(a, b) => Op::Add(s(a), s(b)),
+            Op::Sub(a, b) => Op::Sub(s(a), s(b)),
+            Op::Mul(a, b) => Op::Mul(s(a), s(b)),
+            Op::Div(a, b) => Op::Div(s(a), s(b)),
+            Op::Scale(a, k) => Op::Scale(s(a), *k),
+            Op::Shift(a, k) => Op::Shift(s(a), *k),
+            Op::Sqrt(a) => Op::Sqrt(s(a)),
+            Op::MaxConst(a, k) => Op::MaxConst(s(a), *k),
+            Op::Clamp(a, lo, hi) => Op::Clamp(s(a), *lo, *hi),
+        }
+    }
+
+    /// Elements of the result: binary operations broadcast a 0-d operand.
+    fn numel(&self) -> usize {
+        match self {
+            Op::Add(a, b) | Op::Sub(a, b) | Op::Mul(a, b) | Op::Div(a, b) => {
+                a.numel().max(b.numel())
+            }
+            Op::Scale(a, _)
+            | Op::Shift(a, _)
+            | Op::Sqrt(a)
+            | Op::MaxConst(a, _)
+            | Op::Clamp(a, _, _) => a.numel(),
+        }
+    }
+}
+
+impl Val {
+    /// A tensor as a value.
+    pub fn new(t: Tensor) -> Val {
+        Val(Repr::Ready(t))
+    }
+
+    /// The value as a tensor (computing a pending operation).
+    pub fn tensor(&self) -> Tensor {
+        match &self.0 {
+            Repr::Ready(t) => t.shallow_clone(),
+            Repr::Pending(op) => op.eval(),
+        }
+    }
+
+    fn op(op: Op) -> Val {
+        Val(Repr::Pending(op))
+    }
+}
 
 impl Clone for Val {
     /// Shares storage, as [`Real`] allows: the rules never mutate a clone, they only
     /// [`assign`](Real::assign).
     fn clone(&self) -> Self {
-        Val(self.0.shallow_clone())
+        match &self.0 {
+            Repr::Ready(t) => Val::new(t.shallow_clone()),
+            Repr::Pending(op) => Val::op(op.shallow()),
+        }
     }
 }
 
 impl Real for Val {
     fn add(&self, rhs: &Self) -> Self {
-        Val(&self.0 + &rhs.0)
+        Val::op(Op::Add(self.tensor(), rhs.tensor()))
     }
     fn sub(&self, rhs: &Self) -> Self {
-        Val(&self.0 - &rhs.0)
+        Val::op(Op::Sub(self.tensor(), rhs.tensor()))
     }
     fn mul(&self, rhs: &Self) -> Self {
-        Val(&self.0 * &rhs.0)
+        Val::op(Op::Mul(self.tensor(), rhs.tensor()))
     }
     fn div(&self, rhs: &Self) -> Self {
-        Val(&self.0 / &rhs.0)
+        Val::op(Op::Div(self.tensor(), rhs.tensor()))
     }
     fn scale(&self, k: f32) -> Self {
-        Val(&self.0 * f64::from(k))
+        Val::op(Op::Scale(self.tensor(), f64::from(k)))
     }
     fn shift(&self, k: f32) -> Self {
-        Val(&self.0 + f64::from(k))
+        Val::op(Op::Shift(self.tensor(), f64::from(k)))
     }
     fn sqrt(&self) -> Self {
-        Val(self.0.sqrt())
+        Val::op(Op::Sqrt(self.tensor()))
     }
     fn max_const(&self, k: f32) -> Self {
-        Val(self.0.clamp_min(f64::from(k)))
+        Val::op(Op::MaxConst(self.tensor(), f64::from(k)))
     }
     fn clamp(&self, lo: f32, hi: f32) -> Self {
-        Val(self.0.clamp(f64::from(lo), f64::from(hi)))
+        Val::op(Op::Clamp(self.tensor(), f64::from(lo), f64::from(hi)))
     }
     fn sum(&self) -> Self {
-        Val(self.0.sum(Kind::Float))
+        match &self.0 {
+            // Σ a_i b_i over two vectors: one pass, no product array.
+            Repr::Pending(Op::Mul(a, b)) if a.dim() == 1 && a.size() == b.size() => {
+                Val::new(a.dot(b))
+            }
+            _ => Val::new(self.tensor().sum(Kind::Float)),
+        }
     }
     fn assign(&mut self, value: Self) {
-        // In place, so views of the flat buffers (and the variables aliasing them) see it.
-        self.0.copy_(&value.0);
+        match (&self.0, value.0) {
+            // In place, so views of the flat buffers (and the variables aliasing them) see it.
+            (Repr::Ready(out), Repr::Pending(op)) => op.eval_into(out),
+            (Repr::Ready(out), Repr::Ready(t)) => {
+                let same = out.data_ptr() == t.data_ptr() && out.size() == t.size();
+                if !same {
+                    out.shallow_clone().copy_(&t);
+                }
+            }
+            // Not a place in a buffer: just take the value.
+            (Repr::Pending(_), v) => self.0 = v,
+        }
     }
     fn len(&self) -> usize {
-        self.0.numel()
+        match &self.0 {
+            Repr::Ready(t) => t.numel(),
+            Repr::Pending(op) => op.numel(),
+        }
     }
 }
 
@@ -364,7 +491,7 @@ impl HdOptimizer {
         let rule = self.rule;
         tch::no_grad(|| -> Result<(), OptimError> {
             let alphas: Vec<Val> = (0..self.groups)
-                .map(|g| self.alpha.f_select(0, g as i64).map(Val))
+                .map(|g| self.alpha.f_select(0, g as i64).map(Val::new))
                 .collect::<Result<_, _>>()?;
             if rule.config().hyper.is_some() {
                 let mut terms: Vec<Option<Terms<Val>>> = vec![None; self.groups];
@@ -406,10 +533,10 @@ impl HdOptimizer {
                 self.buffers
                     .f_select(0, k)?
                     .f_narrow(0, r.offset, r.len)
-                    .map(Val)
+                    .map(Val::new)
             })
             .collect::<Result<_, _>>()?;
-        Ok((Val(p), Val(g), s))
+        Ok((Val::new(p), Val::new(g), s))
     }
 
     /// Makes sure every variable's gradient is still a view of the flat gradient buffer.

@@ -270,6 +270,10 @@ pub fn run(options: &Options, setup: &Setup) -> Result<Summary, TrainError> {
         return Err(TrainError::RunExists { dir: out.clone() });
     }
     let device = parse_device(&setup.device)?;
+    if device.is_cuda() {
+        // Let cuDNN pick the fastest convolution algorithms for these fixed shapes.
+        tch::Cuda::cudnn_set_benchmark(true);
+    }
     fs::create_dir_all(out).map_err(io(out))?;
 
     let data = Dataset::load(config.dataset, &setup.data_dir, device)?;

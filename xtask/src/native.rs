@@ -141,13 +141,46 @@ pub fn test() -> Result<()> {
     )
 }
 
-/// `cargo xtask bench-native`: the CPU benchmarks behind BENCHMARKS.md's native section.
+/// `cargo xtask bench-native`: the CPU benchmarks behind BENCHMARKS.md's native section, on one
+/// thread (a shared two-core machine gives steadier figures that way); any arguments replace the
+/// default set and go to `hd-native bench` as they are.
 pub fn bench(args: &[String]) -> Result<()> {
     let bin = build_release()?;
-    if args.is_empty() {
-        exec(Command::new(&bin).args(["bench", "step"]))?;
-        exec(Command::new(&bin).args(["bench", "throughput"]))
-    } else {
-        exec(Command::new(&bin).arg("bench").args(args))
+    if !args.is_empty() {
+        return exec(Command::new(&bin).arg("bench").args(args));
     }
+    let runs: [&[&str]; 3] = [
+        &["step", "--model", "resnet18"],
+        &[
+            "throughput",
+            "--model",
+            "mlp",
+            "--dataset",
+            "mnist",
+            "--iters",
+            "30",
+        ],
+        &[
+            "throughput",
+            "--model",
+            "resnet18",
+            "--dataset",
+            "cifar10",
+            "--batch-size",
+            "32",
+            "--iters",
+            "4",
+            "--rounds",
+            "3",
+        ],
+    ];
+    for run in runs {
+        step(&format!("hd-native bench --threads 1 {}", run.join(" ")));
+        exec(
+            Command::new(&bin)
+                .args(["bench", "--threads", "1"])
+                .args(run),
+        )?;
+    }
+    Ok(())
 }
