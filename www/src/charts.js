@@ -32,7 +32,9 @@ export class LineChart {
     this.points = points;
     this.plot = null;
     this.series = [];
-    this.observer = new ResizeObserver(() => this.resize());
+    // Resizing in the observer's own callback would resize the element again within the same
+    // frame (the browser's "ResizeObserver loop" error); the next frame is soon enough.
+    this.observer = new ResizeObserver(() => requestAnimationFrame(() => this.resize()));
     this.observer.observe(el);
     this.create();
   }
@@ -43,7 +45,8 @@ export class LineChart {
   }
 
   resize() {
-    if (this.plot) this.plot.setSize(this.size());
+    const size = this.size();
+    if (this.plot && (size.width !== this.plot.width || size.height !== this.plot.height)) this.plot.setSize(size);
   }
 
   /** The y value formatter of the legend. */
@@ -127,7 +130,7 @@ export class LineChart {
         if (v > max) max = v;
       }
     });
-    if (min > max) [min, max] = [lo ?? 0, hi ?? 1];
+    if (min > max) [min, max] = this.y.log ? [0.1, 10] : [0, 1]; // nothing to show yet
     if (this.y.log) return uPlot.rangeLog(Math.max(min, 1e-12), Math.max(max, 1e-12), 10, true);
     return uPlot.rangeNum(min, max, 0.1, true);
   }

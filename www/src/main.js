@@ -138,6 +138,7 @@ worker.onmessage = ({ data }) => {
       } else {
         (data.mode === 'sweep' ? sweep : train).finished = true;
         render();
+        if (data.mode === 'train') requestWeights(true); // the final weights, not a throttled earlier copy
         setStatus(data.mode === 'sweep' ? sweep.summary() : train.summary());
       }
       busy = null;
@@ -398,7 +399,7 @@ function download(name, text) {
 }
 
 buttons.export.addEventListener('click', () => {
-  download(`hd-runs-${toQuery(train.settings).length.toString(36)}.csv`, toCsv(train.runs, train.settings));
+  download('hd-runs.csv', toCsv(train.runs, train.settings));
 });
 buttons.sweepExport.addEventListener('click', () => download('hd-alpha0-sweep.csv', toCsv(sweep.runs, sweep.settings)));
 

@@ -30,6 +30,8 @@ async function open(query) {
   });
   page.on('pageerror', (e) => problems.push(`uncaught: ${e.message}`));
   page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()}`));
+  // Error events Playwright does not count as uncaught (e.g. a ResizeObserver loop).
+  await page.addInitScript(() => window.addEventListener('error', (e) => console.error(`window error: ${e.message}`)));
   await page.goto(`${baseUrl()}${query}`);
   return { page, problems };
 }
@@ -113,6 +115,31 @@ test('a diverging run is marked, stops, and leaves the charts readable', { timeo
   const [lo, hi] = [Number(await alpha.getAttribute('data-y-min')), Number(await alpha.getAttribute('data-y-max'))];
   assert.ok(lo > -1 && hi < 1 && lo < 0.1 && hi > 0.1, `α axis [${lo}, ${hi}]`);
   await page.screenshot({ path: join(artifacts, 'diverged.png'), fullPage: true });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('Stop halts training and Train starts a fresh run', { timeout: TIMEOUT }, async () => {
+  const { page, problems } = await open('?opt=sgd,adam&alpha0=0.01&batch=1&epochs=100');
+  await page.locator('html[data-ready="true"]').waitFor({ timeout: TIMEOUT });
+  await page.locator('#start').click();
+  await page.getByRole('status').filter({ hasText: 'Training: epoch' }).waitFor();
+  await page.locator('#stop').click();
+  await page.getByRole('status').filter({ hasText: 'Stopped.' }).waitFor();
+  const stoppedAt = (await table(page)).map((r) => r.Epoch);
+  await page.waitForTimeout(500);
+  assert.deepEqual((await table(page)).map((r) => r.Epoch), stoppedAt, 'nothing trains after Stop');
+  assert.equal(await page.locator('#start').isEnabled(), true);
+  assert.equal(await page.locator('#stop').isDisabled(), true);
+  // A fresh run replaces the stopped one.
+  await page.locator('#epochs').fill('1');
+  await page.locator('#batch').fill('256');
+  await page.locator('#start').click();
+  await page.getByRole('status').filter({ hasText: 'Training finished: 2 runs, 1 epoch.' }).waitFor({ timeout: TIMEOUT });
+  assert.deepEqual((await table(page)).map((r) => r.Epoch), ['1 / 1', '1 / 1']);
+  // The narrow (phone) layout, for review.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: join(artifacts, 'narrow.png'), fullPage: true });
   assert.deepEqual(problems, []);
   await page.close();
 });
