@@ -34,24 +34,35 @@
 //! ```
 
 use hd_core::{Config, Optimizer, Real, Scope, State, Terms};
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 use tch::{nn::VarStore, Device, Kind, TchError, Tensor};
 
 /// A libtorch tensor as hd-core's [`Real`]: every operation is one element-wise libtorch op in
 /// `f32` (one rounding each, no fused multiply–add), so the rules follow the slice trajectory.
 ///
 /// The result of an operation is held back one level, as the operation over its (computed)
-/// operands: the next operation computes it as an operand, [`assign`](Real::assign) computes it
-/// straight into the destination with libtorch's `out=` kernels (no temporary, no extra copy
-/// pass), and [`sum`](Real::sum) of a product is a dot product (no product array). The
-/// arithmetic, and so every rounding, is the same as computing each operation at once.
+/// operands: the next operation computes it (once, however many clones use it),
+/// [`assign`](Real::assign) computes it straight into the destination with libtorch's `out=`
+/// kernels (no temporary, no extra copy pass), and [`sum`](Real::sum) of a product is a dot
+/// product (no product array). Each element-wise operation, and so each rounding, is the same
+/// as computing every operation at once; only the order of a sum's additions is libtorch's.
 #[derive(Debug)]
 pub struct Val(Repr);
 
 #[derive(Debug)]
 enum Repr {
     Ready(Tensor),
-    Pending(Op),
+    /// Shared by clones, which then compute it once.
+    Pending(Rc<Pending>),
+}
+
+#[derive(Debug)]
+struct Pending {
+    op: Op,
+    /// The result, once an operation needed it as an operand.
+    done: RefCell<Option<Tensor>>,
 }
 
 /// One element-wise operation over computed operands.
@@ -98,21 +109,6 @@ impl Op {
         };
     }
 
-    fn shallow(&self) -> Op {
-        let s = Tensor::shallow_clone;
-        match self {
-            Op::Add(a, b) => Op::Add(s(a), s(b)),
-            Op::Sub(a, b) => Op::Sub(s(a), s(b)),
-            Op::Mul(a, b) => Op::Mul(s(a), s(b)),
-            Op::Div(a, b) => Op::Div(s(a), s(b)),
-            Op::Scale(a, k) => Op::Scale(s(a), *k),
-            Op::Shift(a, k) => Op::Shift(s(a), *k),
-            Op::Sqrt(a) => Op::Sqrt(s(a)),
-            Op::MaxConst(a, k) => Op::MaxConst(s(a), *k),
-            Op::Clamp(a, lo, hi) => Op::Clamp(s(a), *lo, *hi),
-        }
-    }
-
     /// Elements of the result: binary operations broadcast a 0-d operand.
     fn numel(&self) -> usize {
         match self {
@@ -134,16 +130,26 @@ impl Val {
         Val(Repr::Ready(t))
     }
 
-    /// The value as a tensor (computing a pending operation).
+    /// The value as a tensor (computing a pending operation, once).
     pub fn tensor(&self) -> Tensor {
         match &self.0 {
             Repr::Ready(t) => t.shallow_clone(),
-            Repr::Pending(op) => op.eval(),
+            Repr::Pending(p) => {
+                if let Some(t) = p.done.borrow().as_ref() {
+                    return t.shallow_clone();
+                }
+                let t = p.op.eval();
+                *p.done.borrow_mut() = Some(t.shallow_clone());
+                t
+            }
         }
     }
 
     fn op(op: Op) -> Val {
-        Val(Repr::Pending(op))
+        Val(Repr::Pending(Rc::new(Pending {
+            op,
+            done: RefCell::new(None),
+        })))
     }
 }
 
@@ -153,7 +159,7 @@ impl Clone for Val {
     fn clone(&self) -> Self {
         match &self.0 {
             Repr::Ready(t) => Val::new(t.shallow_clone()),
-            Repr::Pending(op) => Val::op(op.shallow()),
+            Repr::Pending(p) => Val(Repr::Pending(Rc::clone(p))),
         }
     }
 }
@@ -189,16 +195,22 @@ impl Real for Val {
     fn sum(&self) -> Self {
         match &self.0 {
             // Σ a_i b_i over two vectors: one pass, no product array.
-            Repr::Pending(Op::Mul(a, b)) if a.dim() == 1 && a.size() == b.size() => {
-                Val::new(a.dot(b))
-            }
+            Repr::Pending(p) => match &p.op {
+                Op::Mul(a, b) if a.dim() == 1 && a.size() == b.size() => Val::new(a.dot(b)),
+                _ => Val::new(self.tensor().sum(Kind::Float)),
+            },
             _ => Val::new(self.tensor().sum(Kind::Float)),
         }
     }
     fn assign(&mut self, value: Self) {
         match (&self.0, value.0) {
             // In place, so views of the flat buffers (and the variables aliasing them) see it.
-            (Repr::Ready(out), Repr::Pending(op)) => op.eval_into(out),
+            (Repr::Ready(out), Repr::Pending(p)) => match p.done.borrow().as_ref() {
+                Some(t) => {
+                    out.shallow_clone().copy_(t);
+                }
+                None => p.op.eval_into(out),
+            },
             (Repr::Ready(out), Repr::Ready(t)) => {
                 let same = out.data_ptr() == t.data_ptr() && out.size() == t.size();
                 if !same {
@@ -212,7 +224,7 @@ impl Real for Val {
     fn len(&self) -> usize {
         match &self.0 {
             Repr::Ready(t) => t.numel(),
-            Repr::Pending(op) => op.numel(),
+            Repr::Pending(p) => p.op.numel(),
         }
     }
 }
