@@ -257,10 +257,11 @@ pub fn run(cli: Cli) -> Result<()> {
                 tch::set_num_threads(n);
             }
             let summary = train::run(&args.options()?, &args.setup())?;
+            let n = summary.epochs_completed;
             eprintln!(
-                "{}: {} epochs, test loss {:.4}, test accuracy {:.2}%, α {:.4e} ({})",
+                "{}: {n} epoch{}, test loss {:.4}, test accuracy {:.2}%, α {:.4e} ({})",
                 summary.title,
-                summary.epochs_completed,
+                if n == 1 { "" } else { "s" },
                 summary.last.test_loss,
                 100.0 * summary.last.test_accuracy,
                 summary.last.alpha,
