@@ -4,7 +4,8 @@
 import {
   FIELDS, OPTIMIZERS, PAPER, SWEEP_ALPHAS, fromQuery, labelOf, parseField, parseOptimizers, toCsv, toQuery,
 } from './params.js';
-import { LineChart, decimate } from './charts.js';
+import { LineChart } from './charts.js';
+import { decimate } from './series.js';
 import { preprocess, drawWeights } from './digits.js';
 
 const $ = (id) => document.getElementById(id);
