@@ -3,7 +3,7 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 
-const FAMILY = { sgd: ['#9ecae1', '#2171b5', '#08306b'], sgdn: ['#a1d99b', '#238b45', '#00441b'], adam: ['#fdae6b', '#d94801', '#7f2704'] };
+const FAMILY = { sgd: ['#6baed6', '#2171b5', '#08306b'], sgdn: ['#74c476', '#238b45', '#00441b'], adam: ['#fd8d3c', '#d94801', '#7f2704'] };
 
 /** Stroke colour, width and dash of an optimizer id's line. */
 export function styleOf(id) {
@@ -65,7 +65,12 @@ export class LineChart {
         y: { distr: this.y.log ? 3 : 1, range: (u, lo, hi) => this.yRange(u, lo, hi) },
       },
       axes: [
-        { label: this.x.label, values: this.x.log ? (u, vals) => vals.map((v) => (v === null ? '' : v.toExponential(0))) : undefined },
+        {
+          label: this.x.label,
+          values: this.x.log ? (u, vals) => vals.map((v) => (v === null ? '' : v.toExponential(0))) : undefined,
+          // Epochs and iterations are whole numbers: no ticks at 0.5.
+          ...(this.x.log ? {} : { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000] }),
+        },
         {
           label: this.y.label,
           size: 64,
