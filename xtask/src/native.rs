@@ -169,7 +169,7 @@ pub fn bench(args: &[String]) -> Result<()> {
             "--batch-size",
             "32",
             "--iters",
-            "4",
+            "6",
             "--rounds",
             "3",
         ],
