@@ -305,6 +305,10 @@ pub struct HdOptimizer {
 impl HdOptimizer {
     /// An optimizer over `vs`'s trainable variables (in the store's insertion order).
     ///
+    /// The variables become views of the optimizer's flat buffers, so build the model first
+    /// and one optimizer per store: a second optimizer over the same store takes the
+    /// variables over, and the first one no longer moves them.
+    ///
     /// # Errors
     /// [`OptimError::Core`] for an invalid `config`; [`OptimError::UnsupportedKind`] or
     /// [`OptimError::MixedDevices`] for variables it cannot hold in one `f32` buffer.
@@ -528,7 +532,9 @@ impl HdOptimizer {
             }
             for r in &self.chunks {
                 let (mut p, g, mut s) = self.views(r, slots)?;
-                let alpha = alphas.get(r.group).unwrap_or(&alphas[0]);
+                let Some(alpha) = alphas.get(r.group) else {
+                    continue;
+                };
                 rule.apply_to(&c, alpha, &mut p, &g, &mut s)?;
             }
             Ok(())

@@ -343,3 +343,118 @@ fn autograd_writes_into_the_flat_gradient_buffer() {
         assert!(diff < 1e-6, "weights differ by {diff}");
     }
 }
+
+/// The α the runner logs: the one α, or the mean over tensors or parameters.
+#[test]
+fn reported_alpha_is_the_mean_over_the_scope() {
+    tch::set_num_threads(1);
+    let per_tensor = with(Config::sgd(0.05).with_hd(1e-4), |h| {
+        h.scope = Scope::PerTensor
+    });
+    let native = run_native(per_tensor, usize::MAX);
+    let core = run_core("per tensor", per_tensor);
+    let last = core.alphas.last().expect("steps");
+    let mean = last.iter().sum::<f32>() / last.len() as f32;
+    let vs = nn::VarStore::new(Device::Cpu);
+    for (i, p) in initial().iter().enumerate() {
+        let _ = vs.root().var_copy(&format!("t{i}"), &Tensor::from_slice(p));
+    }
+    // A fresh optimizer reports α0 in every scope.
+    for scope in [Scope::Global, Scope::PerTensor, Scope::PerParameter] {
+        let c = with(Config::sgd(0.05).with_hd(1e-4), |h| h.scope = scope);
+        let opt = HdOptimizer::new(&vs, c).expect("optimizer");
+        assert_eq!(opt.alpha_value().expect("alpha"), 0.05, "{scope:?}");
+    }
+    let native_last = native.alphas.last().expect("steps");
+    let native_mean = native_last.iter().sum::<f32>() / native_last.len() as f32;
+    assert!((mean - native_mean).abs() <= TOL * mean.abs());
+    // Per-parameter: the mean of the per-parameter α buffer, padding excluded.
+    let per_parameter = with(Config::sgd(0.05).with_hd(1e-4), |h| {
+        h.scope = Scope::PerParameter
+    });
+    let core = run_core("per parameter", per_parameter);
+    let expected = core.alpha_buffer.iter().sum::<f32>() / core.alpha_buffer.len() as f32;
+    let vs = nn::VarStore::new(Device::Cpu);
+    let vars: Vec<Tensor> = initial()
+        .iter()
+        .enumerate()
+        .map(|(i, p)| vs.root().var_copy(&format!("t{i}"), &Tensor::from_slice(p)))
+        .collect();
+    let mut opt = HdOptimizer::new(&vs, per_parameter).expect("optimizer");
+    for step in 0..STEPS {
+        tch::no_grad(|| {
+            for (i, v) in vars.iter().enumerate() {
+                let theta = Vec::<f32>::try_from(v).expect("to host");
+                v.grad()
+                    .copy_(&Tensor::from_slice(&gradient(i, step, &theta)));
+            }
+        });
+        opt.step().expect("step");
+    }
+    let got = opt.alpha_value().expect("alpha");
+    assert!(
+        (got - expected).abs() <= 1e-5 * expected.abs(),
+        "{got} vs {expected}"
+    );
+    assert!(
+        (expected - 0.05).abs() > 1e-4,
+        "per-parameter α never moved"
+    );
+}
+
+/// Saved state restores exactly, and state saved by a different optimizer is refused.
+#[test]
+fn state_round_trips_and_mismatches_are_refused() {
+    tch::set_num_threads(1);
+    let config = Config::adam(0.01).with_hd(1e-4);
+    let make = |c: Config| {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let vars: Vec<Tensor> = initial()
+            .iter()
+            .enumerate()
+            .map(|(i, p)| vs.root().var_copy(&format!("t{i}"), &Tensor::from_slice(p)))
+            .collect();
+        let opt = HdOptimizer::new(&vs, c).expect("optimizer");
+        (vs, vars, opt)
+    };
+    let (_vs, vars, mut opt) = make(config);
+    for step in 0..10 {
+        tch::no_grad(|| {
+            for (i, v) in vars.iter().enumerate() {
+                let theta = Vec::<f32>::try_from(v).expect("to host");
+                v.grad()
+                    .copy_(&Tensor::from_slice(&gradient(i, step, &theta)));
+            }
+        });
+        opt.step().expect("step");
+    }
+    let saved: std::collections::HashMap<String, Tensor> =
+        opt.state_tensors().expect("state").into_iter().collect();
+    let (_vs2, _vars2, mut restored) = make(config);
+    restored.load_state(&saved).expect("loads");
+    assert_eq!(restored.steps(), 10);
+    assert_eq!(
+        restored.alpha_value().expect("alpha"),
+        opt.alpha_value().expect("alpha")
+    );
+    let again: std::collections::HashMap<String, Tensor> = restored
+        .state_tensors()
+        .expect("state")
+        .into_iter()
+        .collect();
+    for (name, t) in &saved {
+        assert!(t.equal(&again[name]), "{name} differs after a round trip");
+    }
+    let (_vs3, _vars3, mut other) = make(Config::adam(0.01).with_hd(2e-4));
+    let err = other.load_state(&saved).expect_err("different β");
+    assert!(err.to_string().contains("does not match"), "{err}");
+    let missing: std::collections::HashMap<String, Tensor> = saved
+        .iter()
+        .filter(|(n, _)| *n != "buffers")
+        .map(|(n, t)| (n.clone(), t.shallow_clone()))
+        .collect();
+    let (_vs4, _vars4, mut fresh) = make(config);
+    let err = fresh.load_state(&missing).expect_err("no buffers");
+    assert!(err.to_string().contains("no 'buffers' tensor"), "{err}");
+    assert_eq!(fresh.steps(), 0, "a failed load changed the optimizer");
+}
