@@ -8,7 +8,9 @@
 #   there:  bash gpu-bench.sh ./hd-native [cuda:N] > gpu-bench.md
 #
 # The binary's rpath points at this project's libtorch cache, which the GPU machine lacks;
-# LD_LIBRARY_PATH (searched first) points it at that machine's torch/lib instead.
+# LD_LIBRARY_PATH (searched first) points it at that machine's torch/lib instead. A binary built
+# on Debian 12 needs glibc 2.34 and GCC 11's libstdc++ or newer there (Ubuntu 22.04 or later);
+# on an older system, build it there instead.
 set -euo pipefail
 
 BIN=${1:-./hd-native}
@@ -26,6 +28,12 @@ if not torch.__version__.startswith("2.11."):
     print("warning: hd-native is built against torch 2.11.0; other versions may not load")
 PY
 echo
+
+if ! "$BIN" --version >/dev/null 2>&1; then
+    echo "error: $BIN does not start here:" >&2
+    "$BIN" --version >&2 || true
+    exit 1
+fi
 
 "$BIN" bench step --device "$DEVICE" --model resnet18 --steps 50 --rounds 5
 echo
