@@ -366,7 +366,7 @@ impl HdOptimizer {
             // buffer; autograd then accumulates into it in place.
             let needs: Vec<&Tensor> = placed
                 .iter()
-                .filter(|(_, t, _, _)| !t.f_grad().is_ok_and(|g| g.defined()))
+                .filter(|(_, t, _, _)| t.requires_grad() && !t.f_grad().is_ok_and(|g| g.defined()))
                 .map(|(_, t, _, _)| t)
                 .collect();
             if !needs.is_empty() {
@@ -384,7 +384,11 @@ impl HdOptimizer {
                 view.f_copy_(t)?;
                 t.f_set_data(&view)?;
                 let gview = grads.f_narrow(0, *off, *n)?.f_view(shape.as_slice())?;
-                t.f_grad()?.f_set_data(&gview)?;
+                // A frozen variable has no gradient; its range of the buffer stays zero.
+                let mut g = t.f_grad()?;
+                if g.defined() {
+                    g.f_set_data(&gview)?;
+                }
             }
             Ok(())
         })?;

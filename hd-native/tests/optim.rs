@@ -458,3 +458,18 @@ fn state_round_trips_and_mismatches_are_refused() {
     assert!(err.to_string().contains("no 'buffers' tensor"), "{err}");
     assert_eq!(fresh.steps(), 0, "a failed load changed the optimizer");
 }
+
+/// Frozen variables (no gradient) are accepted and never move.
+#[test]
+fn frozen_variables_stay_put() {
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let lin = nn::linear(vs.root() / "fc", 4, 3, Default::default());
+    vs.freeze();
+    let before = lin.ws.detach().copy();
+    let mut opt = HdOptimizer::new(&vs, Config::sgd(0.1).with_hd(0.01)).expect("optimizer");
+    for _ in 0..3 {
+        opt.step().expect("step");
+    }
+    assert!(lin.ws.equal(&before));
+    assert_eq!(opt.alpha_value().expect("alpha"), 0.1);
+}
