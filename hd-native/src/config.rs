@@ -187,20 +187,27 @@ impl RunConfig {
 
     /// A short legend for plots: the optimizer and its rates.
     pub fn label(&self) -> String {
+        let (a, b) = (short(self.alpha0), short(self.beta));
         match self.optimizer.rule() {
-            None => format!("{} α0={}", self.optimizer, self.alpha0),
-            Some(HyperRule::Additive) => {
-                format!("{} α0={} β={}", self.optimizer, self.alpha0, self.beta)
-            }
-            Some(HyperRule::Multiplicative) => {
-                format!("{} α0={} β′={}", self.optimizer, self.alpha0, self.beta)
-            }
+            None => format!("{} α0={a}", self.optimizer),
+            Some(HyperRule::Additive) => format!("{} α0={a} β={b}", self.optimizer),
+            Some(HyperRule::Multiplicative) => format!("{} α0={a} β′={b}", self.optimizer),
         }
     }
 
     /// A title for plots: the model on the dataset.
     pub fn title(&self) -> String {
         format!("{} on {}", self.model, self.dataset)
+    }
+}
+
+/// A number as written by hand: `0.001`, but `1e-7` rather than `0.0000001`.
+fn short(x: f32) -> String {
+    let plain = format!("{x}");
+    if plain.len() <= 6 {
+        plain
+    } else {
+        format!("{x:e}")
     }
 }
 

@@ -49,6 +49,8 @@ pub struct Run {
     pub summary: Summary,
     /// One entry per epoch row of the log, epoch 0 first.
     pub epochs: Vec<EpochStats>,
+    /// α at every iteration, against epoch (iteration / iterations per epoch).
+    pub alpha: Vec<(f64, f64)>,
 }
 
 /// Reads `summary.json` and the epoch rows of `log.csv` from a run directory.
@@ -77,16 +79,31 @@ pub fn read_run(dir: &Path) -> Result<Run, PlotError> {
             what: "first line is not the log header".into(),
         });
     }
-    let epochs: Vec<EpochStats> = lines
-        .filter_map(|l| parse_epoch_row(&l.split(',').collect::<Vec<_>>()))
-        .collect();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let epochs: Vec<EpochStats> = rows.iter().filter_map(|r| parse_epoch_row(r)).collect();
     if epochs.is_empty() {
         return Err(PlotError::BadRun {
             path: log_path,
             what: "no epoch rows".into(),
         });
     }
-    Ok(Run { summary, epochs })
+    // Every epoch has the same number of iterations: the first one's tells how many.
+    let field = |r: &Vec<&str>, i: usize| r.get(i).and_then(|f| f.parse::<f64>().ok());
+    let per_epoch = rows
+        .iter()
+        .filter(|r| r.first() == Some(&"1") && r.get(4).is_some_and(|f| !f.is_empty()))
+        .find_map(|r| field(r, 1))
+        .unwrap_or(1.0)
+        .max(1.0);
+    let alpha = rows
+        .iter()
+        .filter_map(|r| Some((field(r, 1)? / per_epoch, field(r, 6)?)))
+        .collect();
+    Ok(Run {
+        summary,
+        epochs,
+        alpha,
+    })
 }
 
 /// Where fonts are looked for, after `$HD_FONT`.
@@ -148,26 +165,32 @@ struct Figure {
     file: &'static str,
     y: &'static str,
     value: fn(&EpochStats) -> f64,
+    /// Plot every iteration's α instead of one point per epoch.
+    per_iteration: bool,
 }
 
 const FIGURES: [Figure; 4] = [
     Figure {
         file: "test-loss",
+        per_iteration: false,
         y: "Test loss",
         value: |s| s.test_loss,
     },
     Figure {
         file: "test-accuracy",
+        per_iteration: false,
         y: "Test accuracy",
         value: |s| s.test_accuracy,
     },
     Figure {
         file: "train-loss",
+        per_iteration: false,
         y: "Training loss",
         value: |s| s.train_loss,
     },
     Figure {
         file: "alpha",
+        per_iteration: true,
         y: "α",
         value: |s| s.alpha,
     },
@@ -234,11 +257,19 @@ fn draw<DB: DrawingBackend>(
     let points: Vec<Vec<(f64, f64)>> = runs
         .iter()
         .map(|r| {
-            r.epochs
-                .iter()
-                .map(|s| (f64::from(s.epoch), (fig.value)(s)))
-                .filter(|(_, y)| y.is_finite())
-                .collect()
+            if fig.per_iteration {
+                r.alpha
+                    .iter()
+                    .copied()
+                    .filter(|(_, y)| y.is_finite())
+                    .collect()
+            } else {
+                r.epochs
+                    .iter()
+                    .map(|s| (f64::from(s.epoch), (fig.value)(s)))
+                    .filter(|(_, y)| y.is_finite())
+                    .collect()
+            }
         })
         .collect();
     let xmax = points.iter().flatten().map(|p| p.0).fold(1.0f64, f64::max);
