@@ -118,7 +118,7 @@ pub struct TrainArgs {
     /// Where one α is shared [default: global].
     #[arg(long)]
     pub scope: Option<ScopeArg>,
-    /// Clamp α to [LO,HI] after every update, e.g. `--clamp 0,0.1`.
+    /// Clamp α to the interval from LO to HI after every update, e.g. `--clamp 0,0.1`.
     #[arg(long, value_name = "LO,HI", value_parser = parse_pair)]
     pub clamp: Option<(f32, f32)>,
     /// The convergent schedule of paper §5.1, `P,ALPHA_INF`: γ_t = α_t/t^P + (1 − 1/t^P)·α∞.

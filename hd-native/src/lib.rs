@@ -10,7 +10,7 @@
 //! - [`data`]: MNIST / Fashion-MNIST IDX and CIFAR-10/100 binary readers with typed errors.
 //! - [`config`], [`train`]: the runner behind `hd-native train`.
 //! - [`plot`]: the figures behind `hd-native plot`.
-//! - [`bench`]: the benchmarks behind `hd-native bench`.
+//! - [`bench`](mod@bench): the benchmarks behind `hd-native bench`.
 
 pub mod bench;
 pub mod cli;

@@ -5,7 +5,7 @@
 //! - [`mlp`]: fully connected ReLU network, hidden sizes configurable (paper: 1000, 1000).
 //! - [`vgg`]: VGG configuration D with one fc-512 before the classifier (paper §4.3; the
 //!   CIFAR-10 VGG of Zagoruyko's torch blog), batch norm on by default.
-//! - [`resnet`]: ResNet-18 / ResNet-101 in the CIFAR form (3×3 stem, no max-pool).
+//! - [`resnet18`], [`resnet101`]: ResNets in the CIFAR form (3×3 stem, no max-pool).
 //! - [`wide_resnet`]: WideResNet-d-k (Zagoruyko & Komodakis 2016), pre-activation blocks.
 
 use crate::data::InputSpec;
@@ -89,8 +89,8 @@ pub fn build(p: &nn::Path, model: &Model, spec: InputSpec) -> Result<Net, ModelE
         Model::Logreg => Box::new(logreg(p, spec)),
         Model::Mlp { hidden } => Box::new(mlp(p, spec, hidden)),
         Model::Vgg { batch_norm } => Box::new(vgg(p, spec, *batch_norm)),
-        Model::Resnet18 => Box::new(resnet(p, spec, Depth::R18)),
-        Model::Resnet101 => Box::new(resnet(p, spec, Depth::R101)),
+        Model::Resnet18 => Box::new(resnet18(p, spec)),
+        Model::Resnet101 => Box::new(resnet101(p, spec)),
         Model::Wrn { depth, width } => Box::new(wide_resnet(p, spec, *depth, *width)),
     })
 }
@@ -292,6 +292,16 @@ fn shortcut_t(s: &Option<(nn::Conv2D, nn::BatchNorm)>, x: &Tensor, train: bool) 
 /// ResNet in the CIFAR form: 3×3 stem with 64 channels and no max-pool, four stages of
 /// 64, 128, 256, 512 (strides 1, 2, 2, 2), global average pool, fc-classes.
 /// ResNet-18 uses basic blocks [2, 2, 2, 2]; ResNet-101 bottlenecks [3, 4, 23, 3].
+/// ResNet-18 in the CIFAR form.
+pub fn resnet18(p: &nn::Path, spec: InputSpec) -> nn::SequentialT {
+    resnet(p, spec, Depth::R18)
+}
+
+/// ResNet-101 in the CIFAR form.
+pub fn resnet101(p: &nn::Path, spec: InputSpec) -> nn::SequentialT {
+    resnet(p, spec, Depth::R101)
+}
+
 fn resnet(p: &nn::Path, spec: InputSpec, depth: Depth) -> nn::SequentialT {
     let (blocks, expansion): ([usize; 4], i64) = match depth {
         Depth::R18 => ([2, 2, 2, 2], 1),
@@ -338,7 +348,7 @@ fn wide_block(p: nn::Path, cin: i64, cout: i64, stride: i64) -> impl ModuleT {
 
 /// WideResNet-d-k: 3×3 stem of 16 channels, three groups of n = (d − 4)/6 pre-activation
 /// blocks of 16k, 32k, 64k channels (strides 1, 2, 2), BN-ReLU, global average pool, fc.
-fn wide_resnet(p: &nn::Path, spec: InputSpec, depth: i64, width: i64) -> nn::SequentialT {
+pub fn wide_resnet(p: &nn::Path, spec: InputSpec, depth: i64, width: i64) -> nn::SequentialT {
     let n = (depth - 4) / 6;
     let mut seq = nn::seq_t().add(conv3x3(p / "conv1", spec.channels, 16, 1, false));
     let mut cin = 16;

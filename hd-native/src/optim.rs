@@ -495,8 +495,8 @@ impl HdOptimizer {
     /// A base optimizer (no [`Hyper`](hd_core::Hyper)) skips phase 1: its α never changes.
     ///
     /// A NaN or infinite gradient is not detected here (that would need a device read every
-    /// step); it makes α (HD) and the parameters non-finite, which [`check_finite`]
-    /// (HdOptimizer::check_finite) reports when the caller asks.
+    /// step); it makes α (HD) and the parameters non-finite, which
+    /// [`check_finite`](HdOptimizer::check_finite) reports when the caller asks.
     ///
     /// # Errors
     /// [`OptimError::Core`] if the step counter would overflow; libtorch errors.
