@@ -396,6 +396,11 @@ impl Optimizer {
         self.layout.slots()
     }
 
+    /// Which slot holds the per-parameter α (the last one), for [`Scope::PerParameter`].
+    pub fn alpha_slot(&self) -> Option<usize> {
+        self.layout.alpha.then(|| self.slots() - 1)
+    }
+
     /// Length of the buffer slice for `n` parameters (`None` on overflow).
     #[inline(always)]
     pub fn buffer_len(&self, n: usize) -> Option<usize> {
@@ -551,7 +556,7 @@ impl Optimizer {
         let gamma = match (self.config.hyper, self.layout.alpha) {
             (Some(h), true) => {
                 let d = self.previous_direction(c, slots, base, g.scale(0.0));
-                match slots.last_mut() {
+                match self.alpha_slot().and_then(|k| slots.get_mut(k)) {
                     Some(a) => {
                         // The additive rule element-wise: each α_i sees its own g_i d_{t−1,i}.
                         let terms = Terms {

@@ -595,12 +595,8 @@ impl HdOptimizer {
     /// # Errors
     /// A libtorch error.
     pub fn alpha(&self) -> Result<Tensor, OptimError> {
-        let per_parameter = self
-            .config()
-            .hyper
-            .is_some_and(|h| h.scope == Scope::PerParameter);
-        let a = if per_parameter {
-            let row = self.buffers.f_select(0, self.rule.slots() as i64 - 1)?;
+        let a = if let Some(slot) = self.rule.alpha_slot() {
+            let row = self.buffers.f_select(0, slot as i64)?;
             // Mean over the real parameters only (padding holds α0 too, but no parameter).
             let mut sum = Tensor::f_zeros([], (Kind::Float, self.alpha.device()))?;
             for (_, _, off, n) in &self.vars {
