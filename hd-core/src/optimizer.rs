@@ -578,7 +578,7 @@ impl Optimizer {
             Base::Sgd(s) => s.direction(&g, base_slots),
             Base::Adam(a) => a.direction(&c.adam, &g, base_slots),
         };
-        params.assign(params.sub(&gamma.mul(&d)));
+        params.assign(params.sub_mul(&gamma, &d));
         if self.layout.direction {
             if let Some(stored) = extra.first_mut() {
                 stored.assign(d);

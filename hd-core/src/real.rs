@@ -15,6 +15,13 @@ pub trait Real: Clone {
     fn add(&self, rhs: &Self) -> Self;
     /// `self − rhs`, element-wise.
     fn sub(&self, rhs: &Self) -> Self;
+    /// `self − a·b`, element-wise, rounded exactly as `self.sub(&a.mul(b))` (the parameter
+    /// update θ − γ d). A backend may do it in one pass (a tensor's `addcmul`) but must not
+    /// fuse the two roundings into one.
+    #[inline(always)]
+    fn sub_mul(&self, a: &Self, b: &Self) -> Self {
+        self.sub(&a.mul(b))
+    }
     /// `self · rhs`, element-wise (broadcasting a scalar `rhs` where the backend can).
     fn mul(&self, rhs: &Self) -> Self;
     /// `self / rhs`, element-wise.

@@ -77,6 +77,8 @@ enum Op {
     Sqrt(Tensor),
     MaxConst(Tensor, f64),
     Clamp(Tensor, f64, f64),
+    /// θ + (−a)·b, i.e. θ − a·b with the same roundings, as one `addcmul` pass.
+    SubMul(Tensor, Tensor, Tensor),
 }
 
 impl Op {
@@ -91,6 +93,7 @@ impl Op {
             Op::Sqrt(a) => a.sqrt(),
             Op::MaxConst(a, k) => a.clamp_min(*k),
             Op::Clamp(a, lo, hi) => a.clamp(*lo, *hi),
+            Op::SubMul(t, neg_a, b) => t.addcmul(neg_a, b),
         }
     }
 
@@ -106,6 +109,7 @@ impl Op {
             Op::Sqrt(a) => a.sqrt_out(out),
             Op::MaxConst(a, k) => a.clamp_min_out(out, *k),
             Op::Clamp(a, lo, hi) => a.clamp_out(out, *lo, *hi),
+            Op::SubMul(t, neg_a, b) => t.addcmul_out(out, neg_a, b),
         };
     }
 
@@ -120,6 +124,7 @@ impl Op {
             | Op::Sqrt(a)
             | Op::MaxConst(a, _)
             | Op::Clamp(a, _, _) => a.numel(),
+            Op::SubMul(t, a, b) => t.numel().max(a.numel()).max(b.numel()),
         }
     }
 }
@@ -170,6 +175,9 @@ impl Real for Val {
     }
     fn sub(&self, rhs: &Self) -> Self {
         Val::op(Op::Sub(self.tensor(), rhs.tensor()))
+    }
+    fn sub_mul(&self, a: &Self, b: &Self) -> Self {
+        Val::op(Op::SubMul(self.tensor(), a.tensor().neg(), b.tensor()))
     }
     fn mul(&self, rhs: &Self) -> Self {
         Val::op(Op::Mul(self.tensor(), rhs.tensor()))
