@@ -40,6 +40,8 @@ pub enum Error {
         /// What is wrong with them.
         reason: &'static str,
     },
+    /// A name that is not one of [`Variant`](crate::Variant)'s ids.
+    UnknownOptimizer,
     /// A record written by a layout version this build does not read.
     UnsupportedVersion {
         /// The version found in the record.
@@ -66,6 +68,9 @@ impl fmt::Display for Error {
                 write!(f, "buffer too small: {found} bytes, {needed} needed")
             }
             Error::Corrupt { reason } => write!(f, "corrupt optimizer record: {reason}"),
+            Error::UnknownOptimizer => f.write_str(
+                "unknown optimizer; expected one of sgd, sgd-hd, sgd-hdm, sgdn, sgdn-hd, sgdn-hdm, adam, adam-hd, adam-hdm",
+            ),
             Error::UnsupportedVersion { found } => {
                 write!(f, "optimizer record version {found} is not supported")
             }

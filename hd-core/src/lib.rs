@@ -51,6 +51,7 @@ mod hyper;
 mod optimizer;
 mod real;
 mod sgd;
+mod variant;
 
 pub use adam::Adam;
 pub use codec::{decode_f32s, encode_f32s, RECORD_LEN};
@@ -59,6 +60,7 @@ pub use hyper::{Hyper, HyperRule, Scope, Terms, Transition};
 pub use optimizer::{Accumulator, Base, Config, Optimizer, State, StepConstants, TensorMut};
 pub use real::{Real, LANES};
 pub use sgd::Sgd;
+pub use variant::Variant;
 
 /// The README's example runs as a doctest, so it cannot go stale.
 #[cfg(doctest)]

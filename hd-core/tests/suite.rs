@@ -281,3 +281,31 @@ fn errors_read_as_sentences() {
     };
     assert_eq!(e.to_string(), "grads has length 2, expected 3");
 }
+
+#[test]
+fn variants_parse_their_ids_and_configure_as_named() {
+    use hd_core::{Base, HyperRule, Variant};
+    for v in Variant::ALL {
+        assert_eq!(v.id().parse::<Variant>(), Ok(v));
+        let c = v.config(0.001, 0.25, 0.9);
+        Optimizer::new(c).unwrap();
+        let (base, rule) = (v.base(), v.rule());
+        match (base, c.base) {
+            (Variant::Sgd, Base::Sgd(s)) => assert_eq!(s.momentum, 0.0),
+            (Variant::Sgdn, Base::Sgd(s)) => assert!(s.nesterov && s.momentum == 0.9),
+            (Variant::Adam, Base::Adam(a)) => assert_eq!(a, hd_core::Adam::default()),
+            other => panic!("{v}: base {other:?}"),
+        }
+        assert_eq!(c.hyper.map(|h| h.rule), rule, "{v}");
+        assert_eq!(c.hyper.map(|h| h.beta), rule.map(|_| 0.25), "{v}");
+        // The label is the id in the paper's capitals.
+        assert_eq!(v.label().to_lowercase(), v.id(), "{v}");
+    }
+    assert_eq!(Variant::AdamHdm.rule(), Some(HyperRule::Multiplicative));
+    assert_eq!("sgd_hd".parse::<Variant>(), Err(Error::UnknownOptimizer));
+    // The error lists exactly the ids, in order, so it cannot go stale.
+    let ids: Vec<&str> = Variant::ALL.iter().map(|v| v.id()).collect();
+    assert!(Error::UnknownOptimizer
+        .to_string()
+        .ends_with(&ids.join(", ")));
+}

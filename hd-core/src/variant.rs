@@ -1,0 +1,149 @@
+//! The nine optimizers the paper compares, by name: one list for every front end.
+
+use crate::{Adam, Base, Config, Error, Hyper, HyperRule, Sgd};
+use core::fmt;
+use core::str::FromStr;
+
+/// The paper's nine optimizers: SGD, SGD with Nesterov momentum (SGDN) and Adam, each plain,
+/// with additive HD and with multiplicative HDM. Ids (`sgdn-hd`) name them in URLs, CLI
+/// arguments and files; labels (`SGDN-HD`) are the paper's.
+///
+/// ```
+/// use hd_core::{Optimizer, Variant};
+/// let v: Variant = "adam-hd".parse()?;
+/// assert_eq!(v.label(), "Adam-HD");
+/// // The paper's settings: α0 = 0.001, β = 1e-7 for Adam-HD.
+/// let opt = Optimizer::new(v.config(0.001, 1e-7, 0.0))?;
+/// assert_eq!(opt.config().alpha0, 0.001);
+/// # Ok::<(), hd_core::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Variant {
+    /// SGD with a fixed α.
+    Sgd,
+    /// SGD with additive hypergradient descent.
+    SgdHd,
+    /// SGD with multiplicative, normalised hypergradient descent.
+    SgdHdm,
+    /// SGD with Nesterov momentum.
+    Sgdn,
+    /// SGDN with HD.
+    SgdnHd,
+    /// SGDN with HDM.
+    SgdnHdm,
+    /// Adam.
+    Adam,
+    /// Adam with HD.
+    AdamHd,
+    /// Adam with HDM.
+    AdamHdm,
+}
+
+impl Variant {
+    /// All nine, in the paper's order.
+    pub const ALL: [Variant; 9] = [
+        Variant::Sgd,
+        Variant::SgdHd,
+        Variant::SgdHdm,
+        Variant::Sgdn,
+        Variant::SgdnHd,
+        Variant::SgdnHdm,
+        Variant::Adam,
+        Variant::AdamHd,
+        Variant::AdamHdm,
+    ];
+
+    /// The id, e.g. `sgdn-hd`.
+    pub const fn id(self) -> &'static str {
+        match self {
+            Variant::Sgd => "sgd",
+            Variant::SgdHd => "sgd-hd",
+            Variant::SgdHdm => "sgd-hdm",
+            Variant::Sgdn => "sgdn",
+            Variant::SgdnHd => "sgdn-hd",
+            Variant::SgdnHdm => "sgdn-hdm",
+            Variant::Adam => "adam",
+            Variant::AdamHd => "adam-hd",
+            Variant::AdamHdm => "adam-hdm",
+        }
+    }
+
+    /// The paper's name, e.g. `SGDN-HD`.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Variant::Sgd => "SGD",
+            Variant::SgdHd => "SGD-HD",
+            Variant::SgdHdm => "SGD-HDM",
+            Variant::Sgdn => "SGDN",
+            Variant::SgdnHd => "SGDN-HD",
+            Variant::SgdnHdm => "SGDN-HDM",
+            Variant::Adam => "Adam",
+            Variant::AdamHd => "Adam-HD",
+            Variant::AdamHdm => "Adam-HDM",
+        }
+    }
+
+    /// The same base rule without hypergradient: `Sgd`, `Sgdn` or `Adam`.
+    pub const fn base(self) -> Variant {
+        match self {
+            Variant::Sgd | Variant::SgdHd | Variant::SgdHdm => Variant::Sgd,
+            Variant::Sgdn | Variant::SgdnHd | Variant::SgdnHdm => Variant::Sgdn,
+            Variant::Adam | Variant::AdamHd | Variant::AdamHdm => Variant::Adam,
+        }
+    }
+
+    /// The hypergradient rule, `None` for a base optimizer.
+    pub const fn rule(self) -> Option<HyperRule> {
+        match self {
+            Variant::Sgd | Variant::Sgdn | Variant::Adam => None,
+            Variant::SgdHd | Variant::SgdnHd | Variant::AdamHd => Some(HyperRule::Additive),
+            Variant::SgdHdm | Variant::SgdnHdm | Variant::AdamHdm => {
+                Some(HyperRule::Multiplicative)
+            }
+        }
+    }
+
+    /// Its configuration: initial rate α0, hypergradient rate `beta` (β for HD, β′ for HDM;
+    /// ignored by a base optimizer), Nesterov momentum `mu` (SGDN family only; ignored by the
+    /// others), Adam with (0.9, 0.999, 1e−8), no weight decay, one global α. Validate it with
+    /// [`Optimizer::new`](crate::Optimizer::new).
+    pub fn config(self, alpha0: f32, beta: f32, mu: f32) -> Config {
+        let base = match self.base() {
+            Variant::Sgdn => Base::Sgd(Sgd::nesterov(mu)),
+            Variant::Adam => Base::Adam(Adam::default()),
+            _ => Base::Sgd(Sgd::PLAIN),
+        };
+        Config {
+            base,
+            alpha0,
+            weight_decay: 0.0,
+            hyper: match self.rule() {
+                Some(HyperRule::Additive) => Some(Hyper::additive(beta)),
+                Some(HyperRule::Multiplicative) => Some(Hyper::multiplicative(beta)),
+                None => None,
+            },
+        }
+    }
+}
+
+impl fmt::Display for Variant {
+    /// The paper's name ([`label`](Variant::label)).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+impl FromStr for Variant {
+    type Err = Error;
+
+    /// Parses an [`id`](Variant::id).
+    ///
+    /// # Errors
+    /// [`Error::UnknownOptimizer`] for anything else.
+    fn from_str(s: &str) -> Result<Variant, Error> {
+        Variant::ALL
+            .into_iter()
+            .find(|v| v.id() == s)
+            .ok_or(Error::UnknownOptimizer)
+    }
+}
