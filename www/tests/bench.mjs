@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { baseUrl, launch } from './browser.mjs';
 
-const ROUNDS = Number(process.env.HD_BENCH_ROUNDS ?? 5);
-const SECONDS = Number(process.env.HD_BENCH_SECONDS ?? 2);
+const ROUNDS = Number(process.env.HD_BENCH_ROUNDS ?? 8);
+const SECONDS = Number(process.env.HD_BENCH_SECONDS ?? 1.5);
 const dist = process.env.HD_DIST ?? 'dist';
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 

@@ -285,8 +285,8 @@ fn benchmark(dist: &Path) -> Result<()> {
 
     let simd = if simd() { "simd128" } else { "no SIMD" };
     println!("\nhd web demo benchmark ({cpu}; wasm built with {simd})");
-    println!("  training throughput, native (best of 5):         {native_rate:>9.0} samples/s");
-    println!("  training throughput, Chromium wasm (best of 5):  {wasm_rate:>9.0} samples/s");
+    println!("  training throughput, native (best of 8):         {native_rate:>9.0} samples/s");
+    println!("  training throughput, Chromium wasm (best of 8):  {wasm_rate:>9.0} samples/s");
     let ratio = wasm_rate / native_rate;
     println!("  wasm / native:                                   {ratio:>9.2}");
     let kb = gzip / 1000.0;
