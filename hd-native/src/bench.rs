@@ -151,7 +151,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Bytes moved per parameter by one step (DESIGN §7); HDM moves what HD does.
 fn bytes_per_param(kind: OptimizerKind) -> f64 {
-    use OptimizerKind::*;
+    use hd_core::Variant::*;
     match kind {
         Sgd => 12.0,
         SgdHd | SgdHdm => 24.0,

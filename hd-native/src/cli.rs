@@ -86,7 +86,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub data_dir: PathBuf,
     /// Optimizer.
-    #[arg(long)]
+    #[arg(long, value_parser = optimizer_parser())]
     pub optimizer: Option<OptimizerKind>,
     /// Initial learning rate α0 [default: 0.001].
     #[arg(long)]
@@ -277,4 +277,11 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench(args) => bench::run(&args),
     }
+}
+
+/// The nine optimizer ids as the possible values (listed in `--help`), parsed by hd-core.
+fn optimizer_parser() -> impl clap::builder::TypedValueParser<Value = OptimizerKind> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(OptimizerKind::ALL.map(OptimizerKind::id))
+        .try_map(|id| id.parse::<OptimizerKind>())
 }

@@ -7,84 +7,22 @@ use hd_core::{Adam, Base, Config, Hyper, HyperRule, Scope, Sgd, Transition};
 use std::fmt;
 
 /// The optimizers of the paper, and their HDM variants.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum OptimizerKind {
-    /// SGD with a fixed α.
-    Sgd,
-    /// SGD with additive hypergradient descent.
-    SgdHd,
-    /// SGD with multiplicative hypergradient descent.
-    SgdHdm,
-    /// SGD with Nesterov momentum.
-    Sgdn,
-    /// SGDN with additive hypergradient descent.
-    SgdnHd,
-    /// SGDN with multiplicative hypergradient descent.
-    SgdnHdm,
-    /// Adam.
-    Adam,
-    /// Adam with additive hypergradient descent.
-    AdamHd,
-    /// Adam with multiplicative hypergradient descent.
-    AdamHdm,
-}
+/// The optimizer of a run: one of the paper's nine, hd-core's [`Variant`](hd_core::Variant),
+/// named by its id on the command line and in `summary.json` (`sgd-hd`, `adam-hdm`, …).
+pub type OptimizerKind = hd_core::Variant;
 
-impl OptimizerKind {
-    /// Every optimizer, in the paper's order.
-    pub const ALL: [OptimizerKind; 9] = [
-        OptimizerKind::Sgd,
-        OptimizerKind::SgdHd,
-        OptimizerKind::SgdHdm,
-        OptimizerKind::Sgdn,
-        OptimizerKind::SgdnHd,
-        OptimizerKind::SgdnHdm,
-        OptimizerKind::Adam,
-        OptimizerKind::AdamHd,
-        OptimizerKind::AdamHdm,
-    ];
+/// `summary.json` and checkpoints write the optimizer as its id.
+mod optimizer_id {
+    use super::OptimizerKind;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
 
-    /// The hypergradient rule, if any.
-    pub fn rule(self) -> Option<HyperRule> {
-        use OptimizerKind::*;
-        match self {
-            Sgd | Sgdn | Adam => None,
-            SgdHd | SgdnHd | AdamHd => Some(HyperRule::Additive),
-            SgdHdm | SgdnHdm | AdamHdm => Some(HyperRule::Multiplicative),
-        }
+    pub fn serialize<S: Serializer>(v: &OptimizerKind, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(v.id())
     }
 
-    /// The same optimizer without hypergradient descent.
-    pub fn base(self) -> OptimizerKind {
-        use OptimizerKind::*;
-        match self {
-            Sgd | SgdHd | SgdHdm => Sgd,
-            Sgdn | SgdnHd | SgdnHdm => Sgdn,
-            Adam | AdamHd | AdamHdm => Adam,
-        }
-    }
-
-    fn is_adam(self) -> bool {
-        self.base() == OptimizerKind::Adam
-    }
-}
-
-impl fmt::Display for OptimizerKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use OptimizerKind::*;
-        f.write_str(match self {
-            Sgd => "SGD",
-            SgdHd => "SGD-HD",
-            SgdHdm => "SGD-HDM",
-            Sgdn => "SGDN",
-            SgdnHd => "SGDN-HD",
-            SgdnHdm => "SGDN-HDM",
-            Adam => "Adam",
-            AdamHd => "Adam-HD",
-            AdamHdm => "Adam-HDM",
-        })
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OptimizerKind, D::Error> {
+        let id = String::deserialize(d)?;
+        id.parse().map_err(D::Error::custom)
     }
 }
 
@@ -120,6 +58,7 @@ pub struct RunConfig {
     /// The dataset.
     pub dataset: DatasetKind,
     /// The optimizer.
+    #[serde(with = "optimizer_id")]
     pub optimizer: OptimizerKind,
     /// α0.
     pub alpha0: f32,
@@ -327,7 +266,7 @@ impl Options {
         if self.mu.is_some() && optimizer.base() != OptimizerKind::Sgdn {
             return Err(not_for("mu"));
         }
-        if !optimizer.is_adam()
+        if optimizer.base() != OptimizerKind::Adam
             && (self.beta1.is_some()
                 || self.beta2.is_some()
                 || self.eps.is_some()
@@ -344,15 +283,18 @@ impl Options {
         let small = matches!(model, Model::Logreg | Model::Mlp { .. });
         let beta = match rule {
             None => 0.0,
-            Some(HyperRule::Additive) => self.beta.unwrap_or(if optimizer.is_adam() {
-                if self.paper && !small {
-                    1e-8
-                } else {
-                    1e-7
-                }
-            } else {
-                1e-3
-            }),
+            Some(HyperRule::Additive) => {
+                self.beta
+                    .unwrap_or(if optimizer.base() == OptimizerKind::Adam {
+                        if self.paper && !small {
+                            1e-8
+                        } else {
+                            1e-7
+                        }
+                    } else {
+                        1e-3
+                    })
+            }
             Some(HyperRule::Multiplicative) => self.beta_mult.unwrap_or(0.02),
         };
         let paper = self.paper;
@@ -370,9 +312,9 @@ impl Options {
             beta1: self.beta1.unwrap_or(0.9),
             beta2: self.beta2.unwrap_or(0.999),
             eps: self.eps.unwrap_or(1e-8),
-            adam_sqrt_decay: self
-                .adam_sqrt_decay
-                .unwrap_or(paper && optimizer.is_adam() && model == Model::Logreg),
+            adam_sqrt_decay: self.adam_sqrt_decay.unwrap_or(
+                paper && (optimizer.base() == OptimizerKind::Adam) && model == Model::Logreg,
+            ),
             scope: self.scope.unwrap_or_default(),
             clamp: self.clamp,
             transition: self.transition,
