@@ -91,6 +91,11 @@ function onFormChange() {
 form.addEventListener('input', (e) => {
   if (e.target.id !== 'alpha0-slider') onFormChange();
 });
+// The sweep's own field sits outside the form (Enter there runs the sweep, not training).
+$('sweep_epochs').addEventListener('input', onFormChange);
+$('sweep_epochs').addEventListener('keydown', (e) => {
+  if (e.key === 'Enter') start('sweep');
+});
 
 $('paper').addEventListener('click', () => {
   for (const [key, v] of Object.entries(PAPER)) $(key).value = formatValue(v);
