@@ -96,7 +96,9 @@ impl OptimizerKind {
         }
     }
 
-    /// hd-core's configuration of this optimizer with initial learning rate α0.
+    /// hd-core's configuration of this optimizer with initial learning rate α0. Adam uses the
+    /// usual (β1, β2, ε) = (0.9, 0.999, 1e-8) without the paper's optional 1/√t decay, so the α
+    /// on screen is the step size Adam really takes.
     pub fn config(self, alpha0: f32, h: &Hyperparameters) -> Config {
         let base = match self {
             OptimizerKind::Sgd | OptimizerKind::SgdHd | OptimizerKind::SgdHdm => {
@@ -302,8 +304,9 @@ impl Trainer {
     /// A trainer with no runs yet.
     ///
     /// # Errors
-    /// [`Error::Settings`] when the batch size is 0 or larger than the training set, there are
-    /// no epochs, the dataset has fewer than 5 images or a hyperparameter is not finite.
+    /// [`Error::Data`] when the dataset has fewer than 5 images; [`Error::Settings`] when the
+    /// batch size is 0 or larger than the training set, there are no epochs or a
+    /// hyperparameter is not finite.
     pub fn new(
         data: Rc<Dataset>,
         schedule: Schedule,
