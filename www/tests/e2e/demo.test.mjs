@@ -90,6 +90,8 @@ test('a link with run=1 trains SGD and SGD-HD to above 85 % test accuracy', { ti
   const probs = await page.locator('#probs .p').allTextContents();
   const total = probs.reduce((s, t) => s + number(t), 0);
   assert.ok(Math.abs(total - 100) < 0.6, `probabilities sum to ${total} %`);
+  // Centred and scaled as MNIST's digits were, the stroke reads as a 1 to the trained model.
+  assert.equal((await page.locator('#probs li.best .digit').textContent()).trim(), '1');
 
   await page.screenshot({ path: join(artifacts, 'trained.png'), fullPage: true });
   assert.deepEqual(problems, []);
