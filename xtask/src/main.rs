@@ -38,7 +38,8 @@ enum Task {
         #[arg(long, default_value_t = 8080)]
         port: u16,
         /// Instead of serving: measure wasm vs native training throughput, the module's
-        /// gzipped size and the page's time to interactive.
+        /// gzipped size, the page's time to interactive and main-thread long tasks
+        /// (HD_WASM_SIMD=0 measures a module built without wasm SIMD).
         #[arg(long)]
         bench: bool,
     },
