@@ -6,150 +6,46 @@
 //! gives it to every run that is still training; the update itself is hd-core's
 //! [`Optimizer::step`], the only place the optimizer maths lives.
 
-use std::fmt;
 use std::rc::Rc;
-use std::str::FromStr;
 
-use hd_core::{Adam, Base, Config, Hyper, Optimizer, Sgd, State};
+use hd_core::{Config, HyperRule, Optimizer, State, Variant};
 
 use crate::data::{Dataset, SplitMix64};
 use crate::model::{self, PARAMS};
 use crate::Error;
 
-/// The optimizers the demo offers: three base rules, each plain, with additive HD and with
-/// multiplicative HDM.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum OptimizerKind {
-    /// SGD.
-    Sgd,
-    /// SGD with additive hypergradient descent.
-    SgdHd,
-    /// SGD with multiplicative, normalised hypergradient descent.
-    SgdHdm,
-    /// SGD with Nesterov momentum.
-    Sgdn,
-    /// SGDN with HD.
-    SgdnHd,
-    /// SGDN with HDM.
-    SgdnHdm,
-    /// Adam.
-    Adam,
-    /// Adam with HD.
-    AdamHd,
-    /// Adam with HDM.
-    AdamHdm,
+/// The optimizer with id `id` (`sgd`, `sgd-hd`, …, `adam-hdm`: hd-core's [`Variant`] list).
+///
+/// # Errors
+/// [`Error::Settings`] naming the unknown id.
+pub fn parse_optimizer(id: &str) -> Result<Variant, Error> {
+    id.parse().map_err(|_| {
+        let ids: Vec<&str> = Variant::ALL.iter().map(|v| v.id()).collect();
+        Error::Settings(format!(
+            "unknown optimizer {id:?}; expected one of {}",
+            ids.join(", ")
+        ))
+    })
 }
 
-impl OptimizerKind {
-    /// Every kind, in the order the demo lists them.
-    pub const ALL: [OptimizerKind; 9] = [
-        OptimizerKind::Sgd,
-        OptimizerKind::SgdHd,
-        OptimizerKind::SgdHdm,
-        OptimizerKind::Sgdn,
-        OptimizerKind::SgdnHd,
-        OptimizerKind::SgdnHdm,
-        OptimizerKind::Adam,
-        OptimizerKind::AdamHd,
-        OptimizerKind::AdamHdm,
-    ];
-
-    /// The id used in URLs and CSV files, e.g. `sgdn-hd`.
-    pub fn id(self) -> &'static str {
-        match self {
-            OptimizerKind::Sgd => "sgd",
-            OptimizerKind::SgdHd => "sgd-hd",
-            OptimizerKind::SgdHdm => "sgd-hdm",
-            OptimizerKind::Sgdn => "sgdn",
-            OptimizerKind::SgdnHd => "sgdn-hd",
-            OptimizerKind::SgdnHdm => "sgdn-hdm",
-            OptimizerKind::Adam => "adam",
-            OptimizerKind::AdamHd => "adam-hd",
-            OptimizerKind::AdamHdm => "adam-hdm",
-        }
-    }
-
-    /// The display name, as in the paper: `SGDN-HD`.
-    pub fn label(self) -> &'static str {
-        match self {
-            OptimizerKind::Sgd => "SGD",
-            OptimizerKind::SgdHd => "SGD-HD",
-            OptimizerKind::SgdHdm => "SGD-HDM",
-            OptimizerKind::Sgdn => "SGDN",
-            OptimizerKind::SgdnHd => "SGDN-HD",
-            OptimizerKind::SgdnHdm => "SGDN-HDM",
-            OptimizerKind::Adam => "Adam",
-            OptimizerKind::AdamHd => "Adam-HD",
-            OptimizerKind::AdamHdm => "Adam-HDM",
-        }
-    }
-
-    /// Which β this optimizer uses, if any.
-    pub fn beta(self, h: &Hyperparameters) -> Option<f32> {
-        match self {
-            OptimizerKind::SgdHd | OptimizerKind::SgdnHd => Some(h.beta),
-            OptimizerKind::AdamHd => Some(h.beta_adam),
-            OptimizerKind::SgdHdm | OptimizerKind::SgdnHdm | OptimizerKind::AdamHdm => {
-                Some(h.beta_mult)
-            }
-            OptimizerKind::Sgd | OptimizerKind::Sgdn | OptimizerKind::Adam => None,
-        }
-    }
-
-    /// hd-core's configuration of this optimizer with initial learning rate α0. Adam uses the
-    /// usual (β1, β2, ε) = (0.9, 0.999, 1e-8) without the paper's optional 1/√t decay, so the α
-    /// on screen is the step size Adam really takes.
-    pub fn config(self, alpha0: f32, h: &Hyperparameters) -> Config {
-        let base = match self {
-            OptimizerKind::Sgd | OptimizerKind::SgdHd | OptimizerKind::SgdHdm => {
-                Base::Sgd(Sgd::PLAIN)
-            }
-            OptimizerKind::Sgdn | OptimizerKind::SgdnHd | OptimizerKind::SgdnHdm => {
-                Base::Sgd(Sgd::nesterov(h.mu))
-            }
-            OptimizerKind::Adam | OptimizerKind::AdamHd | OptimizerKind::AdamHdm => {
-                Base::Adam(Adam::default())
-            }
-        };
-        let hyper = match self {
-            OptimizerKind::SgdHd | OptimizerKind::SgdnHd | OptimizerKind::AdamHd => {
-                self.beta(h).map(Hyper::additive)
-            }
-            OptimizerKind::SgdHdm | OptimizerKind::SgdnHdm | OptimizerKind::AdamHdm => {
-                self.beta(h).map(Hyper::multiplicative)
-            }
-            OptimizerKind::Sgd | OptimizerKind::Sgdn | OptimizerKind::Adam => None,
-        };
-        Config {
-            base,
-            alpha0,
-            weight_decay: h.l2,
-            hyper,
-        }
+/// Which β `variant` uses with these hyperparameters: β for SGD-HD and SGDN-HD, β_Adam for
+/// Adam-HD, β′ for the HDM variants, none for a base optimizer.
+pub fn beta_of(variant: Variant, h: &Hyperparameters) -> Option<f32> {
+    match (variant.rule(), variant.base()) {
+        (None, _) => None,
+        (Some(HyperRule::Multiplicative), _) => Some(h.beta_mult),
+        (Some(HyperRule::Additive), Variant::Adam) => Some(h.beta_adam),
+        (Some(HyperRule::Additive), _) => Some(h.beta),
     }
 }
 
-impl FromStr for OptimizerKind {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self, Error> {
-        OptimizerKind::ALL
-            .into_iter()
-            .find(|k| k.id() == s)
-            .ok_or_else(|| {
-                let ids: Vec<&str> = OptimizerKind::ALL.iter().map(|k| k.id()).collect();
-                Error::Settings(format!(
-                    "unknown optimizer {s:?}; expected one of {}",
-                    ids.join(", ")
-                ))
-            })
-    }
-}
-
-impl fmt::Display for OptimizerKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.label())
-    }
+/// hd-core's configuration of `variant` from α0 with these hyperparameters and coupled L2.
+/// Adam uses the usual (β1, β2, ε) = (0.9, 0.999, 1e-8) without the paper's optional 1/√t
+/// decay, so the α on screen is the step size Adam really takes.
+pub fn config_of(variant: Variant, alpha0: f32, h: &Hyperparameters) -> Config {
+    variant
+        .config(alpha0, beta_of(variant, h).unwrap_or(0.0), h.mu)
+        .with_weight_decay(h.l2)
 }
 
 /// Hyperparameters shared by every run of a trainer (α0 is per run, for the α0 sweep).
@@ -211,7 +107,7 @@ pub const DIVERGED_LOSS: f32 = 1e3;
 /// One optimizer's run: its parameters, hd-core state, buffers and metrics.
 #[derive(Debug)]
 pub struct Run {
-    kind: OptimizerKind,
+    variant: Variant,
     alpha0: f32,
     beta: Option<f32>,
     optimizer: Optimizer,
@@ -231,8 +127,8 @@ pub struct Run {
 
 impl Run {
     /// The optimizer.
-    pub fn kind(&self) -> OptimizerKind {
-        self.kind
+    pub fn variant(&self) -> Variant {
+        self.variant
     }
     /// Its initial learning rate α0.
     pub fn alpha0(&self) -> f32 {
@@ -359,18 +255,18 @@ impl Trainer {
         })
     }
 
-    /// Adds a run of `kind` from α0, starting from the zero model, and returns its index.
+    /// Adds a run of `variant` from α0, starting from the zero model, and returns its index.
     ///
     /// # Errors
     /// [`Error::Settings`] once training has started (every run must see the same minibatches
     /// from the start), or [`Error::Optimizer`] when hd-core rejects a hyperparameter.
-    pub fn add_run(&mut self, kind: OptimizerKind, alpha0: f32) -> Result<usize, Error> {
+    pub fn add_run(&mut self, variant: Variant, alpha0: f32) -> Result<usize, Error> {
         if self.iteration > 0 {
             return Err(Error::Settings(
                 "runs must be added before training starts".into(),
             ));
         }
-        let optimizer = Optimizer::new(kind.config(alpha0, &self.hyper))?;
+        let optimizer = Optimizer::new(config_of(variant, alpha0, &self.hyper))?;
         let len = optimizer
             .buffer_len(PARAMS)
             .ok_or_else(|| Error::Settings("optimizer buffers overflow".into()))?;
@@ -380,9 +276,9 @@ impl Trainer {
         let (train_loss, _) = model::evaluate(&params, &self.data, &self.train)?;
         let (test_loss, test_accuracy) = model::evaluate(&params, &self.data, &self.test)?;
         self.runs.push(Run {
-            kind,
+            variant,
             alpha0,
-            beta: kind.beta(&self.hyper),
+            beta: beta_of(variant, &self.hyper),
             state: optimizer.init_state(),
             optimizer,
             params,
@@ -526,7 +422,7 @@ pub fn throughput_workload(data: Rc<Dataset>) -> Result<Trainer, Error> {
         seed: 1,
     };
     let mut trainer = Trainer::new(data, schedule, Hyperparameters::PAPER)?;
-    trainer.add_run(OptimizerKind::SgdHd, 1e-3)?;
+    trainer.add_run(Variant::SgdHd, 1e-3)?;
     Ok(trainer)
 }
 
@@ -570,6 +466,7 @@ fn train_one(
 mod tests {
     use super::*;
     use crate::model::INPUTS;
+    use hd_core::{Base, Sgd};
 
     /// Synthetic "digits": class c lights pixels 20c..20c+20 (plus a little seeded noise),
     /// so a linear model can separate them perfectly and training must drive accuracy to 1.
@@ -598,26 +495,58 @@ mod tests {
 
     #[test]
     fn ids_round_trip_and_unknown_ids_are_rejected() {
-        for kind in OptimizerKind::ALL {
-            assert_eq!(kind.id().parse::<OptimizerKind>().unwrap(), kind);
+        for variant in Variant::ALL {
+            assert_eq!(parse_optimizer(variant.id()).unwrap(), variant);
         }
-        let err = "sgd-hdx".parse::<OptimizerKind>().unwrap_err();
-        assert!(err.to_string().contains("unknown optimizer \"sgd-hdx\""));
+        let err = parse_optimizer("sgd-hdx").unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("unknown optimizer \"sgd-hdx\"; expected one of sgd,"));
+    }
+
+    #[test]
+    fn each_hd_variant_gets_its_own_beta() {
+        // Distinct values, so a mix-up between β, β_Adam and β′ cannot pass.
+        let h = Hyperparameters {
+            beta: 0.1,
+            beta_adam: 0.2,
+            beta_mult: 0.3,
+            mu: 0.5,
+            l2: 0.25,
+        };
+        let want = [
+            None,
+            Some(0.1),
+            Some(0.3),
+            None,
+            Some(0.1),
+            Some(0.3),
+            None,
+            Some(0.2),
+            Some(0.3),
+        ];
+        for (variant, beta) in Variant::ALL.into_iter().zip(want) {
+            assert_eq!(beta_of(variant, &h), beta, "{variant}");
+            let config = config_of(variant, 0.01, &h);
+            assert_eq!(config.alpha0, 0.01);
+            assert_eq!(config.weight_decay, 0.25);
+            assert_eq!(config.hyper.map(|hy| hy.beta), beta, "{variant}");
+            if variant.base() == Variant::Sgdn {
+                assert_eq!(config.base, Base::Sgd(Sgd::nesterov(0.5)), "{variant}");
+            }
+        }
     }
 
     #[test]
     fn every_optimizer_learns_a_separable_problem() {
         let mut t = Trainer::new(separable(200), schedule(16, 10), Hyperparameters::PAPER).unwrap();
-        for kind in OptimizerKind::ALL {
-            let alpha0 = if matches!(
-                kind,
-                OptimizerKind::Adam | OptimizerKind::AdamHd | OptimizerKind::AdamHdm
-            ) {
+        for variant in Variant::ALL {
+            let alpha0 = if matches!(variant, Variant::Adam | Variant::AdamHd | Variant::AdamHdm) {
                 0.01
             } else {
                 0.1
             };
-            t.add_run(kind, alpha0).unwrap();
+            t.add_run(variant, alpha0).unwrap();
         }
         while !t.finished() {
             t.step(7).unwrap();
@@ -625,17 +554,17 @@ mod tests {
         assert_eq!(t.epoch(), 10);
         assert_eq!(t.iteration(), 10 * 10); // 160 training images / 16
         for run in t.runs() {
-            assert_eq!(run.status(), Status::Finished, "{}", run.kind());
+            assert_eq!(run.status(), Status::Finished, "{}", run.variant());
             let train = run.epoch_train_loss();
             assert_eq!(train.len(), 11);
             // Entry 0 is the zero model: ln 10 on any data.
             assert!((train[0] - 10f32.ln()).abs() < 1e-5);
-            assert!(train[10] < 0.5 * train[0], "{}: {train:?}", run.kind());
+            assert!(train[10] < 0.5 * train[0], "{}: {train:?}", run.variant());
             assert_eq!(
                 *run.epoch_test_accuracy().last().unwrap(),
                 1.0,
                 "{}",
-                run.kind()
+                run.variant()
             );
             assert_eq!(run.iteration_loss().len(), 100);
         }
@@ -644,9 +573,9 @@ mod tests {
     #[test]
     fn hd_moves_alpha_and_base_optimizers_keep_it() {
         let mut t = Trainer::new(separable(200), schedule(20, 2), Hyperparameters::PAPER).unwrap();
-        let sgd = t.add_run(OptimizerKind::Sgd, 0.01).unwrap();
-        let sgd_hd = t.add_run(OptimizerKind::SgdHd, 0.01).unwrap();
-        let hdm = t.add_run(OptimizerKind::SgdHdm, 0.01).unwrap();
+        let sgd = t.add_run(Variant::Sgd, 0.01).unwrap();
+        let sgd_hd = t.add_run(Variant::SgdHd, 0.01).unwrap();
+        let hdm = t.add_run(Variant::SgdHdm, 0.01).unwrap();
         t.step(u32::MAX).unwrap();
         assert!(t.finished());
         assert!(t
@@ -676,8 +605,8 @@ mod tests {
                 Hyperparameters::PAPER,
             )
             .unwrap();
-            t.add_run(OptimizerKind::AdamHd, 0.01).unwrap();
-            t.add_run(OptimizerKind::AdamHd, 0.01).unwrap();
+            t.add_run(Variant::AdamHd, 0.01).unwrap();
+            t.add_run(Variant::AdamHd, 0.01).unwrap();
             t.step(u32::MAX).unwrap();
             let a = t.runs()[0].iteration_loss().to_vec();
             assert_eq!(a, t.runs()[1].iteration_loss());
@@ -692,8 +621,8 @@ mod tests {
         // α0 = 1e30: the first step makes logits around 1e30, so the second minibatch's loss
         // is far above DIVERGED_LOSS.
         let mut t = Trainer::new(separable(100), schedule(10, 3), Hyperparameters::PAPER).unwrap();
-        let bad = t.add_run(OptimizerKind::SgdHd, 1e30).unwrap();
-        let good = t.add_run(OptimizerKind::Sgd, 0.1).unwrap();
+        let bad = t.add_run(Variant::SgdHd, 1e30).unwrap();
+        let good = t.add_run(Variant::Sgd, 0.1).unwrap();
         t.step(u32::MAX).unwrap();
         assert!(t.finished());
         let bad = t.run(bad).unwrap();
@@ -716,13 +645,13 @@ mod tests {
         assert!(Trainer::new(separable(100), schedule(8, 1), nan).is_err());
         let mut t = Trainer::new(separable(100), schedule(8, 1), h).unwrap();
         assert!(matches!(
-            t.add_run(OptimizerKind::Sgd, f32::NAN),
+            t.add_run(Variant::Sgd, f32::NAN),
             Err(Error::Optimizer(_))
         ));
-        t.add_run(OptimizerKind::Sgd, 0.1).unwrap();
+        t.add_run(Variant::Sgd, 0.1).unwrap();
         t.step(1).unwrap();
         assert!(matches!(
-            t.add_run(OptimizerKind::Sgd, 0.1),
+            t.add_run(Variant::Sgd, 0.1),
             Err(Error::Settings(_))
         ));
         assert!(t.run(5).is_err());

@@ -12,21 +12,19 @@ use wasm_bindgen::prelude::*;
 
 use crate::data::Dataset;
 use crate::model;
-use crate::trainer::{self, Hyperparameters, OptimizerKind, Run, Schedule, Status, Trainer};
+use crate::trainer::{self, parse_optimizer, Hyperparameters, Run, Schedule, Status, Trainer};
+use hd_core::Variant;
 
 /// The ids of every optimizer, in display order (`sgd`, `sgd-hd`, …, `adam-hdm`).
 #[wasm_bindgen(js_name = optimizerIds)]
 pub fn optimizer_ids() -> Vec<String> {
-    OptimizerKind::ALL
-        .iter()
-        .map(|k| k.id().to_owned())
-        .collect()
+    Variant::ALL.iter().map(|k| k.id().to_owned()).collect()
 }
 
 /// The display name of an optimizer id (`sgdn-hd` → `SGDN-HD`).
 #[wasm_bindgen(js_name = optimizerLabel)]
 pub fn optimizer_label(id: &str) -> Result<String, JsError> {
-    Ok(id.parse::<OptimizerKind>()?.label().to_owned())
+    Ok(parse_optimizer(id)?.label().to_owned())
 }
 
 /// MNIST digits parsed from the demo's "HDMN" binary (see [`crate::data`]).
@@ -96,7 +94,7 @@ impl Session {
     /// Adds a run of optimizer `id` (e.g. `adam-hd`) from α0 and returns its index.
     #[wasm_bindgen(js_name = addRun)]
     pub fn add_run(&mut self, id: &str, alpha0: f32) -> Result<u32, JsError> {
-        Ok(self.0.add_run(id.parse()?, alpha0)? as u32)
+        Ok(self.0.add_run(parse_optimizer(id)?, alpha0)? as u32)
     }
 
     /// Trains every unfinished run on up to `max_iterations` more minibatches; returns how many.
@@ -159,13 +157,13 @@ impl Session {
     /// The run's optimizer id.
     #[wasm_bindgen(js_name = runId)]
     pub fn run_id(&self, index: u32) -> Result<String, JsError> {
-        Ok(self.run(index)?.kind().id().to_owned())
+        Ok(self.run(index)?.variant().id().to_owned())
     }
 
     /// The run's optimizer display name.
     #[wasm_bindgen(js_name = runLabel)]
     pub fn run_label(&self, index: u32) -> Result<String, JsError> {
-        Ok(self.run(index)?.kind().label().to_owned())
+        Ok(self.run(index)?.variant().label().to_owned())
     }
 
     /// `"training"`, `"finished"` or `"diverged"`.

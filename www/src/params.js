@@ -1,8 +1,9 @@
 // The demo's settings: their ranges, parsing and validation from form fields or the URL, and
 // the URL that reproduces them. Pure functions, no DOM, so node's test runner checks them.
 
-/** Optimizer ids and display names, in display order. The worker checks this list against
- * hd-wasm's `optimizerIds()` when it starts, so the two cannot drift apart silently. */
+/** Optimizer ids and display names, in display order. The page needs them before the wasm
+ * module has loaded; the worker checks them against hd-core's list (`Variant`, through hd-wasm's
+ * `optimizerIds()`) when it starts, so the two cannot drift apart silently. */
 export const OPTIMIZERS = [
   { id: 'sgd', label: 'SGD' },
   { id: 'sgd-hd', label: 'SGD-HD' },
