@@ -6,8 +6,8 @@
 // Messages out: {type: 'ready', ids, digits}, {type: 'progress', ...}, {type: 'done', stopped},
 //               {type: 'prediction', run, probs}, {type: 'weights', run, weights},
 //               {type: 'bench', ...}, {type: 'error', message}
-import init, { Digits, Session, optimizerIds } from '../pkg/hd_wasm.js';
-import { OPTIMIZER_IDS, SWEEP_ALPHAS } from './params.js';
+import init, { Digits, Session, optimizerIds, optimizerLabel } from '../pkg/hd_wasm.js';
+import { OPTIMIZERS, SWEEP_ALPHAS } from './params.js';
 
 const wasmUrl = new URL('../pkg/hd_wasm_bg.wasm', import.meta.url);
 const digitsUrl = new URL('../pkg/mnist-10k.bin.gz', import.meta.url);
@@ -25,9 +25,9 @@ const ready = (async () => {
   const [, bytes] = await Promise.all([init({ module_or_path: wasmUrl }), loadDigits()]);
   digits = new Digits(bytes);
   const ids = optimizerIds();
-  if (ids.join(',') !== OPTIMIZER_IDS.join(',')) {
-    throw new Error(`hd-wasm offers optimizers ${ids.join(',')}, the page lists ${OPTIMIZER_IDS.join(',')}`);
-  }
+  const theirs = ids.map((id) => `${id}=${optimizerLabel(id)}`).join(', ');
+  const ours = OPTIMIZERS.map((o) => `${o.id}=${o.label}`).join(', ');
+  if (theirs !== ours) throw new Error(`hd-core names the optimizers ${theirs}; the page lists ${ours}`);
   postMessage({ type: 'ready', ids, digits: digits.length });
 })().catch((e) => postMessage({ type: 'error', message: `could not load the demo: ${e.message ?? e}` }));
 
