@@ -6,7 +6,6 @@
 mod bench;
 mod demo;
 mod embedded;
-#[allow(dead_code)] // the demo, native and embedded tasks use the rest
 mod env;
 mod native;
 mod test;
