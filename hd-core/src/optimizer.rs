@@ -556,7 +556,9 @@ impl Optimizer {
         let gamma = match (self.config.hyper, self.layout.alpha) {
             (Some(h), true) => {
                 let d = self.previous_direction(c, slots, base, g.scale(0.0));
-                match self.alpha_slot().and_then(|k| slots.get_mut(k)) {
+                // The α slot is the last (`alpha_slot`); `last_mut` keeps the index a
+                // constant, so a block's slots stay in registers instead of on the stack.
+                match slots.last_mut() {
                     Some(a) => {
                         // The additive rule element-wise: each α_i sees its own g_i d_{t−1,i}.
                         let terms = Terms {
