@@ -901,13 +901,13 @@ impl Optimizer {
         }
         let alpha = Lanes([alpha; LANES]);
         let body = n / LANES * LANES;
-        // Blocks are addressed by index rather than through an array of chunk iterators,
-        // which LLVM keeps in memory and which made this loop several times slower.
-        for start in (0..body).step_by(LANES) {
-            let r = start..start + LANES;
-            let (Some(p), Some(g)) = (params.get_mut(r.clone()), grads.get(r.clone())) else {
-                break;
-            };
+        // Slot blocks are addressed by index rather than through an array of chunk
+        // iterators, which LLVM keeps in memory and which made this loop several times slower.
+        let blocks = params
+            .chunks_exact_mut(LANES)
+            .zip(grads.chunks_exact(LANES));
+        for (i, (p, g)) in blocks.enumerate() {
+            let r = i * LANES..(i + 1) * LANES;
             let mut theta = Lanes::block(p);
             let mut s = slots
                 .each_ref()
