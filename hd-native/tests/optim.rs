@@ -105,24 +105,34 @@ fn run_core(name: &str, config: Config) -> Trajectory {
     }
 }
 
-fn run_native(config: Config, chunk: usize) -> Trajectory {
-    let vs = nn::VarStore::new(Device::Cpu);
-    let vars: Vec<Tensor> = initial()
+/// The test model's variables, from [`initial`], in a fresh entry of `vs`.
+fn model_vars(vs: &nn::VarStore) -> Vec<Tensor> {
+    initial()
         .iter()
         .enumerate()
         .map(|(i, p)| vs.root().var_copy(&format!("t{i}"), &Tensor::from_slice(p)))
-        .collect();
+        .collect()
+}
+
+/// Writes step `step`'s [`gradient`] of every variable into its gradient, as autograd would.
+fn feed_gradients(vars: &[Tensor], step: u64) {
+    tch::no_grad(|| {
+        for (i, v) in vars.iter().enumerate() {
+            let theta = Vec::<f32>::try_from(v).expect("to host");
+            v.grad()
+                .copy_(&Tensor::from_slice(&gradient(i, step, &theta)));
+        }
+    });
+}
+
+fn run_native(config: Config, chunk: usize) -> Trajectory {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let vars = model_vars(&vs);
     let mut opt = HdOptimizer::new(&vs, config).expect("optimizer");
     opt.set_chunk_len(chunk);
     let mut alphas = Vec::new();
     for step in 0..STEPS {
-        tch::no_grad(|| {
-            for (i, v) in vars.iter().enumerate() {
-                let theta = Vec::<f32>::try_from(v).expect("to host");
-                let g = Tensor::from_slice(&gradient(i, step, &theta));
-                v.grad().copy_(&g);
-            }
-        });
+        feed_gradients(&vars, step);
         opt.step().expect("step");
         alphas.push(Vec::<f32>::try_from(opt.alphas()).expect("alphas"));
     }
@@ -137,8 +147,11 @@ fn run_native(config: Config, chunk: usize) -> Trajectory {
             .find(|(n, _)| n == "buffers")
             .expect("buffers")
             .1;
-        let last = buffers.size()[0] - 1;
-        Vec::<f32>::try_from(buffers.select(0, last)).expect("alpha row")
+        let slot = Optimizer::new(config)
+            .expect("valid")
+            .alpha_slot()
+            .expect("per-parameter scope has an α slot");
+        Vec::<f32>::try_from(buffers.select(0, slot as i64)).expect("alpha row")
     } else {
         Vec::new()
     };
@@ -356,9 +369,7 @@ fn reported_alpha_is_the_mean_over_the_scope() {
     let last = core.alphas.last().expect("steps");
     let mean = last.iter().sum::<f32>() / last.len() as f32;
     let vs = nn::VarStore::new(Device::Cpu);
-    for (i, p) in initial().iter().enumerate() {
-        let _ = vs.root().var_copy(&format!("t{i}"), &Tensor::from_slice(p));
-    }
+    model_vars(&vs);
     // A fresh optimizer reports α0 in every scope.
     for scope in [Scope::Global, Scope::PerTensor, Scope::PerParameter] {
         let c = with(Config::sgd(0.05).with_hd(1e-4), |h| h.scope = scope);
@@ -375,20 +386,10 @@ fn reported_alpha_is_the_mean_over_the_scope() {
     let core = run_core("per parameter", per_parameter);
     let expected = core.alpha_buffer.iter().sum::<f32>() / core.alpha_buffer.len() as f32;
     let vs = nn::VarStore::new(Device::Cpu);
-    let vars: Vec<Tensor> = initial()
-        .iter()
-        .enumerate()
-        .map(|(i, p)| vs.root().var_copy(&format!("t{i}"), &Tensor::from_slice(p)))
-        .collect();
+    let vars = model_vars(&vs);
     let mut opt = HdOptimizer::new(&vs, per_parameter).expect("optimizer");
     for step in 0..STEPS {
-        tch::no_grad(|| {
-            for (i, v) in vars.iter().enumerate() {
-                let theta = Vec::<f32>::try_from(v).expect("to host");
-                v.grad()
-                    .copy_(&Tensor::from_slice(&gradient(i, step, &theta)));
-            }
-        });
+        feed_gradients(&vars, step);
         opt.step().expect("step");
     }
     let got = opt.alpha_value().expect("alpha");
@@ -409,23 +410,13 @@ fn state_round_trips_and_mismatches_are_refused() {
     let config = Config::adam(0.01).with_hd(1e-4);
     let make = |c: Config| {
         let vs = nn::VarStore::new(Device::Cpu);
-        let vars: Vec<Tensor> = initial()
-            .iter()
-            .enumerate()
-            .map(|(i, p)| vs.root().var_copy(&format!("t{i}"), &Tensor::from_slice(p)))
-            .collect();
+        let vars = model_vars(&vs);
         let opt = HdOptimizer::new(&vs, c).expect("optimizer");
         (vs, vars, opt)
     };
     let (_vs, vars, mut opt) = make(config);
     for step in 0..10 {
-        tch::no_grad(|| {
-            for (i, v) in vars.iter().enumerate() {
-                let theta = Vec::<f32>::try_from(v).expect("to host");
-                v.grad()
-                    .copy_(&Tensor::from_slice(&gradient(i, step, &theta)));
-            }
-        });
+        feed_gradients(&vars, step);
         opt.step().expect("step");
     }
     let saved: std::collections::HashMap<String, Tensor> =
