@@ -1,8 +1,7 @@
 //! The `hd-native` command line (clap).
 
 use crate::bench::{self, BenchArgs};
-use crate::config::{OptimizerKind, Options, ScopeArg};
-use crate::data::DatasetKind;
+use crate::config::Options;
 use crate::models::Model;
 use crate::train::{self, Setup};
 use anyhow::{bail, Result};
@@ -79,60 +78,12 @@ pub struct TrainArgs {
     /// WideResNet widening factor.
     #[arg(long)]
     pub width: Option<i64>,
-    /// Dataset.
-    #[arg(long)]
-    pub dataset: Option<DatasetKind>,
     /// Directory holding the dataset's files.
     #[arg(long)]
     pub data_dir: PathBuf,
-    /// Optimizer.
-    #[arg(long, value_parser = optimizer_parser())]
-    pub optimizer: Option<OptimizerKind>,
-    /// Initial learning rate α0 [default: 0.001].
-    #[arg(long)]
-    pub alpha0: Option<f32>,
-    /// Hypergradient rate β of the additive rule (HD) [default: 0.001; Adam-HD 1e-7].
-    #[arg(long)]
-    pub beta: Option<f32>,
-    /// Hypergradient rate β′ of the multiplicative rule (HDM) [default: 0.02].
-    #[arg(long)]
-    pub beta_mult: Option<f32>,
-    /// Nesterov momentum μ of the SGDN family [default: 0.9].
-    #[arg(long)]
-    pub mu: Option<f32>,
-    /// Coupled L2 weight decay λ [default: 0; 1e-4 on LogReg and MLP with --preset paper].
-    #[arg(long)]
-    pub weight_decay: Option<f32>,
-    /// Adam β1 [default: 0.9].
-    #[arg(long)]
-    pub beta1: Option<f32>,
-    /// Adam β2 [default: 0.999].
-    #[arg(long)]
-    pub beta2: Option<f32>,
-    /// Adam ε [default: 1e-8].
-    #[arg(long)]
-    pub eps: Option<f32>,
-    /// Divide Adam's step by √t (the paper's LogReg setting; on with --preset paper there).
-    #[arg(long)]
-    pub adam_sqrt_decay: bool,
-    /// Where one α is shared [default: global].
-    #[arg(long)]
-    pub scope: Option<ScopeArg>,
-    /// Clamp α to the interval from LO to HI after every update, e.g. `--clamp 0,0.1`.
-    #[arg(long, value_name = "LO,HI", value_parser = parse_pair)]
-    pub clamp: Option<(f32, f32)>,
-    /// The convergent schedule of paper §5.1, `P,ALPHA_INF`: γ_t = α_t/t^P + (1 − 1/t^P)·α∞.
-    #[arg(long, value_name = "P,ALPHA_INF", value_parser = parse_pair)]
-    pub transition: Option<(f32, f32)>,
-    /// Epochs [default: 10; the paper's count with --preset paper].
-    #[arg(long)]
-    pub epochs: Option<u32>,
-    /// Minibatch size [default: 128].
-    #[arg(long)]
-    pub batch_size: Option<i64>,
-    /// Seed of initialisation, shuffling and augmentation [default: 0].
-    #[arg(long)]
-    pub seed: Option<u64>,
+    /// The run's options: dataset, optimizer and hyperparameters, epochs, batch, seed.
+    #[command(flatten)]
+    pub run: Options,
     /// Device: auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
@@ -151,14 +102,6 @@ pub struct TrainArgs {
     /// CPU threads for libtorch's operations [default: libtorch's choice].
     #[arg(long)]
     pub threads: Option<i32>,
-}
-
-fn parse_pair(s: &str) -> Result<(f32, f32), String> {
-    let (a, b) = s
-        .split_once(',')
-        .ok_or_else(|| format!("expected two numbers A,B, got {s:?}"))?;
-    let p = |x: &str| x.trim().parse::<f32>().map_err(|e| format!("{x:?}: {e}"));
-    Ok((p(a)?, p(b)?))
 }
 
 impl TrainArgs {
@@ -210,24 +153,8 @@ impl TrainArgs {
     pub fn options(&self) -> Result<Options> {
         Ok(Options {
             model: self.model()?,
-            dataset: self.dataset,
-            optimizer: self.optimizer,
-            alpha0: self.alpha0,
-            beta: self.beta,
-            beta_mult: self.beta_mult,
-            mu: self.mu,
-            weight_decay: self.weight_decay,
-            beta1: self.beta1,
-            beta2: self.beta2,
-            eps: self.eps,
-            adam_sqrt_decay: self.adam_sqrt_decay.then_some(true),
-            scope: self.scope,
-            clamp: self.clamp,
-            transition: self.transition,
-            epochs: self.epochs,
-            batch_size: self.batch_size,
-            seed: self.seed,
             paper: self.preset == Some(Preset::Paper),
+            ..self.run.clone()
         })
     }
 
@@ -277,11 +204,4 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench(args) => bench::run(&args),
     }
-}
-
-/// The nine optimizer ids as the possible values (listed in `--help`), parsed by hd-core.
-fn optimizer_parser() -> impl clap::builder::TypedValueParser<Value = OptimizerKind> {
-    use clap::builder::TypedValueParser;
-    clap::builder::PossibleValuesParser::new(OptimizerKind::ALL.map(OptimizerKind::id))
-        .try_map(|id| id.parse::<OptimizerKind>())
 }

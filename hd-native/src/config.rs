@@ -150,48 +150,84 @@ fn short(x: f32) -> String {
     }
 }
 
-/// The command-line options of a run before defaults and presets are filled in: `None` means
-/// "not given".
-#[derive(Debug, Clone, Default, PartialEq)]
+/// The options of a run before defaults and presets are filled in: `None` means "not given".
+/// They are also `hd-native train`'s command-line options (flattened into it), so each is
+/// declared and documented once.
+#[derive(Debug, Clone, Default, PartialEq, clap::Args)]
 pub struct Options {
-    /// Model name and size options.
+    /// Model with its size options (the command line builds it from --model and its sizes).
+    #[arg(skip)]
     pub model: Option<Model>,
     /// Dataset.
+    #[arg(long)]
     pub dataset: Option<DatasetKind>,
     /// Optimizer.
+    #[arg(long, value_parser = optimizer_parser())]
     pub optimizer: Option<OptimizerKind>,
-    /// α0.
+    /// Initial learning rate α0 [default: 0.001].
+    #[arg(long)]
     pub alpha0: Option<f32>,
-    /// β (HD).
+    /// Hypergradient rate β of the additive rule (HD) [default: 0.001; Adam-HD 1e-7].
+    #[arg(long)]
     pub beta: Option<f32>,
-    /// β′ (HDM).
+    /// Hypergradient rate β′ of the multiplicative rule (HDM) [default: 0.02].
+    #[arg(long)]
     pub beta_mult: Option<f32>,
-    /// μ.
+    /// Nesterov momentum μ of the SGDN family [default: 0.9].
+    #[arg(long)]
     pub mu: Option<f32>,
-    /// λ.
+    /// Coupled L2 weight decay λ [default: 0; 1e-4 on LogReg and MLP with --preset paper].
+    #[arg(long)]
     pub weight_decay: Option<f32>,
-    /// Adam β1.
+    /// Adam β1 [default: 0.9].
+    #[arg(long)]
     pub beta1: Option<f32>,
-    /// Adam β2.
+    /// Adam β2 [default: 0.999].
+    #[arg(long)]
     pub beta2: Option<f32>,
-    /// Adam ε.
+    /// Adam ε [default: 1e-8].
+    #[arg(long)]
     pub eps: Option<f32>,
-    /// Adam 1/√t.
-    pub adam_sqrt_decay: Option<bool>,
-    /// Scope.
+    /// Divide Adam's step by √t (the paper's LogReg setting; on with --preset paper there).
+    #[arg(long)]
+    pub adam_sqrt_decay: bool,
+    /// Where one α is shared [default: global].
+    #[arg(long)]
     pub scope: Option<ScopeArg>,
-    /// Clamp.
+    /// Clamp α to the interval from LO to HI after every update, e.g. `--clamp 0,0.1`.
+    #[arg(long, value_name = "LO,HI", value_parser = parse_pair)]
     pub clamp: Option<(f32, f32)>,
-    /// Transition (p, α∞).
+    /// The convergent schedule of paper §5.1, `P,ALPHA_INF`: γ_t = α_t/t^P + (1 − 1/t^P)·α∞.
+    #[arg(long, value_name = "P,ALPHA_INF", value_parser = parse_pair)]
     pub transition: Option<(f32, f32)>,
-    /// Epochs.
+    /// Epochs [default: 10; the paper's count with --preset paper].
+    #[arg(long)]
     pub epochs: Option<u32>,
-    /// Batch size.
+    /// Minibatch size [default: 128].
+    #[arg(long)]
     pub batch_size: Option<i64>,
-    /// Seed.
+    /// Seed of initialisation, shuffling and augmentation [default: 0].
+    #[arg(long)]
     pub seed: Option<u64>,
-    /// Fill unset options with the paper's settings for the model.
+    /// Fill unset options with the paper's settings for the model (`--preset paper`).
+    #[arg(skip)]
     pub paper: bool,
+}
+
+/// The nine optimizer ids as the possible values (listed in `--help`), parsed by hd-core.
+fn optimizer_parser() -> impl clap::builder::TypedValueParser<Value = OptimizerKind> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(OptimizerKind::ALL.map(OptimizerKind::id))
+        .try_map(|id| id.parse::<OptimizerKind>())
+}
+
+/// `A,B` as two numbers.
+fn parse_pair(s: &str) -> Result<(f32, f32), String> {
+    let (a, b) = s
+        .split_once(',')
+        .ok_or_else(|| format!("expected two numbers A,B, got {s:?}"))?;
+    let p = |x: &str| x.trim().parse::<f32>().map_err(|e| format!("{x:?}: {e}"));
+    Ok((p(a)?, p(b)?))
 }
 
 /// An option combination that does not make a run.
@@ -270,7 +306,7 @@ impl Options {
             && (self.beta1.is_some()
                 || self.beta2.is_some()
                 || self.eps.is_some()
-                || self.adam_sqrt_decay == Some(true))
+                || self.adam_sqrt_decay)
         {
             return Err(not_for("beta1/--beta2/--eps/--adam-sqrt-decay"));
         }
@@ -312,9 +348,9 @@ impl Options {
             beta1: self.beta1.unwrap_or(0.9),
             beta2: self.beta2.unwrap_or(0.999),
             eps: self.eps.unwrap_or(1e-8),
-            adam_sqrt_decay: self.adam_sqrt_decay.unwrap_or(
-                paper && (optimizer.base() == OptimizerKind::Adam) && model == Model::Logreg,
-            ),
+            // A flag can only switch it on; the preset switches it on for LogReg.
+            adam_sqrt_decay: self.adam_sqrt_decay
+                || (paper && optimizer.base() == OptimizerKind::Adam && model == Model::Logreg),
             scope: self.scope.unwrap_or_default(),
             clamp: self.clamp,
             transition: self.transition,
@@ -370,7 +406,7 @@ impl Options {
         same("eps", &self.eps, &saved.eps)?;
         same(
             "adam-sqrt-decay",
-            &self.adam_sqrt_decay,
+            &self.adam_sqrt_decay.then_some(true),
             &saved.adam_sqrt_decay,
         )?;
         same("scope", &self.scope, &saved.scope)?;
