@@ -4,27 +4,27 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use hd_core::{Config, Optimizer};
+use hd_core::{Config, HyperRule, Optimizer, Variant};
 use std::hint::black_box;
 use std::time::Duration;
 
 const SIZES: [usize; 3] = [10_000, 1_000_000, 10_000_000];
 
-/// The rules, with the bytes per parameter each step really moves: §7's figure, plus the
-/// 4-byte read of g that base rules make to reject a non-finite gradient before writing.
-/// β is tiny so that millions of steps on one fixed gradient never overflow α; the work a
-/// step does does not depend on β's value.
-pub const RULES: [(&str, Config, usize); 9] = [
-    ("sgd", Config::sgd(1e-3), 16),
-    ("sgd-hd", Config::sgd(1e-3).with_hd(1e-12), 24),
-    ("sgd-hdm", Config::sgd(1e-3).with_hdm(1e-9), 24),
-    ("sgdn", Config::sgdn(1e-3, 0.9), 24),
-    ("sgdn-hd", Config::sgdn(1e-3, 0.9).with_hd(1e-12), 32),
-    ("sgdn-hdm", Config::sgdn(1e-3, 0.9).with_hdm(1e-9), 32),
-    ("adam", Config::adam(1e-3), 32),
-    ("adam-hd", Config::adam(1e-3).with_hd(1e-12), 40),
-    ("adam-hdm", Config::adam(1e-3).with_hdm(1e-9), 40),
-];
+/// Bytes one step of `v` really moves per parameter: DESIGN §7's model, plus the 4-byte read
+/// of g that base rules make to refuse a non-finite gradient before writing.
+pub fn bytes(v: Variant) -> usize {
+    v.model_bytes_per_parameter() + if v.rule().is_none() { 4 } else { 0 }
+}
+
+/// `v` as benchmarked: α0 = 0.001, μ = 0.9. β is tiny so that millions of steps on one fixed
+/// gradient never overflow α; the work a step does does not depend on β's value.
+fn config(v: Variant) -> Config {
+    let beta = match v.rule() {
+        Some(HyperRule::Multiplicative) => 1e-9,
+        _ => 1e-12,
+    };
+    v.config(1e-3, beta, 0.9)
+}
 
 fn data(n: usize, seed: u32) -> Vec<f32> {
     (0..n)
@@ -51,14 +51,14 @@ fn bench(c: &mut Criterion) {
             })
         });
 
-        for (name, config, bytes) in RULES {
-            let opt = Optimizer::new(config).unwrap();
+        for v in Variant::ALL {
+            let opt = Optimizer::new(config(v)).unwrap();
             let mut theta = data(n, 2);
             let grads = data(n, 3);
             let mut buffers = vec![0.0; opt.buffer_len(n).unwrap()];
             let mut state = opt.init_state();
-            group.throughput(Throughput::Bytes((bytes * n) as u64));
-            group.bench_with_input(BenchmarkId::from_parameter(name), &n, |b, _| {
+            group.throughput(Throughput::Bytes((bytes(v) * n) as u64));
+            group.bench_with_input(BenchmarkId::from_parameter(v.id()), &n, |b, _| {
                 b.iter(|| {
                     opt.step(&mut state, &mut theta, black_box(&grads), &mut buffers)
                         .unwrap();

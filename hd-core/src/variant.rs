@@ -103,6 +103,25 @@ impl Variant {
         }
     }
 
+    /// Bytes of f32 traffic per parameter one step must move (DESIGN §7's cost model): the base
+    /// rule reads g and reads and writes θ and each of its buffers; HD adds a pass that reads g
+    /// and the state d_{t−1} comes from (d_{t−1} itself, or Adam's m and v), and SGD and SGDN
+    /// write d_{t−1} back. HDM moves what HD does. (hd-core's slice step moves 4 more for a base
+    /// rule, which reads g once more to refuse a non-finite gradient before writing.)
+    pub const fn model_bytes_per_parameter(self) -> usize {
+        let (base_slots, previous_direction_reads) = match self.base() {
+            Variant::Sgd => (0, 4),
+            Variant::Sgdn => (1, 4),
+            _ => (2, 8),
+        };
+        let base = 4 + 8 + 8 * base_slots;
+        match (self.rule(), self.base()) {
+            (None, _) => base,
+            (Some(_), Variant::Adam) => base + 4 + previous_direction_reads,
+            (Some(_), _) => base + 4 + previous_direction_reads + 4,
+        }
+    }
+
     /// Its configuration: initial rate α0, hypergradient rate `beta` (β for HD, β′ for HDM;
     /// ignored by a base optimizer), Nesterov momentum `mu` (SGDN family only; ignored by the
     /// others), Adam with (0.9, 0.999, 1e−8), no weight decay, one global α. Validate it with

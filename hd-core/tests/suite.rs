@@ -309,3 +309,23 @@ fn variants_parse_their_ids_and_configure_as_named() {
         .to_string()
         .ends_with(&ids.join(", ")));
 }
+
+/// DESIGN §7's table, typed in from the document.
+#[test]
+fn the_cost_model_is_design_section_7() {
+    use hd_core::Variant::*;
+    let table = [
+        (Sgd, 12),
+        (SgdHd, 24),
+        (SgdHdm, 24),
+        (Sgdn, 20),
+        (SgdnHd, 32),
+        (SgdnHdm, 32),
+        (Adam, 28),
+        (AdamHd, 40),
+        (AdamHdm, 40),
+    ];
+    for (v, bytes) in table {
+        assert_eq!(v.model_bytes_per_parameter(), bytes, "{v}");
+    }
+}

@@ -149,19 +149,6 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// Bytes moved per parameter by one step (DESIGN §7); HDM moves what HD does.
-fn bytes_per_param(kind: OptimizerKind) -> f64 {
-    use hd_core::Variant::*;
-    match kind {
-        Sgd => 12.0,
-        SgdHd | SgdHdm => 24.0,
-        Sgdn => 20.0,
-        SgdnHd | SgdnHdm => 32.0,
-        Adam => 28.0,
-        AdamHd | AdamHdm => 40.0,
-    }
-}
-
 /// hd's configuration for a benchmark contender: the runner's defaults.
 fn core_config(kind: OptimizerKind, model: &Model) -> Result<hd_core::Config> {
     let options = Options {
@@ -294,11 +281,13 @@ fn step(
     for ((name, kind, _, _), t) in contenders.iter().zip(&med) {
         let kind = kind.context("contender without a kind")?;
         let ratio = tch_time(kind).map_or(f64::NAN, |b| t / b);
-        let bytes = bytes_per_param(if name.starts_with("tch") {
+        // DESIGN §7's bytes per parameter (hd-core's cost model); a tch row is its base rule.
+        let rule = if name.starts_with("tch") {
             kind.base()
         } else {
             kind
-        });
+        };
+        let bytes = rule.model_bytes_per_parameter() as f64;
         let gbs = bytes * n_params as f64 / t / 1e9;
         println!(
             "| {name} | {:.3} | {ratio:.2}× | {bytes:.0} | {gbs:.1} |",
