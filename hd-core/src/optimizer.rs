@@ -413,25 +413,19 @@ impl Optimizer {
     /// [`Error::LengthMismatch`] if `buffers` is not a whole number of slots.
     pub fn init_buffers(&self, buffers: &mut [f32]) -> Result<(), Error> {
         let slots = self.slots();
-        let whole = if slots == 0 {
-            buffers.is_empty()
-        } else {
-            buffers.len() % slots == 0
-        };
-        if !whole {
+        let n = buffers.len().checked_div(slots).unwrap_or(0);
+        if n * slots != buffers.len() {
             return Err(Error::LengthMismatch {
                 name: "buffers",
-                expected: buffers.len() - buffers.len() % slots.max(1),
+                expected: n * slots,
                 found: buffers.len(),
             });
         }
-        let n = buffers.len().checked_div(slots).unwrap_or(0);
-        let alpha_from = n * (slots.saturating_sub(1));
+        let alpha_from = self.alpha_slot().map(|k| k * n);
         for (i, b) in buffers.iter_mut().enumerate() {
-            *b = if self.layout.alpha && i >= alpha_from {
-                self.config.alpha0
-            } else {
-                0.0
+            *b = match alpha_from {
+                Some(start) if i >= start => self.config.alpha0,
+                _ => 0.0,
             };
         }
         Ok(())

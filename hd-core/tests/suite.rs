@@ -329,3 +329,40 @@ fn the_cost_model_is_design_section_7() {
         assert_eq!(v.model_bytes_per_parameter(), bytes, "{v}");
     }
 }
+
+#[test]
+fn init_buffers_sets_alpha0_in_the_alpha_slot_and_refuses_partial_slots() {
+    let per_parameter = Config {
+        hyper: Some(hd_core::Hyper {
+            scope: hd_core::Scope::PerParameter,
+            ..hd_core::Hyper::additive(1e-3)
+        }),
+        ..Config::adam(0.5)
+    };
+    let opt = Optimizer::new(per_parameter).unwrap();
+    assert_eq!(opt.alpha_slot(), Some(2)); // m, v, then α
+    let mut b = [7.0f32; 6]; // two parameters
+    opt.init_buffers(&mut b).unwrap();
+    assert_eq!(b, [0.0, 0.0, 0.0, 0.0, 0.5, 0.5]);
+    let mut odd = [7.0f32; 7];
+    assert_eq!(
+        opt.init_buffers(&mut odd),
+        Err(Error::LengthMismatch {
+            name: "buffers",
+            expected: 6,
+            found: 7
+        })
+    );
+    assert_eq!(odd, [7.0; 7]);
+    // Plain SGD keeps no buffers at all.
+    let sgd = Optimizer::new(Config::sgd(0.1)).unwrap();
+    assert_eq!(sgd.alpha_slot(), None);
+    assert_eq!(
+        sgd.init_buffers(&mut [0.0; 3]),
+        Err(Error::LengthMismatch {
+            name: "buffers",
+            expected: 0,
+            found: 3
+        })
+    );
+}
