@@ -5,6 +5,7 @@
 
 mod bench;
 mod demo;
+mod docs;
 mod embedded;
 mod env;
 mod native;

@@ -12,6 +12,8 @@ pub fn run() -> Result<()> {
     step("cargo fmt --check");
     exec(cargo().args(["fmt", "--all", "--check"]))?;
 
+    crate::docs::check()?;
+
     step("cargo clippy (default members, all targets, -D warnings)");
     exec(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
 
