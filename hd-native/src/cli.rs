@@ -6,7 +6,7 @@ use crate::models::Model;
 use crate::train::{self, Setup};
 use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 /// Hypergradient descent (Baydin et al., ICLR 2018) on libtorch: train, plot, benchmark.
@@ -170,6 +170,22 @@ impl TrainArgs {
     }
 }
 
+/// `--threads n`, at most the machine's logical CPUs (more only adds contention), with a note
+/// when it is lowered.
+fn bounded_threads(n: i32) -> i32 {
+    let cpus = std::thread::available_parallelism()
+        .map_or(1, |c| i32::try_from(c.get()).unwrap_or(i32::MAX));
+    if n > cpus {
+        let _ = writeln!(
+            std::io::stderr(),
+            "hd-native: note: --threads {n} exceeds the {cpus} logical CPUs; using {cpus}"
+        );
+        cpus
+    } else {
+        n
+    }
+}
+
 /// Runs a parsed command line.
 ///
 /// # Errors
@@ -181,11 +197,14 @@ pub fn run(cli: Cli) -> Result<()> {
                 if n < 1 {
                     bail!("--threads must be at least 1");
                 }
-                tch::set_num_threads(n);
+                tch::set_num_threads(bounded_threads(n));
             }
+            train::stop_on_signals()?;
             let summary = train::run(&args.options()?, &args.setup())?;
             let n = summary.epochs_completed;
-            eprintln!(
+            // A closed stderr (`2>&1 | head`) is no reason to fail a finished run.
+            let _ = writeln!(
+                std::io::stderr(),
                 "{}: {n} epoch{}, test loss {:.4}, test accuracy {:.2}%, α {:.4e} ({})",
                 summary.title,
                 if n == 1 { "" } else { "s" },
@@ -197,8 +216,12 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Plot { runs, out } => {
+            let mut stdout = std::io::stdout().lock();
             for f in crate::plot::plot(&runs, &out)? {
-                println!("{}", f.display());
+                // The figures are written; a reader that went away (`| head`) ends the list.
+                if writeln!(stdout, "{}", f.display()).is_err() {
+                    break;
+                }
             }
             Ok(())
         }

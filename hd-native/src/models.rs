@@ -118,6 +118,35 @@ impl Model {
     }
 }
 
+impl Model {
+    /// The number of trainable parameters, where it follows from the sizes alone (LogReg
+    /// and MLP, whose widths are free: `Σ (inputs + 1) · outputs` over the linear layers);
+    /// `None` for the convolutional networks. Computed without overflow, so an absurd width
+    /// can be refused before anything is allocated.
+    pub fn parameter_count(&self, spec: InputSpec) -> Option<u128> {
+        let linear = |i: i64, o: i64| -> u128 {
+            let (i, o) = (
+                u128::try_from(i).unwrap_or(0),
+                u128::try_from(o).unwrap_or(0),
+            );
+            (i + 1) * o
+        };
+        match self {
+            Model::Logreg => Some(linear(inputs(spec), spec.classes)),
+            Model::Mlp { hidden } => {
+                let mut total = 0u128;
+                let mut width = inputs(spec);
+                for &h in hidden {
+                    total = total.saturating_add(linear(width, h));
+                    width = h;
+                }
+                Some(total.saturating_add(linear(width, spec.classes)))
+            }
+            _ => None,
+        }
+    }
+}
+
 fn positive(what: &'static str, value: i64) -> Result<(), ModelError> {
     if value > 0 {
         Ok(())

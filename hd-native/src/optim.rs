@@ -696,10 +696,15 @@ impl HdOptimizer {
                 .ok_or_else(|| OptimError::StateMismatch(format!("no '{name}' tensor")))
         };
         let record = get("record")?;
+        if record.kind() != Kind::Uint8 {
+            // Converting would read other bytes than were written.
+            return Err(OptimError::StateMismatch(format!(
+                "record is {:?}, expected Uint8",
+                record.kind()
+            )));
+        }
         let mut bytes = vec![0u8; record.numel()];
-        record
-            .f_to_kind(Kind::Uint8)?
-            .f_copy_data_u8(&mut bytes, record.numel())?;
+        record.f_copy_data_u8(&mut bytes, record.numel())?;
         let (saved, state) = Optimizer::decode(&bytes)?;
         if saved.config() != self.rule.config() {
             return Err(OptimError::StateMismatch(format!(
