@@ -3,6 +3,7 @@
 use crate::bench::{self, BenchArgs};
 use crate::config::Options;
 use crate::models::Model;
+pub use crate::models::ModelName;
 use crate::train::{self, Setup};
 use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -34,23 +35,6 @@ pub enum Command {
     },
     /// Measure optimizer step time and training throughput.
     Bench(BenchArgs),
-}
-
-/// Model names for `--model`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ModelName {
-    /// Logistic regression.
-    Logreg,
-    /// Multilayer perceptron (`--hidden`).
-    Mlp,
-    /// VGG-16 with one fc-512 (`--no-batch-norm` to drop batch norm).
-    Vgg,
-    /// ResNet-18, CIFAR form.
-    Resnet18,
-    /// ResNet-101, CIFAR form.
-    Resnet101,
-    /// WideResNet (`--depth`, `--width`).
-    Wrn,
 }
 
 /// Presets for `--preset`.
@@ -129,21 +113,21 @@ impl TrainArgs {
         if (self.depth.is_some() || self.width.is_some()) && name != ModelName::Wrn {
             bail!("--depth and --width apply to --model wrn only");
         }
-        Ok(Some(match name {
-            ModelName::Logreg => Model::Logreg,
-            ModelName::Mlp => Model::Mlp {
-                hidden: self.hidden.clone().unwrap_or_else(|| vec![1000, 1000]),
-            },
-            ModelName::Vgg => Model::Vgg {
-                batch_norm: !self.no_batch_norm,
-            },
-            ModelName::Resnet18 => Model::Resnet18,
-            ModelName::Resnet101 => Model::Resnet101,
-            ModelName::Wrn => Model::Wrn {
-                depth: self.depth.unwrap_or(28),
-                width: self.width.unwrap_or(10),
-            },
-        }))
+        let mut model = name.model();
+        match &mut model {
+            Model::Mlp { hidden } => {
+                if let Some(h) = &self.hidden {
+                    hidden.clone_from(h);
+                }
+            }
+            Model::Vgg { batch_norm } => *batch_norm = !self.no_batch_norm,
+            Model::Wrn { depth, width } => {
+                *depth = self.depth.unwrap_or(*depth);
+                *width = self.width.unwrap_or(*width);
+            }
+            Model::Logreg | Model::Resnet18 | Model::Resnet101 => {}
+        }
+        Ok(Some(model))
     }
 
     /// The run options (before defaults and presets).

@@ -2,7 +2,7 @@
 //! map onto hd-core's [`Config`].
 
 use crate::data::DatasetKind;
-use crate::models::Model;
+use crate::models::{Model, ModelName};
 use hd_core::{Adam, Base, Config, Hyper, HyperRule, Scope, Sgd, Transition};
 use std::fmt;
 
@@ -294,10 +294,10 @@ pub enum ConfigError {
 
 /// The paper's epoch counts: LogReg 20, MLP 100, VGG (and the other convnets) 200.
 fn paper_epochs(model: &Model) -> u32 {
-    match model {
-        Model::Logreg => 20,
-        Model::Mlp { .. } => 100,
-        _ => 200,
+    match model.name() {
+        ModelName::Logreg => 20,
+        ModelName::Mlp => 100,
+        ModelName::Vgg | ModelName::Resnet18 | ModelName::Resnet101 | ModelName::Wrn => 200,
     }
 }
 

@@ -42,6 +42,57 @@ pub enum Model {
     },
 }
 
+/// The models by name, as `--model` takes them (`hd-native train` and `bench`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModelName {
+    /// Logistic regression.
+    Logreg,
+    /// Multilayer perceptron (`--hidden`).
+    Mlp,
+    /// VGG-16 with one fc-512 (`--no-batch-norm` to drop batch norm).
+    Vgg,
+    /// ResNet-18, CIFAR form.
+    Resnet18,
+    /// ResNet-101, CIFAR form.
+    Resnet101,
+    /// WideResNet (`--depth`, `--width`).
+    Wrn,
+}
+
+impl ModelName {
+    /// The model of this name with its default sizes: the paper's MLP (1000, 1000), VGG with
+    /// batch norm, WRN-28-10. The one place a name becomes a model.
+    pub fn model(self) -> Model {
+        match self {
+            ModelName::Logreg => Model::Logreg,
+            ModelName::Mlp => Model::Mlp {
+                hidden: vec![1000, 1000],
+            },
+            ModelName::Vgg => Model::Vgg { batch_norm: true },
+            ModelName::Resnet18 => Model::Resnet18,
+            ModelName::Resnet101 => Model::Resnet101,
+            ModelName::Wrn => Model::Wrn {
+                depth: 28,
+                width: 10,
+            },
+        }
+    }
+}
+
+impl Model {
+    /// The model's name (its architecture without the sizes).
+    pub fn name(&self) -> ModelName {
+        match self {
+            Model::Logreg => ModelName::Logreg,
+            Model::Mlp { .. } => ModelName::Mlp,
+            Model::Vgg { .. } => ModelName::Vgg,
+            Model::Resnet18 => ModelName::Resnet18,
+            Model::Resnet101 => ModelName::Resnet101,
+            Model::Wrn { .. } => ModelName::Wrn,
+        }
+    }
+}
+
 impl fmt::Display for Model {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

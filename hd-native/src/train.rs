@@ -428,10 +428,395 @@ fn num(x: f32) -> String {
     format!("{x}")
 }
 
+/// The epoch columns of a log row: on row 0 (the model before training) and on each epoch's
+/// last row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochColumns {
+    /// `LossEpoch`: the mean training minibatch loss (row 0: the training-set loss).
+    pub train_loss: f64,
+    /// `ValidLossEpoch`: the test-set loss.
+    pub test_loss: f64,
+    /// `ValidAccEpoch`: the test-set accuracy in [0, 1].
+    pub test_accuracy: f64,
+}
+
+/// One row of `log.csv`: the one place its columns ([`LOG_HEADER`]) are written and read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LogRow {
+    /// `Epoch` (0: before training).
+    pub epoch: u32,
+    /// `Iteration`, counted from the start of the run.
+    pub iteration: u64,
+    /// `Time`: wall-clock seconds since the run started, over every session.
+    pub time: f64,
+    /// `Loss`: the minibatch loss (none on row 0).
+    pub loss: Option<f32>,
+    /// `Alpha` (and `AlphaEpoch` on an epoch row): α after this iteration.
+    pub alpha: f32,
+    /// `Beta`: the hypergradient rate in use.
+    pub beta: f32,
+    /// The epoch columns, on row 0 and each epoch's last row.
+    pub epoch_columns: Option<EpochColumns>,
+}
+
+impl LogRow {
+    /// The row as a line of `log.csv` (with its newline). Numbers are written so that they
+    /// read back to the same value; absent values are empty fields.
+    pub fn to_line(&self) -> String {
+        let e = self.epoch_columns;
+        let field = |x: Option<String>| x.unwrap_or_default();
+        format!(
+            "{},{},{},{},{},{},{},{},{},{}\n",
+            self.epoch,
+            self.iteration,
+            self.time,
+            field(self.loss.map(num)),
+            field(e.map(|e| e.train_loss.to_string())),
+            field(e.map(|e| e.test_loss.to_string())),
+            num(self.alpha),
+            field(e.map(|_| num(self.alpha))),
+            num(self.beta),
+            field(e.map(|e| e.test_accuracy.to_string())),
+        )
+    }
+
+    /// Parses the fields of a line (split at commas); `None` for anything but a whole row.
+    pub fn from_fields(fields: &[&str]) -> Option<LogRow> {
+        let [epoch, iteration, time, loss, train_loss, test_loss, alpha, _, beta, test_accuracy] =
+            fields
+        else {
+            return None;
+        };
+        let optional = |f: &str| -> Option<Option<f64>> {
+            if f.is_empty() {
+                Some(None)
+            } else {
+                f.parse().ok().map(Some)
+            }
+        };
+        let epoch_columns = match (
+            optional(train_loss)?,
+            optional(test_loss)?,
+            optional(test_accuracy)?,
+        ) {
+            (Some(train_loss), Some(test_loss), Some(test_accuracy)) => Some(EpochColumns {
+                train_loss,
+                test_loss,
+                test_accuracy,
+            }),
+            (None, None, None) => None,
+            _ => return None,
+        };
+        Some(LogRow {
+            epoch: epoch.parse().ok()?,
+            iteration: iteration.parse().ok()?,
+            time: time.parse().ok()?,
+            loss: if loss.is_empty() {
+                None
+            } else {
+                Some(loss.parse().ok()?)
+            },
+            alpha: alpha.parse().ok()?,
+            beta: beta.parse().ok()?,
+            epoch_columns,
+        })
+    }
+
+    /// The figures of an epoch row (`None` for other rows).
+    pub fn epoch_stats(&self) -> Option<EpochStats> {
+        self.epoch_columns.map(|e| EpochStats {
+            epoch: self.epoch,
+            train_loss: e.train_loss,
+            test_loss: e.test_loss,
+            test_accuracy: e.test_accuracy,
+            alpha: f64::from(self.alpha),
+        })
+    }
+}
+
+/// `log.csv`, open for appending.
+struct Log {
+    file: File,
+    path: PathBuf,
+}
+
+impl Log {
+    /// Opens the log of `dir`: a new one (header written) or, resuming, the existing one.
+    fn open(dir: &Path, new: bool) -> Result<Log, TrainError> {
+        let path = dir.join(LOG);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(!new)
+            .write(true)
+            .truncate(new)
+            .open(&path)
+            .map_err(io(&path))?;
+        let mut log = Log { file, path };
+        if new {
+            log.write(&format!("{LOG_HEADER}\n"))?;
+        }
+        Ok(log)
+    }
+
+    fn write(&mut self, text: &str) -> Result<(), TrainError> {
+        self.file.write_all(text.as_bytes()).map_err(io(&self.path))
+    }
+
+    fn append(&mut self, rows: &[LogRow]) -> Result<(), TrainError> {
+        let text: String = rows.iter().map(LogRow::to_line).collect();
+        self.write(&text)
+    }
+
+    /// Makes the rows written durable (before the checkpoint that follows them).
+    fn sync(&mut self) -> Result<(), TrainError> {
+        self.file.sync_data().map_err(io(&self.path))
+    }
+}
+
+/// Wall-clock time over every session of a run.
+struct Clock {
+    before: f64,
+    started: Instant,
+}
+
+impl Clock {
+    fn seconds(&self) -> f64 {
+        self.before + self.started.elapsed().as_secs_f64()
+    }
+}
+
+/// How an epoch ended.
+enum EpochEnd {
+    /// Every iteration done and the model finite: its figures and training seconds.
+    Done(EpochStats, f64),
+    /// A loss, parameter or α became non-finite.
+    Diverged(Divergence),
+    /// A stop signal arrived (its number).
+    Stopped(i32),
+}
+
+/// One run's training state: the model, its optimizer and data, the log and the clock.
+struct Trainer<'a> {
+    config: &'a RunConfig,
+    data: &'a Dataset,
+    net: &'a Net,
+    opt: HdOptimizer,
+    log: Log,
+    clock: Clock,
+    /// The batch size in use and the iterations per epoch.
+    batch: i64,
+    per_epoch: i64,
+    /// Iterations done, counted from the start of the run.
+    iteration: u64,
+    progress: bool,
+}
+
+impl Trainer<'_> {
+    /// Evaluates the model before training and logs it as row 0.
+    fn initial_row(&mut self) -> Result<Result<EpochStats, Divergence>, TrainError> {
+        let (train_loss, _) = evaluate(self.net, self.data, &self.data.train)?;
+        let (test_loss, test_accuracy) = evaluate(self.net, self.data, &self.data.test)?;
+        let row = LogRow {
+            epoch: 0,
+            iteration: 0,
+            time: self.clock.seconds(),
+            loss: None,
+            alpha: self.opt.alpha_value()?,
+            beta: self.config.beta,
+            epoch_columns: Some(EpochColumns {
+                train_loss,
+                test_loss,
+                test_accuracy,
+            }),
+        };
+        self.log.append(&[row])?;
+        self.log.sync()?;
+        if !train_loss.is_finite() || !test_loss.is_finite() {
+            return Ok(Err(Divergence {
+                epoch: 0,
+                iteration: 0,
+                reason: "the loss of the initial model is not finite".into(),
+            }));
+        }
+        Ok(row.epoch_stats().ok_or(Divergence {
+            epoch: 0,
+            iteration: 0,
+            reason: "row 0 has no figures".into(),
+        }))
+    }
+
+    /// Trains one epoch: a fresh shuffle from (seed, epoch), one step per minibatch, the
+    /// losses and α read back [`LOG_EVERY`] iterations at a time and logged, then the test
+    /// set evaluated and the epoch row logged and synced.
+    fn epoch(&mut self, epoch: u32) -> Result<EpochEnd, TrainError> {
+        let (n, batch, per_epoch) = (self.data.train.len(), self.batch, self.per_epoch);
+        let device = self.data.train.labels.device();
+        let bar = progress_bar(self.progress, per_epoch as u64, epoch, self.config.epochs);
+        tch::manual_seed(epoch_seed(self.config.seed, epoch));
+        let perm = Tensor::f_randperm(n, (Kind::Int64, device))?;
+        let epoch_start = Instant::now();
+        let mut pending: Vec<(Tensor, Tensor, f64)> = Vec::with_capacity(LOG_EVERY);
+        let mut loss_sum = 0.0f64;
+        let mut last_row = None;
+        for i in 0..per_epoch {
+            // i · batch < n: only a batch smaller than the set makes more than one.
+            let start = i * batch;
+            let index = perm.f_narrow(0, start, batch.min(n - start))?;
+            let (x, y) = self.data.batch(&self.data.train, &index, true)?;
+            let loss = cross_entropy(&self.net.forward_t(&x, true), &y)?;
+            self.opt.backward_step(&loss)?;
+            pending.push((loss.f_detach()?, self.opt.alpha()?, self.clock.seconds()));
+            if let Some(signal) = stop_requested() {
+                // The rows of this epoch are ahead of the checkpoint: a resume drops them.
+                return Ok(EpochEnd::Stopped(signal));
+            }
+            if pending.len() < LOG_EVERY && i + 1 < per_epoch {
+                continue;
+            }
+            let mut rows = read_back(&pending)?
+                .into_iter()
+                .map(|(loss, alpha, time)| {
+                    self.iteration += 1;
+                    LogRow {
+                        epoch,
+                        iteration: self.iteration,
+                        time,
+                        loss: Some(loss),
+                        alpha,
+                        beta: self.config.beta,
+                        epoch_columns: None,
+                    }
+                })
+                .collect::<Vec<_>>();
+            if let Some(bad) = rows
+                .iter()
+                .position(|r| r.loss.is_some_and(|l| !l.is_finite()))
+            {
+                self.log.append(&rows[..bad])?;
+                return Ok(EpochEnd::Diverged(Divergence {
+                    epoch,
+                    iteration: rows[bad].iteration,
+                    reason: "the training loss is not finite".into(),
+                }));
+            }
+            loss_sum += rows
+                .iter()
+                .filter_map(|r| r.loss)
+                .map(f64::from)
+                .sum::<f64>();
+            if let Some(r) = rows.last() {
+                bar.set_message(format!(
+                    "loss {:.4}  α {:.3e}",
+                    r.loss.unwrap_or(f32::NAN),
+                    r.alpha
+                ));
+            }
+            bar.inc(pending.len() as u64);
+            pending.clear();
+            // The epoch's last row gets the epoch columns once the test set is evaluated.
+            if i + 1 == per_epoch {
+                last_row = rows.pop();
+            }
+            self.log.append(&rows)?;
+        }
+        let train_seconds = epoch_start.elapsed().as_secs_f64();
+        let (test_loss, test_accuracy) = evaluate(self.net, self.data, &self.data.test)?;
+        let train_loss = loss_sum / per_epoch as f64;
+        let alpha = self.opt.alpha_value()?;
+        let row = LogRow {
+            alpha,
+            epoch_columns: Some(EpochColumns {
+                train_loss,
+                test_loss,
+                test_accuracy,
+            }),
+            ..last_row.unwrap_or(LogRow {
+                epoch,
+                iteration: self.iteration,
+                time: self.clock.seconds(),
+                loss: None,
+                alpha,
+                beta: self.config.beta,
+                epoch_columns: None,
+            })
+        };
+        self.log.append(&[row])?;
+        self.log.sync()?;
+        bar.finish_with_message(format!(
+            "loss {train_loss:.4}  test loss {test_loss:.4}  test acc {:.2}%  α {alpha:.3e}",
+            100.0 * test_accuracy
+        ));
+        // A blown-up model can still give finite minibatch losses until the test set shows
+        // it: its checkpoint must not replace the last finite one.
+        let reason = if !test_loss.is_finite() {
+            Some("the test loss is not finite")
+        } else if !train_loss.is_finite() {
+            Some("the training loss is not finite")
+        } else if self.opt.check_finite().is_err() {
+            Some("a parameter or α is not finite")
+        } else {
+            None
+        };
+        Ok(match (reason, row.epoch_stats()) {
+            (None, Some(stats)) => EpochEnd::Done(stats, train_seconds),
+            (reason, _) => EpochEnd::Diverged(Divergence {
+                epoch,
+                iteration: self.iteration,
+                reason: reason.unwrap_or("the epoch row has no figures").into(),
+            }),
+        })
+    }
+}
+
+/// A run directory opened for training: locked, checked, and its configuration settled.
+struct Opened {
+    /// Held until the run ends.
+    _lock: File,
+    config: RunConfig,
+    /// The checkpoint resumed from, the log's epoch figures and its text cut back to the
+    /// checkpoint.
+    resumed: Option<(Checkpoint, Vec<EpochStats>, String)>,
+}
+
+/// Locks the run directory and decides what the run is: a new one (its options resolved and
+/// the directory checked) or the continuation of the one in it (checkpoint and log checked
+/// against each other, the options against the saved ones).
+fn open_run(options: &Options, setup: &Setup) -> Result<Opened, TrainError> {
+    let out = &setup.out;
+    if !setup.resume {
+        // A new run's options are checked before the directory is touched.
+        let config = options.resolve()?;
+        let lock = lock_run_dir(out)?;
+        check_fresh(out)?;
+        return Ok(Opened {
+            _lock: lock,
+            config,
+            resumed: None,
+        });
+    }
+    let lock = lock_run_dir(out)?;
+    let (c, history, kept_log) = resume_point(out)?;
+    let config = options.resume(&c.config)?;
+    if config.epochs < c.epoch {
+        return Err(ConfigError::BelowCompleted {
+            given: config.epochs,
+            completed: c.epoch,
+        }
+        .into());
+    }
+    Ok(Opened {
+        _lock: lock,
+        config,
+        resumed: Some((c, history, kept_log)),
+    })
+}
+
 /// Trains as `options` and `setup` say, resuming when asked, and returns the summary.
 ///
-/// The run directory is locked first and checked before anything in it changes: see the
-/// module documentation for which directories are written.
+/// In order: the run directory is locked and checked (see the module documentation for which
+/// directories are written); the data are loaded and, on resume, checked against the
+/// checkpoint; the model is built and restored; a new run logs row 0 and checkpoints epoch 0;
+/// then each epoch is trained, logged, checkpointed and summarised.
 ///
 /// # Errors
 /// [`TrainError`]: bad options, data, a run directory in the way or in use, a diverged loss,
@@ -439,36 +824,11 @@ fn num(x: f32) -> String {
 pub fn run(options: &Options, setup: &Setup) -> Result<Summary, TrainError> {
     let out = &setup.out;
     let device = parse_device(&setup.device)?;
-    // A new run's options are checked before the directory is touched.
-    let fresh = if setup.resume {
-        None
-    } else {
-        Some(options.resolve()?)
-    };
-    let _lock = lock_run_dir(out)?;
-    let ckpt_path = out.join(CHECKPOINT);
-    let log_path = out.join(LOG);
-    let resumed = if setup.resume {
-        Some(resume_point(out)?)
-    } else {
-        check_fresh(out)?;
-        None
-    };
-    let config = match (&resumed, fresh) {
-        (Some((c, _, _)), _) => {
-            let config = options.resume(&c.config)?;
-            if config.epochs < c.epoch {
-                return Err(ConfigError::BelowCompleted {
-                    given: config.epochs,
-                    completed: c.epoch,
-                }
-                .into());
-            }
-            config
-        }
-        (None, Some(config)) => config,
-        (None, None) => unreachable_config()?,
-    };
+    let Opened {
+        _lock,
+        config,
+        resumed,
+    } = open_run(options, setup)?;
     if device.is_cuda() {
         // Let cuDNN pick the fastest convolution algorithms for these fixed shapes.
         tch::Cuda::cudnn_set_benchmark(true);
@@ -477,6 +837,7 @@ pub fn run(options: &Options, setup: &Setup) -> Result<Summary, TrainError> {
     let data = Dataset::load(config.dataset, &setup.data_dir, device)?;
     let n = data.train.len();
     let (batch, per_epoch) = batches(n, config.batch_size);
+    let ckpt_path = out.join(CHECKPOINT);
     if let Some((c, _, _)) = &resumed {
         check_progress(&ckpt_path, c, per_epoch)?;
         check_data(out, &setup.data_dir, c, &data.files)?;
@@ -488,15 +849,28 @@ pub fn run(options: &Options, setup: &Setup) -> Result<Summary, TrainError> {
     let vs = nn::VarStore::new(device);
     let net = build_model(&vs, &config, &data)?;
     let mut opt = HdOptimizer::new(&vs, config.core())?;
-
-    let (start_epoch, mut iteration, elapsed_before, mut history) = match resumed {
+    let (start, mut history) = match resumed {
         Some((c, history, kept_log)) => {
             restore(&ckpt_path, &vs, &mut opt, &c)?;
             // Every check passed: only now is the log cut back to the checkpoint.
-            replace_log(out, &log_path, kept_log.as_bytes())?;
-            (c.epoch, c.iteration, c.elapsed, history)
+            replace_log(out, &out.join(LOG), kept_log.as_bytes())?;
+            (
+                Progress {
+                    epoch: c.epoch,
+                    iteration: c.iteration,
+                    elapsed: c.elapsed,
+                },
+                history,
+            )
         }
-        None => (0, 0, 0.0, Vec::new()),
+        None => (
+            Progress {
+                epoch: 0,
+                iteration: 0,
+                elapsed: 0.0,
+            },
+            Vec::new(),
+        ),
     };
     if batch < config.batch_size {
         note(&format!(
@@ -504,26 +878,16 @@ pub fn run(options: &Options, setup: &Setup) -> Result<Summary, TrainError> {
             config.batch_size
         ));
     }
-    let started = Instant::now();
-    let elapsed = |started: &Instant| elapsed_before + started.elapsed().as_secs_f64();
-    // A fresh run starts a new log; a resumed one appends to its (already truncated) log.
-    let new_log = history.is_empty();
-    let mut log = OpenOptions::new()
-        .create(true)
-        .append(!new_log)
-        .write(true)
-        .truncate(new_log)
-        .open(&log_path)
-        .map_err(io(&log_path))?;
+
     let mut summary = Summary {
         label: config.label(),
         title: config.title(),
         device: format!("{device:?}"),
         parameters: opt.num_parameters(),
-        epochs_completed: start_epoch,
-        iterations: iteration,
-        finished: start_epoch >= config.epochs,
-        elapsed_seconds: elapsed_before,
+        epochs_completed: start.epoch,
+        iterations: start.iteration,
+        finished: start.epoch >= config.epochs,
+        elapsed_seconds: start.elapsed,
         images_per_second: 0.0,
         last: history.last().copied().unwrap_or(EpochStats {
             epoch: 0,
@@ -536,57 +900,37 @@ pub fn run(options: &Options, setup: &Setup) -> Result<Summary, TrainError> {
         diverged: None,
         config: config.clone(),
     };
-    let diverged = |summary: &mut Summary,
-                    epoch: u32,
-                    iteration: u64,
-                    reason: &str|
-     -> Result<Summary, TrainError> {
-        let divergence = Divergence {
-            epoch,
-            iteration,
-            reason: reason.to_string(),
-        };
+    let mut trainer = Trainer {
+        config: &config,
+        data: &data,
+        net: &net,
+        opt,
+        log: Log::open(out, history.is_empty())?,
+        clock: Clock {
+            before: start.elapsed,
+            started: Instant::now(),
+        },
+        batch,
+        per_epoch,
+        iteration: start.iteration,
+        progress: setup.progress,
+    };
+    let diverged = |summary: &mut Summary, divergence: Divergence| -> TrainError {
         summary.diverged = Some(divergence.clone());
         summary.finished = false;
-        write_summary(out, summary)?;
-        Err(TrainError::Diverged {
-            divergence,
-            kept: summary.epochs_completed,
-        })
-    };
-    let interrupted = |signal, kept| TrainError::Interrupted {
-        signal,
-        dir: out.clone(),
-        kept,
+        match write_summary(out, summary) {
+            Ok(()) => TrainError::Diverged {
+                divergence,
+                kept: summary.epochs_completed,
+            },
+            Err(e) => e,
+        }
     };
 
     if history.is_empty() {
-        // Row 0: the model before training.
-        let (train_loss, _) = evaluate(&net, &data, &data.train)?;
-        let (test_loss, test_acc) = evaluate(&net, &data, &data.test)?;
-        let alpha = opt.alpha_value()?;
-        let row = format!(
-            "{LOG_HEADER}\n0,0,{},,{train_loss},{test_loss},{a},{a},{b},{test_acc}\n",
-            elapsed(&started),
-            a = num(alpha),
-            b = num(config.beta),
-        );
-        log.write_all(row.as_bytes()).map_err(io(&log_path))?;
-        log.sync_data().map_err(io(&log_path))?;
-        if !train_loss.is_finite() || !test_loss.is_finite() {
-            return diverged(
-                &mut summary,
-                0,
-                0,
-                "the loss of the initial model is not finite",
-            );
-        }
-        let stats = EpochStats {
-            epoch: 0,
-            train_loss,
-            test_loss,
-            test_accuracy: test_acc,
-            alpha: f64::from(alpha),
+        let stats = match trainer.initial_row()? {
+            Ok(stats) => stats,
+            Err(d) => return Err(diverged(&mut summary, d)),
         };
         history.push(stats);
         summary.last = stats;
@@ -594,139 +938,45 @@ pub fn run(options: &Options, setup: &Setup) -> Result<Summary, TrainError> {
         let progress = Progress {
             epoch: 0,
             iteration: 0,
-            elapsed: elapsed(&started),
+            elapsed: trainer.clock.seconds(),
         };
-        save_checkpoint(out, &vs, &opt, &config, &data.files, progress)?;
+        save_checkpoint(out, &vs, &trainer.opt, &config, &data.files, progress)?;
         write_summary(out, &summary)?;
     }
-    if let Some(signal) = stop_requested() {
-        return Err(interrupted(signal, summary.epochs_completed));
-    }
-
-    for epoch in start_epoch + 1..=config.epochs {
-        let bar = progress_bar(setup.progress, per_epoch as u64, epoch, config.epochs);
-        tch::manual_seed(epoch_seed(config.seed, epoch));
-        let perm = Tensor::f_randperm(n, (Kind::Int64, device))?;
-        let epoch_start = Instant::now();
-        let mut pending: Vec<(Tensor, Tensor)> = Vec::with_capacity(LOG_EVERY);
-        let mut times: Vec<f64> = Vec::with_capacity(LOG_EVERY);
-        let mut loss_sum = 0.0f64;
-        let mut rows = String::new();
-        for i in 0..per_epoch {
-            // i · batch < n: only a batch smaller than the set makes more than one.
-            let start = i * batch;
-            let index = perm.f_narrow(0, start, batch.min(n - start))?;
-            let (x, y) = data.batch(&data.train, &index, true)?;
-            let loss = cross_entropy(&net.forward_t(&x, true), &y)?;
-            opt.backward_step(&loss)?;
-            pending.push((loss.f_detach()?, opt.alpha()?));
-            times.push(elapsed(&started));
-            if let Some(signal) = stop_requested() {
-                // The rows of this epoch are ahead of the checkpoint: a resume drops them.
-                return Err(interrupted(signal, summary.epochs_completed));
+    for epoch in start.epoch + 1..=config.epochs {
+        let signal = match trainer.epoch(epoch)? {
+            EpochEnd::Done(stats, train_seconds) => {
+                history.push(stats);
+                let progress = Progress {
+                    epoch,
+                    iteration: trainer.iteration,
+                    elapsed: trainer.clock.seconds(),
+                };
+                save_checkpoint(out, &vs, &trainer.opt, &config, &data.files, progress)?;
+                summary.last = stats;
+                summary.best_test_accuracy = best(&history);
+                summary.epochs_completed = epoch;
+                summary.iterations = trainer.iteration;
+                summary.finished = epoch == config.epochs;
+                summary.elapsed_seconds = progress.elapsed;
+                summary.images_per_second = n as f64 / train_seconds.max(1e-9);
+                write_summary(out, &summary)?;
+                stop_requested()
             }
-            let last = i + 1 == per_epoch;
-            if pending.len() == LOG_EVERY || last {
-                let (losses, alphas) = read_back(&pending)?;
-                for (k, (&l, &a)) in losses.iter().zip(&alphas).enumerate() {
-                    iteration += 1;
-                    if !l.is_finite() {
-                        log.write_all(rows.as_bytes()).map_err(io(&log_path))?;
-                        return diverged(
-                            &mut summary,
-                            epoch,
-                            iteration,
-                            "the training loss is not finite",
-                        );
-                    }
-                    loss_sum += f64::from(l);
-                    let t = times.get(k).copied().unwrap_or(0.0);
-                    if last && k + 1 == losses.len() {
-                        break;
-                    }
-                    rows.push_str(&format!(
-                        "{epoch},{iteration},{t},{},,,{},,{},\n",
-                        num(l),
-                        num(a),
-                        num(config.beta)
-                    ));
-                }
-                if let (Some(&l), Some(&a)) = (losses.last(), alphas.last()) {
-                    bar.set_message(format!("loss {l:.4}  α {a:.3e}"));
-                }
-                bar.inc(pending.len() as u64);
-                log.write_all(rows.as_bytes()).map_err(io(&log_path))?;
-                rows.clear();
-                if last {
-                    let train_seconds = epoch_start.elapsed().as_secs_f64();
-                    let (test_loss, test_acc) = evaluate(&net, &data, &data.test)?;
-                    let l = losses.last().copied().unwrap_or(f32::NAN);
-                    let a = opt.alpha_value()?;
-                    let train_loss = loss_sum / per_epoch as f64;
-                    let row = format!(
-                        "{epoch},{iteration},{},{},{train_loss},{test_loss},{a},{a},{b},{test_acc}\n",
-                        times.last().copied().unwrap_or(0.0),
-                        num(l),
-                        a = num(a),
-                        b = num(config.beta),
-                    );
-                    log.write_all(row.as_bytes()).map_err(io(&log_path))?;
-                    log.sync_data().map_err(io(&log_path))?;
-                    // A blown-up model can still give finite minibatch losses until the test
-                    // set shows it: its checkpoint must not replace the last finite one.
-                    let reason = if !test_loss.is_finite() {
-                        Some("the test loss is not finite")
-                    } else if !train_loss.is_finite() {
-                        Some("the training loss is not finite")
-                    } else if opt.check_finite().is_err() {
-                        Some("a parameter or α is not finite")
-                    } else {
-                        None
-                    };
-                    if let Some(reason) = reason {
-                        return diverged(&mut summary, epoch, iteration, reason);
-                    }
-                    let stats = EpochStats {
-                        epoch,
-                        train_loss,
-                        test_loss,
-                        test_accuracy: test_acc,
-                        alpha: f64::from(a),
-                    };
-                    history.push(stats);
-                    let progress = Progress {
-                        epoch,
-                        iteration,
-                        elapsed: elapsed(&started),
-                    };
-                    save_checkpoint(out, &vs, &opt, &config, &data.files, progress)?;
-                    summary.last = stats;
-                    summary.best_test_accuracy = best(&history);
-                    summary.epochs_completed = epoch;
-                    summary.iterations = iteration;
-                    summary.finished = epoch == config.epochs;
-                    summary.elapsed_seconds = elapsed(&started);
-                    summary.images_per_second = n as f64 / train_seconds.max(1e-9);
-                    write_summary(out, &summary)?;
-                    bar.finish_with_message(format!(
-                        "loss {train_loss:.4}  test loss {test_loss:.4}  test acc {:.2}%  α {a:.3e}",
-                        100.0 * test_acc
-                    ));
-                }
-                pending.clear();
-                times.clear();
-            }
+            EpochEnd::Diverged(d) => return Err(diverged(&mut summary, d)),
+            EpochEnd::Stopped(signal) => Some(signal),
+        };
+        if let Some(signal) = signal {
+            return Err(TrainError::Interrupted {
+                signal,
+                dir: out.clone(),
+                kept: summary.epochs_completed,
+            });
         }
     }
     summary.finished = true;
     write_summary(out, &summary)?;
     Ok(summary)
-}
-
-/// `resolve` runs before this for a new run and `resume_point` for a resumed one; this
-/// branch only exists to keep the match total without a panic.
-fn unreachable_config() -> Result<RunConfig, TrainError> {
-    Err(ConfigError::Missing("model").into())
 }
 
 /// The batch size in use and the iterations per epoch for `n` training images: a batch
@@ -793,16 +1043,13 @@ fn read_log(path: &Path, up_to: u32) -> Result<(String, Vec<(EpochStats, u64)>),
     let mut epochs = Vec::new();
     for line in lines {
         let fields: Vec<&str> = line.split(',').collect();
-        let row_epoch = fields.first().and_then(|e| e.parse::<u32>().ok());
-        if fields.len() != 10 || row_epoch.is_none_or(|e| e > up_to) {
+        let Some(row) = LogRow::from_fields(&fields).filter(|r| r.epoch <= up_to) else {
             continue;
+        };
+        if let Some(stats) = row.epoch_stats() {
+            epochs.push((stats, row.iteration));
         }
-        if let (Some(s), Some(i)) = (
-            parse_epoch_row(&fields),
-            fields.get(1).and_then(|i| i.parse::<u64>().ok()),
-        ) {
-            epochs.push((s, i));
-        }
+        // The line itself, not a rewrite of it: the kept log is byte for byte what was logged.
         kept.push_str(line);
         kept.push('\n');
     }
@@ -1057,13 +1304,19 @@ fn progress_bar(show: bool, len: u64, epoch: u32, epochs: u32) -> ProgressBar {
     bar
 }
 
-/// Reads the pending losses and α values back in one transfer each.
-fn read_back(pending: &[(Tensor, Tensor)]) -> Result<(Vec<f32>, Vec<f32>), TchError> {
-    let losses: Vec<&Tensor> = pending.iter().map(|(l, _)| l).collect();
-    let alphas: Vec<&Tensor> = pending.iter().map(|(_, a)| a).collect();
+/// Reads the pending losses and α values back in one transfer each; returns (loss, α, time)
+/// per iteration.
+fn read_back(pending: &[(Tensor, Tensor, f64)]) -> Result<Vec<(f32, f32, f64)>, TchError> {
+    let losses: Vec<&Tensor> = pending.iter().map(|(l, _, _)| l).collect();
+    let alphas: Vec<&Tensor> = pending.iter().map(|(_, a, _)| a).collect();
     let l = Tensor::f_stack(&losses, 0)?.f_to(Device::Cpu)?;
     let a = Tensor::f_stack(&alphas, 0)?.f_to(Device::Cpu)?;
-    Ok((Vec::<f32>::try_from(&l)?, Vec::<f32>::try_from(&a)?))
+    let (l, a) = (Vec::<f32>::try_from(&l)?, Vec::<f32>::try_from(&a)?);
+    Ok(l.into_iter()
+        .zip(a)
+        .zip(pending)
+        .map(|((l, a), (_, _, t))| (l, a, *t))
+        .collect())
 }
 
 /// A checkpoint as read back.
@@ -1267,14 +1520,7 @@ fn restore(
 
 /// The figures of an epoch's last row (`None` for other rows).
 pub fn parse_epoch_row(fields: &[&str]) -> Option<EpochStats> {
-    let f = |i: usize| fields.get(i).and_then(|s| s.parse::<f64>().ok());
-    Some(EpochStats {
-        epoch: fields.first()?.parse().ok()?,
-        train_loss: f(4)?,
-        test_loss: f(5)?,
-        alpha: f(7)?,
-        test_accuracy: f(9)?,
-    })
+    LogRow::from_fields(fields)?.epoch_stats()
 }
 
 fn write_summary(out: &Path, summary: &Summary) -> Result<(), TrainError> {
@@ -1315,6 +1561,68 @@ mod tests {
         assert_eq!(torch_message("invalid shape\nframe #0"), "invalid shape");
         let long = "x".repeat(1000);
         assert_eq!(torch_message(&long).chars().count(), 401);
+    }
+
+    /// The three kinds of row, written by hand in LOG_HEADER's column order, and read back.
+    #[test]
+    fn log_rows_own_the_schema() {
+        let epoch_columns = Some(EpochColumns {
+            train_loss: 2.5,
+            test_loss: 2.25,
+            test_accuracy: 0.125,
+        });
+        let first = LogRow {
+            epoch: 0,
+            iteration: 0,
+            time: 0.5,
+            loss: None,
+            alpha: 0.001,
+            beta: 0.0,
+            epoch_columns,
+        };
+        assert_eq!(first.to_line(), "0,0,0.5,,2.5,2.25,0.001,0.001,0,0.125\n");
+        let step = LogRow {
+            epoch: 1,
+            iteration: 7,
+            time: 1.5,
+            loss: Some(0.75),
+            alpha: 0.002,
+            beta: 1e-7,
+            epoch_columns: None,
+        };
+        assert_eq!(step.to_line(), "1,7,1.5,0.75,,,0.002,,0.0000001,\n");
+        let last = LogRow {
+            epoch_columns,
+            ..step
+        };
+        assert_eq!(
+            last.to_line(),
+            "1,7,1.5,0.75,2.5,2.25,0.002,0.002,0.0000001,0.125\n"
+        );
+        for row in [first, step, last] {
+            let line = row.to_line();
+            let fields: Vec<&str> = line.trim_end().split(',').collect();
+            assert_eq!(fields.len(), LOG_HEADER.split(',').count());
+            assert_eq!(LogRow::from_fields(&fields), Some(row));
+        }
+        assert_eq!(
+            parse_epoch_row(&[
+                "1", "7", "1.5", "0.75", "2.5", "2.25", "0.002", "0.002", "0", "0.125"
+            ]),
+            Some(EpochStats {
+                epoch: 1,
+                train_loss: 2.5,
+                test_loss: 2.25,
+                test_accuracy: 0.125,
+                alpha: f64::from(0.002f32),
+            })
+        );
+        // Half a line (a killed run) or epoch columns half filled are not rows.
+        assert_eq!(LogRow::from_fields(&["1", "7", "1.5"]), None);
+        assert_eq!(
+            LogRow::from_fields(&["1", "7", "1.5", "0.75", "2.5", "", "0.002", "", "0", ""]),
+            None
+        );
     }
 
     #[test]
