@@ -280,6 +280,16 @@ pub enum ConfigError {
         /// The epochs completed.
         completed: u32,
     },
+    /// `--preset paper` on resume would set something other than the run's setting.
+    #[error("--preset paper sets {field} = {preset}, but the run was started with {saved}; drop --preset or start a new run")]
+    PresetDiffers {
+        /// The option.
+        field: &'static str,
+        /// Its value in the run.
+        saved: String,
+        /// The preset's value.
+        preset: String,
+    },
     /// A resumed run was given a setting that differs from the one it was started with.
     #[error("the run was started with {field} = {saved}, not {given}; drop --{field} or start a new run")]
     Differs {
@@ -434,13 +444,31 @@ impl Options {
                 paper: false,
             };
             if !preset.adam_sqrt_decay && saved.adam_sqrt_decay {
-                return Err(ConfigError::Differs {
+                return Err(ConfigError::PresetDiffers {
                     field: "adam-sqrt-decay",
                     saved: "true".into(),
-                    given: "false (--preset paper)".into(),
+                    preset: "false".into(),
                 });
             }
-            return given.resume(saved);
+            // An option given explicitly that differs is reported as such by the plain
+            // comparison; anything else that differs came from the preset.
+            Options {
+                paper: false,
+                ..self.clone()
+            }
+            .resume(saved)?;
+            return given.resume(saved).map_err(|e| match e {
+                ConfigError::Differs {
+                    field,
+                    saved,
+                    given,
+                } => ConfigError::PresetDiffers {
+                    field,
+                    saved,
+                    preset: given,
+                },
+                e => e,
+            });
         }
         fn same<T: PartialEq + fmt::Debug>(
             field: &'static str,

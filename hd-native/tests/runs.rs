@@ -508,7 +508,9 @@ fn resume_refuses_other_settings_data_and_types() {
         1,
     );
     assert!(
-        err.contains("the run was started with weight-decay = 0.0, not 0.0001"),
+        err.contains(
+            "--preset paper sets weight-decay = 0.0001, but the run was started with 0.0; drop --preset"
+        ),
         "{err}"
     );
 
