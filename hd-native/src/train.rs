@@ -961,7 +961,8 @@ pub fn run(options: &Options, setup: &Setup) -> Result<Summary, TrainError> {
                 summary.elapsed_seconds = progress.elapsed;
                 summary.images_per_second = n as f64 / train_seconds.max(1e-9);
                 write_summary(out, &summary)?;
-                stop_requested()
+                // A signal after the last epoch stops nothing: the run is complete.
+                stop_requested().filter(|_| epoch < config.epochs)
             }
             EpochEnd::Diverged(d) => return Err(diverged(&mut summary, d)),
             EpochEnd::Stopped(signal) => Some(signal),
