@@ -147,7 +147,7 @@ pub enum TrainError {
         limit: &'static str,
     },
     /// The loss (or a parameter) became NaN or infinite.
-    #[error("{} at epoch {}, iteration {}; the checkpoint of epoch {kept} is kept; try a smaller --alpha0 or --beta", .divergence.reason, .divergence.epoch, .divergence.iteration)]
+    #[error("{} at epoch {}, iteration {}; {}; try a smaller --alpha0 or --beta", .divergence.reason, .divergence.epoch, .divergence.iteration, kept_checkpoint(*.kept, .divergence.epoch))]
     Diverged {
         /// Where and why.
         divergence: Divergence,
@@ -176,6 +176,16 @@ impl TrainError {
             TrainError::Interrupted { signal, .. } => u8::try_from(128 + signal).unwrap_or(1),
             _ => 1,
         }
+    }
+}
+
+/// What a diverged run keeps: the checkpoint of the last finite epoch, or none when the
+/// model before training already was not finite.
+fn kept_checkpoint(kept: u32, diverged_at: u32) -> String {
+    if diverged_at == 0 {
+        "no checkpoint was written".into()
+    } else {
+        format!("the checkpoint of epoch {kept} is kept")
     }
 }
 
@@ -1637,6 +1647,20 @@ mod tests {
             kept: 0,
         };
         assert_eq!(diverged.exit_code(), 3);
+        assert!(diverged
+            .to_string()
+            .starts_with("r at epoch 1, iteration 2; the checkpoint of epoch 0 is kept"));
+        let at_start = TrainError::Diverged {
+            divergence: Divergence {
+                epoch: 0,
+                iteration: 0,
+                reason: "r".into(),
+            },
+            kept: 0,
+        };
+        assert!(at_start
+            .to_string()
+            .contains("; no checkpoint was written;"));
         let stopped = |signal| TrainError::Interrupted {
             signal,
             dir: PathBuf::from("d"),
