@@ -7,7 +7,7 @@
 
 use crate::config::{OptimizerKind, Options};
 use crate::data::{Dataset, DatasetKind};
-use crate::models::{self, Model};
+use crate::models::{self, Model, ModelName};
 use crate::optim::HdOptimizer;
 use crate::train::parse_device;
 use anyhow::{Context, Result};
@@ -36,9 +36,9 @@ pub enum BenchWhat {
         /// Device: auto, cpu, cuda or cuda:N.
         #[arg(long, default_value = "cpu")]
         device: String,
-        /// Model whose parameters are stepped: resnet18 (11.2 M), mlp, logreg, vgg.
-        #[arg(long, default_value = "resnet18")]
-        model: String,
+        /// Model whose parameters are stepped (default sizes): resnet18 has 11.2 M.
+        #[arg(long, value_enum, default_value_t = ModelName::Resnet18)]
+        model: ModelName,
         /// Steps per timed round.
         #[arg(long, default_value_t = 20)]
         steps: usize,
@@ -54,9 +54,9 @@ pub enum BenchWhat {
         /// Device: auto, cpu, cuda or cuda:N.
         #[arg(long, default_value = "cpu")]
         device: String,
-        /// Model: logreg, mlp, vgg, resnet18.
-        #[arg(long, default_value = "mlp")]
-        model: String,
+        /// Model (default sizes).
+        #[arg(long, value_enum, default_value_t = ModelName::Mlp)]
+        model: ModelName,
         /// Dataset shape (the data are random).
         #[arg(long, default_value = "mnist")]
         dataset: DatasetKind,
@@ -90,7 +90,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             chunk,
         } => step(
             parse_device(device)?,
-            &model_named(model)?,
+            &model.model(),
             *steps,
             *rounds,
             *chunk,
@@ -104,32 +104,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             rounds,
         } => throughput(
             parse_device(device)?,
-            &model_named(model)?,
+            &model.model(),
             *dataset,
             *batch_size,
             *iters,
             *rounds,
         ),
     }
-}
-
-fn model_named(name: &str) -> Result<Model> {
-    Ok(match name {
-        "logreg" => Model::Logreg,
-        "mlp" => Model::Mlp {
-            hidden: vec![1000, 1000],
-        },
-        "vgg" => Model::Vgg { batch_norm: true },
-        "resnet18" => Model::Resnet18,
-        "resnet101" => Model::Resnet101,
-        "wrn" => Model::Wrn {
-            depth: 28,
-            width: 10,
-        },
-        other => {
-            anyhow::bail!("unknown model {other:?}: logreg, mlp, vgg, resnet18, resnet101 or wrn")
-        }
-    })
 }
 
 fn cudnn_autotune(device: Device) {

@@ -3,10 +3,11 @@
 use crate::bench::{self, BenchArgs};
 use crate::config::Options;
 use crate::models::Model;
+pub use crate::models::ModelName;
 use crate::train::{self, Setup};
 use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 /// Hypergradient descent (Baydin et al., ICLR 2018) on libtorch: train, plot, benchmark.
@@ -34,23 +35,6 @@ pub enum Command {
     },
     /// Measure optimizer step time and training throughput.
     Bench(BenchArgs),
-}
-
-/// Model names for `--model`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ModelName {
-    /// Logistic regression.
-    Logreg,
-    /// Multilayer perceptron (`--hidden`).
-    Mlp,
-    /// VGG-16 with one fc-512 (`--no-batch-norm` to drop batch norm).
-    Vgg,
-    /// ResNet-18, CIFAR form.
-    Resnet18,
-    /// ResNet-101, CIFAR form.
-    Resnet101,
-    /// WideResNet (`--depth`, `--width`).
-    Wrn,
 }
 
 /// Presets for `--preset`.
@@ -129,21 +113,21 @@ impl TrainArgs {
         if (self.depth.is_some() || self.width.is_some()) && name != ModelName::Wrn {
             bail!("--depth and --width apply to --model wrn only");
         }
-        Ok(Some(match name {
-            ModelName::Logreg => Model::Logreg,
-            ModelName::Mlp => Model::Mlp {
-                hidden: self.hidden.clone().unwrap_or_else(|| vec![1000, 1000]),
-            },
-            ModelName::Vgg => Model::Vgg {
-                batch_norm: !self.no_batch_norm,
-            },
-            ModelName::Resnet18 => Model::Resnet18,
-            ModelName::Resnet101 => Model::Resnet101,
-            ModelName::Wrn => Model::Wrn {
-                depth: self.depth.unwrap_or(28),
-                width: self.width.unwrap_or(10),
-            },
-        }))
+        let mut model = name.model();
+        match &mut model {
+            Model::Mlp { hidden } => {
+                if let Some(h) = &self.hidden {
+                    hidden.clone_from(h);
+                }
+            }
+            Model::Vgg { batch_norm } => *batch_norm = !self.no_batch_norm,
+            Model::Wrn { depth, width } => {
+                *depth = self.depth.unwrap_or(*depth);
+                *width = self.width.unwrap_or(*width);
+            }
+            Model::Logreg | Model::Resnet18 | Model::Resnet101 => {}
+        }
+        Ok(Some(model))
     }
 
     /// The run options (before defaults and presets).
@@ -170,6 +154,22 @@ impl TrainArgs {
     }
 }
 
+/// `--threads n`, at most the machine's logical CPUs (more only adds contention), with a note
+/// when it is lowered.
+fn bounded_threads(n: i32) -> i32 {
+    let cpus = std::thread::available_parallelism()
+        .map_or(1, |c| i32::try_from(c.get()).unwrap_or(i32::MAX));
+    if n > cpus {
+        let _ = writeln!(
+            std::io::stderr(),
+            "hd-native: note: --threads {n} exceeds the {cpus} logical CPUs; using {cpus}"
+        );
+        cpus
+    } else {
+        n
+    }
+}
+
 /// Runs a parsed command line.
 ///
 /// # Errors
@@ -181,11 +181,14 @@ pub fn run(cli: Cli) -> Result<()> {
                 if n < 1 {
                     bail!("--threads must be at least 1");
                 }
-                tch::set_num_threads(n);
+                tch::set_num_threads(bounded_threads(n));
             }
+            train::stop_on_signals()?;
             let summary = train::run(&args.options()?, &args.setup())?;
             let n = summary.epochs_completed;
-            eprintln!(
+            // A closed stderr (`2>&1 | head`) is no reason to fail a finished run.
+            let _ = writeln!(
+                std::io::stderr(),
                 "{}: {n} epoch{}, test loss {:.4}, test accuracy {:.2}%, α {:.4e} ({})",
                 summary.title,
                 if n == 1 { "" } else { "s" },
@@ -197,8 +200,12 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Plot { runs, out } => {
+            let mut stdout = std::io::stdout().lock();
             for f in crate::plot::plot(&runs, &out)? {
-                println!("{}", f.display());
+                // The figures are written; a reader that went away (`| head`) ends the list.
+                if writeln!(stdout, "{}", f.display()).is_err() {
+                    break;
+                }
             }
             Ok(())
         }

@@ -2,7 +2,7 @@
 //! map onto hd-core's [`Config`].
 
 use crate::data::DatasetKind;
-use crate::models::Model;
+use crate::models::{Model, ModelName};
 use hd_core::{Adam, Base, Config, Hyper, HyperRule, Scope, Sgd, Transition};
 use std::fmt;
 
@@ -91,6 +91,24 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
+    /// Checks a configuration read back from a file as [`Options::resolve`] checks the
+    /// command line: a valid model, at least one epoch and a positive batch, hyperparameters
+    /// hd-core accepts.
+    ///
+    /// # Errors
+    /// The [`ConfigError`] the command line would give.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.model.validate()?;
+        if self.epochs == 0 {
+            return Err(ConfigError::NotPositive("epochs"));
+        }
+        if self.batch_size < 1 {
+            return Err(ConfigError::NotPositive("batch-size"));
+        }
+        hd_core::Optimizer::new(self.core()).map_err(ConfigError::Invalid)?;
+        Ok(())
+    }
+
     /// hd-core's configuration for this run.
     pub fn core(&self) -> Config {
         let base = match self.optimizer.base() {
@@ -254,6 +272,24 @@ pub enum ConfigError {
     /// The batch size or epoch count is not positive.
     #[error("--{0} must be at least 1")]
     NotPositive(&'static str),
+    /// `--epochs` on resume is below what the run has already completed.
+    #[error("--epochs {given} is fewer than the {completed} epochs the run has completed; a run cannot shrink")]
+    BelowCompleted {
+        /// The epochs asked for.
+        given: u32,
+        /// The epochs completed.
+        completed: u32,
+    },
+    /// `--preset paper` on resume would set something other than the run's setting.
+    #[error("--preset paper sets {field} = {preset}, but the run was started with {saved}; drop --preset or start a new run")]
+    PresetDiffers {
+        /// The option.
+        field: &'static str,
+        /// Its value in the run.
+        saved: String,
+        /// The preset's value.
+        preset: String,
+    },
     /// A resumed run was given a setting that differs from the one it was started with.
     #[error("the run was started with {field} = {saved}, not {given}; drop --{field} or start a new run")]
     Differs {
@@ -268,10 +304,10 @@ pub enum ConfigError {
 
 /// The paper's epoch counts: LogReg 20, MLP 100, VGG (and the other convnets) 200.
 fn paper_epochs(model: &Model) -> u32 {
-    match model {
-        Model::Logreg => 20,
-        Model::Mlp { .. } => 100,
-        _ => 200,
+    match model.name() {
+        ModelName::Logreg => 20,
+        ModelName::Mlp => 100,
+        ModelName::Vgg | ModelName::Resnet18 | ModelName::Resnet101 | ModelName::Wrn => 200,
     }
 }
 
@@ -363,22 +399,77 @@ impl Options {
             dataset,
             optimizer,
         };
-        if config.epochs == 0 {
-            return Err(ConfigError::NotPositive("epochs"));
-        }
-        if config.batch_size < 1 {
-            return Err(ConfigError::NotPositive("batch-size"));
-        }
-        hd_core::Optimizer::new(config.core()).map_err(ConfigError::Invalid)?;
+        config.validate()?;
         Ok(config)
     }
 
     /// The configuration of a run being resumed: `saved`, with `epochs` changed if given.
-    /// Any other option given must equal the saved value.
+    /// Any other option given must equal the saved value; with `--preset paper`, so must
+    /// every setting the preset fills (the model, dataset and optimizer default to the
+    /// saved ones), so a preset that would have made another run is refused, not ignored.
     ///
     /// # Errors
     /// [`ConfigError::Differs`] naming the first option that differs.
     pub fn resume(&self, saved: &RunConfig) -> Result<RunConfig, ConfigError> {
+        if self.paper {
+            let preset = Options {
+                model: Some(self.model.clone().unwrap_or_else(|| saved.model.clone())),
+                dataset: Some(self.dataset.unwrap_or(saved.dataset)),
+                optimizer: Some(self.optimizer.unwrap_or(saved.optimizer)),
+                ..self.clone()
+            }
+            .resolve()?;
+            let rule = preset.optimizer.rule();
+            let given = Options {
+                model: Some(preset.model),
+                dataset: Some(preset.dataset),
+                optimizer: Some(preset.optimizer),
+                alpha0: Some(preset.alpha0),
+                beta: (rule == Some(HyperRule::Additive)).then_some(preset.beta),
+                beta_mult: (rule == Some(HyperRule::Multiplicative)).then_some(preset.beta),
+                mu: Some(preset.mu),
+                weight_decay: Some(preset.weight_decay),
+                beta1: Some(preset.beta1),
+                beta2: Some(preset.beta2),
+                eps: Some(preset.eps),
+                adam_sqrt_decay: preset.adam_sqrt_decay,
+                scope: Some(preset.scope),
+                clamp: preset.clamp,
+                transition: preset.transition,
+                // The preset's epoch count applies to new runs; a resumed run keeps its own
+                // unless --epochs is given.
+                epochs: self.epochs,
+                batch_size: Some(preset.batch_size),
+                seed: Some(preset.seed),
+                paper: false,
+            };
+            if !preset.adam_sqrt_decay && saved.adam_sqrt_decay {
+                return Err(ConfigError::PresetDiffers {
+                    field: "adam-sqrt-decay",
+                    saved: "true".into(),
+                    preset: "false".into(),
+                });
+            }
+            // An option given explicitly that differs is reported as such by the plain
+            // comparison; anything else that differs came from the preset.
+            Options {
+                paper: false,
+                ..self.clone()
+            }
+            .resume(saved)?;
+            return given.resume(saved).map_err(|e| match e {
+                ConfigError::Differs {
+                    field,
+                    saved,
+                    given,
+                } => ConfigError::PresetDiffers {
+                    field,
+                    saved,
+                    preset: given,
+                },
+                e => e,
+            });
+        }
         fn same<T: PartialEq + fmt::Debug>(
             field: &'static str,
             given: &Option<T>,

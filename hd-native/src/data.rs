@@ -6,9 +6,9 @@
 //! and what is wrong with it. Images stay `u8` on the device; [`Dataset::batch`] turns a batch
 //! into normalised `f32` (and augments CIFAR training batches) right before use.
 
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use std::fmt;
-use std::io::Read;
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
@@ -57,6 +57,16 @@ pub enum DataError {
         expected: usize,
         /// Bytes present (after decompression).
         found: usize,
+    },
+    /// The file holds more bytes than its header declares. Reading stops at the first byte
+    /// past the declared size, so a small compressed file that inflates to gigabytes (a
+    /// "gzip bomb") costs no more memory than the size its header claims.
+    #[error("{}: holds more than the {expected} bytes its header declares", path.display())]
+    Oversized {
+        /// The file.
+        path: PathBuf,
+        /// Bytes the header declares (header included, after decompression).
+        expected: usize,
     },
     /// Images have a shape other than the dataset's.
     #[error("{}: images are {found:?}, expected {expected:?}", path.display())]
@@ -201,6 +211,52 @@ impl Split {
     }
 }
 
+/// The identity of one data file: its name, size on disk and a hash of its first bytes (the
+/// format's header and the first items). Two copies of the same file agree; a different
+/// dataset, or the same one cut down or edited at its start, does not.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DataFile {
+    /// The file name (without the directory: a copy of the data elsewhere is the same data).
+    pub name: String,
+    /// Size on disk in bytes.
+    pub bytes: u64,
+    /// FNV-1a (64-bit) of the first [`HEAD_BYTES`] bytes on disk.
+    pub head_hash: u64,
+}
+
+/// How many leading bytes of a data file [`DataFile::head_hash`] covers.
+pub const HEAD_BYTES: usize = 4096;
+
+impl DataFile {
+    fn of(path: &Path, raw_head: &[u8], bytes: u64) -> DataFile {
+        // FNV-1a: offset basis 0xcbf29ce484222325, prime 0x100000001b3.
+        let head_hash = raw_head
+            .iter()
+            .take(HEAD_BYTES)
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+            });
+        DataFile {
+            name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            bytes,
+            head_hash,
+        }
+    }
+}
+
+impl fmt::Display for DataFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({} bytes, head {:016x})",
+            self.name, self.bytes, self.head_hash
+        )
+    }
+}
+
 /// A dataset loaded onto a device.
 #[derive(Debug)]
 pub struct Dataset {
@@ -210,6 +266,8 @@ pub struct Dataset {
     pub train: Split,
     /// The test split (the paper's "validation" figures are on it).
     pub test: Split,
+    /// The files read, in reading order: what a run records to recognise its data on resume.
+    pub files: Vec<DataFile>,
     mean: Tensor,
     std: Tensor,
 }
@@ -224,21 +282,28 @@ impl Dataset {
     /// # Errors
     /// A [`DataError`] naming the file for a missing or malformed file.
     pub fn load(kind: DatasetKind, dir: &Path, device: Device) -> Result<Dataset, DataError> {
+        let mut files = Vec::new();
         let (train, test) = match kind {
             DatasetKind::Mnist | DatasetKind::FashionMnist => (
-                read_idx_split(kind, dir, "train", "training")?,
-                read_idx_split(kind, dir, "t10k", "test")?,
+                read_idx_split(kind, dir, "train", "training", &mut files)?,
+                read_idx_split(kind, dir, "t10k", "test", &mut files)?,
             ),
             DatasetKind::Cifar10 => {
                 let train: Vec<String> = (1..=5).map(|i| format!("data_batch_{i}.bin")).collect();
                 (
-                    read_cifar_split(kind, dir, &train, "training batches")?,
-                    read_cifar_split(kind, dir, &["test_batch.bin".into()], "test batch")?,
+                    read_cifar_split(kind, dir, &train, "training batches", &mut files)?,
+                    read_cifar_split(
+                        kind,
+                        dir,
+                        &["test_batch.bin".into()],
+                        "test batch",
+                        &mut files,
+                    )?,
                 )
             }
             DatasetKind::Cifar100 => (
-                read_cifar_split(kind, dir, &["train.bin".into()], "training set")?,
-                read_cifar_split(kind, dir, &["test.bin".into()], "test set")?,
+                read_cifar_split(kind, dir, &["train.bin".into()], "training set", &mut files)?,
+                read_cifar_split(kind, dir, &["test.bin".into()], "test set", &mut files)?,
             ),
         };
         let (mean, std) = kind.normalisation();
@@ -247,6 +312,7 @@ impl Dataset {
             kind,
             train: train.into_device(device)?,
             test: test.into_device(device)?,
+            files,
             mean: Tensor::f_from_slice(mean)?.f_view(shape)?.f_to(device)?,
             std: Tensor::f_from_slice(std)?.f_view(shape)?.f_to(device)?,
         })
@@ -280,6 +346,7 @@ impl Dataset {
             kind,
             train: split(train)?,
             test: split(test)?,
+            files: Vec::new(),
             mean: Tensor::f_from_slice(mean)?.f_view(shape)?.f_to(device)?,
             std: Tensor::f_from_slice(std)?.f_view(shape)?.f_to(device)?,
         })
@@ -346,24 +413,6 @@ impl Split {
     }
 }
 
-/// Reads a whole file, decompressing it when it starts with the gzip magic bytes.
-fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
-    let io = |source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let raw = std::fs::read(path).map_err(io)?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        GzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(io)?;
-        Ok(out)
-    } else {
-        Ok(raw)
-    }
-}
-
 /// The first of `names`, in `dir` or one of the archive subdirectories, that exists.
 fn find(
     kind: DatasetKind,
@@ -397,16 +446,46 @@ fn be_u32(bytes: &[u8], at: usize) -> Option<u32> {
 const IDX_IMAGES: u32 = 0x0000_0803;
 const IDX_LABELS: u32 = 0x0000_0801;
 
-/// Parses an IDX file of unsigned bytes with the given magic; returns the dimensions and data.
-fn parse_idx(path: &Path, bytes: &[u8], magic: u32) -> Result<(Vec<usize>, Vec<u8>), DataError> {
+/// Reads an IDX file of unsigned bytes with the given magic (gzipped or not: gzip is
+/// recognised by its magic bytes, and a multi-member stream is read whole, as `gzip -d` does)
+/// and returns its identity, dimensions and data.
+///
+/// The stream is read only up to the size the header declares, plus one byte to tell an
+/// oversized file: a file that inflates to more than its header says is rejected at that byte.
+fn read_idx(path: &Path, magic: u32) -> Result<(DataFile, Vec<usize>, Vec<u8>), DataError> {
+    let io = |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let bytes_on_disk = file.metadata().map_err(io)?.len();
+    let mut raw = BufReader::new(file);
+    let mut head = Vec::with_capacity(HEAD_BYTES);
+    (&mut raw)
+        .take(HEAD_BYTES as u64)
+        .read_to_end(&mut head)
+        .map_err(io)?;
+    let identity = DataFile::of(path, &head, bytes_on_disk);
+    let gzip = head.starts_with(&[0x1f, 0x8b]);
+    let rest = std::io::Cursor::new(head).chain(raw);
+    let mut reader: Box<dyn Read> = if gzip {
+        Box::new(MultiGzDecoder::new(rest))
+    } else {
+        Box::new(rest)
+    };
     let rank = (magic & 0xff) as usize;
-    let header = 4 + 4 * rank;
-    let truncated = |expected| DataError::Truncated {
+    let header_len = 4 + 4 * rank;
+    let mut header = Vec::with_capacity(header_len);
+    (&mut reader)
+        .take(header_len as u64)
+        .read_to_end(&mut header)
+        .map_err(io)?;
+    let truncated = |expected, found| DataError::Truncated {
         path: path.to_path_buf(),
         expected,
-        found: bytes.len(),
+        found,
     };
-    let found = be_u32(bytes, 0).ok_or_else(|| truncated(header))?;
+    let found = be_u32(&header, 0).ok_or_else(|| truncated(header_len, header.len()))?;
     if found != magic {
         return Err(DataError::BadMagic {
             path: path.to_path_buf(),
@@ -421,17 +500,31 @@ fn parse_idx(path: &Path, bytes: &[u8], magic: u32) -> Result<(Vec<usize>, Vec<u
     }
     let mut dims = Vec::with_capacity(rank);
     for i in 0..rank {
-        dims.push(be_u32(bytes, 4 + 4 * i).ok_or_else(|| truncated(header))? as usize);
+        dims.push(
+            be_u32(&header, 4 + 4 * i).ok_or_else(|| truncated(header_len, header.len()))? as usize,
+        );
     }
-    let expected = dims
+    let body = dims
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .and_then(|n| n.checked_add(header))
-        .ok_or_else(|| truncated(usize::MAX))?;
-    if bytes.len() != expected {
-        return Err(truncated(expected));
+        .ok_or_else(|| truncated(usize::MAX, header_len))?;
+    let expected = body.saturating_add(header_len);
+    let mut data = Vec::new();
+    (&mut reader)
+        .take(body as u64)
+        .read_to_end(&mut data)
+        .map_err(io)?;
+    if data.len() != body {
+        return Err(truncated(expected, header_len + data.len()));
     }
-    Ok((dims, bytes.get(header..).unwrap_or_default().to_vec()))
+    let mut one = [0u8; 1];
+    if reader.read(&mut one).map_err(io)? != 0 {
+        return Err(DataError::Oversized {
+            path: path.to_path_buf(),
+            expected,
+        });
+    }
+    Ok((identity, dims, data))
 }
 
 fn idx_names(prefix: &str, what: &str) -> Vec<String> {
@@ -456,6 +549,7 @@ fn read_idx_split(
     dir: &Path,
     prefix: &str,
     split: &'static str,
+    files: &mut Vec<DataFile>,
 ) -> Result<Split, DataError> {
     let spec = kind.spec();
     let (wanted_images, wanted_labels) = if split == "training" {
@@ -465,7 +559,8 @@ fn read_idx_split(
     };
     let images_path = find(kind, dir, &idx_names(prefix, "images"), wanted_images)?;
     let labels_path = find(kind, dir, &idx_names(prefix, "labels"), wanted_labels)?;
-    let (dims, pixels) = parse_idx(&images_path, &read_maybe_gz(&images_path)?, IDX_IMAGES)?;
+    let (identity, dims, pixels) = read_idx(&images_path, IDX_IMAGES)?;
+    files.push(identity);
     let (n, rows, cols) = match dims.as_slice() {
         [n, r, c] => (*n, *r, *c),
         _ => (0, 0, 0),
@@ -478,7 +573,8 @@ fn read_idx_split(
             expected: (side, side),
         });
     }
-    let (ldims, labels) = parse_idx(&labels_path, &read_maybe_gz(&labels_path)?, IDX_LABELS)?;
+    let (identity, ldims, labels) = read_idx(&labels_path, IDX_LABELS)?;
+    files.push(identity);
     let nl = ldims.first().copied().unwrap_or(0);
     if nl != n {
         return Err(DataError::CountMismatch {
@@ -519,8 +615,9 @@ fn check_labels(
 fn read_cifar_split(
     kind: DatasetKind,
     dir: &Path,
-    files: &[String],
+    names: &[String],
     wanted: &'static str,
+    files: &mut Vec<DataFile>,
 ) -> Result<Split, DataError> {
     // CIFAR-100 records carry the coarse label first, then the fine label we train on.
     let label_bytes = if kind == DatasetKind::Cifar100 { 2 } else { 1 };
@@ -530,12 +627,13 @@ fn read_cifar_split(
     let mut pixels = Vec::new();
     let mut labels = Vec::new();
     let mut first = None;
-    for name in files {
+    for name in names {
         let path = find(kind, dir, std::slice::from_ref(name), wanted)?;
         let bytes = std::fs::read(&path).map_err(|source| DataError::Io {
             path: path.clone(),
             source,
         })?;
+        files.push(DataFile::of(&path, &bytes, bytes.len() as u64));
         if bytes.is_empty() || bytes.len() % record != 0 {
             let whole = bytes.len() / record;
             return Err(DataError::Truncated {

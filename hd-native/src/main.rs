@@ -1,26 +1,39 @@
 //! `hd-native`: train, plot and benchmark hypergradient descent on libtorch.
 
 use clap::Parser;
+use hd_native::train::{torch_message, TrainError};
+use std::io::Write;
 use std::process::ExitCode;
+
+/// One line on stderr; a closed stderr is not worth a crash.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "hd-native: error: {line}");
+}
 
 fn main() -> ExitCode {
     // libtorch failures inside a model's forward pass (out of GPU memory, say) surface as tch
-    // panics: report them as one line, like every other error, not as a backtrace.
-    std::panic::set_hook(Box::new(|info| {
-        let payload = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| info.payload().downcast_ref::<&str>().copied())
-            .unwrap_or("unexpected failure");
-        let first = payload.lines().next().unwrap_or(payload);
-        eprintln!("hd-native: error: {first}");
-    }));
+    // panics: they are caught below and reported as one line, like every other error, not as
+    // a backtrace, so the hook stays silent.
+    std::panic::set_hook(Box::new(|_| {}));
     let cli = hd_native::cli::Cli::parse();
-    match hd_native::cli::run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("hd-native: error: {e:#}");
+    match std::panic::catch_unwind(|| hd_native::cli::run(cli)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            // Every error of ours already states its cause: `{e}`, not the chain, so a
+            // cause is printed once.
+            say(&e.to_string());
+            ExitCode::from(
+                e.downcast_ref::<TrainError>()
+                    .map_or(1, TrainError::exit_code),
+            )
+        }
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("unexpected failure");
+            say(&torch_message(message));
             ExitCode::FAILURE
         }
     }

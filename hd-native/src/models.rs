@@ -42,6 +42,57 @@ pub enum Model {
     },
 }
 
+/// The models by name, as `--model` takes them (`hd-native train` and `bench`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModelName {
+    /// Logistic regression.
+    Logreg,
+    /// Multilayer perceptron (`--hidden`).
+    Mlp,
+    /// VGG-16 with one fc-512 (`--no-batch-norm` to drop batch norm).
+    Vgg,
+    /// ResNet-18, CIFAR form.
+    Resnet18,
+    /// ResNet-101, CIFAR form.
+    Resnet101,
+    /// WideResNet (`--depth`, `--width`).
+    Wrn,
+}
+
+impl ModelName {
+    /// The model of this name with its default sizes: the paper's MLP (1000, 1000), VGG with
+    /// batch norm, WRN-28-10. The one place a name becomes a model.
+    pub fn model(self) -> Model {
+        match self {
+            ModelName::Logreg => Model::Logreg,
+            ModelName::Mlp => Model::Mlp {
+                hidden: vec![1000, 1000],
+            },
+            ModelName::Vgg => Model::Vgg { batch_norm: true },
+            ModelName::Resnet18 => Model::Resnet18,
+            ModelName::Resnet101 => Model::Resnet101,
+            ModelName::Wrn => Model::Wrn {
+                depth: 28,
+                width: 10,
+            },
+        }
+    }
+}
+
+impl Model {
+    /// The model's name (its architecture without the sizes).
+    pub fn name(&self) -> ModelName {
+        match self {
+            Model::Logreg => ModelName::Logreg,
+            Model::Mlp { .. } => ModelName::Mlp,
+            Model::Vgg { .. } => ModelName::Vgg,
+            Model::Resnet18 => ModelName::Resnet18,
+            Model::Resnet101 => ModelName::Resnet101,
+            Model::Wrn { .. } => ModelName::Wrn,
+        }
+    }
+}
+
 impl fmt::Display for Model {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -114,6 +165,35 @@ impl Model {
                 Ok(())
             }
             _ => Ok(()),
+        }
+    }
+}
+
+impl Model {
+    /// The number of trainable parameters, where it follows from the sizes alone (LogReg
+    /// and MLP, whose widths are free: `Σ (inputs + 1) · outputs` over the linear layers);
+    /// `None` for the convolutional networks. Computed without overflow, so an absurd width
+    /// can be refused before anything is allocated.
+    pub fn parameter_count(&self, spec: InputSpec) -> Option<u128> {
+        let linear = |i: i64, o: i64| -> u128 {
+            let (i, o) = (
+                u128::try_from(i).unwrap_or(0),
+                u128::try_from(o).unwrap_or(0),
+            );
+            (i + 1) * o
+        };
+        match self {
+            Model::Logreg => Some(linear(inputs(spec), spec.classes)),
+            Model::Mlp { hidden } => {
+                let mut total = 0u128;
+                let mut width = inputs(spec);
+                for &h in hidden {
+                    total = total.saturating_add(linear(width, h));
+                    width = h;
+                }
+                Some(total.saturating_add(linear(width, spec.classes)))
+            }
+            _ => None,
         }
     }
 }

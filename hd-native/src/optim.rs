@@ -282,12 +282,24 @@ pub const CPU_CHUNK: usize = 1 << 18;
 /// buffer, so it adds nothing to any dot product or norm and never moves.
 const ALIGN: i64 = 64;
 
+/// A piece of the flat buffers that one call of the rule works on.
 #[derive(Debug, Clone, Copy)]
-struct Range {
+struct Chunk {
     offset: i64,
     len: i64,
-    /// Index of the α this range uses (the variable's for per-tensor scope, else 0).
+    /// Index of the α this chunk uses (the variable's for per-tensor scope, else 0).
     group: usize,
+}
+
+/// A trainable variable and where it lives in the flat buffers.
+#[derive(Debug)]
+struct Placed {
+    /// The variable: a shallow handle, a view of the flat parameter buffer once placed.
+    tensor: Tensor,
+    /// Its first element in the flat buffers (a multiple of [`ALIGN`]).
+    offset: i64,
+    /// Its number of elements.
+    len: i64,
 }
 
 /// Hypergradient descent (or its base optimizer) over every trainable variable of a
@@ -303,10 +315,10 @@ pub struct HdOptimizer {
     grads: Tensor,
     /// `[slots, n]`: the rule's per-element state, slot-major as in hd-core.
     buffers: Tensor,
-    /// Variables (shallow handles) with their ranges, to re-alias a gradient that autograd
-    /// replaced (e.g. after someone set it to None).
-    vars: Vec<(String, Tensor, i64, i64)>,
-    chunks: Vec<Range>,
+    /// The variables with their places, to re-alias a gradient that autograd replaced (e.g.
+    /// after someone set it to None).
+    vars: Vec<Placed>,
+    chunks: Vec<Chunk>,
     groups: usize,
 }
 
@@ -361,10 +373,14 @@ impl HdOptimizer {
         let opts = (Kind::Float, device);
         let mut offset = 0i64;
         let mut placed = Vec::with_capacity(vars.len());
-        for (name, t) in vars {
-            let n = t.numel() as i64;
-            placed.push((name, t, offset, n));
-            offset += (n + ALIGN - 1) / ALIGN * ALIGN;
+        for (_, tensor) in vars {
+            let len = tensor.numel() as i64;
+            placed.push(Placed {
+                tensor,
+                offset,
+                len,
+            });
+            offset += (len + ALIGN - 1) / ALIGN * ALIGN;
         }
         let total = offset;
         let params = Tensor::f_zeros([total], opts)?;
@@ -374,8 +390,8 @@ impl HdOptimizer {
             // buffer; autograd then accumulates into it in place.
             let needs: Vec<&Tensor> = placed
                 .iter()
-                .filter(|(_, t, _, _)| t.requires_grad() && !t.f_grad().is_ok_and(|g| g.defined()))
-                .map(|(_, t, _, _)| t)
+                .map(|v| &v.tensor)
+                .filter(|t| t.requires_grad() && !t.f_grad().is_ok_and(|g| g.defined()))
                 .collect();
             if !needs.is_empty() {
                 tch::with_grad(|| -> Result<(), TchError> {
@@ -386,12 +402,17 @@ impl HdOptimizer {
                     s.f_backward()
                 })?;
             }
-            for (_, t, off, n) in placed.iter_mut() {
+            for v in placed.iter_mut() {
+                let t = &mut v.tensor;
                 let shape = t.size();
-                let mut view = params.f_narrow(0, *off, *n)?.f_view(shape.as_slice())?;
+                let mut view = params
+                    .f_narrow(0, v.offset, v.len)?
+                    .f_view(shape.as_slice())?;
                 view.f_copy_(t)?;
                 t.f_set_data(&view)?;
-                let gview = grads.f_narrow(0, *off, *n)?.f_view(shape.as_slice())?;
+                let gview = grads
+                    .f_narrow(0, v.offset, v.len)?
+                    .f_view(shape.as_slice())?;
                 // A frozen variable has no gradient; its range of the buffer stays zero.
                 let mut g = t.f_grad()?;
                 if g.defined() {
@@ -445,8 +466,8 @@ impl HdOptimizer {
         let per_tensor = self.groups > 1 || self.is_per_tensor();
         let mut chunks = Vec::new();
         if per_tensor {
-            for (group, (_, _, off, n)) in self.vars.iter().enumerate() {
-                split(&mut chunks, *off, *n, len, group);
+            for (group, v) in self.vars.iter().enumerate() {
+                split(&mut chunks, v.offset, v.len, len, group);
             }
         } else {
             split(&mut chunks, 0, self.params.numel() as i64, len, 0);
@@ -473,7 +494,7 @@ impl HdOptimizer {
 
     /// Number of parameters (without alignment padding).
     pub fn num_parameters(&self) -> i64 {
-        self.vars.iter().map(|(_, _, _, n)| n).sum()
+        self.vars.iter().map(|v| v.len).sum()
     }
 
     /// Zeroes every gradient (one kernel over the flat gradient buffer).
@@ -555,7 +576,7 @@ impl HdOptimizer {
         Ok(())
     }
 
-    fn views(&self, r: &Range, slots: usize) -> Result<(Val, Val, Vec<Val>), TchError> {
+    fn views(&self, r: &Chunk, slots: usize) -> Result<(Val, Val, Vec<Val>), TchError> {
         let p = self.params.f_narrow(0, r.offset, r.len)?;
         let g = self.grads.f_narrow(0, r.offset, r.len)?;
         let s = (0..slots as i64)
@@ -574,15 +595,20 @@ impl HdOptimizer {
     /// (someone set it to None, or swapped it), its values are copied in and the view restored.
     fn realias_grads(&mut self) -> Result<(), OptimError> {
         let base = self.grads.data_ptr() as usize;
-        for (_, t, off, n) in &self.vars {
+        for Placed {
+            tensor: t,
+            offset,
+            len,
+        } in &self.vars
+        {
             let g = t.f_grad()?;
-            let want = base + (*off as usize) * 4;
+            let want = base + (*offset as usize) * 4;
             if g.defined() && g.data_ptr() as usize == want {
                 continue;
             }
             let mut view = self
                 .grads
-                .f_narrow(0, *off, *n)?
+                .f_narrow(0, *offset, *len)?
                 .f_view(t.size().as_slice())?;
             tch::no_grad(|| -> Result<(), TchError> {
                 if g.defined() {
@@ -607,8 +633,8 @@ impl HdOptimizer {
             let row = self.buffers.f_select(0, slot as i64)?;
             // Mean over the real parameters only (padding holds α0 too, but no parameter).
             let mut sum = Tensor::f_zeros([], (Kind::Float, self.alpha.device()))?;
-            for (_, _, off, n) in &self.vars {
-                sum = sum.f_add(&row.f_narrow(0, *off, *n)?.f_sum(Kind::Float)?)?;
+            for v in &self.vars {
+                sum = sum.f_add(&row.f_narrow(0, v.offset, v.len)?.f_sum(Kind::Float)?)?;
             }
             sum.f_div_scalar(self.num_parameters().max(1) as f64)?
         } else if self.groups > 1 {
@@ -677,8 +703,8 @@ impl HdOptimizer {
     /// The buffers without the alignment padding, `[slots, parameters]` on the CPU.
     fn packed_buffers(&self) -> Result<Tensor, TchError> {
         let mut parts = Vec::with_capacity(self.vars.len());
-        for (_, _, off, n) in &self.vars {
-            parts.push(self.buffers.f_narrow(1, *off, *n)?);
+        for v in &self.vars {
+            parts.push(self.buffers.f_narrow(1, v.offset, v.len)?);
         }
         Tensor::f_cat(&parts, 1)?.f_to(Device::Cpu)
     }
@@ -696,10 +722,15 @@ impl HdOptimizer {
                 .ok_or_else(|| OptimError::StateMismatch(format!("no '{name}' tensor")))
         };
         let record = get("record")?;
+        if record.kind() != Kind::Uint8 {
+            // Converting would read other bytes than were written.
+            return Err(OptimError::StateMismatch(format!(
+                "record is {:?}, expected Uint8",
+                record.kind()
+            )));
+        }
         let mut bytes = vec![0u8; record.numel()];
-        record
-            .f_to_kind(Kind::Uint8)?
-            .f_copy_data_u8(&mut bytes, record.numel())?;
+        record.f_copy_data_u8(&mut bytes, record.numel())?;
         let (saved, state) = Optimizer::decode(&bytes)?;
         if saved.config() != self.rule.config() {
             return Err(OptimError::StateMismatch(format!(
@@ -736,11 +767,11 @@ impl HdOptimizer {
             self.alpha.f_copy_(alpha)?;
             if let Some(b) = buffers {
                 let mut at = 0;
-                for (_, _, off, n) in &self.vars {
+                for v in &self.vars {
                     self.buffers
-                        .f_narrow(1, *off, *n)?
-                        .f_copy_(&b.f_narrow(1, at, *n)?)?;
-                    at += n;
+                        .f_narrow(1, v.offset, v.len)?
+                        .f_copy_(&b.f_narrow(1, at, v.len)?)?;
+                    at += v.len;
                 }
             }
             Ok(())
@@ -750,11 +781,11 @@ impl HdOptimizer {
     }
 }
 
-fn split(out: &mut Vec<Range>, offset: i64, len: i64, chunk: i64, group: usize) {
+fn split(out: &mut Vec<Chunk>, offset: i64, len: i64, chunk: i64, group: usize) {
     let mut at = 0;
     while at < len {
         let n = chunk.min(len - at);
-        out.push(Range {
+        out.push(Chunk {
             offset: offset + at,
             len: n,
             group,

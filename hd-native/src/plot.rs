@@ -4,6 +4,7 @@
 use crate::train::{parse_epoch_row, EpochStats, Summary, LOG_HEADER};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// What can stop a plot.
@@ -51,6 +52,36 @@ pub struct Run {
     pub epochs: Vec<EpochStats>,
     /// α at every iteration, against epoch (iteration / iterations per epoch).
     pub alpha: Vec<(f64, f64)>,
+}
+
+/// The largest magnitude a figure can have: losses and α are `f32` computations, so anything
+/// beyond `f32::MAX` did not come from a run (an edited log); plotters' axis code cannot
+/// range over such values, so they are left out.
+const ABSURD: f64 = f32::MAX as f64;
+
+impl Run {
+    /// Replaces values beyond ±[`ABSURD`] by NaN (which the figures skip, as they skip a
+    /// diverged epoch's NaN) and returns how many there were.
+    fn drop_absurd(&mut self) -> usize {
+        let mut n = 0;
+        let mut check = |x: &mut f64| {
+            if x.is_finite() && x.abs() > ABSURD {
+                *x = f64::NAN;
+                n += 1;
+            }
+        };
+        for s in &mut self.epochs {
+            check(&mut s.train_loss);
+            check(&mut s.test_loss);
+            check(&mut s.test_accuracy);
+            check(&mut s.alpha);
+        }
+        for (x, y) in &mut self.alpha {
+            check(x);
+            check(y);
+        }
+        n
+    }
 }
 
 /// Reads `summary.json` and the epoch rows of `log.csv` from a run directory.
@@ -205,12 +236,19 @@ pub fn plot(runs: &[PathBuf], out: &Path) -> Result<Vec<PathBuf>, PlotError> {
     if runs.is_empty() {
         return Err(PlotError::NoRuns);
     }
-    let runs: Vec<Run> = runs.iter().map(|d| read_run(d)).collect::<Result<_, _>>()?;
+    let mut runs: Vec<Run> = runs.iter().map(|d| read_run(d)).collect::<Result<_, _>>()?;
+    let dropped: usize = runs.iter_mut().map(Run::drop_absurd).sum();
     register_font()?;
     std::fs::create_dir_all(out).map_err(|source| PlotError::Io {
         path: out.to_path_buf(),
         source,
     })?;
+    if dropped > 0 {
+        let _ = writeln!(
+            std::io::stderr(),
+            "hd-native: note: {dropped} value(s) beyond ±{ABSURD:e} left out of the figures (no training of ours produces them)"
+        );
+    }
     let mut titles: Vec<String> = Vec::new();
     for r in &runs {
         if !titles.contains(&r.summary.title) {
@@ -261,7 +299,7 @@ fn draw<DB: DrawingBackend>(
                 r.alpha
                     .iter()
                     .copied()
-                    .filter(|(_, y)| y.is_finite())
+                    .filter(|(x, y)| x.is_finite() && y.is_finite())
                     .collect()
             } else {
                 r.epochs

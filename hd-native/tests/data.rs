@@ -227,3 +227,96 @@ fn malformed_cifar_files_are_errors() {
     let e = error_of(DatasetKind::Cifar100, dir.path());
     assert!(e.to_string().contains("test.bin"), "{e}");
 }
+
+/// The bytes of an IDX image file of `n` images (28 × 28) with the given pixels.
+fn idx_image_bytes(n: u32, pixels: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    for v in [0x0000_0803u32, n, 28, 28] {
+        b.extend_from_slice(&v.to_be_bytes());
+    }
+    b.extend_from_slice(pixels);
+    b
+}
+
+fn gzip(parts: &[&[u8]]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    for p in parts {
+        enc.write_all(p).expect("compress");
+    }
+    enc.finish().expect("compress")
+}
+
+/// A gzip "bomb": a valid header for 30 images, their pixels, then 256 MiB of zeros that
+/// compress to a fraction of a megabyte. Reading stops at the first byte past the 23,536
+/// bytes the header declares (16 + 30·784, by hand) and says so, rather than inflating it
+/// all (the old reader inflated the whole stream, then reported its full size).
+#[test]
+fn a_gzip_bomb_stops_at_the_first_byte_past_its_header() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_valid_mnist(dir.path());
+    std::fs::remove_file(dir.path().join("train-images-idx3-ubyte")).expect("rm");
+    let (px, _) = common::images(30, 1, 28, 10, 1);
+    let zeros = vec![0u8; 1 << 20];
+    let mut parts: Vec<&[u8]> = Vec::new();
+    let head = idx_image_bytes(30, &px);
+    parts.push(&head);
+    for _ in 0..256 {
+        parts.push(&zeros);
+    }
+    let bomb = gzip(&parts);
+    assert!(bomb.len() < 2 << 20, "{} bytes", bomb.len());
+    let path = dir.path().join("train-images-idx3-ubyte.gz");
+    std::fs::write(&path, bomb).expect("write");
+    let e = error_of(DatasetKind::Mnist, dir.path());
+    assert!(
+        matches!(&e, DataError::Oversized { expected: 23_536, path: p } if *p == path),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains("holds more than the 23536 bytes its header declares"),
+        "{e}"
+    );
+}
+
+/// A multi-member gzip file (what `cat a.gz b.gz` or `pigz` make, and `gzip -d` reads whole)
+/// is the concatenation of its members' contents.
+#[test]
+fn a_multi_member_gzip_file_is_read_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_valid_mnist(dir.path());
+    std::fs::remove_file(dir.path().join("train-images-idx3-ubyte")).expect("rm");
+    let (px, _) = common::images(30, 1, 28, 10, 1);
+    let bytes = idx_image_bytes(30, &px);
+    let (a, b) = bytes.split_at(5000);
+    let mut file = gzip(&[a]);
+    file.extend_from_slice(&gzip(&[b]));
+    std::fs::write(dir.path().join("train-images-idx3-ubyte.gz"), file).expect("write");
+    let d = load(DatasetKind::Mnist, dir.path()).expect("loads");
+    let got: Vec<u8> = Vec::try_from(d.train.images.flatten(0, -1)).expect("u8");
+    assert_eq!(got, px);
+}
+
+/// The files read are recorded with their sizes and a hash of their first bytes, so a run
+/// can recognise its data: the same files give the same record, other files another.
+#[test]
+fn the_data_files_are_identified() {
+    let a = tempfile::tempdir().expect("tempdir");
+    let b = tempfile::tempdir().expect("tempdir");
+    write_valid_mnist(a.path());
+    write_valid_mnist(b.path());
+    let (fa, fb) = (
+        load(DatasetKind::Mnist, a.path()).expect("loads").files,
+        load(DatasetKind::Mnist, b.path()).expect("loads").files,
+    );
+    assert_eq!(fa, fb);
+    assert_eq!(fa.len(), 4);
+    assert_eq!(fa[0].name, "train-images-idx3-ubyte");
+    assert_eq!(fa[0].bytes, 16 + 30 * 784);
+    let (px, _) = common::images(30, 1, 28, 10, 7);
+    write::idx_images(&b.path().join("train-images-idx3-ubyte"), 28, 28, &px).expect("write");
+    let fb = load(DatasetKind::Mnist, b.path()).expect("loads").files;
+    assert_ne!(fa[0].head_hash, fb[0].head_hash);
+    assert_eq!(fa[1..], fb[1..]);
+}

@@ -126,3 +126,35 @@ fn bad_sizes_are_errors() {
         Some(ModelError::NotPositive { value: 0, .. })
     ));
 }
+
+/// `parameter_count` (used to refuse a model too large for memory before allocating it)
+/// agrees with the built model where it answers, and only the free-width models answer.
+#[test]
+fn parameter_count_before_building_matches_the_built_model() {
+    for kind in [DatasetKind::Mnist, DatasetKind::Cifar100] {
+        let spec: InputSpec = kind.spec();
+        for model in [
+            Model::Logreg,
+            Model::Mlp {
+                hidden: vec![300, 100],
+            },
+        ] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            build(&vs.root(), &model, spec).expect("builds");
+            assert_eq!(
+                model.parameter_count(spec),
+                Some(parameters(&vs) as u128),
+                "{model} on {kind}"
+            );
+        }
+        assert_eq!(Model::Resnet18.parameter_count(spec), None);
+    }
+    // An absurd width is counted without overflow: (784 + 1)·2^62 + (2^62 + 1)·10.
+    let huge = Model::Mlp {
+        hidden: vec![1 << 62],
+    };
+    assert_eq!(
+        huge.parameter_count(DatasetKind::Mnist.spec()),
+        Some(795 * (1u128 << 62) + 10)
+    );
+}
