@@ -6,7 +6,6 @@ use crate::models::{Model, ModelName};
 use hd_core::{Adam, Base, Config, Hyper, HyperRule, Scope, Sgd, Transition};
 use std::fmt;
 
-/// The optimizers of the paper, and their HDM variants.
 /// The optimizer of a run: one of the paper's nine, hd-core's [`Variant`](hd_core::Variant),
 /// named by its id on the command line and in `summary.json` (`sgd-hd`, `adam-hdm`, …).
 pub type OptimizerKind = hd_core::Variant;

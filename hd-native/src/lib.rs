@@ -1,9 +1,9 @@
 //! # hd-native — hypergradient descent on libtorch
 //!
-//! The native side of the hd project: the paper's and the seed's experiments (Baydin et al.,
-//! *Online Learning Rate Adaptation with Hypergradient Descent*, ICLR 2018) as a resumable
-//! command-line runner on CPU or GPU, and [`optim::HdOptimizer`], an HD optimizer for any tch
-//! training loop. Every update rule comes from `hd-core`; this crate only runs them on tensors.
+//! The native side of the hd project: the experiments of the paper (Baydin et al., *Online
+//! Learning Rate Adaptation with Hypergradient Descent*, ICLR 2018) and of the seed study that
+//! extends it (DESIGN §1), as a resumable command-line runner on CPU or GPU, and
+//! [`optim::HdOptimizer`], an HD optimizer for any tch training loop. Every update rule comes from `hd-core`; this crate only runs them on tensors.
 //!
 //! - [`optim`]: the optimizer over a `VarStore` (α on the device, no per-step sync).
 //! - [`models`]: LogReg, MLP, VGG-16, ResNet-18/101 (CIFAR forms), WideResNet.

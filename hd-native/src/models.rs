@@ -1,4 +1,4 @@
-//! The paper's and the seed's models, as functions over an [`nn::Path`] (the tch-rs examples'
+//! The models of the paper and of the seed study (DESIGN §1), as functions over an [`nn::Path`] (the tch-rs examples'
 //! style). Each takes any dataset's input shape and class count ([`InputSpec`]).
 //!
 //! - [`logreg`]: multinomial logistic regression, one linear layer (paper §4.1).
