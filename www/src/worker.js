@@ -3,7 +3,7 @@
 //
 // Messages in:  {type: 'train' | 'sweep', settings}, {type: 'stop'}, {type: 'predict', run, pixels},
 //               {type: 'weights', run}, {type: 'bench', seconds}
-// Messages out: {type: 'ready', ids, digits}, {type: 'progress', ...}, {type: 'done', stopped},
+// Messages out: {type: 'loading', received, total}, {type: 'ready', ids, digits}, {type: 'progress', ...}, {type: 'done', stopped},
 //               {type: 'prediction', run, probs}, {type: 'weights', run, weights},
 //               {type: 'bench', ...}, {type: 'error', message}
 import init, { Digits, Session, optimizerIds, optimizerLabel } from '../pkg/hd_wasm.js';
@@ -36,7 +36,21 @@ async function loadDigits() {
   if (!response.ok) throw new Error(`${digitsUrl}: HTTP ${response.status}`);
   // Gzipped by the build; DecompressionStream keeps the download at 1.6 MB instead of 7.9 MB
   // without relying on the server to compress.
-  const stream = response.body.pipeThrough(new DecompressionStream('gzip'));
+  // Counted on the way through, so the page can show the download's progress.
+  const total = Number(response.headers.get('Content-Length')) || 0;
+  let received = 0;
+  let posted = 0;
+  const counter = new TransformStream({
+    transform(chunk, controller) {
+      received += chunk.byteLength;
+      if (received - posted > 64 * 1024 || received === total) {
+        posted = received;
+        postMessage({ type: 'loading', received, total });
+      }
+      controller.enqueue(chunk);
+    },
+  });
+  const stream = response.body.pipeThrough(counter).pipeThrough(new DecompressionStream('gzip'));
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
@@ -63,6 +77,7 @@ function snapshot(mode, session) {
     const from = sent[i];
     const loss = session.iterationLoss(i, from);
     const alpha = session.iterationAlpha(i, from);
+    const signal = session.iterationSignal(i, from);
     sent[i] = from + loss.length;
     runs.push({
       index: i,
@@ -75,12 +90,13 @@ function snapshot(mode, session) {
       from,
       loss,
       alpha,
+      signal,
       trainLoss: session.epochTrainLoss(i),
       testLoss: session.epochTestLoss(i),
       testAccuracy: session.epochTestAccuracy(i),
     });
   }
-  const transfer = runs.flatMap((r) => [r.loss.buffer, r.alpha.buffer]);
+  const transfer = runs.flatMap((r) => [r.loss.buffer, r.alpha.buffer, r.signal.buffer]);
   postMessage(
     {
       type: 'progress',
@@ -97,12 +113,9 @@ function snapshot(mode, session) {
 async function train(mode, settings) {
   await ready;
   const me = ++job;
-  const s = settings;
-  const epochs = mode === 'sweep' ? s.sweep_epochs : s.epochs;
-  const session = replaceSession(
-    mode,
-    () => new Session(digits, s.batch, epochs, s.seed, s.beta, s.beta_adam, s.beta_mult, s.mu, s.l2),
-  );
+  const epochs = mode === 'sweep' ? settings.sweep_epochs : settings.epochs;
+  // One settings object, read by name in hd-wasm (`Settings::from_fields`).
+  const session = replaceSession(mode, () => new Session(digits, { ...settings, epochs }));
   if (mode === 'sweep') {
     for (const id of settings.opt) for (const a of SWEEP_ALPHAS) session.addRun(id, a);
   } else {

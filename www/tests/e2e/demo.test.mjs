@@ -47,7 +47,8 @@ async function table(page) {
 const number = (text) => Number(text.replace('%', '').trim());
 
 test('a link with run=1 trains SGD and SGD-HD to above 85 % test accuracy', { timeout: TIMEOUT }, async () => {
-  const { page, problems } = await open('?opt=sgd,sgd-hd&alpha0=0.05&beta=0.001&batch=128&epochs=4&seed=1&run=1');
+  // Grey levels in [0, 1]: α0 = 0.05 is a good rate there (standardised inputs need a smaller one).
+  const { page, problems } = await open('?opt=sgd,sgd-hd&alpha0=0.05&beta=0.001&batch=128&epochs=4&seed=1&inputs=unit&run=1');
   assert.equal(await page.locator('table#results caption').textContent(), 'Results');
   const status = page.getByRole('status');
   await status.filter({ hasText: 'finished' }).waitFor({ timeout: TIMEOUT });
@@ -72,7 +73,7 @@ test('a link with run=1 trains SGD and SGD-HD to above 85 % test accuracy', { ti
   assert.ok(Math.abs(number(hd['α']) - 0.05) > 0.05 * 0.05, `SGD-HD α ${hd['α']} barely moved`);
 
   // Every chart drew both lines, the weights show ten digits.
-  for (const id of ['chart-loss', 'chart-alpha', 'chart-test-loss', 'chart-test-accuracy']) {
+  for (const id of ['chart-loss', 'chart-alpha-sgd', 'chart-test-loss', 'chart-test-accuracy']) {
     const legend = await page.locator(`#${id} .u-legend .u-series .u-label`).allTextContents();
     assert.deepEqual(legend.slice(1), ['SGD', 'SGD-HD'], id);
   }
@@ -101,7 +102,7 @@ test('a link with run=1 trains SGD and SGD-HD to above 85 % test accuracy', { ti
 test('a diverging run is marked, stops, and leaves the charts readable', { timeout: TIMEOUT }, async () => {
   // Adam-HD with β = 1 (the largest the form allows): its first hypergradient step throws α to
   // about −36 (measured), the next loss is NaN. Adam beside it trains normally.
-  const { page, problems } = await open('?opt=adam,adam-hd&alpha0=0.1&beta_adam=1&epochs=1&seed=1&run=1');
+  const { page, problems } = await open('?opt=adam,adam-hd&alpha0=0.1&beta_adam=1&epochs=1&seed=1&inputs=unit&run=1');
   await page.getByRole('status').filter({ hasText: 'finished' }).waitFor({ timeout: TIMEOUT });
   assert.match(await page.getByRole('status').textContent(), /1 diverged/);
   const [adam, adamHd] = await table(page);
@@ -110,10 +111,10 @@ test('a diverging run is marked, stops, and leaves the charts readable', { timeo
   assert.equal(adamHd.Optimizer, 'Adam-HD (diverged)');
   assert.equal(adamHd['α'], '—');
   assert.equal(await page.locator('table#results tbody tr[data-status="diverged"]').count(), 1);
-  const legend = await page.locator('#chart-alpha .u-legend .u-series .u-label').allTextContents();
+  const legend = await page.locator('#chart-alpha-adam .u-legend .u-series .u-label').allTextContents();
   assert.deepEqual(legend.slice(1), ['Adam', 'Adam-HD (diverged)']);
   // The α axis spans Adam's α = 0.1, not the diverged run's −36.
-  const alpha = page.locator('#chart-alpha');
+  const alpha = page.locator('#chart-alpha-adam');
   const [lo, hi] = [Number(await alpha.getAttribute('data-y-min')), Number(await alpha.getAttribute('data-y-max'))];
   assert.ok(lo > -1 && hi < 1 && lo < 0.1 && hi > 0.1, `α axis [${lo}, ${hi}]`);
   await page.screenshot({ path: join(artifacts, 'diverged.png'), fullPage: true });
@@ -196,6 +197,9 @@ test('bad values in a link are shown, and run=1 does not start', { timeout: TIME
   await page.locator('#batch-error').filter({ hasText: 'at most 8000' }).waitFor();
   await page.locator('#opt-error').filter({ hasText: 'Unknown optimizer “warp”' }).waitFor();
   assert.equal(await page.locator('#alpha0').inputValue(), 'NaN');
+  // The status keeps saying what is wrong, and that the link's run=1 was not started.
+  await page.getByRole('status').filter({ hasText: 'Its run=1 was not started' }).waitFor();
+  assert.match(await page.getByRole('status').textContent(), /invalid settings \(alpha0, batch, opt\)/);
   await page.waitForTimeout(1000);
   assert.equal(await page.locator('table#results tbody tr').count(), 0, 'nothing ran');
   assert.deepEqual(problems, []);
@@ -207,12 +211,25 @@ test('paper preset, α0 sweep and CSV export', { timeout: TIMEOUT }, async () =>
   await page.locator('html[data-ready="true"]').waitFor({ timeout: TIMEOUT });
   await page.locator('#paper').click();
   const values = {};
-  for (const k of ['alpha0', 'beta', 'beta_adam', 'beta_mult', 'mu', 'l2', 'batch']) values[k] = await page.locator(`#${k}`).inputValue();
-  assert.deepEqual(values, { alpha0: '0.001', beta: '0.001', beta_adam: '1e-7', beta_mult: '0.02', mu: '0.9', l2: '0.0001', batch: '128' });
+  for (const k of ['alpha0', 'beta', 'beta_adam', 'beta_mult', 'mu', 'l2', 'batch', 'inputs']) values[k] = await page.locator(`#${k}`).inputValue();
+  assert.deepEqual(values, { alpha0: '0.001', beta: '0.001', beta_adam: '1e-7', beta_mult: '0.02', mu: '0.9', l2: '0.0001', batch: '128', inputs: 'standardised' });
+  // Visible feedback, and the paper's six optimizers selected.
+  await page.getByRole('status').filter({ hasText: 'Paper settings applied' }).waitFor();
+  const checked = await page.locator('input[name="opt"]:checked').evaluateAll((els) => els.map((e) => e.value));
+  assert.deepEqual(checked, ['sgd', 'sgd-hd', 'sgdn', 'sgdn-hd', 'adam', 'adam-hd']);
+  // A quick sweep of two of them.
+  for (const id of ['sgdn', 'sgdn-hd', 'adam', 'adam-hd']) await page.locator(`input[name="opt"][value="${id}"]`).uncheck();
   assert.match(page.url(), /alpha0=0\.001&beta=0\.001&beta_adam=1e-7&beta_mult=0\.02&mu=0\.9&l2=0\.0001&batch=128/);
 
   await page.locator('#sweep').click();
+  // Progress shows inside the sweep's own section while it runs.
+  await page.locator('#sweep-status').filter({ hasText: /Sweeping: epoch 1 of 1, 12 runs/ }).waitFor({ timeout: TIMEOUT });
   await page.getByRole('status').filter({ hasText: 'Sweep finished: 12 runs' }).waitFor({ timeout: TIMEOUT });
+  // α over time for every α0, and the conclusion as the numbers show it.
+  const alphaLegend = await page.locator('#chart-sweep-alpha .u-legend .u-series .u-label').allTextContents();
+  assert.deepEqual(alphaLegend.slice(1), ['α0 = 1e-6', 'α0 = 1e-5', 'α0 = 1e-4', 'α0 = 1e-3', 'α0 = 1e-2', 'α0 = 1e-1']);
+  assert.match(await page.locator('#sweep-conclusion').textContent(), /SGD-HD depends (less|no less) on α0 than SGD/);
+  assert.match(await page.locator('#sweep-conclusion').textContent(), /SGD tuned \(its best α0, 1e-\d\) reaches/);
   const legend = await page.locator('#chart-sweep .u-legend .u-series .u-label').allTextContents();
   assert.ok(legend[1].startsWith('SGD') && legend[2].startsWith('SGD-HD'), legend.join());
   const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#sweep-export').click()]);
