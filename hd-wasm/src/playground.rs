@@ -77,6 +77,14 @@ impl Objective {
         }
     }
 
+    /// Where f is smallest (f = 0 there, for both).
+    pub const fn minimum(self) -> [f32; 2] {
+        match self {
+            Objective::Quadratic => [0.0, 0.0],
+            Objective::Rosenbrock => [1.0, 1.0],
+        }
+    }
+
     /// The region the page draws: [x_min, x_max, y_min, y_max].
     pub const fn view(self) -> [f32; 4] {
         match self {
@@ -373,6 +381,10 @@ mod tests {
         assert!(Playground::new(Objective::Quadratic, f32::NAN, 0.0).is_err());
         assert!(Playground::new(Objective::Quadratic, 0.1, -1.0).is_err());
         assert!(Objective::parse("himmelblau").is_err());
+        for o in Objective::ALL {
+            assert_eq!(o.value(o.minimum()), 0.0);
+            assert_eq!(o.gradient(o.minimum()), [0.0, 0.0]);
+        }
         assert_eq!(
             Objective::parse("rosenbrock").unwrap(),
             Objective::Rosenbrock

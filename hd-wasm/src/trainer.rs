@@ -44,8 +44,13 @@ pub fn beta_of(variant: Variant, h: &Hyperparameters) -> Option<f32> {
 /// Adam uses the usual (β1, β2, ε) = (0.9, 0.999, 1e-8) without the paper's optional 1/√t
 /// decay, so the α on screen is the step size Adam really takes.
 pub fn config_of(variant: Variant, alpha0: f32, h: &Hyperparameters) -> Config {
+    config_with(variant, alpha0, beta_of(variant, h), h)
+}
+
+/// As [`config_of`] with this β (β′ for HDM; `None` for a base optimizer).
+fn config_with(variant: Variant, alpha0: f32, beta: Option<f32>, h: &Hyperparameters) -> Config {
     variant
-        .config(alpha0, beta_of(variant, h).unwrap_or(0.0), h.mu)
+        .config(alpha0, beta.unwrap_or(0.0), h.mu)
         .with_weight_decay(h.l2)
 }
 
@@ -111,6 +116,18 @@ impl Settings {
                     Error::Settings(format!("settings.{key} must be a whole number from 0"))
                 })
         };
+        let schedule = Schedule {
+            batch: whole("batch", f64::from(u32::MAX))? as usize,
+            epochs: whole("epochs", f64::from(u32::MAX))? as u32,
+            seed: whole("seed", f64::from(u32::MAX))? as u64,
+        };
+        let hyper = Hyperparameters {
+            beta: real("beta")?,
+            beta_adam: real("beta_adam")?,
+            beta_mult: real("beta_mult")?,
+            mu: real("mu")?,
+            l2: real("l2")?,
+        };
         let inputs = match text("inputs").as_deref() {
             Some("standardised") => Inputs::STANDARDISED,
             Some("unit") => Inputs::UNIT,
@@ -121,18 +138,8 @@ impl Settings {
             }
         };
         Ok(Settings {
-            schedule: Schedule {
-                batch: whole("batch", f64::from(u32::MAX))? as usize,
-                epochs: whole("epochs", f64::from(u32::MAX))? as u32,
-                seed: whole("seed", f64::from(u32::MAX))? as u64,
-            },
-            hyper: Hyperparameters {
-                beta: real("beta")?,
-                beta_adam: real("beta_adam")?,
-                beta_mult: real("beta_mult")?,
-                mu: real("mu")?,
-                l2: real("l2")?,
-            },
+            schedule,
+            hyper,
             inputs,
         })
     }
@@ -342,12 +349,27 @@ impl Trainer {
     /// [`Error::Settings`] once training has started (every run must see the same minibatches
     /// from the start), or [`Error::Optimizer`] when hd-core rejects a hyperparameter.
     pub fn add_run(&mut self, variant: Variant, alpha0: f32) -> Result<usize, Error> {
+        self.add_run_scaled(variant, alpha0, 1.0)
+    }
+
+    /// As [`add_run`](Trainer::add_run), with the run's β (β′ for HDM) multiplied by
+    /// `beta_factor`: the β sweep. A base optimizer has no β to scale.
+    ///
+    /// # Errors
+    /// As [`add_run`](Trainer::add_run); hd-core rejects a negative or non-finite β.
+    pub fn add_run_scaled(
+        &mut self,
+        variant: Variant,
+        alpha0: f32,
+        beta_factor: f32,
+    ) -> Result<usize, Error> {
         if self.iteration > 0 {
             return Err(Error::Settings(
                 "runs must be added before training starts".into(),
             ));
         }
-        let optimizer = Optimizer::new(config_of(variant, alpha0, &self.hyper))?;
+        let beta = beta_of(variant, &self.hyper).map(|b| b * beta_factor);
+        let optimizer = Optimizer::new(config_with(variant, alpha0, beta, &self.hyper))?;
         let len = optimizer
             .buffer_len(PARAMS)
             .ok_or_else(|| Error::Settings("optimizer buffers overflow".into()))?;
@@ -360,7 +382,7 @@ impl Trainer {
         self.runs.push(Run {
             variant,
             alpha0,
-            beta: beta_of(variant, &self.hyper),
+            beta,
             state: optimizer.init_state(),
             optimizer,
             params,
@@ -908,5 +930,23 @@ mod tests {
         assert!(message(fields(&[("seed", -1.0)], "unit")).contains("settings.seed"));
         let missing = Settings::from_fields(|_| None, |_| Some("unit".into()));
         assert!(message(missing).contains("settings.batch"));
+    }
+
+    #[test]
+    fn the_beta_sweep_scales_each_runs_own_beta() {
+        let mut t = Trainer::new(separable(100), settings(schedule(10, 1))).unwrap();
+        let hd = t.add_run_scaled(Variant::SgdHd, 0.01, 10.0).unwrap();
+        let adam = t.add_run_scaled(Variant::AdamHd, 0.01, 0.1).unwrap();
+        let base = t.add_run_scaled(Variant::Sgd, 0.01, 10.0).unwrap();
+        // The paper's β = 1e-3 and β_Adam = 1e-7, scaled; a base optimizer has none.
+        assert_eq!(t.run(hd).unwrap().beta(), Some(1e-3 * 10.0));
+        assert_eq!(t.run(adam).unwrap().beta(), Some(1e-7 * 0.1));
+        assert_eq!(t.run(base).unwrap().beta(), None);
+        let unscaled = t.add_run(Variant::SgdHd, 0.01).unwrap();
+        assert_eq!(t.run(unscaled).unwrap().beta(), Some(1e-3));
+        assert!(matches!(
+            t.add_run_scaled(Variant::SgdHd, 0.01, -1.0),
+            Err(Error::Optimizer(_))
+        ));
     }
 }

@@ -78,6 +78,20 @@ impl Session {
         Ok(self.0.add_run(parse_optimizer(id)?, alpha0)? as u32)
     }
 
+    /// Adds a run of optimizer `id` from α0 with its β (β′ for HDM) multiplied by
+    /// `beta_factor`, for the β sweep; returns its index.
+    #[wasm_bindgen(js_name = addRunScaled)]
+    pub fn add_run_scaled(
+        &mut self,
+        id: &str,
+        alpha0: f32,
+        beta_factor: f32,
+    ) -> Result<u32, JsError> {
+        Ok(self
+            .0
+            .add_run_scaled(parse_optimizer(id)?, alpha0, beta_factor)? as u32)
+    }
+
     /// Trains every unfinished run on up to `max_iterations` more minibatches; returns how many.
     pub fn step(&mut self, max_iterations: u32) -> Result<u32, JsError> {
         Ok(self.0.step(max_iterations)?)
@@ -267,6 +281,11 @@ impl Playground {
     /// The region drawn: [x_min, x_max, y_min, y_max].
     pub fn view(&self) -> Float32Array {
         Float32Array::from(&self.0.objective().view()[..])
+    }
+
+    /// The objective's minimum: [x, y].
+    pub fn minimum(&self) -> Float32Array {
+        Float32Array::from(&self.0.objective().minimum()[..])
     }
 
     /// The objective on a `columns` × `rows` grid over the view, top row first.

@@ -89,15 +89,16 @@ export class LineChart {
         // The y range in the DOM, for tests and assistive tools (the axes are canvas pixels).
         setScale: [
           (u, key) => {
-            if (key !== 'y') return;
-            this.el.dataset.yMin = String(u.scales.y.min);
-            this.el.dataset.yMax = String(u.scales.y.max);
+            if (key !== 'x' && key !== 'y') return;
+            this.el.dataset[`${key}Min`] = String(u.scales[key].min);
+            this.el.dataset[`${key}Max`] = String(u.scales[key].max);
           },
         ],
       },
       series: [{ label: this.x.label, value: (u, v) => (v === null ? '—' : this.x.log ? v.toExponential(0) : String(v)) }],
     };
     this.plot = new uPlot(opts, [[]], this.el);
+    this.el.dataset.empty = 'true';
   }
 
   /** The x range: 0…max (or the data's end, if later) so an empty chart shows its real span. */
@@ -158,6 +159,7 @@ export class LineChart {
 
   /** Sets x values and one y array per series (null for a gap). */
   setData(xs, ys) {
+    this.el.dataset.empty = String(xs.length === 0 || ys.length === 0);
     this.plot?.setData([xs, ...ys]);
   }
 

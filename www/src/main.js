@@ -12,18 +12,21 @@ import { PlaygroundView } from './playground.js';
 
 const $ = (id) => document.getElementById(id);
 const statusEl = $('status');
-const buttons = { start: $('start'), stop: $('stop'), sweep: $('sweep'), export: $('export'), sweepExport: $('sweep-export') };
+const buttons = { start: $('start'), stop: $('stop'), sweep: $('sweep'), betasweep: $('betasweep'), export: $('export'), sweepExport: $('sweep-export') };
 
 /** Least time between two redraws: the charts need not follow every 25 ms slice. */
 const REDRAW_MS = 150;
 
 const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
 let ready = false;
-let busy = null; // 'train' | 'sweep' | null
+let busy = null; // 'train' | 'sweep' | 'betasweep' | null
 let autoRun = false;
 
 const train = new Runs('train');
 const sweep = new Runs('sweep');
+const betaSweep = new Runs('betasweep');
+/** The runs of each mode. */
+const modes = { train, sweep, betasweep: betaSweep };
 const inspector = new Inspector((msg, transfer) => worker.postMessage(msg, transfer ?? []));
 const view = new TrainingView({ onRuns: (runs) => inspector.setRuns(runs) });
 const sweepView = new SweepView();
@@ -40,6 +43,7 @@ function updateButtons() {
   const focused = document.activeElement;
   buttons.start.disabled = !ready || busy !== null;
   buttons.sweep.disabled = !ready || busy !== null;
+  buttons.betasweep.disabled = !ready || busy !== null;
   buttons.stop.disabled = busy === null;
   buttons.export.disabled = train.runs.length === 0;
   buttons.sweepExport.disabled = sweep.runs.length === 0;
@@ -68,21 +72,21 @@ worker.onmessage = ({ data }) => {
       if (autoRun) start('train');
       break;
     case 'progress':
-      (data.mode === 'sweep' ? sweep : train).receive(data);
+      modes[data.mode].receive(data);
       scheduleRender();
       break;
     case 'done':
       if (data.stopped) {
-        if (busy) setStatus(`Stopped${busy === 'sweep' ? ' the sweep' : ''}.`);
+        if (busy) setStatus(`Stopped${busy === 'train' ? '' : ' the sweep'}.`);
         busy = null;
       } else {
-        (data.mode === 'sweep' ? sweep : train).finished = true;
+        modes[data.mode].finished = true;
         busy = null;
         render();
         if (data.mode === 'train') inspector.chooseBest(train.runs);
-        setStatus(data.mode === 'sweep' ? sweep.summary() : train.summary());
+        setStatus(modes[data.mode].summary());
       }
-      if (sweep.settings) sweepView.progress(sweep, false);
+      for (const runs of [sweep, betaSweep]) if (runs.settings) sweepView.progress(runs, false);
       updateButtons();
       break;
     case 'prediction':
@@ -112,17 +116,18 @@ function start(mode) {
   if (!ready || busy) return;
   delete statusEl.dataset.keep;
   busy = mode;
-  (mode === 'sweep' ? sweep : train).reset(settings);
+  modes[mode].reset(settings);
   if (mode === 'train') {
     view.reset(settings);
     describeInputs(settings);
   }
   worker.postMessage({ type: mode, settings });
-  setStatus(mode === 'sweep' ? 'Sweeping α0 (progress in the sweep section)…' : 'Training…');
+  setStatus(mode === 'train' ? 'Training…' : `Sweeping ${mode === 'sweep' ? 'α0' : 'β'} (progress in the sweep section)…`);
   updateButtons();
 }
 
 buttons.sweep.addEventListener('click', () => start('sweep'));
+buttons.betasweep.addEventListener('click', () => start('betasweep'));
 buttons.stop.addEventListener('click', () => worker.postMessage({ type: 'stop' }));
 
 // ---------- redraws: at most one per REDRAW_MS, inside an animation frame ----------
@@ -153,6 +158,10 @@ function render() {
   if (sweep.dirty) {
     sweepView.render(sweep);
     sweepView.progress(sweep, busy === 'sweep');
+  }
+  if (betaSweep.dirty) {
+    sweepView.renderBeta(betaSweep);
+    sweepView.progress(betaSweep, busy === 'betasweep');
   }
   updateButtons();
 }

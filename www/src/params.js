@@ -38,6 +38,9 @@ export function labelOf(id) {
 /** The α0 values of the sweep: 1e-6 … 1e-1, one per decade (the paper's α0 study). */
 export const SWEEP_ALPHAS = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1];
 
+/** The β sweep's factors on each HD optimizer's own β (β′ for HDM): 1/100 … 100×. */
+export const BETA_FACTORS = [0.01, 0.1, 1, 10, 100];
+
 /** Training images (the other 2,000 of the 10,000 digits are the test set). */
 export const TRAIN_SIZE = 8000;
 

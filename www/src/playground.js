@@ -147,6 +147,21 @@ export class PlaygroundView {
     c.restore();
   }
 
+  /** A filled circle with an outline. */
+  dot(at, fill, line, radius) {
+    const c = this.ctx;
+    const [x, y] = this.toPixel(at);
+    c.save();
+    c.fillStyle = fill;
+    c.strokeStyle = line;
+    c.lineWidth = 2;
+    c.beginPath();
+    c.arc(x, y, radius, 0, 2 * Math.PI);
+    c.fill();
+    c.stroke();
+    c.restore();
+  }
+
   /** An arrow from `at` along −g (the way the step goes), scaled to a readable length. */
   arrow(at, g, colour, scale) {
     const len = Math.hypot(g[0], g[1]);
@@ -181,6 +196,10 @@ export class PlaygroundView {
     this.drawPath(sgd, COLOURS.sgd, [6, 4]);
     this.drawPath(hd, COLOURS.hd, []);
     const here = [hd[hd.length - 2], hd[hd.length - 1]];
+    this.dot([hd[0], hd[1]], '#fff', COLOURS.now, 6);
+    this.dot(Array.from(this.pg.minimum()), '#1a7f37', '#fff', 6);
+    this.dot([sgd[sgd.length - 2], sgd[sgd.length - 1]], COLOURS.sgd, '#fff', 5);
+    this.dot(here, COLOURS.hd, '#fff', 5);
     const g = this.pg.gradients(1);
     // The gradient the last step used (g_t) and the one before (g_{t−1}), from the point
     // the last step started at; drawn as the directions the steps went, −g.

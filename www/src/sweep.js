@@ -1,7 +1,7 @@
 // The α0 sweep: final training loss against α0 for every optimizer, α over time for every α0
 // of one HD optimizer (do they meet?), the sweep's progress in its own section, and the
 // conclusion in words, as the numbers show it.
-import { SWEEP_ALPHAS, labelOf } from './params.js';
+import { BETA_FACTORS, SWEEP_ALPHAS, labelOf } from './params.js';
 import { LineChart } from './charts.js';
 import { decimate } from './series.js';
 import { short, fmt } from './training.js';
@@ -14,6 +14,8 @@ const ALPHA0_COLOURS = ['#9a6700', '#bc4c00', '#cf222e', '#8250df', '#0550ae', '
 export class SweepView {
   constructor() {
     this.chart = new LineChart($('chart-sweep'), { x: { label: 'α0', log: true }, y: { label: 'training loss', log: true }, points: true });
+    this.betaChart = new LineChart($('chart-sweep-beta'), { x: { label: 'β / its setting', log: true }, y: { label: 'training loss', log: true }, points: true });
+    this.betaKey = '';
     this.alphaChart = new LineChart($('chart-sweep-alpha'), { x: { label: 'iteration', max: 1 }, y: { label: 'α', log: true } });
     this.key = '';
     this.alphaKey = '';
@@ -28,6 +30,36 @@ export class SweepView {
     return run.trainLoss[run.trainLoss.length - 1];
   }
 
+  /** The β sweep: final training loss against β's factor, one line per HD optimizer. */
+  renderBeta(runs) {
+    runs.dirty = false;
+    const ids = runs.settings.opt.filter((id) => id.includes('-hd'));
+    const key = ids.join();
+    if (key !== this.betaKey) {
+      this.betaKey = key;
+      this.betaChart.setSeries(ids.map((id) => ({ id, label: labelOf(id) })));
+    }
+    const finals = ids.map((id) => BETA_FACTORS.map((f, k) => {
+      const run = runs.runs[ids.indexOf(id) * BETA_FACTORS.length + k];
+      if (!run || run.status === 'diverged' || !run.trainLoss || run.trainLoss.length < 2) return null;
+      return run.trainLoss[run.trainLoss.length - 1];
+    }));
+    this.betaChart.setData(BETA_FACTORS, finals);
+    const spread = (ys) => {
+      const ok = ys.filter((v) => v !== null);
+      return ok.length < 2 ? null : Math.max(...ok) / Math.min(...ok);
+    };
+    const text = ids.map((id, i) => {
+      const s = spread(finals[i]);
+      const diverged = finals[i].filter((v) => v === null).length;
+      return `${labelOf(id)}: ${BETA_FACTORS.map((f, k) => `${f}× → ${fmt(finals[i][k], 3)}`).join(', ')}${s ? ` (×${s.toFixed(1)} between best and worst${diverged && runs.finished ? `, ${diverged} diverged` : ''})` : ''}`;
+    });
+    this.betaChart.describe(`Final training loss against β's factor. ${text.join('. ')}.`);
+    $('sweep-beta-conclusion').textContent = runs.finished
+      ? `β sweep at α0 = ${runs.settings.alpha0}, final training loss: ${text.join('; ')}. Over these four decades of β, compare the spread with the α0 sweep's over five decades of α0.`
+      : '';
+  }
+
   progress(sweep, busy) {
     const total = sweep.settings.sweep_epochs * Math.max(1, sweep.iterationsPerEpoch);
     const bar = $('sweep-progress');
@@ -35,7 +67,7 @@ export class SweepView {
     bar.max = total;
     bar.value = sweep.iteration;
     $('sweep-status').textContent = busy
-      ? `Sweeping: epoch ${Math.min(sweep.epoch + 1, sweep.settings.sweep_epochs)} of ${sweep.settings.sweep_epochs}, ${sweep.runs.length} runs side by side (${Math.round((100 * sweep.iteration) / total)} %).`
+      ? `${sweep.mode === 'sweep' ? 'Sweeping α0' : 'Sweeping β'}: epoch ${Math.min(sweep.epoch + 1, sweep.settings.sweep_epochs)} of ${sweep.settings.sweep_epochs}, ${sweep.runs.length} runs side by side (${Math.round((100 * sweep.iteration) / total)} %).`
       : sweep.finished ? sweep.summary() : '';
   }
 

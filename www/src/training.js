@@ -60,9 +60,9 @@ export class Runs {
 
   summary() {
     const diverged = this.runs.filter((r) => r.status === 'diverged').length;
-    const what = this.mode === 'sweep' ? 'Sweep finished' : 'Training finished';
+    const what = { train: 'Training finished', sweep: 'Sweep finished', betasweep: 'β sweep finished' }[this.mode];
     const tail = diverged > 0 ? `, ${diverged} diverged` : '';
-    const epochs = this.mode === 'sweep' ? this.settings.sweep_epochs : this.settings.epochs;
+    const epochs = this.mode === 'train' ? this.settings.epochs : this.settings.sweep_epochs;
     return `${what}: ${this.runs.length} run${this.runs.length === 1 ? '' : 's'}, ${epochs} epoch${epochs === 1 ? '' : 's'}${tail}.`;
   }
 }

@@ -1,13 +1,13 @@
 // The training worker: loads hd-wasm and the digits, then trains in slices of about 25 ms,
 // posting what changed after each slice, so the page never waits on a long computation.
 //
-// Messages in:  {type: 'train' | 'sweep', settings}, {type: 'stop'}, {type: 'predict', run, pixels},
+// Messages in:  {type: 'train' | 'sweep' | 'betasweep', settings}, {type: 'stop'}, {type: 'predict', run, pixels},
 //               {type: 'weights', run}, {type: 'bench', seconds}
 // Messages out: {type: 'loading', received, total}, {type: 'ready', ids, digits}, {type: 'progress', ...}, {type: 'done', stopped},
 //               {type: 'prediction', run, probs}, {type: 'weights', run, weights},
 //               {type: 'bench', ...}, {type: 'error', message}
 import init, { Digits, Session, optimizerIds, optimizerLabel } from '../pkg/hd_wasm.js';
-import { OPTIMIZERS, SWEEP_ALPHAS } from './params.js';
+import { BETA_FACTORS, OPTIMIZERS, SWEEP_ALPHAS } from './params.js';
 
 const wasmUrl = new URL('../pkg/hd_wasm_bg.wasm', import.meta.url);
 const digitsUrl = new URL('../pkg/mnist-10k.bin.gz', import.meta.url);
@@ -17,7 +17,7 @@ const SLICE_MS = 25;
 
 let digits = null;
 /** The latest session of each mode; the training one answers predictions and weights. */
-const sessions = { train: null, sweep: null, bench: null };
+const sessions = { train: null, sweep: null, betasweep: null, bench: null };
 let job = 0; // incremented on every start or stop; a running loop exits when it changes
 let sent = []; // per run of the running session: how many iterations the page already has
 
@@ -113,11 +113,14 @@ function snapshot(mode, session) {
 async function train(mode, settings) {
   await ready;
   const me = ++job;
-  const epochs = mode === 'sweep' ? settings.sweep_epochs : settings.epochs;
+  const epochs = mode === 'train' ? settings.epochs : settings.sweep_epochs;
   // One settings object, read by name in hd-wasm (`Settings::from_fields`).
   const session = replaceSession(mode, () => new Session(digits, { ...settings, epochs }));
   if (mode === 'sweep') {
     for (const id of settings.opt) for (const a of SWEEP_ALPHAS) session.addRun(id, a);
+  } else if (mode === 'betasweep') {
+    const hd = settings.opt.filter((id) => id.includes('-hd'));
+    for (const id of hd) for (const f of BETA_FACTORS) session.addRunScaled(id, settings.alpha0, f);
   } else {
     for (const id of settings.opt) session.addRun(id, settings.alpha0);
   }
@@ -157,6 +160,7 @@ onmessage = ({ data }) => {
   switch (data.type) {
     case 'train':
     case 'sweep':
+    case 'betasweep':
       guard(train(data.type, data.settings));
       break;
     case 'stop':

@@ -117,6 +117,8 @@ test('a diverging run is marked, stops, and leaves the charts readable', { timeo
   const alpha = page.locator('#chart-alpha-adam');
   const [lo, hi] = [Number(await alpha.getAttribute('data-y-min')), Number(await alpha.getAttribute('data-y-max'))];
   assert.ok(lo > -1 && hi < 1 && lo < 0.1 && hi > 0.1, `α axis [${lo}, ${hi}]`);
+  // Where α went negative, the page says so and why.
+  assert.match(await page.locator('#alpha-note').textContent(), /Adam-HD's α went below zero at iteration \d+\. A negative α steps uphill/);
   await page.screenshot({ path: join(artifacts, 'diverged.png'), fullPage: true });
   assert.deepEqual(problems, []);
   await page.close();
@@ -125,8 +127,14 @@ test('a diverging run is marked, stops, and leaves the charts readable', { timeo
 test('Stop halts training and Train starts a fresh run', { timeout: TIMEOUT }, async () => {
   const { page, problems } = await open('?opt=sgd,adam&alpha0=0.01&batch=1&epochs=100');
   await page.locator('html[data-ready="true"]').waitFor({ timeout: TIMEOUT });
+  // Before any run the charts say they are empty rather than show an arbitrary range.
+  assert.equal(await page.locator('#chart-test-loss').getAttribute('data-empty'), 'true');
   await page.locator('#start').click();
   await page.getByRole('status').filter({ hasText: 'Training: epoch' }).waitFor();
+  // The axes span the whole run from the start: 100 epochs, 100 × 8,000 iterations of batch 1.
+  assert.equal(await page.locator('#chart-test-loss').getAttribute('data-x-max'), '100');
+  assert.equal(await page.locator('#chart-loss').getAttribute('data-x-max'), '800000');
+  assert.equal(await page.locator('#chart-loss').getAttribute('data-empty'), 'false');
   await page.locator('#stop').click();
   await page.getByRole('status').filter({ hasText: 'Stopped.' }).waitFor();
   const stoppedAt = (await table(page)).map((r) => r.Epoch);
@@ -223,7 +231,7 @@ test('paper preset, α0 sweep and CSV export', { timeout: TIMEOUT }, async () =>
 
   await page.locator('#sweep').click();
   // Progress shows inside the sweep's own section while it runs.
-  await page.locator('#sweep-status').filter({ hasText: /Sweeping: epoch 1 of 1, 12 runs/ }).waitFor({ timeout: TIMEOUT });
+  await page.locator('#sweep-status').filter({ hasText: /Sweeping α0: epoch 1 of 1, 12 runs/ }).waitFor({ timeout: TIMEOUT });
   await page.getByRole('status').filter({ hasText: 'Sweep finished: 12 runs' }).waitFor({ timeout: TIMEOUT });
   // α over time for every α0, and the conclusion as the numbers show it.
   const alphaLegend = await page.locator('#chart-sweep-alpha .u-legend .u-series .u-label').allTextContents();
@@ -246,6 +254,13 @@ test('paper preset, α0 sweep and CSV export', { timeout: TIMEOUT }, async () =>
     return Number(rows[0].split(',')[10]);
   };
   assert.ok(final('sgd-hd', 1e-4) < final('sgd', 1e-4), 'HD makes up for a small α0');
+
+  // The β sweep: SGD-HD (the only HD optimizer selected) at 1/100 … 100 times its β.
+  await page.locator('#betasweep').click();
+  await page.getByRole('status').filter({ hasText: 'β sweep finished: 5 runs' }).waitFor({ timeout: TIMEOUT });
+  const betaLegend = await page.locator('#chart-sweep-beta .u-legend .u-series .u-label').allTextContents();
+  assert.deepEqual(betaLegend.slice(1), ['SGD-HD']);
+  assert.match(await page.locator('#sweep-beta-conclusion').textContent(), /^β sweep at α0 = 0\.001, final training loss: SGD-HD: 0\.01× → [\d.]+, 0\.1× → [\d.]+, 1× → [\d.]+, 10× → [\d.]+, 100× → /);
   await page.screenshot({ path: join(artifacts, 'sweep.png'), fullPage: true });
   assert.deepEqual(problems, []);
   await page.close();
