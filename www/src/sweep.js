@@ -5,6 +5,7 @@ import { BETA_FACTORS, SWEEP_ALPHAS, labelOf } from './params.js';
 import { LineChart } from './charts.js';
 import { decimate } from './series.js';
 import { short, fmt } from './training.js';
+import { schedule } from './frames.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -44,7 +45,7 @@ export class SweepView {
       if (!run || run.status === 'diverged' || !run.trainLoss || run.trainLoss.length < 2) return null;
       return run.trainLoss[run.trainLoss.length - 1];
     }));
-    this.betaChart.setData(BETA_FACTORS, finals);
+    schedule('sweep-beta', () => this.betaChart.setData(BETA_FACTORS, finals));
     const spread = (ys) => {
       const ok = ys.filter((v) => v !== null);
       return ok.length < 2 ? null : Math.max(...ok) / Math.min(...ok);
@@ -85,7 +86,7 @@ export class SweepView {
       this.select.disabled = hd.length === 0;
     }
     const finals = ids.map((id) => SWEEP_ALPHAS.map((a) => SweepView.final(sweep, id, a)));
-    this.chart.setData(SWEEP_ALPHAS, finals);
+    schedule('sweep-final', () => this.chart.setData(SWEEP_ALPHAS, finals));
     ids.forEach((id, i) => {
       const diverged = sweep.runs.filter((r) => r.id === id && r.status === 'diverged').map((r) => r.alpha0.toExponential(0));
       this.chart.setLabel(i, diverged.length ? `${labelOf(id)} (diverged at α0 ${diverged.join(', ')})` : labelOf(id));
@@ -107,8 +108,10 @@ export class SweepView {
     }
     this.alphaChart.setXMax(sweep.settings.sweep_epochs * Math.max(1, sweep.iterationsPerEpoch));
     // A log axis cannot show α ≤ 0: such points are gaps (the table and CSV keep them).
-    const d = decimate(runs.map((r) => (r ? r.alpha.map((v) => (v !== null && v > 0 ? v : null)) : [])), 600);
-    this.alphaChart.setData(d.xs, d.ys);
+    schedule('sweep-alpha', () => {
+      const d = decimate(runs.map((r) => (r ? r.alpha.map((v) => (v !== null && v > 0 ? v : null)) : [])), 600);
+      this.alphaChart.setData(d.xs, d.ys);
+    });
     const ends = runs.map((r, k) => `α0 ${SWEEP_ALPHAS[k].toExponential(0)} → ${r ? short(r.alpha[r.alpha.length - 1], 3) : '—'}`);
     this.alphaChart.describe(`${labelOf(id)}'s α over time for each α0: ${ends.join(', ')}.`);
   }

@@ -5,6 +5,7 @@ import { FAMILIES, familyOf, labelOf } from './params.js';
 import { LineChart } from './charts.js';
 import { styleOf } from './palette.js';
 import { decimate, movingMean } from './series.js';
+import { schedule } from './frames.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -52,7 +53,10 @@ export class Runs {
       run.testLoss = Array.from(r.testLoss, (v) => decimal(nullIfNaN(v)));
       run.testAccuracy = Array.from(r.testAccuracy, (v) => decimal(nullIfNaN(v)));
       for (const v of r.loss) run.loss.push(decimal(nullIfNaN(v)));
-      for (const v of r.alpha) run.alpha.push(decimal(nullIfNaN(v)));
+      for (const v of r.alpha) {
+        if (run.negativeAt === undefined && v < 0) run.negativeAt = run.alpha.length + 1;
+        run.alpha.push(decimal(nullIfNaN(v)));
+      }
       for (const v of r.signal) run.signal.push(nullIfNaN(v));
     });
     this.dirty = true;
@@ -173,23 +177,28 @@ export class TrainingView {
     for (const c of [this.charts.loss, ...FAMILIES.flatMap((f) => [this.panels[f.id].alpha, this.panels[f.id].signal])]) c.setXMax(total);
     const smooth = $('smooth').checked;
     const series = (idx, pick) => decimate(idx.map((i) => pick(runs[i])), MAX_POINTS);
-    for (const [chart, idx] of this.layoutNow) {
+    this.layoutNow.forEach(([chart, idx], n) => {
       idx.forEach((i, k) => {
         chart.setLabel(k, runLabel(runs[i]));
         chart.setDiverged(k, runs[i].status === 'diverged');
       });
-      if (chart === this.charts.testLoss || chart === this.charts.testAccuracy) continue;
+      this.applyHidden(chart, idx);
+      if (chart === this.charts.testLoss || chart === this.charts.testAccuracy) return;
+      if (idx.length === 0) return;
       const pick = chart === this.charts.loss ? (r) => (smooth ? movingMean(r.loss, SMOOTH) : r.loss)
         : Object.values(this.panels).some((p) => p.alpha === chart) ? (r) => r.alpha : (r) => r.signal;
-      const d = series(idx, pick);
-      chart.setData(d.xs, d.ys);
-      this.applyHidden(chart, idx);
-    }
+      // Decimated and drawn in a later frame, one chart at a time (see frames.js).
+      schedule(`train-${n}`, () => {
+        const d = series(idx, pick);
+        chart.setData(d.xs, d.ys);
+      });
+    });
     const epochs = Math.max(0, ...runs.map((r) => r.testLoss?.length ?? 0));
     const ex = Array.from({ length: epochs }, (_, i) => i);
-    this.charts.testLoss.setData(ex, runs.map((r) => r.testLoss ?? []));
-    this.charts.testAccuracy.setData(ex, runs.map((r) => r.testAccuracy ?? []));
-    for (const c of [this.charts.testLoss, this.charts.testAccuracy]) this.applyHidden(c, runs.map((_, i) => i));
+    schedule('train-test', () => {
+      this.charts.testLoss.setData(ex, runs.map((r) => r.testLoss ?? []));
+      this.charts.testAccuracy.setData(ex, runs.map((r) => r.testAccuracy ?? []));
+    });
     this.describe(runs);
     this.renderTable(train);
     this.updateToggles(runs);
@@ -213,10 +222,7 @@ export class TrainingView {
   }
 
   explainNegative(runs) {
-    const notes = runs.flatMap((r) => {
-      const at = r.alpha.findIndex((a) => a !== null && a < 0);
-      return at < 0 ? [] : [`${r.label}'s α went below zero at iteration ${at + 1}`];
-    });
+    const notes = runs.flatMap((r) => (r.negativeAt === undefined ? [] : [`${r.label}'s α went below zero at iteration ${r.negativeAt}`]));
     $('alpha-note').textContent = notes.length === 0 ? '' : `${notes.join('; ')}. A negative α steps uphill: successive gradients kept disagreeing, so HD kept shrinking α past zero (the paper lets it; a bad β makes it likely). Plain rules never do this.`;
   }
 

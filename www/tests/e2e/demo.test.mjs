@@ -113,7 +113,8 @@ test('a diverging run is marked, stops, and leaves the charts readable', { timeo
   assert.equal(await page.locator('table#results tbody tr[data-status="diverged"]').count(), 1);
   const legend = await page.locator('#chart-alpha-adam .u-legend .u-series .u-label').allTextContents();
   assert.deepEqual(legend.slice(1), ['Adam', 'Adam-HD (diverged)']);
-  // The α axis spans Adam's α = 0.1, not the diverged run's −36.
+  // The α axis spans Adam's α = 0.1, not the diverged run's −36 (once the charts are drawn).
+  await page.locator('html[data-drawn="true"]').waitFor();
   const alpha = page.locator('#chart-alpha-adam');
   const [lo, hi] = [Number(await alpha.getAttribute('data-y-min')), Number(await alpha.getAttribute('data-y-max'))];
   assert.ok(lo > -1 && hi < 1 && lo < 0.1 && hi > 0.1, `α axis [${lo}, ${hi}]`);
@@ -132,6 +133,7 @@ test('Stop halts training and Train starts a fresh run', { timeout: TIMEOUT }, a
   await page.locator('#start').click();
   await page.getByRole('status').filter({ hasText: 'Training: epoch' }).waitFor();
   // The axes span the whole run from the start: 100 epochs, 100 × 8,000 iterations of batch 1.
+  await page.locator('html[data-drawn="true"]').waitFor();
   assert.equal(await page.locator('#chart-test-loss').getAttribute('data-x-max'), '100');
   assert.equal(await page.locator('#chart-loss').getAttribute('data-x-max'), '800000');
   assert.equal(await page.locator('#chart-loss').getAttribute('data-empty'), 'false');

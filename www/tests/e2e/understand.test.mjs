@@ -40,6 +40,7 @@ test('Adam-HD\'s α is readable on its own scale, beside its hypergradient, with
   // The paper's settings (the defaults): α0 = 0.001, β = 1e-7 for Adam-HD.
   const { page, problems } = await open('?opt=sgd-hd,adam,adam-hd&epochs=1&run=1');
   await page.getByRole('status').filter({ hasText: 'finished' }).waitFor({ timeout: TIMEOUT });
+  await page.locator('html[data-drawn="true"]').waitFor();
   const csv = await exportCsv(page, '#export');
   const alphas = csv.filter((r) => r.optimizer === 'adam-hd' && r.record === 'iteration').map((r) => Number(r.alpha));
   const [lo, hi] = [Math.min(...alphas), Math.max(...alphas)];
@@ -154,7 +155,7 @@ test('the 2-D playground steps hd-core\'s SGD-HD along the paper\'s path', { tim
 });
 
 test('keyboard only: train, keep the focus, draw a digit; the accessibility tree names everything', { timeout: TIMEOUT }, async () => {
-  const { page, problems } = await open('?opt=sgd,sgd-hd&epochs=2&batch=256&inputs=unit&alpha0=0.05');
+  const { page, problems } = await open('?opt=sgd,sgd-hd&epochs=40&batch=256&inputs=unit&alpha0=0.05');
   await page.locator('html[data-ready="true"]').waitFor({ timeout: TIMEOUT });
   // Tab to Train from the top of the page.
   for (let i = 0; i < 40 && (await page.evaluate(() => document.activeElement?.id)) !== 'start'; i++) await page.keyboard.press('Tab');
@@ -163,6 +164,14 @@ test('keyboard only: train, keep the focus, draw a digit; the accessibility tree
   // Train disabled itself: the focus moved to Stop, not to <body>.
   await page.waitForFunction(() => document.getElementById('start').disabled);
   assert.equal(await page.evaluate(() => document.activeElement?.id), 'stop');
+  // Stop from the keyboard: it disables itself and hands the focus back to Train.
+  await page.keyboard.press('Enter');
+  await page.getByRole('status').filter({ hasText: 'Stopped.' }).waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'start');
+  // A short run to the end: the focus returns to Train when Stop disables itself.
+  await page.locator('#epochs').fill('2');
+  await page.locator('#start').focus();
+  await page.keyboard.press('Enter');
   await page.getByRole('status').filter({ hasText: 'finished' }).waitFor({ timeout: TIMEOUT });
   assert.equal(await page.evaluate(() => document.activeElement?.id), 'start');
   // The slider says its value in words.
@@ -219,6 +228,9 @@ test('phone (390 × 844): Train in view, nothing overflows, the table and legend
   for (const s of sizes) assert.ok(s.legend <= s.plot, `${s.id}: legend ${s.legend} px, chart ${s.plot} px`);
   await page.screenshot({ path: join(artifacts, 'phone.png'), fullPage: true });
   await page.screenshot({ path: join(artifacts, 'phone-top.png') });
+  for (const part of ['curves', 'alpha', 'results', 'playground']) {
+    await page.locator(`section.${part}`).screenshot({ path: join(artifacts, `phone-${part}.png`) });
+  }
   assert.deepEqual(problems, []);
   await page.close();
 });
