@@ -77,8 +77,11 @@ worker.onmessage = ({ data }) => {
       break;
     case 'done':
       if (data.stopped) {
-        if (busy) setStatus(`Stopped${busy === 'train' ? '' : ' the sweep'}.`);
+        // What arrived before the stop is shown now, so nothing changes after "Stopped."
+        const was = busy;
         busy = null;
+        render();
+        if (was) setStatus(`Stopped${was === 'train' ? '' : ' the sweep'}.`);
       } else {
         modes[data.mode].finished = true;
         busy = null;

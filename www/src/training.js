@@ -10,7 +10,7 @@ import { schedule } from './frames.js';
 const $ = (id) => document.getElementById(id);
 
 /** Most points per line a chart draws (see `decimate`). */
-const MAX_POINTS = 800;
+const MAX_POINTS = 400;
 /** Iterations averaged by the loss chart's "Smooth" option. */
 const SMOOTH = 25;
 
@@ -167,37 +167,42 @@ export class TrainingView {
       this.key = key;
       this.hidden.clear();
       this.layoutNow = this.layout(runs);
-      for (const [chart, idx] of this.layoutNow) {
-        chart.setSeries(idx.map((i) => ({ id: runs[i].id, label: runs[i].label, scale: chart.right && runs[i].id.endsWith('-hdm') ? 'right' : undefined })));
-      }
+      // New lines are set up in the chart's first drawing job (below), one chart per frame.
+      this.fresh = new Set(this.layoutNow.map(([chart]) => chart));
       for (const f of FAMILIES) this.panels[f.id].row.hidden = !runs.some((r) => familyOf(r.id) === f.id);
       this.makeToggles(runs);
       this.onRuns(runs);
     }
+    const setUp = (chart, idx) => {
+      if (!this.fresh.delete(chart)) return;
+      chart.setSeries(idx.map((i) => ({ id: runs[i].id, label: runs[i].label, scale: chart.right && runs[i].id.endsWith('-hdm') ? 'right' : undefined })));
+    };
     for (const c of [this.charts.loss, ...FAMILIES.flatMap((f) => [this.panels[f.id].alpha, this.panels[f.id].signal])]) c.setXMax(total);
     const smooth = $('smooth').checked;
     const series = (idx, pick) => decimate(idx.map((i) => pick(runs[i])), MAX_POINTS);
-    this.layoutNow.forEach(([chart, idx], n) => {
-      idx.forEach((i, k) => {
-        chart.setLabel(k, runLabel(runs[i]));
-        chart.setDiverged(k, runs[i].status === 'diverged');
-      });
-      this.applyHidden(chart, idx);
-      if (chart === this.charts.testLoss || chart === this.charts.testAccuracy) return;
-      if (idx.length === 0) return;
-      const pick = chart === this.charts.loss ? (r) => (smooth ? movingMean(r.loss, SMOOTH) : r.loss)
-        : Object.values(this.panels).some((p) => p.alpha === chart) ? (r) => r.alpha : (r) => r.signal;
-      // Decimated and drawn in a later frame, one chart at a time (see frames.js).
-      schedule(`train-${n}`, () => {
-        const d = series(idx, pick);
-        chart.setData(d.xs, d.ys);
-      });
-    });
     const epochs = Math.max(0, ...runs.map((r) => r.testLoss?.length ?? 0));
     const ex = Array.from({ length: epochs }, (_, i) => i);
-    schedule('train-test', () => {
-      this.charts.testLoss.setData(ex, runs.map((r) => r.testLoss ?? []));
-      this.charts.testAccuracy.setData(ex, runs.map((r) => r.testAccuracy ?? []));
+    this.layoutNow.forEach(([chart, idx], n) => {
+      if (idx.length === 0) return;
+      const epochly = chart === this.charts.testLoss || chart === this.charts.testAccuracy;
+      const pick = chart === this.charts.loss ? (r) => (smooth ? movingMean(r.loss, SMOOTH) : r.loss)
+        : epochly ? (r) => (chart === this.charts.testLoss ? r.testLoss : r.testAccuracy) ?? []
+          : Object.values(this.panels).some((p) => p.alpha === chart) ? (r) => r.alpha : (r) => r.signal;
+      // Set up, decimated and drawn in a later frame, one chart per frame (see frames.js).
+      schedule(`train-${n}`, () => {
+        setUp(chart, idx);
+        idx.forEach((i, k) => {
+          chart.setLabel(k, runLabel(runs[i]));
+          chart.setDiverged(k, runs[i].status === 'diverged');
+        });
+        this.applyHidden(chart, idx);
+        if (epochly) {
+          chart.setData(ex, idx.map((i) => pick(runs[i])));
+        } else {
+          const d = series(idx, pick);
+          chart.setData(d.xs, d.ys);
+        }
+      });
     });
     this.describe(runs);
     this.renderTable(train);

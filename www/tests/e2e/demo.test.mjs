@@ -72,7 +72,8 @@ test('a link with run=1 trains SGD and SGD-HD to above 85 % test accuracy', { ti
   assert.equal(number(sgd['α']), 0.05);
   assert.ok(Math.abs(number(hd['α']) - 0.05) > 0.05 * 0.05, `SGD-HD α ${hd['α']} barely moved`);
 
-  // Every chart drew both lines, the weights show ten digits.
+  // Every chart drew both lines (once its drawing job ran), the weights show ten digits.
+  await page.locator('html[data-drawn="true"]').waitFor();
   for (const id of ['chart-loss', 'chart-alpha-sgd', 'chart-test-loss', 'chart-test-accuracy']) {
     const legend = await page.locator(`#${id} .u-legend .u-series .u-label`).allTextContents();
     assert.deepEqual(legend.slice(1), ['SGD', 'SGD-HD'], id);
@@ -111,6 +112,7 @@ test('a diverging run is marked, stops, and leaves the charts readable', { timeo
   assert.equal(adamHd.Optimizer, 'Adam-HD (diverged)');
   assert.equal(adamHd['α'], '—');
   assert.equal(await page.locator('table#results tbody tr[data-status="diverged"]').count(), 1);
+  await page.locator('html[data-drawn="true"]').waitFor();
   const legend = await page.locator('#chart-alpha-adam .u-legend .u-series .u-label').allTextContents();
   assert.deepEqual(legend.slice(1), ['Adam', 'Adam-HD (diverged)']);
   // The α axis spans Adam's α = 0.1, not the diverged run's −36 (once the charts are drawn).
@@ -231,10 +233,16 @@ test('paper preset, α0 sweep and CSV export', { timeout: TIMEOUT }, async () =>
   for (const id of ['sgdn', 'sgdn-hd', 'adam', 'adam-hd']) await page.locator(`input[name="opt"][value="${id}"]`).uncheck();
   assert.match(page.url(), /alpha0=0\.001&beta=0\.001&beta_adam=1e-7&beta_mult=0\.02&mu=0\.9&l2=0\.0001&batch=128/);
 
+  // Progress shows inside the sweep's own section while it runs: record every text it shows.
+  await page.evaluate(() => {
+    window.sweepTexts = [];
+    const el = document.getElementById('sweep-status');
+    new MutationObserver(() => window.sweepTexts.push(el.textContent)).observe(el, { childList: true, characterData: true, subtree: true });
+  });
   await page.locator('#sweep').click();
-  // Progress shows inside the sweep's own section while it runs.
-  await page.locator('#sweep-status').filter({ hasText: /Sweeping α0: epoch 1 of 1, 12 runs/ }).waitFor({ timeout: TIMEOUT });
   await page.getByRole('status').filter({ hasText: 'Sweep finished: 12 runs' }).waitFor({ timeout: TIMEOUT });
+  const shown = await page.evaluate(() => window.sweepTexts);
+  assert.ok(shown.some((t) => /^Sweeping α0: epoch 1 of 1, 12 runs side by side \(\d+ %\)\.$/.test(t)), shown.join(' | '));
   // α over time for every α0, and the conclusion as the numbers show it.
   const alphaLegend = await page.locator('#chart-sweep-alpha .u-legend .u-series .u-label').allTextContents();
   assert.deepEqual(alphaLegend.slice(1), ['α0 = 1e-6', 'α0 = 1e-5', 'α0 = 1e-4', 'α0 = 1e-3', 'α0 = 1e-2', 'α0 = 1e-1']);

@@ -180,6 +180,7 @@ test('keyboard only: train, keep the focus, draw a digit; the accessibility tree
   await page.locator('#toggles button').first().focus();
   await page.keyboard.press('Enter');
   assert.equal(await page.locator('#toggles button').first().getAttribute('aria-pressed'), 'false');
+  await page.locator('html[data-drawn="true"]').waitFor();
   assert.equal(await page.locator('#chart-loss .u-legend .u-series').nth(1).evaluate((el) => el.classList.contains('u-off')), true);
   await page.keyboard.press('Enter');
   // Draw a vertical stroke with the keyboard: Space lowers the pen, arrows move it.
@@ -222,6 +223,7 @@ test('phone (390 × 844): Train in view, nothing overflows, the table and legend
   assert.equal(alphaCells.length, 4);
   for (const r of alphaCells) assert.ok(r <= 390, `α cell ends at ${r}`);
   // Legends no taller than their charts.
+  await page.locator('html[data-drawn="true"]').waitFor();
   const sizes = await page.locator('.chart').evaluateAll((els) => els.filter((e) => e.offsetParent).map((e) => ({
     id: e.id, legend: e.querySelector('.u-legend')?.getBoundingClientRect().height ?? 0, plot: e.querySelector('.u-wrap')?.getBoundingClientRect().height ?? 0,
   })));
