@@ -192,6 +192,16 @@ test('bad settings get inline messages and never start a run', { timeout: TIMEOU
     await input.fill(good);
     await page.locator(`#${field}-error`).filter({ hasText: /^$/ }).waitFor();
   }
+  // The α0 box and its log slider follow each other, and the slider says its value in words.
+  await page.locator('#alpha0').fill('0.01');
+  assert.equal(await page.locator('#alpha0-slider').inputValue(), '-2');
+  assert.equal(await page.locator('#alpha0-slider').getAttribute('aria-valuetext'), 'α0 = 0.01');
+  await page.locator('#alpha0-slider').fill('-4');
+  assert.equal(await page.locator('#alpha0').inputValue(), '0.0001');
+  assert.equal(await page.locator('#alpha0-slider').getAttribute('aria-valuetext'), 'α0 = 0.0001');
+  await page.locator('#alpha0').fill('abc');
+  assert.equal(await page.locator('#alpha0-slider').getAttribute('aria-valuetext'), 'α0 is not a valid number (see the box)');
+  await page.locator('#alpha0').fill('0.001');
   await page.locator('input[name="opt"][value="sgd"]').uncheck();
   await page.locator('#opt-error').filter({ hasText: 'Choose at least one optimizer' }).waitFor();
   await train.click();
