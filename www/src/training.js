@@ -10,7 +10,7 @@ import { schedule } from './frames.js';
 const $ = (id) => document.getElementById(id);
 
 /** Most points per line a chart draws (see `decimate`). */
-const MAX_POINTS = 400;
+const MAX_POINTS = 300;
 /** Iterations averaged by the loss chart's "Smooth" option. */
 const SMOOTH = 25;
 
@@ -202,7 +202,7 @@ export class TrainingView {
           const d = series(idx, pick);
           chart.setData(d.xs, d.ys);
         }
-      });
+      }, chart.el);
     });
     this.describe(runs);
     this.renderTable(train);

@@ -12,6 +12,13 @@ const artifacts = process.env.HD_ARTIFACTS ?? 'test-artifacts';
 mkdirSync(artifacts, { recursive: true });
 const TIMEOUT = 180_000;
 
+/** Scrolls chart `id` into view and waits until its latest data is drawn (charts off screen
+ * are drawn when they come into view). */
+async function drawnChart(page, id) {
+  await page.locator(`#${id}`).scrollIntoViewIfNeeded();
+  await page.locator(`#${id}:not([data-stale])`).waitFor();
+}
+
 let browser;
 before(async () => {
   browser = await launch();
@@ -40,7 +47,8 @@ test('Adam-HD\'s α is readable on its own scale, beside its hypergradient, with
   // The paper's settings (the defaults): α0 = 0.001, β = 1e-7 for Adam-HD.
   const { page, problems } = await open('?opt=sgd-hd,adam,adam-hd&epochs=1&run=1');
   await page.getByRole('status').filter({ hasText: 'finished' }).waitFor({ timeout: TIMEOUT });
-  await page.locator('html[data-drawn="true"]').waitFor();
+  await drawnChart(page, 'chart-alpha-adam');
+  await drawnChart(page, 'chart-signal-adam');
   const csv = await exportCsv(page, '#export');
   const alphas = csv.filter((r) => r.optimizer === 'adam-hd' && r.record === 'iteration').map((r) => Number(r.alpha));
   const [lo, hi] = [Math.min(...alphas), Math.max(...alphas)];
@@ -180,7 +188,7 @@ test('keyboard only: train, keep the focus, draw a digit; the accessibility tree
   await page.locator('#toggles button').first().focus();
   await page.keyboard.press('Enter');
   assert.equal(await page.locator('#toggles button').first().getAttribute('aria-pressed'), 'false');
-  await page.locator('html[data-drawn="true"]').waitFor();
+  await drawnChart(page, 'chart-loss');
   assert.equal(await page.locator('#chart-loss .u-legend .u-series').nth(1).evaluate((el) => el.classList.contains('u-off')), true);
   await page.keyboard.press('Enter');
   // Draw a vertical stroke with the keyboard: Space lowers the pen, arrows move it.
@@ -223,7 +231,8 @@ test('phone (390 × 844): Train in view, nothing overflows, the table and legend
   assert.equal(alphaCells.length, 4);
   for (const r of alphaCells) assert.ok(r <= 390, `α cell ends at ${r}`);
   // Legends no taller than their charts.
-  await page.locator('html[data-drawn="true"]').waitFor();
+  for (const id of ['chart-loss', 'chart-test-loss', 'chart-test-accuracy', 'chart-alpha-sgd', 'chart-signal-sgd', 'chart-alpha-adam', 'chart-signal-adam']) await drawnChart(page, id);
+  await page.evaluate(() => window.scrollTo(0, 0));
   const sizes = await page.locator('.chart').evaluateAll((els) => els.filter((e) => e.offsetParent).map((e) => ({
     id: e.id, legend: e.querySelector('.u-legend')?.getBoundingClientRect().height ?? 0, plot: e.querySelector('.u-wrap')?.getBoundingClientRect().height ?? 0,
   })));
