@@ -14,12 +14,73 @@
 //! | n | labels, 0..=9 |
 //! | n·rows·cols | grey levels (u8, 0 = background, 255 = ink), row-major, image after image |
 
-use crate::model::{CLASSES, INPUTS};
+use crate::shape::{CLASSES, INPUTS};
 use crate::Error;
 
 const MAGIC: &[u8; 4] = b"HDMN";
 const VERSION: u8 = 1;
 const HEADER: usize = 12;
+
+/// How a grey level becomes a model input: x = (level / 255 − mean) / std.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Inputs {
+    /// Subtracted from level / 255.
+    pub mean: f32,
+    /// Divides the difference.
+    pub std: f32,
+}
+
+impl Inputs {
+    /// Grey levels scaled to [0, 1]: x = level / 255 exactly (mean 0, std 1 change no bit).
+    pub const UNIT: Inputs = Inputs {
+        mean: 0.0,
+        std: 1.0,
+    };
+    /// The paper's preprocessing: standardised by the MNIST training set's mean 0.1307 and
+    /// standard deviation 0.3081 (of level / 255), so the background is −0.42 and ink 2.8.
+    pub const STANDARDISED: Inputs = Inputs {
+        mean: 0.1307,
+        std: 0.3081,
+    };
+
+    /// The model input of a grey level already scaled to [0, 1].
+    #[inline(always)]
+    pub fn apply(self, unit: f32) -> f32 {
+        (unit - self.mean) / self.std
+    }
+
+    /// A whole image of grey levels in [0, 1] (e.g. drawn on the page) as model inputs.
+    ///
+    /// # Errors
+    /// [`Error::Data`] when `pixels` is not [`INPUTS`] long.
+    pub fn image(self, pixels: &[f32]) -> Result<[f32; INPUTS], Error> {
+        if pixels.len() != INPUTS {
+            return Err(Error::Data(format!(
+                "an image has {INPUTS} pixels, got {}",
+                pixels.len()
+            )));
+        }
+        let mut out = [0.0; INPUTS];
+        for (o, &p) in out.iter_mut().zip(pixels) {
+            *o = self.apply(p);
+        }
+        Ok(out)
+    }
+
+    /// Checks that both numbers are finite and `std` is positive.
+    ///
+    /// # Errors
+    /// [`Error::Settings`] otherwise.
+    pub fn validate(self) -> Result<Self, Error> {
+        if self.mean.is_finite() && self.std.is_finite() && self.std > 0.0 {
+            Ok(self)
+        } else {
+            Err(Error::Settings(
+                "input standardisation needs a finite mean and a positive std".into(),
+            ))
+        }
+    }
+}
 
 /// Labelled images, kept as bytes: the model reads grey level / 255. Bytes rather than f32 make
 /// the 10,000 digits 7.8 MB instead of 31 MB, so the shuffled minibatches mostly hit the cache;
@@ -111,18 +172,23 @@ impl Dataset {
         &self.pixels
     }
 
-    /// Image `index` as grey levels in [0, 1] (level / 255) written into `out`.
+    /// Image `index` as model inputs, (level / 255 − mean) / std by `inputs`, written into `out`.
     ///
     /// # Errors
     /// [`Error::Data`] when there is no image `index`.
-    pub fn image_into(&self, index: u32, out: &mut [f32; INPUTS]) -> Result<(), Error> {
+    pub fn image_into(
+        &self,
+        index: u32,
+        inputs: Inputs,
+        out: &mut [f32; INPUTS],
+    ) -> Result<(), Error> {
         let start = index as usize * INPUTS;
         let bytes = self
             .pixels
             .get(start..start + INPUTS)
             .ok_or_else(|| Error::Data(format!("image {index} is out of range")))?;
         for (o, &p) in out.iter_mut().zip(bytes) {
-            *o = f32::from(p) / 255.0;
+            *o = inputs.apply(f32::from(p) / 255.0);
         }
         Ok(())
     }
@@ -199,12 +265,36 @@ mod tests {
         assert_eq!(data.labels(), &[3, 7]);
         assert_eq!(data.pixels().len(), 2 * INPUTS);
         let mut image = [0.0; INPUTS];
-        data.image_into(1, &mut image).unwrap();
+        data.image_into(1, Inputs::UNIT, &mut image).unwrap();
         assert!(image.iter().all(|&p| p == 1.0));
-        assert!(data.image_into(2, &mut image).is_err());
+        assert!(data.image_into(2, Inputs::UNIT, &mut image).is_err());
         let fifth = Dataset::from_bytes(&encode(&[0], 51)).unwrap();
-        fifth.image_into(0, &mut image).unwrap();
+        fifth.image_into(0, Inputs::UNIT, &mut image).unwrap();
         assert_eq!(image[0], 0.2); // 51 / 255, correctly rounded to the f32 nearest 0.2
+    }
+
+    #[test]
+    fn standardised_inputs_use_the_papers_mnist_statistics() {
+        // (level/255 − 0.1307) / 0.3081: background (0) → −0.4242, full ink (255) → 2.8215
+        // (by hand: −0.1307/0.3081 = −0.42421, 0.8693/0.3081 = 2.82149).
+        let mut image = [0.0; INPUTS];
+        let ink = Dataset::from_bytes(&encode(&[1], 255)).unwrap();
+        ink.image_into(0, Inputs::STANDARDISED, &mut image).unwrap();
+        assert!((image[0] - 2.82149).abs() < 1e-4, "{}", image[0]);
+        let blank = Dataset::from_bytes(&encode(&[1], 0)).unwrap();
+        blank
+            .image_into(0, Inputs::STANDARDISED, &mut image)
+            .unwrap();
+        assert!((image[0] + 0.42421).abs() < 1e-4, "{}", image[0]);
+        // A drawn image goes through the same map.
+        let drawn = Inputs::STANDARDISED.image(&[0.0; INPUTS]).unwrap();
+        assert_eq!(drawn[5], image[5]);
+        assert!(Inputs::STANDARDISED.image(&[0.0; 3]).is_err());
+        let bad = Inputs {
+            mean: 0.0,
+            std: 0.0,
+        };
+        assert!(bad.validate().is_err());
     }
 
     #[test]

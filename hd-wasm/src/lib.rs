@@ -9,6 +9,8 @@
 
 pub mod data;
 pub mod model;
+pub mod playground;
+pub mod shape;
 pub mod trainer;
 pub mod web;
 

@@ -11,17 +11,9 @@
 //! The two inner loops (ten dot products forward, ten saxpy backward) are written over
 //! fixed-width lanes so LLVM emits 128-bit SIMD for both x86-64 (SSE2) and wasm (`simd128`).
 
-use crate::data::Dataset;
+use crate::data::{Dataset, Inputs};
+pub use crate::shape::{CLASSES, INPUTS, PARAMS, WEIGHTS};
 use crate::Error;
-
-/// Pixels per image (28 × 28).
-pub const INPUTS: usize = 784;
-/// Digit classes.
-pub const CLASSES: usize = 10;
-/// Weights: one row of [`INPUTS`] per class.
-pub const WEIGHTS: usize = INPUTS * CLASSES;
-/// All parameters: weights then biases.
-pub const PARAMS: usize = WEIGHTS + CLASSES;
 
 /// Independent partial sums per dot product, in 4-wide vectors: enough of them hide the add
 /// latency. Measured (`cargo xtask demo --bench`, BENCHMARKS.md): natively 16 lanes train
@@ -123,7 +115,7 @@ fn check_params(params: &[f32]) -> Result<(), Error> {
     }
 }
 
-/// Mean cross-entropy of the minibatch `batch` (indices into `data`), and its gradient with
+/// Mean cross-entropy of the minibatch `batch` (indices into `data`, read as `inputs`), and its gradient with
 /// respect to `params` written into `grad` (overwritten, not accumulated).
 ///
 /// # Errors
@@ -132,6 +124,7 @@ fn check_params(params: &[f32]) -> Result<(), Error> {
 pub fn loss_and_gradient(
     params: &[f32],
     data: &Dataset,
+    inputs: Inputs,
     batch: &[u32],
     grad: &mut [f32],
 ) -> Result<f32, Error> {
@@ -145,7 +138,7 @@ pub fn loss_and_gradient(
     let mut total = 0.0f64;
     let mut x = [0.0f32; INPUTS];
     for &index in batch {
-        data.image_into(index, &mut x)?;
+        data.image_into(index, inputs, &mut x)?;
         let y = label(data, index)?;
         let out = forward(params, &x);
         total += f64::from(out.loss(y));
@@ -169,7 +162,12 @@ pub fn loss_and_gradient(
 /// # Errors
 /// [`Error::Data`] when `params` is not [`PARAMS`] long or an index is out of range. An empty
 /// set gives loss 0 and accuracy 0.
-pub fn evaluate(params: &[f32], data: &Dataset, indices: &[u32]) -> Result<(f32, f32), Error> {
+pub fn evaluate(
+    params: &[f32],
+    data: &Dataset,
+    inputs: Inputs,
+    indices: &[u32],
+) -> Result<(f32, f32), Error> {
     check_params(params)?;
     if indices.is_empty() {
         return Ok((0.0, 0.0));
@@ -178,7 +176,7 @@ pub fn evaluate(params: &[f32], data: &Dataset, indices: &[u32]) -> Result<(f32,
     let mut x = [0.0f32; INPUTS];
     for &index in indices {
         let y = label(data, index)?;
-        data.image_into(index, &mut x)?;
+        data.image_into(index, inputs, &mut x)?;
         let out = forward(params, &x);
         total += f64::from(out.loss(y));
         correct += usize::from(out.best == y);
@@ -187,7 +185,7 @@ pub fn evaluate(params: &[f32], data: &Dataset, indices: &[u32]) -> Result<(f32,
     Ok(((total / n) as f32, (correct as f64 / n) as f32))
 }
 
-/// Class probabilities for one image of [`INPUTS`] grey levels in [0, 1].
+/// Class probabilities for one image of [`INPUTS`] model inputs (see [`Inputs::image`]).
 ///
 /// # Errors
 /// [`Error::Data`] when `params` or `pixels` has the wrong length.
@@ -218,7 +216,7 @@ mod tests {
         // With W = 0, b = 0 every logit is 0: p_k = 1/10 and ℓ = ln 10 for any image.
         let params = vec![0.0; PARAMS];
         let data = tiny();
-        let (loss, acc) = evaluate(&params, &data, &[0, 1]).unwrap();
+        let (loss, acc) = evaluate(&params, &data, Inputs::UNIT, &[0, 1]).unwrap();
         assert!((loss - 10f32.ln()).abs() < 1e-6, "{loss}");
         // Ties go to class 0: right for image 0, wrong for image 1.
         assert_eq!(acc, 0.5);
@@ -232,7 +230,7 @@ mod tests {
         // ∂ℓ/∂b_k = 0.1 − [k = 3], ∂ℓ/∂W_{k,5} = 0.1 − [k = 3], every other weight 0.
         let params = vec![0.0; PARAMS];
         let mut grad = vec![f32::NAN; PARAMS];
-        let loss = loss_and_gradient(&params, &tiny(), &[1], &mut grad).unwrap();
+        let loss = loss_and_gradient(&params, &tiny(), Inputs::UNIT, &[1], &mut grad).unwrap();
         assert!((loss - 10f32.ln()).abs() < 1e-6);
         for k in 0..CLASSES {
             let want = if k == 3 { -0.9 } else { 0.1 };
@@ -253,7 +251,7 @@ mod tests {
         let data = Dataset::new(pixels, vec![2, 7, 7]).unwrap();
         let params: Vec<f32> = (0..PARAMS).map(|_| (uniform() - 0.5) * 0.02).collect();
         let mut grad = vec![0.0; PARAMS];
-        loss_and_gradient(&params, &data, &[0, 1, 2], &mut grad).unwrap();
+        loss_and_gradient(&params, &data, Inputs::UNIT, &[0, 1, 2], &mut grad).unwrap();
         let mut scratch = vec![0.0; PARAMS];
         for &i in &[
             0,
@@ -268,8 +266,10 @@ mod tests {
             plus[i] += h;
             let mut minus = params.clone();
             minus[i] -= h;
-            let lp = loss_and_gradient(&plus, &data, &[0, 1, 2], &mut scratch).unwrap();
-            let lm = loss_and_gradient(&minus, &data, &[0, 1, 2], &mut scratch).unwrap();
+            let lp =
+                loss_and_gradient(&plus, &data, Inputs::UNIT, &[0, 1, 2], &mut scratch).unwrap();
+            let lm =
+                loss_and_gradient(&minus, &data, Inputs::UNIT, &[0, 1, 2], &mut scratch).unwrap();
             let numeric = (lp - lm) / (2.0 * h);
             assert!(
                 (numeric - grad[i]).abs() < 2e-3,
@@ -287,7 +287,7 @@ mod tests {
         params[WEIGHTS] = 10.0;
         params[WEIGHTS + 3] = -10.0;
         params[3 * INPUTS + 5] = 30.0;
-        let (loss, acc) = evaluate(&params, &tiny(), &[0, 1]).unwrap();
+        let (loss, acc) = evaluate(&params, &tiny(), Inputs::UNIT, &[0, 1]).unwrap();
         assert_eq!(acc, 1.0);
         assert!(loss < 1e-3, "{loss}");
     }
@@ -296,9 +296,13 @@ mod tests {
     fn rejects_wrong_lengths_and_empty_batches() {
         let data = tiny();
         let mut grad = vec![0.0; PARAMS];
-        assert!(loss_and_gradient(&[0.0; 3], &data, &[0], &mut grad).is_err());
-        assert!(loss_and_gradient(&vec![0.0; PARAMS], &data, &[], &mut grad).is_err());
-        assert!(loss_and_gradient(&vec![0.0; PARAMS], &data, &[2], &mut grad).is_err());
+        assert!(loss_and_gradient(&[0.0; 3], &data, Inputs::UNIT, &[0], &mut grad).is_err());
+        assert!(
+            loss_and_gradient(&vec![0.0; PARAMS], &data, Inputs::UNIT, &[], &mut grad).is_err()
+        );
+        assert!(
+            loss_and_gradient(&vec![0.0; PARAMS], &data, Inputs::UNIT, &[2], &mut grad).is_err()
+        );
         assert!(predict(&vec![0.0; PARAMS], &[0.0; 10]).is_err());
     }
 }

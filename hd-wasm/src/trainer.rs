@@ -8,10 +8,11 @@
 
 use std::rc::Rc;
 
-use hd_core::{Config, HyperRule, Optimizer, State, Variant};
+use hd_core::{Accumulator, Config, HyperRule, Optimizer, State, Terms, Variant};
 
-use crate::data::{Dataset, SplitMix64};
-use crate::model::{self, PARAMS};
+use crate::data::{Dataset, Inputs, SplitMix64};
+use crate::model;
+use crate::shape::PARAMS;
 use crate::Error;
 
 /// The optimizer with id `id` (`sgd`, `sgd-hd`, …, `adam-hdm`: hd-core's [`Variant`] list).
@@ -43,8 +44,13 @@ pub fn beta_of(variant: Variant, h: &Hyperparameters) -> Option<f32> {
 /// Adam uses the usual (β1, β2, ε) = (0.9, 0.999, 1e-8) without the paper's optional 1/√t
 /// decay, so the α on screen is the step size Adam really takes.
 pub fn config_of(variant: Variant, alpha0: f32, h: &Hyperparameters) -> Config {
+    config_with(variant, alpha0, beta_of(variant, h), h)
+}
+
+/// As [`config_of`] with this β (β′ for HDM; `None` for a base optimizer).
+fn config_with(variant: Variant, alpha0: f32, beta: Option<f32>, h: &Hyperparameters) -> Config {
     variant
-        .config(alpha0, beta_of(variant, h).unwrap_or(0.0), h.mu)
+        .config(alpha0, beta.unwrap_or(0.0), h.mu)
         .with_weight_decay(h.l2)
 }
 
@@ -72,6 +78,71 @@ impl Hyperparameters {
         mu: 0.9,
         l2: 1e-4,
     };
+}
+
+/// Everything a [`Trainer`] needs besides the data: one value, so that a front end passes one
+/// settings object rather than a row of numbers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Settings {
+    /// Minibatch size, epochs and seed.
+    pub schedule: Schedule,
+    /// β, β_Adam, β′, μ and L2, shared by every run.
+    pub hyper: Hyperparameters,
+    /// How grey levels become model inputs.
+    pub inputs: Inputs,
+}
+
+impl Settings {
+    /// The settings from named fields, as the page's settings object holds them: `batch`,
+    /// `epochs`, `seed` (whole numbers), `beta`, `beta_adam`, `beta_mult`, `mu`, `l2` (numbers)
+    /// and `inputs` (`"standardised"` or `"unit"`). `number` and `text` read one field each.
+    ///
+    /// # Errors
+    /// [`Error::Settings`] naming the first field that is missing, of the wrong type or out of
+    /// range for its integer type.
+    pub fn from_fields(
+        number: impl Fn(&str) -> Option<f64>,
+        text: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, Error> {
+        let real = |key: &str| {
+            number(key)
+                .map(|v| v as f32)
+                .ok_or_else(|| Error::Settings(format!("settings.{key} must be a number")))
+        };
+        let whole = |key: &str, max: f64| {
+            number(key)
+                .filter(|v| v.fract() == 0.0 && (0.0..=max).contains(v))
+                .ok_or_else(|| {
+                    Error::Settings(format!("settings.{key} must be a whole number from 0"))
+                })
+        };
+        let schedule = Schedule {
+            batch: whole("batch", f64::from(u32::MAX))? as usize,
+            epochs: whole("epochs", f64::from(u32::MAX))? as u32,
+            seed: whole("seed", f64::from(u32::MAX))? as u64,
+        };
+        let hyper = Hyperparameters {
+            beta: real("beta")?,
+            beta_adam: real("beta_adam")?,
+            beta_mult: real("beta_mult")?,
+            mu: real("mu")?,
+            l2: real("l2")?,
+        };
+        let inputs = match text("inputs").as_deref() {
+            Some("standardised") => Inputs::STANDARDISED,
+            Some("unit") => Inputs::UNIT,
+            _ => {
+                return Err(Error::Settings(
+                    "settings.inputs must be \"standardised\" or \"unit\"".into(),
+                ))
+            }
+        };
+        Ok(Settings {
+            schedule,
+            hyper,
+            inputs,
+        })
+    }
 }
 
 /// How the minibatches are drawn.
@@ -117,6 +188,7 @@ pub struct Run {
     status: Status,
     iteration_loss: Vec<f32>,
     iteration_alpha: Vec<f32>,
+    iteration_signal: Vec<f32>,
     epoch_train_loss: Vec<f32>,
     epoch_test_loss: Vec<f32>,
     epoch_test_accuracy: Vec<f32>,
@@ -150,6 +222,12 @@ impl Run {
     pub fn params(&self) -> &[f32] {
         &self.params
     }
+    /// The signal the hypergradient rule acted on at each iteration: g_t·d_{t−1} for HD (α moves
+    /// by β times it), cos(g_t, d_{t−1}) for HDM (α is multiplied by 1 + β′ times it); NaN for
+    /// a base optimizer and after divergence.
+    pub fn iteration_signal(&self) -> &[f32] {
+        &self.iteration_signal
+    }
     /// Minibatch loss at each iteration (NaN after divergence).
     pub fn iteration_loss(&self) -> &[f32] {
         &self.iteration_loss
@@ -172,6 +250,12 @@ impl Run {
         &self.epoch_test_accuracy
     }
 
+    fn push(&mut self, loss: f32, alpha: f32, signal: f32) {
+        self.iteration_loss.push(loss);
+        self.iteration_alpha.push(alpha);
+        self.iteration_signal.push(signal);
+    }
+
     fn diverge(&mut self, iteration: u64) {
         self.status = Status::Diverged(iteration);
     }
@@ -185,6 +269,7 @@ pub struct Trainer {
     test: Vec<u32>,
     schedule: Schedule,
     hyper: Hyperparameters,
+    inputs: Inputs,
     order_rng: SplitMix64,
     /// The training indices in this epoch's order.
     order: Vec<u32>,
@@ -201,13 +286,15 @@ impl Trainer {
     ///
     /// # Errors
     /// [`Error::Data`] when the dataset has fewer than 5 images; [`Error::Settings`] when the
-    /// batch size is 0 or larger than the training set, there are no epochs or a
-    /// hyperparameter is not finite.
-    pub fn new(
-        data: Rc<Dataset>,
-        schedule: Schedule,
-        hyper: Hyperparameters,
-    ) -> Result<Self, Error> {
+    /// batch size is 0 or larger than the training set, there are no epochs, a
+    /// hyperparameter is not finite or the input standardisation is not usable.
+    pub fn new(data: Rc<Dataset>, settings: Settings) -> Result<Self, Error> {
+        let Settings {
+            schedule,
+            hyper,
+            inputs,
+        } = settings;
+        let inputs = inputs.validate()?;
         if data.len() < 5 {
             return Err(Error::Data(format!(
                 "{} images cannot be split into training and test sets",
@@ -245,6 +332,7 @@ impl Trainer {
             test,
             schedule,
             hyper,
+            inputs,
             order_rng: SplitMix64::new(schedule.seed),
             order,
             cursor: 0,
@@ -261,24 +349,40 @@ impl Trainer {
     /// [`Error::Settings`] once training has started (every run must see the same minibatches
     /// from the start), or [`Error::Optimizer`] when hd-core rejects a hyperparameter.
     pub fn add_run(&mut self, variant: Variant, alpha0: f32) -> Result<usize, Error> {
+        self.add_run_scaled(variant, alpha0, 1.0)
+    }
+
+    /// As [`add_run`](Trainer::add_run), with the run's β (β′ for HDM) multiplied by
+    /// `beta_factor`: the β sweep. A base optimizer has no β to scale.
+    ///
+    /// # Errors
+    /// As [`add_run`](Trainer::add_run); hd-core rejects a negative or non-finite β.
+    pub fn add_run_scaled(
+        &mut self,
+        variant: Variant,
+        alpha0: f32,
+        beta_factor: f32,
+    ) -> Result<usize, Error> {
         if self.iteration > 0 {
             return Err(Error::Settings(
                 "runs must be added before training starts".into(),
             ));
         }
-        let optimizer = Optimizer::new(config_of(variant, alpha0, &self.hyper))?;
+        let beta = beta_of(variant, &self.hyper).map(|b| b * beta_factor);
+        let optimizer = Optimizer::new(config_with(variant, alpha0, beta, &self.hyper))?;
         let len = optimizer
             .buffer_len(PARAMS)
             .ok_or_else(|| Error::Settings("optimizer buffers overflow".into()))?;
         let mut buffers = vec![0.0; len];
         optimizer.init_buffers(&mut buffers)?;
         let params = vec![0.0; PARAMS];
-        let (train_loss, _) = model::evaluate(&params, &self.data, &self.train)?;
-        let (test_loss, test_accuracy) = model::evaluate(&params, &self.data, &self.test)?;
+        let (train_loss, _) = model::evaluate(&params, &self.data, self.inputs, &self.train)?;
+        let (test_loss, test_accuracy) =
+            model::evaluate(&params, &self.data, self.inputs, &self.test)?;
         self.runs.push(Run {
             variant,
             alpha0,
-            beta: beta_of(variant, &self.hyper),
+            beta,
             state: optimizer.init_state(),
             optimizer,
             params,
@@ -286,6 +390,7 @@ impl Trainer {
             status: Status::Training,
             iteration_loss: Vec::new(),
             iteration_alpha: Vec::new(),
+            iteration_signal: Vec::new(),
             epoch_train_loss: vec![train_loss],
             epoch_test_loss: vec![test_loss],
             epoch_test_accuracy: vec![test_accuracy],
@@ -312,7 +417,12 @@ impl Trainer {
             let batch = self.order.get(self.cursor..end).unwrap_or_default();
             self.iteration += 1;
             for run in &mut self.runs {
-                train_one(run, &self.data, batch, &mut self.grad, self.iteration)?;
+                let example = Minibatch {
+                    data: &self.data,
+                    inputs: self.inputs,
+                    indices: batch,
+                };
+                train_one(run, &example, &mut self.grad, self.iteration)?;
             }
             self.cursor = end;
             done += 1;
@@ -330,7 +440,7 @@ impl Trainer {
         for run in &mut self.runs {
             if run.status == Status::Training {
                 let (test_loss, test_accuracy) =
-                    model::evaluate(&run.params, &self.data, &self.test)?;
+                    model::evaluate(&run.params, &self.data, self.inputs, &self.test)?;
                 let train_loss = (run.epoch_loss_sum / run.epoch_seen.max(1) as f64) as f32;
                 run.epoch_train_loss.push(train_loss);
                 run.epoch_test_loss.push(test_loss);
@@ -392,6 +502,11 @@ impl Trainer {
         self.schedule
     }
 
+    /// How grey levels become model inputs (for images drawn on the page, too).
+    pub fn inputs(&self) -> Inputs {
+        self.inputs
+    }
+
     /// Every run, in the order they were added.
     pub fn runs(&self) -> &[Run] {
         &self.runs
@@ -421,40 +536,75 @@ pub fn throughput_workload(data: Rc<Dataset>) -> Result<Trainer, Error> {
         epochs: 1_000_000,
         seed: 1,
     };
-    let mut trainer = Trainer::new(data, schedule, Hyperparameters::PAPER)?;
+    let settings = Settings {
+        schedule,
+        hyper: Hyperparameters::PAPER,
+        inputs: Inputs::UNIT,
+    };
+    let mut trainer = Trainer::new(data, settings)?;
     trainer.add_run(Variant::SgdHd, 1e-3)?;
     Ok(trainer)
 }
 
-/// One minibatch for one run: gradient by the model, update by hd-core.
+/// The images of one minibatch and how to read them.
+struct Minibatch<'a> {
+    data: &'a Dataset,
+    inputs: Inputs,
+    indices: &'a [u32],
+}
+
+/// What the page plots as the hypergradient signal: g·d for HD, the cosine for HDM (computed
+/// as hd-core's HDM rule does, ‖g‖‖d‖ floored at the smallest normal f32), NaN without HD.
+fn signal(rule: Option<HyperRule>, terms: &Terms<f32>) -> f32 {
+    match (rule, terms.norms) {
+        (Some(HyperRule::Additive), _) => terms.dot,
+        (Some(HyperRule::Multiplicative), Some((grad_sq, dir_sq))) => {
+            terms.dot / (grad_sq.sqrt() * dir_sq.sqrt()).max(f32::MIN_POSITIVE)
+        }
+        (Some(HyperRule::Multiplicative), None) | (None, _) => f32::NAN,
+    }
+}
+
+/// One minibatch for one run: gradient by the model, update by hd-core. The update is hd-core's
+/// [`Optimizer::step`] taken phase by phase (hypergradient, α update, apply), as that function
+/// does, so that the terms α moved by can be recorded.
 fn train_one(
     run: &mut Run,
-    data: &Dataset,
-    batch: &[u32],
+    batch: &Minibatch<'_>,
     grad: &mut [f32],
     iteration: u64,
 ) -> Result<(), Error> {
     if run.status != Status::Training {
-        run.iteration_loss.push(f32::NAN);
-        run.iteration_alpha.push(f32::NAN);
+        run.push(f32::NAN, f32::NAN, f32::NAN);
         return Ok(());
     }
-    let loss = model::loss_and_gradient(&run.params, data, batch, grad)?;
+    let loss =
+        model::loss_and_gradient(&run.params, batch.data, batch.inputs, batch.indices, grad)?;
     // hd-core refuses a non-finite gradient (Error::NonFinite) and changes nothing; that, a
     // loss above DIVERGED_LOSS (or NaN) and a non-finite α are what "diverged" means here.
+    let rule = run.variant.rule();
+    let mut acc = Accumulator::new();
     let stepped = run
         .optimizer
-        .step(&mut run.state, &mut run.params, grad, &mut run.buffers);
+        .hypergradient(&run.state, &run.params, grad, &run.buffers, &mut acc)
+        .and_then(|()| {
+            let mut next = run.state;
+            run.optimizer.advance(&mut next, &acc)?;
+            run.optimizer
+                .apply(&next, &mut run.params, grad, &mut run.buffers)?;
+            run.state = next;
+            Ok(())
+        });
     match stepped {
         Ok(()) if loss <= DIVERGED_LOSS && run.state.alpha.is_finite() => {
-            run.iteration_loss.push(loss);
-            run.iteration_alpha.push(run.state.alpha);
-            run.epoch_loss_sum += f64::from(loss) * batch.len() as f64;
-            run.epoch_seen += batch.len();
+            let terms = acc.terms(rule == Some(HyperRule::Multiplicative));
+            run.push(loss, run.state.alpha, signal(rule, &terms));
+            let n = batch.indices.len();
+            run.epoch_loss_sum += f64::from(loss) * n as f64;
+            run.epoch_seen += n;
         }
         Ok(()) | Err(hd_core::Error::NonFinite) => {
-            run.iteration_loss.push(f32::NAN);
-            run.iteration_alpha.push(f32::NAN);
+            run.push(f32::NAN, f32::NAN, f32::NAN);
             run.diverge(iteration);
         }
         Err(e) => return Err(e.into()),
@@ -465,7 +615,7 @@ fn train_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::INPUTS;
+    use crate::shape::INPUTS;
     use hd_core::{Base, Sgd};
 
     /// Synthetic "digits": class c lights pixels 20c..20c+20 (plus a little seeded noise),
@@ -490,6 +640,15 @@ mod tests {
             batch,
             epochs,
             seed: 5,
+        }
+    }
+
+    /// The paper's hyperparameters with grey levels in [0, 1].
+    fn settings(schedule: Schedule) -> Settings {
+        Settings {
+            schedule,
+            hyper: Hyperparameters::PAPER,
+            inputs: Inputs::UNIT,
         }
     }
 
@@ -539,7 +698,7 @@ mod tests {
 
     #[test]
     fn every_optimizer_learns_a_separable_problem() {
-        let mut t = Trainer::new(separable(200), schedule(16, 10), Hyperparameters::PAPER).unwrap();
+        let mut t = Trainer::new(separable(200), settings(schedule(16, 10))).unwrap();
         for variant in Variant::ALL {
             let alpha0 = if matches!(variant, Variant::Adam | Variant::AdamHd | Variant::AdamHdm) {
                 0.01
@@ -572,7 +731,7 @@ mod tests {
 
     #[test]
     fn hd_moves_alpha_and_base_optimizers_keep_it() {
-        let mut t = Trainer::new(separable(200), schedule(20, 2), Hyperparameters::PAPER).unwrap();
+        let mut t = Trainer::new(separable(200), settings(schedule(20, 2))).unwrap();
         let sgd = t.add_run(Variant::Sgd, 0.01).unwrap();
         let sgd_hd = t.add_run(Variant::SgdHd, 0.01).unwrap();
         let hdm = t.add_run(Variant::SgdHdm, 0.01).unwrap();
@@ -597,12 +756,11 @@ mod tests {
         let curves = |seed| {
             let mut t = Trainer::new(
                 separable(100),
-                Schedule {
+                settings(Schedule {
                     batch: 8,
                     epochs: 2,
                     seed,
-                },
-                Hyperparameters::PAPER,
+                }),
             )
             .unwrap();
             t.add_run(Variant::AdamHd, 0.01).unwrap();
@@ -620,7 +778,7 @@ mod tests {
     fn huge_alpha_is_reported_as_diverged_not_as_an_error() {
         // α0 = 1e30: the first step makes logits around 1e30, so the second minibatch's loss
         // is far above DIVERGED_LOSS.
-        let mut t = Trainer::new(separable(100), schedule(10, 3), Hyperparameters::PAPER).unwrap();
+        let mut t = Trainer::new(separable(100), settings(schedule(10, 3))).unwrap();
         let bad = t.add_run(Variant::SgdHd, 1e30).unwrap();
         let good = t.add_run(Variant::Sgd, 0.1).unwrap();
         t.step(u32::MAX).unwrap();
@@ -637,13 +795,26 @@ mod tests {
 
     #[test]
     fn rejects_bad_settings() {
-        let h = Hyperparameters::PAPER;
-        assert!(Trainer::new(separable(100), schedule(0, 1), h).is_err());
-        assert!(Trainer::new(separable(100), schedule(81, 1), h).is_err());
-        assert!(Trainer::new(separable(100), schedule(80, 0), h).is_err());
-        let nan = Hyperparameters { mu: f32::NAN, ..h };
-        assert!(Trainer::new(separable(100), schedule(8, 1), nan).is_err());
-        let mut t = Trainer::new(separable(100), schedule(8, 1), h).unwrap();
+        assert!(Trainer::new(separable(100), settings(schedule(0, 1))).is_err());
+        assert!(Trainer::new(separable(100), settings(schedule(81, 1))).is_err());
+        assert!(Trainer::new(separable(100), settings(schedule(80, 0))).is_err());
+        let nan = Settings {
+            hyper: Hyperparameters {
+                mu: f32::NAN,
+                ..Hyperparameters::PAPER
+            },
+            ..settings(schedule(8, 1))
+        };
+        assert!(Trainer::new(separable(100), nan).is_err());
+        let flat = Settings {
+            inputs: Inputs {
+                mean: 0.0,
+                std: 0.0,
+            },
+            ..settings(schedule(8, 1))
+        };
+        assert!(Trainer::new(separable(100), flat).is_err());
+        let mut t = Trainer::new(separable(100), settings(schedule(8, 1))).unwrap();
         assert!(matches!(
             t.add_run(Variant::Sgd, f32::NAN),
             Err(Error::Optimizer(_))
@@ -655,5 +826,127 @@ mod tests {
             Err(Error::Settings(_))
         ));
         assert!(t.run(5).is_err());
+    }
+
+    #[test]
+    fn the_recorded_signal_is_what_moved_alpha() {
+        // HD: α_t = α_{t−1} + β g_t·d_{t−1}, so (α_t − α_{t−1}) / β must equal the recorded g·d
+        // (up to f32 rounding of the addition). HDM: α_t = α_{t−1}(1 + β′ cos), with |cos| ≤ 1.
+        // The first step has d_0 = 0: signal 0 and α unchanged. A base optimizer has no signal.
+        let mut t = Trainer::new(separable(200), settings(schedule(20, 1))).unwrap();
+        let sgd = t.add_run(Variant::Sgd, 0.01).unwrap();
+        let hd = t.add_run(Variant::SgdHd, 0.01).unwrap();
+        let hdm = t.add_run(Variant::AdamHdm, 0.01).unwrap();
+        t.step(u32::MAX).unwrap();
+        assert!(t
+            .run(sgd)
+            .unwrap()
+            .iteration_signal()
+            .iter()
+            .all(|s| s.is_nan()));
+        let beta = Hyperparameters::PAPER.beta;
+        let run = t.run(hd).unwrap();
+        let (alpha, signal) = (run.iteration_alpha(), run.iteration_signal());
+        assert_eq!((signal[0], alpha[0]), (0.0, 0.01));
+        for i in 1..alpha.len() {
+            let moved = (alpha[i] - alpha[i - 1]) / beta;
+            let tolerance = 1e-6 * alpha[i].abs() / beta + 1e-6 * signal[i].abs();
+            assert!(
+                (moved - signal[i]).abs() <= tolerance,
+                "{i}: {moved} vs {}",
+                signal[i]
+            );
+        }
+        assert!(signal[1..].iter().any(|&s| s != 0.0));
+        let run = t.run(hdm).unwrap();
+        let (alpha, cos) = (run.iteration_alpha(), run.iteration_signal());
+        let beta_mult = Hyperparameters::PAPER.beta_mult;
+        for i in 1..alpha.len() {
+            assert!(cos[i].abs() <= 1.0 + 1e-6, "{}", cos[i]);
+            let want = alpha[i - 1] * (1.0 + beta_mult * cos[i]);
+            assert!((alpha[i] - want).abs() <= 1e-6 * want.abs(), "{i}");
+        }
+    }
+
+    #[test]
+    fn standardised_inputs_change_training_but_not_the_zero_model() {
+        let run = |inputs| {
+            let s = Settings {
+                inputs,
+                ..settings(schedule(20, 1))
+            };
+            let mut t = Trainer::new(separable(100), s).unwrap();
+            t.add_run(Variant::Sgd, 0.01).unwrap();
+            t.step(u32::MAX).unwrap();
+            t.runs()[0].iteration_loss().to_vec()
+        };
+        let (unit, standard) = (run(Inputs::UNIT), run(Inputs::STANDARDISED));
+        // The zero model scores ln 10 whatever its inputs; the next steps see other inputs.
+        assert_eq!(unit[0], standard[0]);
+        assert_ne!(unit[1], standard[1]);
+    }
+
+    #[test]
+    fn settings_are_read_by_name_and_bad_fields_are_named() {
+        let fields = |overrides: &[(&str, f64)], inputs: &str| {
+            let mut all = vec![
+                ("batch", 32.0),
+                ("epochs", 3.0),
+                ("seed", 9.0),
+                ("beta", 0.1),
+                ("beta_adam", 0.2),
+                ("beta_mult", 0.3),
+                ("mu", 0.4),
+                ("l2", 0.5),
+            ];
+            all.retain(|(k, _)| !overrides.iter().any(|(o, _)| o == k));
+            all.extend_from_slice(overrides);
+            let inputs = inputs.to_owned();
+            Settings::from_fields(
+                move |key| all.iter().find(|(k, _)| *k == key).map(|&(_, v)| v),
+                move |key| (key == "inputs").then(|| inputs.clone()),
+            )
+        };
+        let s = fields(&[], "standardised").unwrap();
+        assert_eq!(
+            s.schedule,
+            Schedule {
+                batch: 32,
+                epochs: 3,
+                seed: 9
+            }
+        );
+        // Distinct values: three adjacent βs cannot be swapped unnoticed.
+        assert_eq!(
+            (s.hyper.beta, s.hyper.beta_adam, s.hyper.beta_mult),
+            (0.1, 0.2, 0.3)
+        );
+        assert_eq!((s.hyper.mu, s.hyper.l2), (0.4, 0.5));
+        assert_eq!(s.inputs, Inputs::STANDARDISED);
+        assert_eq!(fields(&[], "unit").unwrap().inputs, Inputs::UNIT);
+        let message = |r: Result<Settings, Error>| r.unwrap_err().to_string();
+        assert!(message(fields(&[], "raw")).contains("settings.inputs"));
+        assert!(message(fields(&[("batch", 2.5)], "unit")).contains("settings.batch"));
+        assert!(message(fields(&[("seed", -1.0)], "unit")).contains("settings.seed"));
+        let missing = Settings::from_fields(|_| None, |_| Some("unit".into()));
+        assert!(message(missing).contains("settings.batch"));
+    }
+
+    #[test]
+    fn the_beta_sweep_scales_each_runs_own_beta() {
+        let mut t = Trainer::new(separable(100), settings(schedule(10, 1))).unwrap();
+        let hd = t.add_run_scaled(Variant::SgdHd, 0.01, 10.0).unwrap();
+        let adam = t.add_run_scaled(Variant::AdamHd, 0.01, 0.1).unwrap();
+        let base = t.add_run_scaled(Variant::Sgd, 0.01, 10.0).unwrap();
+        // The paper's β = 1e-3 and β_Adam = 1e-7, scaled; a base optimizer has none.
+        assert_eq!(t.run(hd).unwrap().beta(), Some(1e-3 * 10.0));
+        assert_eq!(t.run(adam).unwrap().beta(), Some(1e-7 * 0.1));
+        assert_eq!(t.run(base).unwrap().beta(), None);
+        let unscaled = t.add_run(Variant::SgdHd, 0.01).unwrap();
+        assert_eq!(t.run(unscaled).unwrap().beta(), Some(1e-3));
+        assert!(matches!(
+            t.add_run_scaled(Variant::SgdHd, 0.01, -1.0),
+            Err(Error::Optimizer(_))
+        ));
     }
 }

@@ -12,7 +12,8 @@ use wasm_bindgen::prelude::*;
 
 use crate::data::Dataset;
 use crate::model;
-use crate::trainer::{self, parse_optimizer, Hyperparameters, Run, Schedule, Status, Trainer};
+use crate::playground::{Objective, Playground as Plane, Walker};
+use crate::trainer::{self, parse_optimizer, Run, Settings, Status, Trainer};
 use hd_core::Variant;
 
 /// The ids of every optimizer, in display order (`sgd`, `sgd-hd`, …, `adam-hdm`).
@@ -53,36 +54,16 @@ pub struct Session(Trainer);
 #[wasm_bindgen]
 impl Session {
     /// A session over `digits` (split 4:1 into train and test by `seed`), with no runs yet.
-    #[allow(clippy::too_many_arguments)] // one flat call is the simplest wasm-bindgen boundary
+    /// `settings` is one object with the fields of [`Settings::from_fields`]: `{ batch, epochs,
+    /// seed, beta, beta_adam, beta_mult, mu, l2, inputs }` (other fields are ignored).
     #[wasm_bindgen(constructor)]
-    pub fn new(
-        digits: &Digits,
-        batch: u32,
-        epochs: u32,
-        seed: u32,
-        beta: f32,
-        beta_adam: f32,
-        beta_mult: f32,
-        mu: f32,
-        l2: f32,
-    ) -> Result<Session, JsError> {
-        let schedule = Schedule {
-            batch: batch as usize,
-            epochs,
-            seed: u64::from(seed),
-        };
-        let hyper = Hyperparameters {
-            beta,
-            beta_adam,
-            beta_mult,
-            mu,
-            l2,
-        };
-        Ok(Session(Trainer::new(
-            Rc::clone(&digits.0),
-            schedule,
-            hyper,
-        )?))
+    pub fn new(digits: &Digits, settings: &JsValue) -> Result<Session, JsError> {
+        let field = |key: &str| js_sys::Reflect::get(settings, &JsValue::from_str(key)).ok();
+        let settings = Settings::from_fields(
+            |key| field(key).and_then(|v| v.as_f64()),
+            |key| field(key).and_then(|v| v.as_string()),
+        )?;
+        Ok(Session(Trainer::new(Rc::clone(&digits.0), settings)?))
     }
 
     /// The throughput benchmark's workload (see [`trainer::throughput_workload`]), the same
@@ -95,6 +76,20 @@ impl Session {
     #[wasm_bindgen(js_name = addRun)]
     pub fn add_run(&mut self, id: &str, alpha0: f32) -> Result<u32, JsError> {
         Ok(self.0.add_run(parse_optimizer(id)?, alpha0)? as u32)
+    }
+
+    /// Adds a run of optimizer `id` from α0 with its β (β′ for HDM) multiplied by
+    /// `beta_factor`, for the β sweep; returns its index.
+    #[wasm_bindgen(js_name = addRunScaled)]
+    pub fn add_run_scaled(
+        &mut self,
+        id: &str,
+        alpha0: f32,
+        beta_factor: f32,
+    ) -> Result<u32, JsError> {
+        Ok(self
+            .0
+            .add_run_scaled(parse_optimizer(id)?, alpha0, beta_factor)? as u32)
     }
 
     /// Trains every unfinished run on up to `max_iterations` more minibatches; returns how many.
@@ -220,6 +215,16 @@ impl Session {
         ))
     }
 
+    /// The hypergradient signal from iteration `from` on: g_t·d_{t−1} for HD, cos(g_t, d_{t−1})
+    /// for HDM, NaN for a base optimizer (see [`Run::iteration_signal`]).
+    #[wasm_bindgen(js_name = iterationSignal)]
+    pub fn iteration_signal(&self, index: u32, from: u32) -> Result<Float32Array, JsError> {
+        let all = self.run(index)?.iteration_signal();
+        Ok(Float32Array::from(
+            all.get(from as usize..).unwrap_or_default(),
+        ))
+    }
+
     /// Training loss per epoch (entry 0: before training).
     #[wasm_bindgen(js_name = epochTrainLoss)]
     pub fn epoch_train_loss(&self, index: u32) -> Result<Float32Array, JsError> {
@@ -246,9 +251,92 @@ impl Session {
         ))
     }
 
-    /// The run's class probabilities for one 28×28 image of grey levels in [0, 1].
+    /// The run's class probabilities for one 28×28 image of grey levels in [0, 1], prepared
+    /// as the session's training images were (standardised or not).
     pub fn predict(&self, index: u32, pixels: &[f32]) -> Result<Float32Array, JsError> {
-        let p = model::predict(self.run(index)?.params(), pixels)?;
+        let image = self.0.inputs().image(pixels)?;
+        let p = model::predict(self.run(index)?.params(), &image)?;
         Ok(Float32Array::from(&p[..]))
+    }
+}
+
+/// The 2-D playground: plain SGD (walker 0) and SGD-HD (walker 1) from one α0 on a small
+/// objective, stepped by hd-core (see [`crate::playground`]).
+#[wasm_bindgen]
+pub struct Playground(Plane);
+
+#[wasm_bindgen]
+impl Playground {
+    /// Both walkers at the start of objective `id` (`quadratic` or `rosenbrock`).
+    #[wasm_bindgen(constructor)]
+    pub fn new(id: &str, alpha0: f32, beta: f32) -> Result<Playground, JsError> {
+        Ok(Playground(Plane::new(Objective::parse(id)?, alpha0, beta)?))
+    }
+
+    /// One step of both walkers.
+    pub fn step(&mut self) -> Result<(), JsError> {
+        Ok(self.0.step()?)
+    }
+
+    /// The region drawn: [x_min, x_max, y_min, y_max].
+    pub fn view(&self) -> Float32Array {
+        Float32Array::from(&self.0.objective().view()[..])
+    }
+
+    /// The objective's minimum: [x, y].
+    pub fn minimum(&self) -> Float32Array {
+        Float32Array::from(&self.0.objective().minimum()[..])
+    }
+
+    /// The objective on a `columns` × `rows` grid over the view, top row first.
+    pub fn grid(&self, columns: u32, rows: u32) -> Float32Array {
+        Float32Array::from(&self.0.grid(columns as usize, rows as usize)[..])
+    }
+
+    fn walker(&self, index: u32) -> Result<&Walker, JsError> {
+        Ok(self.0.walker(index as usize)?)
+    }
+
+    /// Walker `index`'s path (x0, y0, x1, y1, …), the start first.
+    pub fn path(&self, index: u32) -> Result<Float32Array, JsError> {
+        Ok(Float32Array::from(self.walker(index)?.path()))
+    }
+
+    /// Steps taken by walker `index`.
+    pub fn steps(&self, index: u32) -> Result<f64, JsError> {
+        Ok(self.walker(index)?.steps() as f64)
+    }
+
+    /// α_t of walker `index`.
+    pub fn alpha(&self, index: u32) -> Result<f32, JsError> {
+        Ok(self.walker(index)?.alpha())
+    }
+
+    /// α_{t−1} of walker `index`, before its last update.
+    #[wasm_bindgen(js_name = previousAlpha)]
+    pub fn previous_alpha(&self, index: u32) -> Result<f32, JsError> {
+        Ok(self.walker(index)?.previous_alpha())
+    }
+
+    /// g_t·g_{t−1} of walker `index`'s last step, as hd-core summed it.
+    pub fn dot(&self, index: u32) -> Result<f32, JsError> {
+        Ok(self.walker(index)?.dot())
+    }
+
+    /// [g_t, g_{t−1}] of walker `index`: four numbers.
+    pub fn gradients(&self, index: u32) -> Result<Float32Array, JsError> {
+        let w = self.walker(index)?;
+        let [g, q] = [w.gradient(), w.previous_gradient()];
+        Ok(Float32Array::from(&[g[0], g[1], q[0], q[1]][..]))
+    }
+
+    /// f at walker `index`'s current point.
+    pub fn value(&self, index: u32) -> Result<f32, JsError> {
+        Ok(self.0.objective().value(self.walker(index)?.point()))
+    }
+
+    /// True once walker `index` left the plane.
+    pub fn diverged(&self, index: u32) -> Result<bool, JsError> {
+        Ok(self.walker(index)?.diverged())
     }
 }

@@ -3,7 +3,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use hd_wasm::model::INPUTS;
-use hd_wasm::web::{optimizer_ids, optimizer_label, Digits, Session};
+use hd_wasm::web::{optimizer_ids, optimizer_label, Digits, Playground, Session};
 use wasm_bindgen::{JsError, JsValue};
 use wasm_bindgen_test::*;
 
@@ -32,9 +32,27 @@ fn message(e: JsError) -> String {
     js_sys::Error::from(JsValue::from(e)).message().into()
 }
 
-fn session(digits: &Digits, batch: u32, epochs: u32) -> Session {
+/// The settings object the page passes, as JavaScript builds it.
+fn settings(batch: u32, epochs: u32, inputs: &str) -> JsValue {
+    let o = js_sys::Object::new();
+    let set = |k: &str, v: JsValue| {
+        js_sys::Reflect::set(&o, &JsValue::from_str(k), &v).unwrap();
+    };
+    set("batch", batch.into());
+    set("epochs", epochs.into());
+    set("seed", 7.into());
     // The paper's β, β_Adam, β′, μ and L2 (DESIGN §2).
-    Session::new(digits, batch, epochs, 7, 1e-3, 1e-7, 0.02, 0.9, 1e-4).unwrap()
+    set("beta", 1e-3.into());
+    set("beta_adam", 1e-7.into());
+    set("beta_mult", 0.02.into());
+    set("mu", 0.9.into());
+    set("l2", 1e-4.into());
+    set("inputs", inputs.into());
+    o.into()
+}
+
+fn session(digits: &Digits, batch: u32, epochs: u32) -> Session {
+    Session::new(digits, &settings(batch, epochs, "unit")).unwrap()
 }
 
 #[wasm_bindgen_test]
@@ -118,10 +136,14 @@ fn wasm_training_is_deterministic() {
 fn bad_input_becomes_a_js_error_not_a_trap() {
     assert!(message(Digits::new(b"nonsense").err().unwrap()).contains("header"));
     let digits = Digits::new(&digits_file(50)).unwrap();
-    let err = Session::new(&digits, 0, 1, 1, 0.0, 0.0, 0.0, 0.0, 0.0)
+    let err = Session::new(&digits, &settings(0, 1, "unit"))
         .err()
         .unwrap();
     assert!(message(err).contains("batch size"));
+    let err = Session::new(&digits, &settings(8, 1, "raw")).err().unwrap();
+    assert!(message(err).contains("settings.inputs"));
+    let err = Session::new(&digits, &JsValue::NULL).err().unwrap();
+    assert!(message(err).contains("settings.batch"));
     let mut s = session(&digits, 8, 1);
     assert!(message(s.add_run("sgd-hd", f32::NAN).unwrap_err()).contains("alpha0"));
     assert!(message(s.add_run("nope", 0.1).unwrap_err()).contains("unknown optimizer"));
@@ -139,4 +161,44 @@ fn benchmark_workload_runs() {
     assert_eq!(s.run_label(0).unwrap(), "SGD-HD");
     assert_eq!(s.step(3).unwrap(), 3);
     assert_eq!(s.samples_done(), 384.0);
+}
+
+#[wasm_bindgen_test]
+fn standardised_sessions_train_and_report_the_hypergradient_signal() {
+    let digits = Digits::new(&digits_file(200)).unwrap();
+    let mut s = Session::new(&digits, &settings(20, 2, "standardised")).unwrap();
+    let sgd = s.add_run("sgd", 0.01).unwrap();
+    let hd = s.add_run("sgd-hd", 0.01).unwrap();
+    s.step(1000).unwrap();
+    assert!(s.epoch_test_accuracy(hd).unwrap().to_vec()[2] > 0.9);
+    let signal = s.iteration_signal(hd, 0).unwrap().to_vec();
+    assert_eq!(signal.len(), 16);
+    assert_eq!(signal[0], 0.0); // d_0 = 0
+    assert!(signal[1..].iter().all(|v| v.is_finite()));
+    assert!(s
+        .iteration_signal(sgd, 0)
+        .unwrap()
+        .to_vec()
+        .iter()
+        .all(|v| v.is_nan()));
+}
+
+#[wasm_bindgen_test]
+fn the_playground_steps_sgd_and_sgd_hd_through_hd_core() {
+    let mut p = Playground::new("quadratic", 0.01, 1e-4).unwrap();
+    assert_eq!(p.view().to_vec(), [-5.0, 5.0, -2.5, 2.5]);
+    assert_eq!(p.path(1).unwrap().to_vec(), [-4.5, 1.2]);
+    for _ in 0..3 {
+        p.step().unwrap();
+    }
+    assert_eq!(p.steps(1).unwrap(), 3.0);
+    assert_eq!(p.path(0).unwrap().length(), 8);
+    // α_t = α_{t−1} + β g_t·g_{t−1}, the numbers the page prints.
+    let want = p.previous_alpha(1).unwrap() + 1e-4 * p.dot(1).unwrap();
+    assert!((p.alpha(1).unwrap() - want).abs() < 1e-7);
+    assert_eq!(p.alpha(0).unwrap(), 0.01);
+    assert_eq!(p.gradients(1).unwrap().length(), 4);
+    assert_eq!(p.grid(3, 2).length(), 6);
+    assert!(message(Playground::new("flat", 0.01, 0.0).err().unwrap()).contains("objective"));
+    assert!(p.path(2).is_err());
 }

@@ -1,18 +1,10 @@
-// Line charts on uPlot: one line per optimizer, colours by family (SGD blue, SGDN green,
-// Adam orange), plain solid, HD thick, HDM dashed, so a chart reads without its legend.
+// Line charts on uPlot: one line per optimizer, styled by `styleOf` (palette.js) so a chart
+// reads without its legend.
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
+import { styleOf } from './palette.js';
 
-const FAMILY = { sgd: ['#6baed6', '#2171b5', '#08306b'], sgdn: ['#74c476', '#238b45', '#00441b'], adam: ['#fd8d3c', '#d94801', '#7f2704'] };
-
-/** Stroke colour, width and dash of an optimizer id's line. */
-export function styleOf(id) {
-  const [base, variant = ''] = id.split('-');
-  const shades = FAMILY[base] ?? ['#777', '#444', '#000'];
-  if (variant === 'hd') return { stroke: shades[1], width: 2.25 };
-  if (variant === 'hdm') return { stroke: shades[2], width: 1.75, dash: [6, 4] };
-  return { stroke: shades[0], width: 1.75 };
-}
+export { styleOf };
 
 function formatNumber(v) {
   if (v === null || v === undefined || Number.isNaN(v)) return '—';
@@ -20,15 +12,26 @@ function formatNumber(v) {
   return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(2) : Number(v.toPrecision(4)).toString();
 }
 
+/** The quantile `q` of sorted finite values (nearest rank). */
+function quantile(sorted, q) {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.round(q * (sorted.length - 1))))];
+}
+
 /**
- * A chart whose series can be replaced. `x` describes the x axis: { label, log, integer }.
- * `y`: { label, log, percent, min, max }.
+ * A chart whose series can be replaced. `x` describes the x axis: { label, log, integer, max }
+ * (`max`: the axis spans 0…max from the start). `y`: { label, log, percent, robust } (`robust`:
+ * the range covers the 2nd to 98th percentile, so a few early spikes do not flatten the rest).
+ * `right`: an optional second y scale { label, min, max } for series declared with
+ * `scale: 'right'`. `sync`: charts with the same key share the hover cursor. `zero`: draw y = 0.
  */
 export class LineChart {
-  constructor(el, { x, y, points = false }) {
+  constructor(el, { x, y, right = null, points = false, sync = null, zero = false }) {
     this.el = el;
     this.x = x;
     this.y = y;
+    this.right = right;
+    this.sync = sync;
+    this.zero = zero;
     this.points = points;
     this.plot = null;
     this.series = [];
@@ -61,8 +64,9 @@ export class LineChart {
     const opts = {
       ...this.size(),
       scales: {
-        x: { time: false, distr: this.x.log ? 3 : 1 },
+        x: { time: false, distr: this.x.log ? 3 : 1, ...(this.x.max ? { range: (u, lo, hi) => this.xRange(lo, hi) } : {}) },
         y: { distr: this.y.log ? 3 : 1, range: (u, lo, hi) => this.yRange(u, lo, hi) },
+        ...(this.right ? { right: { range: [this.right.min, this.right.max] } } : {}),
       },
       axes: [
         {
@@ -76,25 +80,61 @@ export class LineChart {
           size: 64,
           values: (u, vals) => vals.map((v) => (v === null ? '' : this.y.percent ? `${Math.round(v * 100)} %` : formatNumber(v))),
         },
+        ...(this.right ? [{ scale: 'right', side: 1, label: this.right.label, size: 48, grid: { show: false } }] : []),
       ],
       legend: { live: true },
-      cursor: { drag: { x: true, y: false } },
+      cursor: { drag: { x: true, y: false }, ...(this.sync ? { sync: { key: this.sync, setSeries: false } } : {}) },
       hooks: {
+        draw: this.zero ? [(u) => this.drawZero(u)] : [],
         // The y range in the DOM, for tests and assistive tools (the axes are canvas pixels).
         setScale: [
           (u, key) => {
-            if (key !== 'y') return;
-            this.el.dataset.yMin = String(u.scales.y.min);
-            this.el.dataset.yMax = String(u.scales.y.max);
+            if (key !== 'x' && key !== 'y') return;
+            this.el.dataset[`${key}Min`] = String(u.scales[key].min);
+            this.el.dataset[`${key}Max`] = String(u.scales[key].max);
           },
         ],
       },
       series: [{ label: this.x.label, value: (u, v) => (v === null ? '—' : this.x.log ? v.toExponential(0) : String(v)) }],
     };
     this.plot = new uPlot(opts, [[]], this.el);
+    this.el.dataset.empty = 'true';
   }
 
-  /** Replaces the lines: `series` is [{ id, label }]. Clears the data. */
+  /** The x range: 0…max (or the data's end, if later) so an empty chart shows its real span. */
+  xRange(lo, hi) {
+    return [this.x.min ?? 0, Math.max(this.x.max, hi ?? 0)];
+  }
+
+  /** Sets the x axis' end (e.g. the number of epochs). */
+  setXMax(max) {
+    this.x.max = max;
+  }
+
+  /** A thin line at y = 0: the sign of a hypergradient is what matters. */
+  drawZero(u) {
+    const y = u.valToPos(0, 'y', true);
+    if (!Number.isFinite(y) || y < u.bbox.top || y > u.bbox.top + u.bbox.height) return;
+    const ctx = u.ctx;
+    ctx.save();
+    ctx.strokeStyle = '#57606a';
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    ctx.moveTo(u.bbox.left, y);
+    ctx.lineTo(u.bbox.left + u.bbox.width, y);
+    ctx.stroke();
+    ctx.restore();
+  }
+
+  /** The chart's text alternative (assistive tools cannot read a canvas). */
+  describe(text) {
+    if (this.el.getAttribute('aria-label') !== text) {
+      this.el.setAttribute('role', 'img');
+      this.el.setAttribute('aria-label', text);
+    }
+  }
+
+  /** Replaces the lines: `series` is [{ id, label, scale? }]. Clears the data. */
   setSeries(series) {
     if (!this.plot) this.create();
     this.plot.setData([[], ...this.series.map(() => [])]);
@@ -105,6 +145,8 @@ export class LineChart {
         {
           label: s.label,
           ...styleOf(s.id),
+          ...(s.scale ? { scale: s.scale } : {}),
+          ...(s.style ?? {}),
           spanGaps: false,
           value: (u, v) => this.formatY(v),
           points: { show: this.points, size: 7 },
@@ -117,6 +159,7 @@ export class LineChart {
 
   /** Sets x values and one y array per series (null for a gap). */
   setData(xs, ys) {
+    this.el.dataset.empty = String(xs.length === 0 || ys.length === 0);
     this.plot?.setData([xs, ...ys]);
   }
 
@@ -126,18 +169,31 @@ export class LineChart {
    */
   yRange(u, lo, hi) {
     let [min, max] = [Infinity, -Infinity];
-    const all = this.series.every((s) => s.diverged);
+    const all = this.series.every((s) => s.diverged || s.scale);
+    const values = [];
     this.series.forEach((s, i) => {
-      if (s.diverged && !all) return;
+      if ((s.diverged && !all) || s.scale) return;
       for (const v of u.data[i + 1] ?? []) {
         if (v === null || !Number.isFinite(v) || (this.y.log && v <= 0)) continue;
+        if (this.y.robust) values.push(v);
         if (v < min) min = v;
         if (v > max) max = v;
       }
     });
+    if (this.y.robust && values.length > 20) {
+      values.sort((a, b) => a - b);
+      [min, max] = [quantile(values, 0.02), quantile(values, 0.98)];
+    }
+    if (this.zero && min <= max) [min, max] = [Math.min(min, 0), Math.max(max, 0)];
     if (min > max) [min, max] = this.y.log ? [0.1, 10] : [0, 1]; // nothing to show yet
     if (this.y.log) return uPlot.rangeLog(Math.max(min, 1e-12), Math.max(max, 1e-12), 10, true);
     return uPlot.rangeNum(min, max, 0.1, true);
+  }
+
+  /** Shows or hides series `i`. */
+  show(i, visible) {
+    const s = this.plot?.series[i + 1];
+    if (s && s.show !== visible) this.plot.setSeries(i + 1, { show: visible });
   }
 
   /** Marks series `i` diverged (it no longer sets the y range). */

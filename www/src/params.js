@@ -18,6 +18,18 @@ export const OPTIMIZERS = [
 
 export const OPTIMIZER_IDS = OPTIMIZERS.map((o) => o.id);
 
+/** The optimizer families, each a base rule with its HD and HDM variants, in display order. */
+export const FAMILIES = [
+  { id: 'sgd', label: 'SGD' },
+  { id: 'sgdn', label: 'SGDN' },
+  { id: 'adam', label: 'Adam' },
+];
+
+/** The family (base rule) of an optimizer id: `sgdn-hd` → `sgdn`. */
+export function familyOf(id) {
+  return id.split('-')[0];
+}
+
 /** Display name of an optimizer id. */
 export function labelOf(id) {
   return OPTIMIZERS.find((o) => o.id === id)?.label ?? id;
@@ -25,6 +37,9 @@ export function labelOf(id) {
 
 /** The α0 values of the sweep: 1e-6 … 1e-1, one per decade (the paper's α0 study). */
 export const SWEEP_ALPHAS = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1];
+
+/** The β sweep's factors on each HD optimizer's own β (β′ for HDM): 1/100 … 100×. */
+export const BETA_FACTORS = [0.01, 0.1, 1, 10, 100];
 
 /** Training images (the other 2,000 of the 10,000 digits are the test set). */
 export const TRAIN_SIZE = 8000;
@@ -44,14 +59,23 @@ export const FIELDS = {
   epochs: { kind: 'int', min: 1, max: 100, default: 10, label: 'Epochs' },
   seed: { kind: 'int', min: 0, max: 4294967295, default: 1, label: 'Seed' },
   sweep_epochs: { kind: 'int', min: 1, max: 20, default: 3, label: 'Sweep epochs' },
+  inputs: { kind: 'choice', options: ['standardised', 'unit'], default: 'standardised', label: 'Inputs' },
+};
+
+/** What each `inputs` choice means, for the page's wording. */
+export const INPUTS = {
+  standardised: 'standardised as in the paper, (x − 0.1307) / 0.3081',
+  unit: 'grey levels scaled to [0, 1]',
 };
 
 export const DEFAULT_OPTIMIZERS = ['sgd', 'sgd-hd', 'adam', 'adam-hd'];
 
 /** The paper's settings for logistic regression (Baydin et al. 2018, §4): α0 = 0.001,
- * β = 0.001 for SGD-HD and SGDN-HD, β = 1e-7 for Adam-HD, μ = 0.9, batch 128, L2 1e-4;
- * β′ = 0.02 is the value of the paper's α0-sensitivity study for HDM. */
+ * β = 0.001 for SGD-HD and SGDN-HD, β = 1e-7 for Adam-HD, μ = 0.9, batch 128, L2 1e-4, inputs
+ * standardised by MNIST's mean and standard deviation; β′ = 0.02 is the value of the paper's
+ * α0-sensitivity study for HDM. */
 export const PAPER = {
+  inputs: 'standardised',
   alpha0: 1e-3,
   beta: 1e-3,
   beta_adam: 1e-7,
@@ -60,6 +84,9 @@ export const PAPER = {
   l2: 1e-4,
   batch: 128,
 };
+
+/** The optimizers of the paper's logistic-regression figure (its Fig. 2). */
+export const PAPER_OPTIMIZERS = ['sgd', 'sgd-hd', 'sgdn', 'sgdn-hd', 'adam', 'adam-hd'];
 
 export function defaults() {
   const s = { opt: [...DEFAULT_OPTIMIZERS] };
@@ -83,6 +110,9 @@ export function parseField(key, text) {
   if (!f) return { error: `Unknown setting ${key}` };
   const t = String(text ?? '').trim();
   if (t === '') return { error: 'Enter a value' };
+  if (f.kind === 'choice') {
+    return f.options.includes(t) ? { value: t } : { error: `Choose one of ${f.options.join(', ')}` };
+  }
   if (!NUMBER.test(t)) return { error: `Not a number: “${t}”` };
   const value = Number(t);
   if (!Number.isFinite(value)) return { error: 'Not a finite number' };
@@ -138,14 +168,6 @@ export function toQuery(settings, { run = false } = {}) {
   for (const key of Object.keys(FIELDS)) q.set(key, String(settings[key]));
   if (run) q.set('run', '1');
   return q.toString();
-}
-
-/** Which β a run of optimizer `id` uses, or null. */
-export function betaOf(id, settings) {
-  if (id.endsWith('-hdm')) return settings.beta_mult;
-  if (id === 'adam-hd') return settings.beta_adam;
-  if (id.endsWith('-hd')) return settings.beta;
-  return null;
 }
 
 /** Quotes a CSV field when needed (RFC 4180). */

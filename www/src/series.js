@@ -32,3 +32,27 @@ export function decimate(ys, max) {
   }
   return { xs, ys: out };
 }
+
+/**
+ * The mean of each value and up to `window − 1` before it (gaps skipped; a gap stays a gap):
+ * the minibatch loss without its minibatch-to-minibatch noise.
+ */
+export function movingMean(ys, window) {
+  const out = new Array(ys.length);
+  let sum = 0;
+  let count = 0;
+  for (let i = 0; i < ys.length; i++) {
+    const v = ys[i];
+    if (v !== null && Number.isFinite(v)) {
+      sum += v;
+      count++;
+    }
+    const old = i >= window ? ys[i - window] : null;
+    if (old !== null && Number.isFinite(old)) {
+      sum -= old;
+      count--;
+    }
+    out[i] = v === null || !Number.isFinite(v) || count === 0 ? null : sum / count;
+  }
+  return out;
+}

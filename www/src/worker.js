@@ -1,13 +1,13 @@
 // The training worker: loads hd-wasm and the digits, then trains in slices of about 25 ms,
 // posting what changed after each slice, so the page never waits on a long computation.
 //
-// Messages in:  {type: 'train' | 'sweep', settings}, {type: 'stop'}, {type: 'predict', run, pixels},
+// Messages in:  {type: 'train' | 'sweep' | 'betasweep', settings}, {type: 'stop'}, {type: 'predict', run, pixels},
 //               {type: 'weights', run}, {type: 'bench', seconds}
-// Messages out: {type: 'ready', ids, digits}, {type: 'progress', ...}, {type: 'done', stopped},
+// Messages out: {type: 'loading', received, total}, {type: 'ready', ids, digits}, {type: 'progress', ...}, {type: 'done', stopped},
 //               {type: 'prediction', run, probs}, {type: 'weights', run, weights},
 //               {type: 'bench', ...}, {type: 'error', message}
 import init, { Digits, Session, optimizerIds, optimizerLabel } from '../pkg/hd_wasm.js';
-import { OPTIMIZERS, SWEEP_ALPHAS } from './params.js';
+import { BETA_FACTORS, OPTIMIZERS, SWEEP_ALPHAS } from './params.js';
 
 const wasmUrl = new URL('../pkg/hd_wasm_bg.wasm', import.meta.url);
 const digitsUrl = new URL('../pkg/mnist-10k.bin.gz', import.meta.url);
@@ -17,7 +17,7 @@ const SLICE_MS = 25;
 
 let digits = null;
 /** The latest session of each mode; the training one answers predictions and weights. */
-const sessions = { train: null, sweep: null, bench: null };
+const sessions = { train: null, sweep: null, betasweep: null, bench: null };
 let job = 0; // incremented on every start or stop; a running loop exits when it changes
 let sent = []; // per run of the running session: how many iterations the page already has
 
@@ -36,7 +36,21 @@ async function loadDigits() {
   if (!response.ok) throw new Error(`${digitsUrl}: HTTP ${response.status}`);
   // Gzipped by the build; DecompressionStream keeps the download at 1.6 MB instead of 7.9 MB
   // without relying on the server to compress.
-  const stream = response.body.pipeThrough(new DecompressionStream('gzip'));
+  // Counted on the way through, so the page can show the download's progress.
+  const total = Number(response.headers.get('Content-Length')) || 0;
+  let received = 0;
+  let posted = 0;
+  const counter = new TransformStream({
+    transform(chunk, controller) {
+      received += chunk.byteLength;
+      if (received - posted > 64 * 1024 || received === total) {
+        posted = received;
+        postMessage({ type: 'loading', received, total });
+      }
+      controller.enqueue(chunk);
+    },
+  });
+  const stream = response.body.pipeThrough(counter).pipeThrough(new DecompressionStream('gzip'));
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
@@ -63,6 +77,7 @@ function snapshot(mode, session) {
     const from = sent[i];
     const loss = session.iterationLoss(i, from);
     const alpha = session.iterationAlpha(i, from);
+    const signal = session.iterationSignal(i, from);
     sent[i] = from + loss.length;
     runs.push({
       index: i,
@@ -75,12 +90,13 @@ function snapshot(mode, session) {
       from,
       loss,
       alpha,
+      signal,
       trainLoss: session.epochTrainLoss(i),
       testLoss: session.epochTestLoss(i),
       testAccuracy: session.epochTestAccuracy(i),
     });
   }
-  const transfer = runs.flatMap((r) => [r.loss.buffer, r.alpha.buffer]);
+  const transfer = runs.flatMap((r) => [r.loss.buffer, r.alpha.buffer, r.signal.buffer]);
   postMessage(
     {
       type: 'progress',
@@ -97,14 +113,14 @@ function snapshot(mode, session) {
 async function train(mode, settings) {
   await ready;
   const me = ++job;
-  const s = settings;
-  const epochs = mode === 'sweep' ? s.sweep_epochs : s.epochs;
-  const session = replaceSession(
-    mode,
-    () => new Session(digits, s.batch, epochs, s.seed, s.beta, s.beta_adam, s.beta_mult, s.mu, s.l2),
-  );
+  const epochs = mode === 'train' ? settings.epochs : settings.sweep_epochs;
+  // One settings object, read by name in hd-wasm (`Settings::from_fields`).
+  const session = replaceSession(mode, () => new Session(digits, { ...settings, epochs }));
   if (mode === 'sweep') {
     for (const id of settings.opt) for (const a of SWEEP_ALPHAS) session.addRun(id, a);
+  } else if (mode === 'betasweep') {
+    const hd = settings.opt.filter((id) => id.includes('-hd'));
+    for (const id of hd) for (const f of BETA_FACTORS) session.addRunScaled(id, settings.alpha0, f);
   } else {
     for (const id of settings.opt) session.addRun(id, settings.alpha0);
   }
@@ -144,6 +160,7 @@ onmessage = ({ data }) => {
   switch (data.type) {
     case 'train':
     case 'sweep':
+    case 'betasweep':
       guard(train(data.type, data.settings));
       break;
     case 'stop':

@@ -12,6 +12,13 @@ mkdirSync(artifacts, { recursive: true });
 const LN10 = Math.log(10); // loss of the untrained (zero) model on any digit: −ln(1/10)
 const TIMEOUT = 180_000;
 
+/** Scrolls chart `id` into view and waits until its latest data is drawn (charts off screen
+ * are drawn when they come into view). */
+async function drawnChart(page, id) {
+  await page.locator(`#${id}`).scrollIntoViewIfNeeded();
+  await page.locator(`#${id}:not([data-stale])`).waitFor();
+}
+
 let browser;
 before(async () => {
   browser = await launch();
@@ -47,7 +54,8 @@ async function table(page) {
 const number = (text) => Number(text.replace('%', '').trim());
 
 test('a link with run=1 trains SGD and SGD-HD to above 85 % test accuracy', { timeout: TIMEOUT }, async () => {
-  const { page, problems } = await open('?opt=sgd,sgd-hd&alpha0=0.05&beta=0.001&batch=128&epochs=4&seed=1&run=1');
+  // Grey levels in [0, 1]: α0 = 0.05 is a good rate there (standardised inputs need a smaller one).
+  const { page, problems } = await open('?opt=sgd,sgd-hd&alpha0=0.05&beta=0.001&batch=128&epochs=4&seed=1&inputs=unit&run=1');
   assert.equal(await page.locator('table#results caption').textContent(), 'Results');
   const status = page.getByRole('status');
   await status.filter({ hasText: 'finished' }).waitFor({ timeout: TIMEOUT });
@@ -71,8 +79,9 @@ test('a link with run=1 trains SGD and SGD-HD to above 85 % test accuracy', { ti
   assert.equal(number(sgd['α']), 0.05);
   assert.ok(Math.abs(number(hd['α']) - 0.05) > 0.05 * 0.05, `SGD-HD α ${hd['α']} barely moved`);
 
-  // Every chart drew both lines, the weights show ten digits.
-  for (const id of ['chart-loss', 'chart-alpha', 'chart-test-loss', 'chart-test-accuracy']) {
+  // Every chart drew both lines (once on screen), the weights show ten digits.
+  for (const id of ['chart-loss', 'chart-alpha-sgd', 'chart-test-loss', 'chart-test-accuracy']) {
+    await drawnChart(page, id);
     const legend = await page.locator(`#${id} .u-legend .u-series .u-label`).allTextContents();
     assert.deepEqual(legend.slice(1), ['SGD', 'SGD-HD'], id);
   }
@@ -101,7 +110,7 @@ test('a link with run=1 trains SGD and SGD-HD to above 85 % test accuracy', { ti
 test('a diverging run is marked, stops, and leaves the charts readable', { timeout: TIMEOUT }, async () => {
   // Adam-HD with β = 1 (the largest the form allows): its first hypergradient step throws α to
   // about −36 (measured), the next loss is NaN. Adam beside it trains normally.
-  const { page, problems } = await open('?opt=adam,adam-hd&alpha0=0.1&beta_adam=1&epochs=1&seed=1&run=1');
+  const { page, problems } = await open('?opt=adam,adam-hd&alpha0=0.1&beta_adam=1&epochs=1&seed=1&inputs=unit&run=1');
   await page.getByRole('status').filter({ hasText: 'finished' }).waitFor({ timeout: TIMEOUT });
   assert.match(await page.getByRole('status').textContent(), /1 diverged/);
   const [adam, adamHd] = await table(page);
@@ -110,12 +119,15 @@ test('a diverging run is marked, stops, and leaves the charts readable', { timeo
   assert.equal(adamHd.Optimizer, 'Adam-HD (diverged)');
   assert.equal(adamHd['α'], '—');
   assert.equal(await page.locator('table#results tbody tr[data-status="diverged"]').count(), 1);
-  const legend = await page.locator('#chart-alpha .u-legend .u-series .u-label').allTextContents();
+  await drawnChart(page, 'chart-alpha-adam');
+  const legend = await page.locator('#chart-alpha-adam .u-legend .u-series .u-label').allTextContents();
   assert.deepEqual(legend.slice(1), ['Adam', 'Adam-HD (diverged)']);
   // The α axis spans Adam's α = 0.1, not the diverged run's −36.
-  const alpha = page.locator('#chart-alpha');
+  const alpha = page.locator('#chart-alpha-adam');
   const [lo, hi] = [Number(await alpha.getAttribute('data-y-min')), Number(await alpha.getAttribute('data-y-max'))];
   assert.ok(lo > -1 && hi < 1 && lo < 0.1 && hi > 0.1, `α axis [${lo}, ${hi}]`);
+  // Where α went negative, the page says so and why.
+  assert.match(await page.locator('#alpha-note').textContent(), /Adam-HD's α went below zero at iteration \d+\. A negative α steps uphill/);
   await page.screenshot({ path: join(artifacts, 'diverged.png'), fullPage: true });
   assert.deepEqual(problems, []);
   await page.close();
@@ -124,8 +136,16 @@ test('a diverging run is marked, stops, and leaves the charts readable', { timeo
 test('Stop halts training and Train starts a fresh run', { timeout: TIMEOUT }, async () => {
   const { page, problems } = await open('?opt=sgd,adam&alpha0=0.01&batch=1&epochs=100');
   await page.locator('html[data-ready="true"]').waitFor({ timeout: TIMEOUT });
+  // Before any run the charts say they are empty rather than show an arbitrary range.
+  assert.equal(await page.locator('#chart-test-loss').getAttribute('data-empty'), 'true');
   await page.locator('#start').click();
   await page.getByRole('status').filter({ hasText: 'Training: epoch' }).waitFor();
+  // The axes span the whole run from the start: 100 epochs, 100 × 8,000 iterations of batch 1.
+  await drawnChart(page, 'chart-test-loss');
+  await drawnChart(page, 'chart-loss');
+  assert.equal(await page.locator('#chart-test-loss').getAttribute('data-x-max'), '100');
+  assert.equal(await page.locator('#chart-loss').getAttribute('data-x-max'), '800000');
+  assert.equal(await page.locator('#chart-loss').getAttribute('data-empty'), 'false');
   await page.locator('#stop').click();
   await page.getByRole('status').filter({ hasText: 'Stopped.' }).waitFor();
   const stoppedAt = (await table(page)).map((r) => r.Epoch);
@@ -179,6 +199,16 @@ test('bad settings get inline messages and never start a run', { timeout: TIMEOU
     await input.fill(good);
     await page.locator(`#${field}-error`).filter({ hasText: /^$/ }).waitFor();
   }
+  // The α0 box and its log slider follow each other, and the slider says its value in words.
+  await page.locator('#alpha0').fill('0.01');
+  assert.equal(await page.locator('#alpha0-slider').inputValue(), '-2');
+  assert.equal(await page.locator('#alpha0-slider').getAttribute('aria-valuetext'), 'α0 = 0.01');
+  await page.locator('#alpha0-slider').fill('-4');
+  assert.equal(await page.locator('#alpha0').inputValue(), '0.0001');
+  assert.equal(await page.locator('#alpha0-slider').getAttribute('aria-valuetext'), 'α0 = 0.0001');
+  await page.locator('#alpha0').fill('abc');
+  assert.equal(await page.locator('#alpha0-slider').getAttribute('aria-valuetext'), 'α0 is not a valid number (see the box)');
+  await page.locator('#alpha0').fill('0.001');
   await page.locator('input[name="opt"][value="sgd"]').uncheck();
   await page.locator('#opt-error').filter({ hasText: 'Choose at least one optimizer' }).waitFor();
   await train.click();
@@ -196,6 +226,9 @@ test('bad values in a link are shown, and run=1 does not start', { timeout: TIME
   await page.locator('#batch-error').filter({ hasText: 'at most 8000' }).waitFor();
   await page.locator('#opt-error').filter({ hasText: 'Unknown optimizer “warp”' }).waitFor();
   assert.equal(await page.locator('#alpha0').inputValue(), 'NaN');
+  // The status keeps saying what is wrong, and that the link's run=1 was not started.
+  await page.getByRole('status').filter({ hasText: 'Its run=1 was not started' }).waitFor();
+  assert.match(await page.getByRole('status').textContent(), /invalid settings \(alpha0, batch, opt\)/);
   await page.waitForTimeout(1000);
   assert.equal(await page.locator('table#results tbody tr').count(), 0, 'nothing ran');
   assert.deepEqual(problems, []);
@@ -207,12 +240,31 @@ test('paper preset, α0 sweep and CSV export', { timeout: TIMEOUT }, async () =>
   await page.locator('html[data-ready="true"]').waitFor({ timeout: TIMEOUT });
   await page.locator('#paper').click();
   const values = {};
-  for (const k of ['alpha0', 'beta', 'beta_adam', 'beta_mult', 'mu', 'l2', 'batch']) values[k] = await page.locator(`#${k}`).inputValue();
-  assert.deepEqual(values, { alpha0: '0.001', beta: '0.001', beta_adam: '1e-7', beta_mult: '0.02', mu: '0.9', l2: '0.0001', batch: '128' });
+  for (const k of ['alpha0', 'beta', 'beta_adam', 'beta_mult', 'mu', 'l2', 'batch', 'inputs']) values[k] = await page.locator(`#${k}`).inputValue();
+  assert.deepEqual(values, { alpha0: '0.001', beta: '0.001', beta_adam: '1e-7', beta_mult: '0.02', mu: '0.9', l2: '0.0001', batch: '128', inputs: 'standardised' });
+  // Visible feedback, and the paper's six optimizers selected.
+  await page.getByRole('status').filter({ hasText: 'Paper settings applied' }).waitFor();
+  const checked = await page.locator('input[name="opt"]:checked').evaluateAll((els) => els.map((e) => e.value));
+  assert.deepEqual(checked, ['sgd', 'sgd-hd', 'sgdn', 'sgdn-hd', 'adam', 'adam-hd']);
+  // A quick sweep of two of them.
+  for (const id of ['sgdn', 'sgdn-hd', 'adam', 'adam-hd']) await page.locator(`input[name="opt"][value="${id}"]`).uncheck();
   assert.match(page.url(), /alpha0=0\.001&beta=0\.001&beta_adam=1e-7&beta_mult=0\.02&mu=0\.9&l2=0\.0001&batch=128/);
 
+  // Progress shows inside the sweep's own section while it runs: record every text it shows.
+  await page.evaluate(() => {
+    window.sweepTexts = [];
+    const el = document.getElementById('sweep-status');
+    new MutationObserver(() => window.sweepTexts.push(el.textContent)).observe(el, { childList: true, characterData: true, subtree: true });
+  });
   await page.locator('#sweep').click();
   await page.getByRole('status').filter({ hasText: 'Sweep finished: 12 runs' }).waitFor({ timeout: TIMEOUT });
+  const shown = await page.evaluate(() => window.sweepTexts);
+  assert.ok(shown.some((t) => /^Sweeping α0: epoch 1 of 1, 12 runs side by side \(\d+ %\)\.$/.test(t)), shown.join(' | '));
+  // α over time for every α0, and the conclusion as the numbers show it.
+  const alphaLegend = await page.locator('#chart-sweep-alpha .u-legend .u-series .u-label').allTextContents();
+  assert.deepEqual(alphaLegend.slice(1), ['α0 = 1e-6', 'α0 = 1e-5', 'α0 = 1e-4', 'α0 = 1e-3', 'α0 = 1e-2', 'α0 = 1e-1']);
+  assert.match(await page.locator('#sweep-conclusion').textContent(), /SGD-HD depends (less|no less) on α0 than SGD/);
+  assert.match(await page.locator('#sweep-conclusion').textContent(), /SGD tuned \(its best α0, 1e-\d\) reaches/);
   const legend = await page.locator('#chart-sweep .u-legend .u-series .u-label').allTextContents();
   assert.ok(legend[1].startsWith('SGD') && legend[2].startsWith('SGD-HD'), legend.join());
   const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#sweep-export').click()]);
@@ -229,6 +281,13 @@ test('paper preset, α0 sweep and CSV export', { timeout: TIMEOUT }, async () =>
     return Number(rows[0].split(',')[10]);
   };
   assert.ok(final('sgd-hd', 1e-4) < final('sgd', 1e-4), 'HD makes up for a small α0');
+
+  // The β sweep: SGD-HD (the only HD optimizer selected) at 1/100 … 100 times its β.
+  await page.locator('#betasweep').click();
+  await page.getByRole('status').filter({ hasText: 'β sweep finished: 5 runs' }).waitFor({ timeout: TIMEOUT });
+  const betaLegend = await page.locator('#chart-sweep-beta .u-legend .u-series .u-label').allTextContents();
+  assert.deepEqual(betaLegend.slice(1), ['SGD-HD']);
+  assert.match(await page.locator('#sweep-beta-conclusion').textContent(), /^β sweep at α0 = 0\.001, final training loss: SGD-HD: 0\.01× → [\d.]+, 0\.1× → [\d.]+, 1× → [\d.]+, 10× → [\d.]+, 100× → /);
   await page.screenshot({ path: join(artifacts, 'sweep.png'), fullPage: true });
   assert.deepEqual(problems, []);
   await page.close();

@@ -48,7 +48,7 @@ test('optimizer lists: known ids, display order, no repeats', () => {
 });
 
 test('a URL round-trips every setting', () => {
-  const s = { ...defaults(), opt: ['sgdn', 'adam-hdm'], alpha0: 0.01, beta: 0.002, beta_adam: 3e-7, beta_mult: 0.05, mu: 0.5, l2: 0, batch: 64, epochs: 3, seed: 9, sweep_epochs: 2 };
+  const s = { ...defaults(), opt: ['sgdn', 'adam-hdm'], inputs: 'unit', alpha0: 0.01, beta: 0.002, beta_adam: 3e-7, beta_mult: 0.05, mu: 0.5, l2: 0, batch: 64, epochs: 3, seed: 9, sweep_epochs: 2 };
   const back = fromQuery(`?${toQuery(s, { run: true })}`);
   assert.deepEqual(back.errors, {});
   assert.deepEqual(back.settings, s);
@@ -68,7 +68,7 @@ test('bad URL values are reported and replaced by defaults', () => {
 });
 
 test('the paper preset matches Baydin et al. 2018 §4', () => {
-  assert.deepEqual(PAPER, { alpha0: 1e-3, beta: 1e-3, beta_adam: 1e-7, beta_mult: 0.02, mu: 0.9, l2: 1e-4, batch: 128 });
+  assert.deepEqual(PAPER, { inputs: 'standardised', alpha0: 1e-3, beta: 1e-3, beta_adam: 1e-7, beta_mult: 0.02, mu: 0.9, l2: 1e-4, batch: 128 });
   for (const [key, v] of Object.entries(PAPER)) assert.deepEqual(parseField(key, String(v)), { value: v }, key);
 });
 
@@ -87,4 +87,11 @@ test('CSV: quoting, blanks for NaN, one row per iteration and per epoch', () => 
   assert.equal(lines[0], 'optimizer,alpha0,beta,mu,l2,batch,seed,status,record,index,train_loss,test_loss,test_accuracy,alpha');
   assert.equal(lines[2], 'sgd-hd,0.001,0.001,0.9,0.0001,32,1,finished,iteration,2,1.5,,,0.0012');
   assert.equal(lines[4], 'sgd-hd,0.001,0.001,0.9,0.0001,32,1,finished,epoch,1,1.9,1.8,0.7,');
+});
+
+test('inputs: the paper\'s standardisation by default, [0, 1] on request, nothing else', () => {
+  assert.equal(defaults().inputs, 'standardised');
+  assert.deepEqual(parseField('inputs', 'unit'), { value: 'unit' });
+  assert.match(parseField('inputs', 'raw').error, /Choose one of standardised, unit/);
+  assert.deepEqual(fromQuery('?inputs=bogus').errors, { inputs: 'Choose one of standardised, unit' });
 });

@@ -15,3 +15,10 @@ test('decimate keeps short series and averages long ones into at most max points
   assert.deepEqual(d.ys[1], [null, (5 + 7 + 8) / 3, null]);
   assert.deepEqual(decimate([], 3), { xs: [], ys: [] });
 });
+
+test('movingMean averages the last `window` values and keeps gaps', async () => {
+  const { movingMean } = await import('../../src/series.js');
+  // By hand: window 2 over [1, 3, 5, null, 7] → 1, (1+3)/2, (3+5)/2, gap, (null+7)/1.
+  assert.deepEqual(movingMean([1, 3, 5, null, 7], 2), [1, 2, 4, null, 7]);
+  assert.deepEqual(movingMean([4, 4, 4], 25), [4, 4, 4]);
+});

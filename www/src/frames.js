@@ -1,0 +1,76 @@
+// Chart redraws spread over animation frames, one chart per frame, and only for charts on
+// screen: no single task blocks the page for long even on a slow device (a chart with nine long
+// lines can take tens of milliseconds to draw at 4× CPU throttling), and charts scrolled out of
+// view cost nothing until they come back. One job per frame rather than a time budget: uPlot
+// redraws in a microtask after `setData` returns, so a job's cost cannot be measured inside the
+// frame. A job queued again before it ran replaces the older one: only the latest data of a
+// chart is ever drawn. `<html data-drawn>` is "true" when no chart on screen waits, and a
+// chart's `data-stale` is set while its latest data is not drawn, for tests and tools.
+
+const queue = new Map();
+/** Jobs of charts off screen, by element, run when it scrolls into view. */
+const parked = new Map();
+const visible = new WeakMap();
+let pending = false;
+
+const observer = new IntersectionObserver((entries) => {
+  for (const e of entries) {
+    visible.set(e.target, e.isIntersecting);
+    const job = parked.get(e.target);
+    if (e.isIntersecting && job) {
+      parked.delete(e.target);
+      enqueue(job.key, job.run);
+    }
+  }
+}, { rootMargin: '200px' });
+
+function run() {
+  pending = false;
+  const [key, job] = queue.entries().next().value ?? [];
+  if (job) {
+    queue.delete(key);
+    job();
+  }
+  if (queue.size > 0) request();
+  else document.documentElement.dataset.drawn = 'true';
+}
+
+function request() {
+  pending = true;
+  requestAnimationFrame(run);
+}
+
+function enqueue(key, job) {
+  queue.set(key, job);
+  document.documentElement.dataset.drawn = 'false';
+  if (!pending) request();
+}
+
+/**
+ * Runs `job` in a coming animation frame, replacing any job queued under the same `key`. With
+ * `el`, the job waits while `el` is off screen (its latest job runs when it scrolls into view).
+ */
+export function schedule(key, work, el = null) {
+  let job = work;
+  if (el) {
+    // `data-stale` marks a chart whose latest data is not drawn yet (tests wait for it to go).
+    el.dataset.stale = 'true';
+    job = () => {
+      work();
+      delete el.dataset.stale;
+    };
+    if (!visible.has(el)) {
+      visible.set(el, false);
+      observer.observe(el);
+      // Not yet measured: run once now, so a first layout is never blank.
+      enqueue(key, job);
+      return;
+    }
+    if (!visible.get(el)) {
+      queue.delete(key);
+      parked.set(el, { key, run: job });
+      return;
+    }
+  }
+  enqueue(key, job);
+}

@@ -1,0 +1,28 @@
+// The chart palette: every optimizer's line readable on white, and the three variants of a
+// family told apart by more than colour.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { contrastOnWhite, styleOf } from '../../src/palette.js';
+import { OPTIMIZER_IDS } from '../../src/params.js';
+
+test('contrast is computed as WCAG defines it', () => {
+  // Known values: black 21:1, white 1:1, #767676 is the classic 4.54:1 grey.
+  assert.equal(Math.round(contrastOnWhite('#000000') * 100) / 100, 21);
+  assert.equal(contrastOnWhite('#ffffff'), 1);
+  assert.equal(Math.round(contrastOnWhite('#767676') * 100) / 100, 4.54);
+});
+
+test('every line is at least 3:1 on white', () => {
+  for (const id of OPTIMIZER_IDS) {
+    const { stroke } = styleOf(id);
+    assert.ok(contrastOnWhite(stroke) >= 3, `${id} ${stroke}: ${contrastOnWhite(stroke).toFixed(2)}:1`);
+  }
+});
+
+test('base, HD and HDM differ in width or dash, not only in shade', () => {
+  const key = (s) => `${s.width}/${s.dash ?? 'solid'}`;
+  for (const family of ['sgd', 'sgdn', 'adam']) {
+    const styles = [family, `${family}-hd`, `${family}-hdm`].map((id) => key(styleOf(id)));
+    assert.equal(new Set(styles).size, 3, styles.join(' '));
+  }
+});
