@@ -466,16 +466,16 @@ fn paper_alpha_peak(model: &Model, o: OptimizerKind) -> Option<(f64, f64, f64)> 
 
 /// Peak α of a run and the epoch (fraction) where it is reached.
 fn alpha_peak(run: &Run) -> (f64, f64) {
-    run.alpha
-        .iter()
-        .filter(|p| p.1.is_finite())
-        .fold((f64::NEG_INFINITY, 0.0), |(best, at), &(x, y)| {
+    run.alpha.iter().filter(|p| p.1.is_finite()).fold(
+        (f64::NEG_INFINITY, 0.0),
+        |(best, at), &(x, y)| {
             if y > best {
                 (y, x)
             } else {
                 (best, at)
             }
-        })
+        },
+    )
 }
 
 fn tick(ok: bool) -> &'static str {

@@ -29,7 +29,7 @@ const ALL9: usize = 9;
 
 #[test]
 fn shipped_plans_expand_to_the_papers_runs() {
-    // smoke: 4 optimizers on LogReg/Fashion-MNIST, 2 epochs, the paper's settings otherwise.
+    // smoke: 4 optimizers on LogReg/Fashion-MNIST, 4 epochs, the paper's settings otherwise.
     let p = shipped("smoke");
     let ids: Vec<&str> = p.runs.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(
@@ -54,10 +54,10 @@ fn shipped_plans_expand_to_the_papers_runs() {
             "--optimizer",
             "sgd-hd",
             "--epochs",
-            "2"
+            "4"
         ]
     );
-    // What train resolves for it: DESIGN §2's paper settings, 2 epochs.
+    // What train resolves for it: DESIGN §2's paper settings, 4 epochs.
     let c = &r.config;
     assert_eq!(
         (c.model.clone(), c.dataset, c.optimizer),
@@ -69,7 +69,7 @@ fn shipped_plans_expand_to_the_papers_runs() {
     );
     assert_eq!(
         (c.alpha0, c.beta, c.weight_decay, c.batch_size, c.epochs),
-        (1e-3, 1e-3, 1e-4, 128, 2)
+        (1e-3, 1e-3, 1e-4, 128, 4)
     );
     assert_eq!(
         r.dir(Path::new("out")),

@@ -55,7 +55,11 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         if let Some(job) = &self.job {
             let _ = self.client("scancel").arg(job).status();
-            std::thread::sleep(Duration::from_secs(2));
+            // Let the job's steps report their end, or they wait for slurmctld forever.
+            let _ = wait_for("the job to end", Duration::from_secs(20), || {
+                Ok(output(self.client("squeue").args(["-h", "-j", job]))
+                    .map_or(true, |s| s.trim().is_empty()))
+            });
         }
         // Stop in reverse order of start: slurmd, slurmctld, munged.
         while let Some((name, mut child)) = self.daemons.pop() {
@@ -77,7 +81,33 @@ impl Drop for Cluster {
                 }
             }
         }
+        // Job step daemons (slurmstepd) detach from slurmd; they inherit its environment, so
+        // the marker set on slurmd finds exactly this test's ones.
+        for pid in marked_processes(&self.dir) {
+            eprintln!("stopping slurmstepd (pid {pid}) left by the test");
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
     }
+}
+
+/// The environment variable that marks the processes of this test's slurmd.
+const MARKER: &str = "HD_SLURM_TEST";
+
+/// Pids of the processes whose environment holds `MARKER=dir`.
+fn marked_processes(dir: &Path) -> Vec<u32> {
+    let want = format!("{MARKER}={}", dir.display());
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == want.as_bytes()))
+        })
+        .collect()
 }
 
 fn slurm_conf(dir: &Path) -> Result<String> {
@@ -272,7 +302,10 @@ pub fn test(hd_native: &Path, fashion: &Path) -> Result<()> {
     )?;
     cluster.start(
         "slurmd",
-        Command::new("slurmd").args(["-D", "-f"]).arg(&conf),
+        Command::new("slurmd")
+            .args(["-D", "-f"])
+            .arg(&conf)
+            .env(MARKER, &dir),
     )?;
     wait_for("the node to be idle", Duration::from_secs(60), || {
         Ok(output(
@@ -323,17 +356,35 @@ pub fn test(hd_native: &Path, fashion: &Path) -> Result<()> {
             .lines()
             .any(|l| l.starts_with("2,")))
     })?;
-    output(
+    // The task's own job id: signalling an array task by `job_task` can be refused while
+    // other tasks of the array are pending.
+    let task_job = output(
         cluster
+            .client("squeue")
+            .args(["-h", "-o", "%A", "-j", &task]),
+    )?
+    .trim()
+    .to_string();
+    // Slurm 22.05's scancel can exit non-zero ("Job can not be altered now") although the
+    // signal is delivered: judge by the task, which must stop, and retry if it does not.
+    let mut stopped = false;
+    for _ in 0..3 {
+        let _ = cluster
             .client("scancel")
-            .args(["--signal=TERM", "--batch", &task]),
-    )?;
-    wait_for("task 1 to stop", Duration::from_secs(60), || {
-        Ok(!matches!(
-            squeue_state(&cluster, &task)?.as_str(),
-            "RUNNING" | "COMPLETING"
-        ))
-    })?;
+            .args(["--signal=TERM", "--batch", &task_job])
+            .status();
+        stopped = wait_for("task 1 to stop", Duration::from_secs(20), || {
+            Ok(!matches!(
+                squeue_state(&cluster, &task)?.as_str(),
+                "RUNNING" | "COMPLETING"
+            ))
+        })
+        .is_ok();
+        if stopped {
+            break;
+        }
+    }
+    ensure!(stopped, "task 1 did not stop on scancel --signal=TERM");
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run1.join("summary.json"))?)?;
     ensure!(
