@@ -175,6 +175,8 @@ struct Axes<'a> {
     y: &'a str,
     log_x: bool,
     log_y: bool,
+    /// Where the legend goes (away from where the lines end up).
+    legend: SeriesLabelPosition,
 }
 
 fn range(vals: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
@@ -260,7 +262,7 @@ fn draw_lines<DB: DrawingBackend>(
                 .label_font(("sans-serif", 14))
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
-                .position(SeriesLabelPosition::UpperRight)
+                .position(ax.legend.clone())
                 .draw()
                 .map_err(e)?;
         }};
@@ -439,11 +441,20 @@ fn series(recs: &[&Rec]) -> Vec<(String, OptimizerKind, Vec<Rec>)> {
 }
 
 /// The settings common to an experiment's runs, for figure titles.
-fn settings(r: &Rec) -> String {
-    let c = &r.run.summary.config;
+fn settings(rs: &[&Rec]) -> String {
+    let c = &rs[0].run.summary.config;
+    let same_alpha0 = rs.iter().all(|r| r.run.summary.config.alpha0 == c.alpha0);
     format!(
-        "{}, batch {}, λ={}, {} epochs",
-        r.run.summary.title, c.batch_size, c.weight_decay, c.epochs
+        "{}, {}batch {}, λ={}, {} epochs",
+        rs[0].run.summary.title,
+        if same_alpha0 {
+            format!("α0={}, ", c.alpha0)
+        } else {
+            String::new()
+        },
+        c.batch_size,
+        c.weight_decay,
+        c.epochs
     )
 }
 
@@ -464,8 +475,16 @@ fn paper_alpha_peak(model: &Model, o: OptimizerKind) -> Option<(f64, f64, f64)> 
     }
 }
 
+/// Peak α of a run and the iteration where it is reached.
+fn alpha_peak(run: &Run) -> (f64, u64) {
+    let (peak, epoch) = alpha_peak_epoch(run);
+    let s = &run.summary;
+    let per_epoch = s.iterations as f64 / f64::from(s.epochs_completed.max(1));
+    (peak, (epoch * per_epoch).round() as u64)
+}
+
 /// Peak α of a run and the epoch (fraction) where it is reached.
-fn alpha_peak(run: &Run) -> (f64, f64) {
+fn alpha_peak_epoch(run: &Run) -> (f64, f64) {
     run.alpha.iter().filter(|p| p.1.is_finite()).fold(
         (f64::NEG_INFINITY, 0.0),
         |(best, at), &(x, y)| {
@@ -523,8 +542,7 @@ pub fn report(dir: &Path, out: &Path) -> Result<Vec<PathBuf>, PlotError> {
     );
     for exp in &experiments {
         let rs: Vec<&Rec> = recs.iter().filter(|r| &r.experiment == exp).collect();
-        let first = rs[0];
-        let _ = writeln!(md, "## {exp}: {}\n", settings(first));
+        let _ = writeln!(md, "## {exp}: {}\n", settings(&rs));
         let a0s: Vec<String> = distinct(&rs, "a0");
         let betas: Vec<String> = {
             let mut b = distinct(&rs, "b");
@@ -572,7 +590,7 @@ fn curves(
     md: &mut String,
 ) -> Result<(), PlotError> {
     let ss = series(rs);
-    let title = format!("{exp}: {}", settings(rs[0]));
+    let title = format!("{exp}: {}", settings(rs));
     let epoch_lines = |f: fn(&crate::train::EpochStats) -> f64| -> Vec<Line> {
         ss.iter()
             .map(|(label, o, runs)| Line {
@@ -609,6 +627,11 @@ fn curves(
             y,
             log_x: false,
             log_y: false,
+            legend: if stem == "test-accuracy" {
+                SeriesLabelPosition::LowerRight
+            } else {
+                SeriesLabelPosition::UpperRight
+            },
         };
         figure!(out, format!("{exp}-{stem}"), (960, 640), written, |root| {
             draw_lines(&root, &ax, &lines)
@@ -640,10 +663,11 @@ fn curves(
                 let t = format!("{exp}: α, {name}");
                 let ax = Axes {
                     title: &t,
-                    x: "Epoch",
+                    x: "Epoch (α at every iteration)",
                     y: "α",
                     log_x: false,
                     log_y: false,
+                    legend: SeriesLabelPosition::UpperRight,
                 };
                 r = r.and(draw_lines(area, &ax, lines));
             }
@@ -658,7 +682,7 @@ fn curves(
     );
     let _ = writeln!(
         md,
-        "| series | seeds | final test loss | final test accuracy | best accuracy (epoch) | final training loss | α peak (epoch) | wall time | device |\n|---|---|---|---|---|---|---|---|---|"
+        "| series | seeds | final test loss | final test accuracy | best accuracy (epoch) | final training loss | α peak (iteration) | wall time | device |\n|---|---|---|---|---|---|---|---|---|"
     );
     for (label, _, runs) in &ss {
         let last = |f: fn(&Rec) -> f64| stats(&runs.iter().map(f).collect::<Vec<_>>()).0;
@@ -673,7 +697,7 @@ fn curves(
         let (peak, at) = alpha_peak(&runs[0].run);
         let _ = writeln!(
             md,
-            "| {label} | {} | {tl:.4} | {:.2}% | {:.2}% ({best_epoch}) | {:.4} | {peak:.6} ({at:.2}) | {:.1} s | {} |",
+            "| {label} | {} | {tl:.4} | {:.2}% | {:.2}% ({best_epoch}) | {:.4} | {peak:.6} ({at}) | {:.1} s | {} |",
             runs.len(),
             100.0 * ta,
             100.0 * best,
@@ -724,6 +748,13 @@ fn curves(
         );
     }
     if !rows.is_empty() {
+        let dataset = rs[0].run.summary.config.dataset;
+        if dataset != crate::data::DatasetKind::Mnist {
+            let _ = writeln!(
+                md,
+                "The paper's values below are for MNIST; this experiment is on {dataset}.\n"
+            );
+        }
         let _ = writeln!(
             md,
             "Beside the paper (its α peaks: SGD-HD and SGDN-HD ≈ 0.05 read off its figures, \
@@ -756,7 +787,7 @@ fn alpha0_study(
     written: &mut Vec<PathBuf>,
     md: &mut String,
 ) -> Result<(), PlotError> {
-    let title = format!("{exp}: {}", settings(rs[0]));
+    let title = format!("{exp}: {}", settings(rs));
     // Final training loss against α0, one line per optimizer (and β where several).
     let mut lines: Vec<Line> = Vec::new();
     let mut table: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
@@ -809,6 +840,7 @@ fn alpha0_study(
             y: "Final training loss",
             log_x: true,
             log_y: true,
+            legend: SeriesLabelPosition::UpperLeft,
         };
         figure!(out, format!("{exp}-alpha0"), (960, 640), written, |root| {
             draw_lines(&root, &ax, &lines)

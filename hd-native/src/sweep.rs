@@ -489,8 +489,8 @@ fn launch(
     })
 }
 
-/// One line for a finished run.
-fn describe(run: &Run, out: &Path, outcome: &Outcome, seconds: f64) -> String {
+/// One line for a finished run; `seconds` is `None` when it had been finished before.
+fn describe(run: &Run, out: &Path, outcome: &Outcome, seconds: Option<f64>) -> String {
     match outcome {
         Outcome::Done => {
             let s: Option<serde_json::Value> =
@@ -503,7 +503,10 @@ fn describe(run: &Run, out: &Path, outcome: &Outcome, seconds: f64) -> String {
                 .map_or_else(String::new, |a| {
                     format!(", test accuracy {:.2}%", 100.0 * a)
                 });
-            format!("done      {} ({:.1} s{acc})", run.id, seconds)
+            match seconds {
+                Some(t) => format!("done      {} ({t:.1} s{acc})", run.id),
+                None => format!("done      {} (already{acc})", run.id),
+            }
         }
         Outcome::Diverged(why) => format!("diverged  {} ({why})", run.id),
         Outcome::Skipped(why) => format!("skipped   {} ({why})", run.id),
@@ -608,10 +611,12 @@ pub fn sweep(plan: &Plan, out: &Path, res: &Resources, stop: &Stop) -> Result<Re
                     return;
                 };
                 let started = Instant::now();
+                let before = run_state(&run.dir(out)) == RunState::Finished;
                 match run_one(exe, run, out, res, &device, stop) {
                     Ok(o) => {
                         if o != Outcome::Interrupted || !stop.requested() {
-                            say(describe(run, out, &o, started.elapsed().as_secs_f64()));
+                            let t = (!before).then(|| started.elapsed().as_secs_f64());
+                            say(describe(run, out, &o, t));
                         }
                         if let Ok(mut r) = report.lock() {
                             r.add(&run.id, &o);
@@ -677,11 +682,10 @@ pub fn task(
         .cloned()
         .unwrap_or_else(|| "auto".into());
     let started = Instant::now();
+    let before = run_state(&run.dir(out)) == RunState::Finished;
     let outcome = run_one(&exe, run, out, res, &device, stop)?;
-    println!(
-        "{}",
-        describe(run, out, &outcome, started.elapsed().as_secs_f64())
-    );
+    let t = (!before).then(|| started.elapsed().as_secs_f64());
+    println!("{}", describe(run, out, &outcome, t));
     Ok(outcome)
 }
 

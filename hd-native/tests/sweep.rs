@@ -213,6 +213,11 @@ fn a_sigkilled_sweep_resumes_to_the_same_files() {
     let before = std::fs::read(killed.join(RUNS[0]).join("log.csv")).expect("log");
     let o = run(sweep_cmd(&plan, &killed, &args));
     assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains(&format!("done      {} (already, test accuracy", RUNS[0])),
+        "{}",
+        text(&o.stdout)
+    );
     assert_eq!(
         std::fs::read(killed.join(RUNS[0]).join("log.csv")).expect("log"),
         before
