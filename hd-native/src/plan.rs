@@ -538,7 +538,7 @@ impl Plan {
         );
         for r in &self.runs {
             s.push_str(&format!(
-                "{:>4}  {}\n      train {} --epochs {}\n      -> {}\n",
+                "{:>4}  {}\n      train {}  ({} epochs)\n      -> {}\n",
                 r.index,
                 r.id,
                 r.train_args().join(" "),

@@ -252,3 +252,41 @@ fn axes_multiply_and_name_their_runs() {
     assert_eq!(p.runs[2].config.beta, 0.0);
     assert!(!p.runs[2].train_args().contains(&"--beta".to_string()));
 }
+
+#[test]
+fn plan_show_prints_the_runs_and_refuses_a_bad_plan_in_one_line() {
+    let bin = env!("CARGO_BIN_EXE_hd-native");
+    let smoke = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/smoke.toml");
+    let o = std::process::Command::new(bin)
+        .args(["plan", "show"])
+        .arg(&smoke)
+        .args(["--out", "sweeps/s"])
+        .output()
+        .expect("runs");
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("(4 runs)"), "{out}");
+    assert!(
+        out.contains(
+            "   1  logreg-fashion/sgd-hd\n      train --preset paper --model logreg --dataset fashion-mnist --optimizer sgd-hd --epochs 4  (4 epochs)\n      -> sweeps/s/logreg-fashion/sgd-hd\n"
+        ),
+        "{out}"
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, format!("{HEAD}optimizer = \"sgd\"\nseed = []\n")).expect("write");
+    let o = std::process::Command::new(bin)
+        .args(["plan", "show"])
+        .arg(&bad)
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        err.trim(),
+        format!(
+            "hd-native: error: {}:7: the axis `seed` is empty",
+            bad.display()
+        )
+    );
+}

@@ -183,6 +183,21 @@ fn report_draws_every_figure_and_tabulates_the_runs() {
         study_loss("study/sgd-hd/a0=0.1")
     );
     assert!(md.contains(&row), "{row} not in\n{md}");
+    // Sensitivity to α0: the largest final loss over α0 over the smallest, SGD-HD against SGD.
+    let spread = |opt: &str| {
+        let v: Vec<f64> = ["1e-3", "0.01", "0.1"]
+            .iter()
+            .map(|a| study_loss(&format!("study/{opt}/a0={a}")))
+            .collect();
+        v.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+            / v.iter().copied().fold(f64::INFINITY, f64::min)
+    };
+    let (hd, base) = (spread("sgd-hd"), spread("sgd"));
+    let tick = if hd < base { "✓" } else { "✗" };
+    let line = format!(
+        "| SGD-HD less sensitive to α0 than SGD | SGD-HD < SGD | lower | {hd:.2} vs {base:.2} | {tick} |"
+    );
+    assert!(md.contains(&line), "{line} not in\n{md}");
     assert!(
         md.contains("![SGD-HD heat map](grid-sgd-hd-heatmap.png)"),
         "{md}"
