@@ -61,7 +61,8 @@ pub struct SweepArgs {
     /// `auto` (each run takes a GPU if there is one).
     #[arg(long, value_delimiter = ',', default_value = "auto")]
     pub devices: Vec<String>,
-    /// CPU threads in all, split evenly over the jobs [default: libtorch's choice per run].
+    /// CPU threads in all, split evenly over the jobs [default: the machine's logical CPUs;
+    /// libtorch's choice for one job].
     #[arg(long)]
     pub threads: Option<usize>,
     /// Where datasets are: DATA_ROOT/mnist, DATA_ROOT/fashion-mnist, DATA_ROOT/cifar10,

@@ -54,7 +54,8 @@ pub struct Resources {
     pub devices: Vec<String>,
     /// Runs at once.
     pub jobs: usize,
-    /// CPU threads in all, split evenly over the jobs (`None`: libtorch's choice per run).
+    /// CPU threads in all, split evenly over the jobs (`None`: the machine's logical CPUs, or
+    /// libtorch's choice for a single job).
     pub threads: Option<usize>,
 }
 
@@ -68,8 +69,14 @@ impl Resources {
             .map_or_else(|| self.data_root.join(&name), |(_, p)| p.clone())
     }
 
+    /// Threads for each run: the total (by default the machine's logical CPUs) split evenly
+    /// over the jobs; `None` (libtorch's choice) for a single job given no total.
     fn threads_per_job(&self) -> Option<usize> {
-        self.threads.map(|t| (t / self.jobs.max(1)).max(1))
+        let jobs = self.jobs.max(1);
+        let total = self.threads.or_else(|| {
+            (jobs > 1).then(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        })?;
+        Some((total / jobs).max(1))
     }
 }
 
@@ -390,7 +397,11 @@ fn run_one(
     let dir = run.dir(out);
     // A `train` still holding the run (left by a sweep that was killed) finishes first.
     let run_lock = dir.join(".lock");
-    if run_lock.is_file() {
+    if run_lock.is_file() && lock(&run_lock, true, false)?.is_none() {
+        eprintln!(
+            "{}: another process still trains it; waiting for it to finish",
+            run.id
+        );
         drop(lock(&run_lock, true, true)?);
     }
     let outcome = match run_state(&dir) {
@@ -892,4 +903,51 @@ pub fn submit(script: &Path) -> Result<String> {
 /// As [`plan::load`].
 pub fn load(file: &Path) -> Result<Plan> {
     Ok(plan::load(file)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(threads: Option<usize>, jobs: usize) -> Resources {
+        Resources {
+            threads,
+            jobs,
+            ..Resources::default()
+        }
+    }
+
+    #[test]
+    fn threads_are_split_evenly_over_the_jobs() {
+        assert_eq!(res(Some(8), 3).threads_per_job(), Some(2));
+        assert_eq!(res(Some(8), 1).threads_per_job(), Some(8));
+        // Never fewer than one thread a run.
+        assert_eq!(res(Some(1), 4).threads_per_job(), Some(1));
+        // One job given no total: libtorch's own choice.
+        assert_eq!(res(None, 1).threads_per_job(), None);
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(res(None, 2).threads_per_job(), Some((cpus / 2).max(1)));
+    }
+
+    #[test]
+    fn data_directories_come_from_the_root_unless_overridden() {
+        let r = Resources {
+            data_root: PathBuf::from("d"),
+            data: vec![("cifar10".into(), PathBuf::from("elsewhere"))],
+            ..Resources::default()
+        };
+        assert_eq!(
+            r.data_dir(DatasetKind::FashionMnist),
+            Path::new("d/fashion-mnist")
+        );
+        assert_eq!(r.data_dir(DatasetKind::Cifar10), Path::new("elsewhere"));
+    }
+
+    #[test]
+    fn shell_quoting_leaves_plain_words_and_quotes_the_rest() {
+        assert_eq!(sh("/opt/hd/bin/hd-native"), "/opt/hd/bin/hd-native");
+        assert_eq!(sh("my runs"), "'my runs'");
+        assert_eq!(sh("it's"), "'it'\\''s'");
+        assert_eq!(sh(""), "''");
+    }
 }
