@@ -485,19 +485,25 @@ fn launch(
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    Ok(match status.code() {
-        Some(0) => match run_state(&run.dir(out)) {
-            RunState::Finished => Outcome::Done,
-            _ => Outcome::Failed("train exited 0 but its summary says unfinished".into()),
-        },
-        Some(EXIT_DIVERGED) => match run_state(&run.dir(out)) {
-            RunState::Diverged(why) => Outcome::Diverged(why),
-            _ => Outcome::Diverged(last_line(&log_path)),
-        },
-        Some(EXIT_NO_DATA) => Outcome::Skipped(last_line(&log_path)),
-        Some(EXIT_SIGINT | EXIT_SIGTERM) | None => Outcome::Interrupted,
-        Some(c) => Outcome::Failed(format!("exit {c}: {}", last_line(&log_path))),
-    })
+    Ok(outcome(
+        status.code(),
+        &run_state(&run.dir(out)),
+        &last_line(&log_path),
+    ))
+}
+
+/// What `train`'s exit status (`None`: killed by a signal), the run directory's state after it
+/// and its last message make of a run (the contract of `train`'s exit statuses).
+fn outcome(code: Option<i32>, state: &RunState, last: &str) -> Outcome {
+    match (code, state) {
+        (Some(0), RunState::Finished) => Outcome::Done,
+        (Some(0), _) => Outcome::Failed("train exited 0 but its summary says unfinished".into()),
+        (Some(EXIT_DIVERGED), RunState::Diverged(why)) => Outcome::Diverged(why.clone()),
+        (Some(EXIT_DIVERGED), _) => Outcome::Diverged(last.to_string()),
+        (Some(EXIT_NO_DATA), _) => Outcome::Skipped(last.to_string()),
+        (Some(EXIT_SIGINT | EXIT_SIGTERM) | None, _) => Outcome::Interrupted,
+        (Some(c), _) => Outcome::Failed(format!("exit {c}: {last}")),
+    }
 }
 
 /// One line for a finished run; `seconds` is `None` when it had been finished before.
@@ -915,6 +921,75 @@ mod tests {
             jobs,
             ..Resources::default()
         }
+    }
+
+    /// CONTRACT item 1: 0 done, 3 diverged (a result), 4 data missing (skipped), 130/143 or a
+    /// signal interrupted (resumable), anything else failed with train's last message.
+    #[test]
+    fn trains_exit_status_decides_the_outcome() {
+        let partial = RunState::Partial {
+            epochs: 1,
+            checkpoint: true,
+        };
+        let msg = "data/mnist/train-images-idx3-ubyte: not found";
+        assert_eq!(outcome(Some(0), &RunState::Finished, ""), Outcome::Done);
+        assert!(matches!(outcome(Some(0), &partial, ""), Outcome::Failed(_)));
+        let why = "epoch 2, iteration 300: loss is NaN".to_string();
+        assert_eq!(
+            outcome(Some(3), &RunState::Diverged(why.clone()), "x"),
+            Outcome::Diverged(why)
+        );
+        assert_eq!(
+            outcome(Some(3), &partial, "diverged"),
+            Outcome::Diverged("diverged".into())
+        );
+        assert_eq!(
+            outcome(Some(4), &RunState::Empty, msg),
+            Outcome::Skipped(msg.into())
+        );
+        for code in [Some(130), Some(143), None] {
+            assert_eq!(outcome(code, &partial, ""), Outcome::Interrupted);
+        }
+        assert_eq!(
+            outcome(Some(1), &partial, msg),
+            Outcome::Failed(format!("exit 1: {msg}"))
+        );
+        assert_eq!(
+            outcome(Some(2), &RunState::Empty, "bad flag"),
+            Outcome::Failed("exit 2: bad flag".into())
+        );
+    }
+
+    #[test]
+    fn a_run_directory_tells_its_state() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let d = tmp.path();
+        assert_eq!(run_state(d), RunState::Empty);
+        std::fs::write(d.join("checkpoint.safetensors"), b"x").expect("write");
+        let summary = |extra: &str| {
+            std::fs::write(
+                d.join("summary.json"),
+                format!(r#"{{"finished": false, "epochs_completed": 2{extra}}}"#),
+            )
+            .expect("write");
+        };
+        summary("");
+        assert_eq!(
+            run_state(d),
+            RunState::Partial {
+                epochs: 2,
+                checkpoint: true
+            }
+        );
+        summary(r#", "diverged": null"#);
+        assert!(matches!(run_state(d), RunState::Partial { .. }));
+        summary(r#", "diverged": {"epoch": 3, "iteration": 250, "reason": "loss is NaN"}"#);
+        assert_eq!(
+            run_state(d),
+            RunState::Diverged("epoch 3, iteration 250: loss is NaN".into())
+        );
+        std::fs::write(d.join("summary.json"), r#"{"finished": true}"#).expect("write");
+        assert_eq!(run_state(d), RunState::Finished);
     }
 
     #[test]
