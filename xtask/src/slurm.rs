@@ -333,16 +333,27 @@ pub fn test(hd_native: &Path, fashion: &Path) -> Result<()> {
 
     step("Slurm: the smoke plan as a job array");
     let out = dir.join("slurm");
-    let script = output(
-        Command::new(hd_native)
+    // `--submit` runs sbatch itself (SLURM_CONF points it at this cluster).
+    let submitted = output(
+        cluster
+            .client(&hd_native.to_string_lossy())
             .arg("sweep")
             .arg(&plan)
             .arg("--out")
             .arg(&out)
-            .args(["--slurm", "--cpus-per-run", "1", "--data", &data]),
+            .args([
+                "--slurm",
+                "--submit",
+                "--cpus-per-run",
+                "1",
+                "--data",
+                &data,
+            ]),
     )?;
-    let script = PathBuf::from(script.lines().next().context("no script path printed")?);
-    let job = output(cluster.client("sbatch").arg("--parsable").arg(&script))?
+    let job = submitted
+        .lines()
+        .find_map(|l| l.strip_prefix("submitted job "))
+        .with_context(|| format!("no job id in: {submitted}"))?
         .trim()
         .to_string();
     cluster.job = Some(job.clone());
