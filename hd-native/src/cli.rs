@@ -35,6 +35,14 @@ pub enum Command {
     },
     /// Measure optimizer step time and training throughput.
     Bench(BenchArgs),
+    /// Experiment plans (TOML): `plan show PLAN` prints the runs a plan expands to.
+    #[command(subcommand)]
+    Plan(crate::suite_cli::PlanCommand),
+    /// Run every run of a plan (locally, N at a time, resumable), or write and submit it as a
+    /// Slurm job array (`--slurm`); `sweep status DIR` tells where each run stands.
+    Sweep(Box<crate::suite_cli::SweepCommand>),
+    /// Figures and REPORT.md (ours beside the paper's values) from a sweep's runs.
+    Report(crate::suite_cli::ReportArgs),
 }
 
 /// Presets for `--preset`.
@@ -210,5 +218,8 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Bench(args) => bench::run(&args),
+        Command::Plan(cmd) => crate::suite_cli::plan(cmd),
+        Command::Sweep(cmd) => crate::suite_cli::sweep(*cmd),
+        Command::Report(args) => crate::suite_cli::report(&args),
     }
 }

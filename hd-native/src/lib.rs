@@ -10,6 +10,8 @@
 //! - [`data`]: MNIST / Fashion-MNIST IDX and CIFAR-10/100 binary readers with typed errors.
 //! - [`config`], [`train`]: the runner behind `hd-native train`.
 //! - [`plot`]: the figures behind `hd-native plot`.
+//! - [`plan`], [`sweep`], [`report`]: the experiment suite behind `hd-native plan`, `sweep`
+//!   and `report`.
 //! - [`bench`](mod@bench): the benchmarks behind `hd-native bench`.
 
 pub mod bench;
@@ -18,5 +20,9 @@ pub mod config;
 pub mod data;
 pub mod models;
 pub mod optim;
+pub mod plan;
 pub mod plot;
+pub mod report;
+pub mod suite_cli;
+pub mod sweep;
 pub mod train;

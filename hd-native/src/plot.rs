@@ -179,7 +179,7 @@ fn collect_ttf(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn register_font() -> Result<(), PlotError> {
+pub(crate) fn register_font() -> Result<(), PlotError> {
     let path = find_font().ok_or(PlotError::NoFont)?;
     let bytes = std::fs::read(&path).map_err(|source| PlotError::Io {
         path: path.clone(),

