@@ -70,7 +70,12 @@ impl Rec {
             format!("{} {}", self.optimizer().label(), rest.join(","))
         }
     }
+    /// The last epoch's training loss; NaN for a diverged run, whose last finite epoch is not
+    /// where it ended.
     fn final_train_loss(&self) -> f64 {
+        if self.run.summary.diverged.is_some() {
+            return f64::NAN;
+        }
         self.run.epochs.last().map_or(f64::NAN, |e| e.train_loss)
     }
 }
@@ -941,8 +946,12 @@ fn alpha0_study(
         let spread = |key: &str| {
             let v: Vec<f64> = table
                 .get(key)
-                .map(|t| t.values().copied().filter(|x| x.is_finite()).collect())
+                .map(|t| t.values().copied().collect())
                 .unwrap_or_default();
+            // A run that diverged at some α0 is as sensitive as it gets.
+            if v.iter().any(|x| !x.is_finite()) {
+                return f64::INFINITY;
+            }
             let (_, lo, hi) = stats(&v);
             hi / lo
         };

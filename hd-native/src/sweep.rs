@@ -923,7 +923,7 @@ mod tests {
         }
     }
 
-    /// CONTRACT item 1: 0 done, 3 diverged (a result), 4 data missing (skipped), 130/143 or a
+    /// `train`'s exit statuses (README, "Runs, resume and errors"): 0 done, 3 diverged (a result), 4 data missing (skipped), 130/143 or a
     /// signal interrupted (resumable), anything else failed with train's last message.
     #[test]
     fn trains_exit_status_decides_the_outcome() {

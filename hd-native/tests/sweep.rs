@@ -410,3 +410,119 @@ fn slurm_script_has_one_task_per_run() {
         text(&o.stderr)
     );
 }
+
+/// One run that learns, one that blows up (α0 = 1e37: the first step makes the loss non-finite)
+/// and one whose data directory exists but lacks its files.
+const GOOD_DIVERGED_MISSING: &str = r#"
+description = "a result, a divergence and missing files"
+[[experiment]]
+name = "fine"
+model = "logreg"
+dataset = "mnist"
+batch-size = 64
+epochs = 2
+optimizer = "sgd-hd"
+
+[[experiment]]
+name = "blowup"
+model = "logreg"
+dataset = "mnist"
+batch-size = 64
+epochs = 2
+alpha0 = 1e37
+optimizer = "sgd"
+
+[[experiment]]
+name = "nofiles"
+model = "logreg"
+dataset = "cifar10"
+batch-size = 64
+epochs = 1
+optimizer = "sgd"
+"#;
+
+/// `train`'s own exit statuses reach the sweep: a divergence (3) is a result, not a failure,
+/// and a data directory without its files (4) is a skip naming the file looked for; the report
+/// then draws the diverged run up to where it diverged.
+#[test]
+fn divergence_is_a_result_and_missing_files_a_skip() {
+    let data = tempfile::tempdir().expect("tempdir");
+    common::write_mnist(data.path(), 300, 50, false);
+    let empty = tempfile::tempdir().expect("tempdir");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let plan = write_plan(tmp.path(), GOOD_DIVERGED_MISSING);
+    let out = tmp.path().join("out");
+    let o = run(sweep_cmd(
+        &plan,
+        &out,
+        &[
+            "--data",
+            &format!("mnist={}", data.path().display()),
+            "--data",
+            &format!("cifar10={}", empty.path().display()),
+        ],
+    ));
+    let stdout = text(&o.stdout);
+    assert!(o.status.success(), "{stdout}\n{}", text(&o.stderr));
+    assert!(
+        stdout.contains("sweep: 1 done, 1 diverged, 1 skipped, 0 failed"),
+        "{stdout}"
+    );
+    let skipped = stdout
+        .lines()
+        .find(|l| l.starts_with("skipped") && l.contains("nofiles/sgd"))
+        .unwrap_or_else(|| panic!("no skip line: {stdout}"));
+    assert!(
+        skipped.contains(&empty.path().display().to_string()),
+        "{skipped}"
+    );
+    let table = status(&out);
+    assert_eq!(state_of(&table, "fine/sgd-hd"), "done");
+    assert_eq!(state_of(&table, "blowup/sgd"), "diverged");
+    assert_eq!(state_of(&table, "nofiles/sgd"), "skipped");
+
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("blowup/sgd/summary.json")).expect("summary"),
+    )
+    .expect("json");
+    assert_eq!(summary["finished"], false);
+    assert!(summary["diverged"].is_object(), "{summary}");
+
+    // A second sweep leaves the diverged run alone rather than retrying it.
+    let log = std::fs::read(out.join("blowup/sgd/log.csv")).expect("log");
+    let again = run(sweep_cmd(
+        &plan,
+        &out,
+        &["--data", &format!("mnist={}", data.path().display())],
+    ));
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert_eq!(
+        std::fs::read(out.join("blowup/sgd/log.csv")).expect("log"),
+        log
+    );
+
+    let report = tmp.path().join("report");
+    let r = run({
+        let mut c = Command::new(BIN);
+        c.arg("report").arg(&out).arg("--out").arg(&report);
+        c
+    });
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    let md = std::fs::read_to_string(report.join("REPORT.md")).expect("REPORT.md");
+    // The diverged run is in its experiment's table, its final training loss marked NaN
+    // (the report's sign for a divergence), not the last finite epoch's.
+    let blowup = md
+        .split("\n## ")
+        .find(|s| s.starts_with("blowup"))
+        .unwrap_or_else(|| panic!("no blowup section: {md}"));
+    let row = blowup
+        .lines()
+        .find(|l| l.starts_with("| SGD |"))
+        .unwrap_or_else(|| panic!("no SGD row: {blowup}"));
+    assert!(row.contains("NaN"), "{row}");
+    let fine = md
+        .split("\n## ")
+        .find(|s| s.starts_with("fine"))
+        .unwrap_or_else(|| panic!("no fine section: {md}"));
+    assert!(!fine.contains("NaN"), "{fine}");
+}
