@@ -6,9 +6,11 @@
 mod bench;
 mod demo;
 mod docs;
+mod elf;
 mod embedded;
 mod env;
 mod native;
+mod serve;
 mod test;
 
 use clap::{Parser, Subcommand};
