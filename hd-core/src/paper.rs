@@ -1,7 +1,7 @@
 //! The paper's hyperparameters, written down once for every front end.
 //!
 //! Baydin, Cornish, Martínez Rubio, Schmidt & Wood, *Online Learning Rate Adaptation with
-//! Hypergradient Descent* (ICLR 2018), §4 (experiments; DESIGN.md §2 lists them): minibatch
+//! Hypergradient Descent* (ICLR 2018), §4 (experiments; DESIGN §2 lists them): minibatch
 //! 128; α0 = 0.001; β = 0.001 for SGD-HD and SGDN-HD; β = 1e-7 for Adam-HD on logistic
 //! regression and the MLP, 1e-8 on VGG; μ = 0.9; Adam (β1, β2, ε) = (0.9, 0.999, 1e-8) (that is
 //! [`Adam::default`](crate::Adam), the one place those three numbers live); coupled L2 1e-4 on
@@ -90,7 +90,7 @@ mod tests {
 
     const MODELS: [ModelKind; 3] = [ModelKind::LogReg, ModelKind::Mlp, ModelKind::Convnet];
 
-    /// Typed from DESIGN.md §2 ("The paper's settings"), which quotes the paper's §4.
+    /// Typed from DESIGN §2 ("The paper's settings"), which quotes the paper's §4.
     #[test]
     fn common_settings_are_the_papers() {
         assert_eq!((ALPHA0, MU, BATCH_SIZE, BETA_MULT), (0.001, 0.9, 128, 0.02));
@@ -99,7 +99,7 @@ mod tests {
         assert!(!adam.sqrt_decay);
     }
 
-    /// DESIGN.md §2: β = 0.001 for SGD-HD and SGDN-HD; Adam-HD 1e-7 on logistic regression and
+    /// DESIGN §2: β = 0.001 for SGD-HD and SGDN-HD; Adam-HD 1e-7 on logistic regression and
     /// the MLP, 1e-8 on VGG; β′ = 0.02 for HDM; nothing for a base optimizer.
     #[test]
     fn beta_per_rule_and_model() {
@@ -120,7 +120,7 @@ mod tests {
         }
     }
 
-    /// DESIGN.md §2: L2 1e-4 on logistic regression and the MLP; 20, 100, 200 epochs; Adam's
+    /// DESIGN §2: L2 1e-4 on logistic regression and the MLP; 20, 100, 200 epochs; Adam's
     /// 1/√t on logistic regression only.
     #[test]
     fn per_model_settings() {

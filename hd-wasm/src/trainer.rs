@@ -973,7 +973,7 @@ mod tests {
         ));
     }
 
-    /// The page's preset, typed from DESIGN.md §2 (the paper's §4, logistic regression): α0 =
+    /// The page's preset, typed from DESIGN §2 (the paper's §4, logistic regression): α0 =
     /// 0.001, β = 0.001 for SGD-HD and SGDN-HD, 1e-7 for Adam-HD, HDM's β′ = 0.02, μ = 0.9,
     /// L2 1e-4, batch 128. These are the numbers the page writes into its form, exactly.
     #[test]
