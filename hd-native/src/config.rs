@@ -359,8 +359,8 @@ impl Options {
         }
         // Without the preset every model gets the paper's settings for logistic regression and
         // the MLP (its Adam-HD β among them), without their L2, 1/√t decay and epoch counts.
-        let paper = self.paper.then(|| paper_model(&model));
-        let paper_beta = paper::beta(optimizer, paper.unwrap_or(paper::ModelKind::Mlp));
+        let preset = self.paper.then(|| paper_model(&model));
+        let paper_beta = paper::beta(optimizer, preset.unwrap_or(paper::ModelKind::Mlp));
         let beta = match rule {
             None => 0.0,
             Some(HyperRule::Additive) => self.beta.unwrap_or(paper_beta),
@@ -377,20 +377,20 @@ impl Options {
             },
             weight_decay: self
                 .weight_decay
-                .unwrap_or(paper.map_or(0.0, paper::weight_decay)),
+                .unwrap_or(preset.map_or(0.0, paper::weight_decay)),
             beta1: self.beta1.unwrap_or(adam.beta1),
             beta2: self.beta2.unwrap_or(adam.beta2),
             eps: self.eps.unwrap_or(adam.eps),
             // A flag can only switch it on; the preset switches it on for LogReg.
             adam_sqrt_decay: self.adam_sqrt_decay
                 || (optimizer.base() == OptimizerKind::Adam
-                    && paper.is_some_and(paper::adam_sqrt_decay)),
+                    && preset.is_some_and(paper::adam_sqrt_decay)),
             scope: self.scope.unwrap_or_default(),
             clamp: self.clamp,
             transition: self.transition,
             epochs: self
                 .epochs
-                .unwrap_or(paper.map_or(DEFAULT_EPOCHS, paper::epochs)),
+                .unwrap_or(preset.map_or(DEFAULT_EPOCHS, paper::epochs)),
             batch_size: self.batch_size.unwrap_or(i64::from(paper::BATCH_SIZE)),
             seed: self.seed.unwrap_or(0),
             model,
