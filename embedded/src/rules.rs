@@ -7,7 +7,7 @@
 //! `cargo xtask footprint` finds them in the symbol table and adds up everything each one
 //! reaches; the firmware calls them to measure each rule's stack.
 
-use hd_core::{Config, Error, Optimizer, State};
+use hd_core::{paper, Config, Error, Optimizer, State};
 
 /// The signature shared by every rule's step: hd-core's one-buffer [`Optimizer::step`].
 pub type StepFn = fn(&mut State, &mut [f32], &[f32], &mut [f32]) -> Result<(), Error>;
@@ -31,20 +31,20 @@ impl Rule {
 }
 
 /// Coupled L2 on the logistic regression, as in the paper's LogReg experiments.
-const WEIGHT_DECAY: f32 = 1e-4;
+const WEIGHT_DECAY: f32 = paper::weight_decay(paper::ModelKind::LogReg);
 
 /// Initial learning rate of the SGD family: deliberately small, so α has to adapt.
 pub const SGD_ALPHA0: f32 = 0.01;
 /// Hypergradient rate β of SGD-HD and SGDN-HD.
 pub const SGD_BETA: f32 = 0.01;
 /// Initial learning rate of the Adam family (the paper's α_0).
-pub const ADAM_ALPHA0: f32 = 0.001;
+pub const ADAM_ALPHA0: f32 = paper::ALPHA0;
 /// Hypergradient rate β of Adam-HD.
 pub const ADAM_BETA: f32 = 1e-4;
 /// Nesterov momentum μ (the paper's).
-const MOMENTUM: f32 = 0.9;
+const MOMENTUM: f32 = paper::MU;
 /// Multiplicative rate β′ of the HDM variants (the paper's α_0-sensitivity study uses 0.02).
-const HDM_BETA: f32 = 0.02;
+const HDM_BETA: f32 = paper::BETA_MULT;
 
 macro_rules! rules {
     ($($fn_name:ident, $name:literal, $config:expr;)*) => {

@@ -49,6 +49,7 @@ mod codec;
 mod error;
 mod hyper;
 mod optimizer;
+pub mod paper;
 mod real;
 mod sgd;
 mod variant;

@@ -3,7 +3,7 @@
 
 use crate::data::DatasetKind;
 use crate::models::{Model, ModelName};
-use hd_core::{Adam, Base, Config, Hyper, HyperRule, Scope, Sgd, Transition};
+use hd_core::{paper, Adam, Base, Config, Hyper, HyperRule, Scope, Sgd, Transition};
 use std::fmt;
 
 /// The optimizer of a run: one of the paper's nine, hd-core's [`Variant`](hd_core::Variant),
@@ -301,22 +301,28 @@ pub enum ConfigError {
     },
 }
 
-/// The paper's epoch counts: LogReg 20, MLP 100, VGG (and the other convnets) 200.
-fn paper_epochs(model: &Model) -> u32 {
+/// Epochs of a run given neither `--epochs` nor `--preset paper`.
+const DEFAULT_EPOCHS: u32 = 10;
+
+/// Which of the paper's kinds of model `model` is: its settings for VGG apply to every convnet.
+fn paper_model(model: &Model) -> paper::ModelKind {
     match model.name() {
-        ModelName::Logreg => 20,
-        ModelName::Mlp => 100,
-        ModelName::Vgg | ModelName::Resnet18 | ModelName::Resnet101 | ModelName::Wrn => 200,
+        ModelName::Logreg => paper::ModelKind::LogReg,
+        ModelName::Mlp => paper::ModelKind::Mlp,
+        ModelName::Vgg | ModelName::Resnet18 | ModelName::Resnet101 | ModelName::Wrn => {
+            paper::ModelKind::Convnet
+        }
     }
 }
 
 impl Options {
     /// Fills defaults (the paper's common settings) and, with `paper`, its per-model ones.
     ///
-    /// Defaults: α0 = 0.001, β = 0.001 for SGD-HD and SGDN-HD and 1e-7 for Adam-HD, β′ = 0.02
-    /// (the α0-sensitivity study's), μ = 0.9, Adam (0.9, 0.999, 1e-8), batch 128, 10 epochs,
-    /// seed 0, global α. `--preset paper` adds L2 1e-4 on LogReg and MLP, Adam's 1/√t on
-    /// LogReg, β = 1e-8 for Adam-HD on convnets, and the paper's epoch counts (DESIGN §2).
+    /// Defaults, from hd-core's [`paper`] module: α0 = 0.001, β = 0.001 for SGD-HD and SGDN-HD
+    /// and 1e-7 for Adam-HD, β′ = 0.02 (the α0-sensitivity study's), μ = 0.9, Adam (0.9, 0.999,
+    /// 1e-8), batch 128; then 10 epochs, seed 0, global α. `--preset paper` adds L2 1e-4 on
+    /// LogReg and MLP, Adam's 1/√t on LogReg, β = 1e-8 for Adam-HD on convnets, and the
+    /// paper's epoch counts (DESIGN §2).
     ///
     /// # Errors
     /// [`ConfigError`] for a missing model, dataset or optimizer, options that do not apply
@@ -351,48 +357,41 @@ impl Options {
         if rule.is_none() && self.transition.is_some() {
             return Err(not_for("transition"));
         }
-        let small = matches!(model, Model::Logreg | Model::Mlp { .. });
+        // Without the preset every model gets the paper's settings for logistic regression and
+        // the MLP (its Adam-HD β among them), without their L2, 1/√t decay and epoch counts.
+        let preset = self.paper.then(|| paper_model(&model));
+        let paper_beta = paper::beta(optimizer, preset.unwrap_or(paper::ModelKind::Mlp));
         let beta = match rule {
             None => 0.0,
-            Some(HyperRule::Additive) => {
-                self.beta
-                    .unwrap_or(if optimizer.base() == OptimizerKind::Adam {
-                        if self.paper && !small {
-                            1e-8
-                        } else {
-                            1e-7
-                        }
-                    } else {
-                        1e-3
-                    })
-            }
-            Some(HyperRule::Multiplicative) => self.beta_mult.unwrap_or(0.02),
+            Some(HyperRule::Additive) => self.beta.unwrap_or(paper_beta),
+            Some(HyperRule::Multiplicative) => self.beta_mult.unwrap_or(paper_beta),
         };
-        let paper = self.paper;
+        let adam = Adam::default();
         let config = RunConfig {
-            alpha0: self.alpha0.unwrap_or(1e-3),
+            alpha0: self.alpha0.unwrap_or(paper::ALPHA0),
             beta,
             mu: if optimizer.base() == OptimizerKind::Sgdn {
-                self.mu.unwrap_or(0.9)
+                self.mu.unwrap_or(paper::MU)
             } else {
                 0.0
             },
             weight_decay: self
                 .weight_decay
-                .unwrap_or(if paper && small { 1e-4 } else { 0.0 }),
-            beta1: self.beta1.unwrap_or(0.9),
-            beta2: self.beta2.unwrap_or(0.999),
-            eps: self.eps.unwrap_or(1e-8),
+                .unwrap_or(preset.map_or(0.0, paper::weight_decay)),
+            beta1: self.beta1.unwrap_or(adam.beta1),
+            beta2: self.beta2.unwrap_or(adam.beta2),
+            eps: self.eps.unwrap_or(adam.eps),
             // A flag can only switch it on; the preset switches it on for LogReg.
             adam_sqrt_decay: self.adam_sqrt_decay
-                || (paper && optimizer.base() == OptimizerKind::Adam && model == Model::Logreg),
+                || (optimizer.base() == OptimizerKind::Adam
+                    && preset.is_some_and(paper::adam_sqrt_decay)),
             scope: self.scope.unwrap_or_default(),
             clamp: self.clamp,
             transition: self.transition,
             epochs: self
                 .epochs
-                .unwrap_or(if paper { paper_epochs(&model) } else { 10 }),
-            batch_size: self.batch_size.unwrap_or(128),
+                .unwrap_or(preset.map_or(DEFAULT_EPOCHS, paper::epochs)),
+            batch_size: self.batch_size.unwrap_or(i64::from(paper::BATCH_SIZE)),
             seed: self.seed.unwrap_or(0),
             model,
             dataset,

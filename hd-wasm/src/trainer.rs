@@ -8,7 +8,7 @@
 
 use std::rc::Rc;
 
-use hd_core::{Accumulator, Config, HyperRule, Optimizer, State, Terms, Variant};
+use hd_core::{paper, Accumulator, Config, HyperRule, Optimizer, State, Terms, Variant};
 
 use crate::data::{Dataset, Inputs, SplitMix64};
 use crate::model;
@@ -70,14 +70,37 @@ pub struct Hyperparameters {
 }
 
 impl Hyperparameters {
-    /// The paper's logistic-regression settings.
+    /// The paper's logistic-regression settings, from hd-core's [`paper`] module.
     pub const PAPER: Hyperparameters = Hyperparameters {
-        beta: 1e-3,
-        beta_adam: 1e-7,
-        beta_mult: 0.02,
-        mu: 0.9,
-        l2: 1e-4,
+        beta: paper::beta(Variant::SgdHd, paper::ModelKind::LogReg),
+        beta_adam: paper::beta(Variant::AdamHd, paper::ModelKind::LogReg),
+        beta_mult: paper::beta(Variant::SgdHdm, paper::ModelKind::LogReg),
+        mu: paper::MU,
+        l2: paper::weight_decay(paper::ModelKind::LogReg),
     };
+}
+
+/// The page's "Paper settings" preset, as (settings field, value) pairs in the page's units:
+/// the paper's logistic-regression settings ([`Hyperparameters::PAPER`], α0 and batch from
+/// hd-core's [`paper`] module). Each f32 is given as the shortest decimal that reads back as
+/// it (1e-7, not 1.0000000116860974e-7), so the page shows and parses the number written in the
+/// paper; the page's `inputs` choice is `"standardised"`, the paper's, besides these.
+pub fn paper_preset() -> [(&'static str, f64); 7] {
+    let h = Hyperparameters::PAPER;
+    [
+        ("alpha0", decimal(paper::ALPHA0)),
+        ("beta", decimal(h.beta)),
+        ("beta_adam", decimal(h.beta_adam)),
+        ("beta_mult", decimal(h.beta_mult)),
+        ("mu", decimal(h.mu)),
+        ("l2", decimal(h.l2)),
+        ("batch", f64::from(paper::BATCH_SIZE)),
+    ]
+}
+
+/// `x` as the f64 nearest its shortest round-tripping decimal (Rust's `Display` of an f32).
+fn decimal(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::from(x))
 }
 
 /// Everything a [`Trainer`] needs besides the data: one value, so that a front end passes one
@@ -532,7 +555,7 @@ impl Trainer {
 /// As [`Trainer::new`] for a dataset too small for batch 128.
 pub fn throughput_workload(data: Rc<Dataset>) -> Result<Trainer, Error> {
     let schedule = Schedule {
-        batch: 128,
+        batch: paper::BATCH_SIZE as usize,
         epochs: 1_000_000,
         seed: 1,
     };
@@ -542,7 +565,7 @@ pub fn throughput_workload(data: Rc<Dataset>) -> Result<Trainer, Error> {
         inputs: Inputs::UNIT,
     };
     let mut trainer = Trainer::new(data, settings)?;
-    trainer.add_run(Variant::SgdHd, 1e-3)?;
+    trainer.add_run(Variant::SgdHd, paper::ALPHA0)?;
     Ok(trainer)
 }
 
@@ -948,5 +971,34 @@ mod tests {
             t.add_run_scaled(Variant::SgdHd, 0.01, -1.0),
             Err(Error::Optimizer(_))
         ));
+    }
+
+    /// The page's preset, typed from DESIGN §2 (the paper's §4, logistic regression): α0 =
+    /// 0.001, β = 0.001 for SGD-HD and SGDN-HD, 1e-7 for Adam-HD, HDM's β′ = 0.02, μ = 0.9,
+    /// L2 1e-4, batch 128. These are the numbers the page writes into its form, exactly.
+    #[test]
+    fn the_paper_preset_is_the_papers_logistic_regression() {
+        assert_eq!(
+            Hyperparameters::PAPER,
+            Hyperparameters {
+                beta: 1e-3,
+                beta_adam: 1e-7,
+                beta_mult: 0.02,
+                mu: 0.9,
+                l2: 1e-4
+            }
+        );
+        assert_eq!(
+            paper_preset(),
+            [
+                ("alpha0", 1e-3),
+                ("beta", 1e-3),
+                ("beta_adam", 1e-7),
+                ("beta_mult", 0.02),
+                ("mu", 0.9),
+                ("l2", 1e-4),
+                ("batch", 128.0),
+            ]
+        );
     }
 }

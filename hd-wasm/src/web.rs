@@ -28,6 +28,23 @@ pub fn optimizer_label(id: &str) -> Result<String, JsError> {
     Ok(parse_optimizer(id)?.label().to_owned())
 }
 
+/// The paper's settings for the page's "Paper settings" preset: an object with the page's
+/// settings fields `alpha0`, `beta`, `beta_adam`, `beta_mult`, `mu`, `l2`, `batch` (numbers, see
+/// [`trainer::paper_preset`]) and `inputs` (`"standardised"`).
+#[wasm_bindgen(js_name = paperSettings)]
+pub fn paper_settings() -> Result<js_sys::Object, JsError> {
+    let object = js_sys::Object::new();
+    let set = |key: &str, value: JsValue| {
+        js_sys::Reflect::set(&object, &JsValue::from_str(key), &value)
+            .map_err(|_| JsError::new("could not build the paper's settings"))
+    };
+    for (key, value) in trainer::paper_preset() {
+        set(key, JsValue::from_f64(value))?;
+    }
+    set("inputs", JsValue::from_str("standardised"))?;
+    Ok(object)
+}
+
 /// MNIST digits parsed from the demo's "HDMN" binary (see [`crate::data`]).
 #[wasm_bindgen]
 pub struct Digits(Rc<Dataset>);

@@ -1,8 +1,10 @@
 // The settings form: one checkbox per optimizer, a validated field per setting, the α0 slider
 // and its box kept in step, the paper preset, and the URL that reproduces the settings.
+import { paperSettings } from '../pkg/hd_wasm.js';
 import {
-  FIELDS, INPUTS, OPTIMIZERS, PAPER, PAPER_OPTIMIZERS, parseField, parseOptimizers, toQuery,
+  FIELDS, INPUTS, OPTIMIZERS, PAPER_OPTIMIZERS, paperMessage, parseField, parseOptimizers, toQuery,
 } from './params.js';
+import { wasmReady } from './wasm.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -99,12 +101,15 @@ export function wireForm({ onChange, onTrain, onSweep, say }) {
   $('sweep_epochs').addEventListener('keydown', (e) => {
     if (e.key === 'Enter') onSweep();
   });
-  $('paper').addEventListener('click', () => {
-    for (const [key, v] of Object.entries(PAPER)) $(key).value = String(v);
+  // The paper's settings are hd-core's (through hd-wasm), so the page never restates them.
+  const paper = wasmReady.then(() => paperSettings());
+  $('paper').addEventListener('click', async () => {
+    const settings = await paper;
+    for (const [key, v] of Object.entries(settings)) $(key).value = String(v);
     for (const box of optBoxes) box.checked = PAPER_OPTIMIZERS.includes(box.value);
     syncSlider();
     onChange();
-    say('Paper settings applied: α0 = 0.001, β = 0.001 (SGD-HD, SGDN-HD), β = 1e-7 (Adam-HD), μ = 0.9, L2 = 1e-4, batch 128, standardised inputs, and the paper\'s six optimizers. Press Train.');
+    say(paperMessage(settings));
   });
 }
 

@@ -70,20 +70,18 @@ export const INPUTS = {
 
 export const DEFAULT_OPTIMIZERS = ['sgd', 'sgd-hd', 'adam', 'adam-hd'];
 
-/** The paper's settings for logistic regression (Baydin et al. 2018, §4): α0 = 0.001,
- * β = 0.001 for SGD-HD and SGDN-HD, β = 1e-7 for Adam-HD, μ = 0.9, batch 128, L2 1e-4, inputs
- * standardised by MNIST's mean and standard deviation; β′ = 0.02 is the value of the paper's
- * α0-sensitivity study for HDM. */
-export const PAPER = {
-  inputs: 'standardised',
-  alpha0: 1e-3,
-  beta: 1e-3,
-  beta_adam: 1e-7,
-  beta_mult: 0.02,
-  mu: 0.9,
-  l2: 1e-4,
-  batch: 128,
-};
+/** A number as the paper writes it: 0.001, 0.9, 128, but 1e-7 and 1e-4. */
+function paperNumber(v) {
+  return v !== 0 && Math.abs(v) < 1e-3 ? v.toExponential() : String(v);
+}
+
+/** The page's note once the "Paper settings" preset is applied. `paper` is hd-wasm's
+ * `paperSettings()`: the paper's logistic-regression settings (Baydin et al. 2018, §4) as hd-core
+ * writes them down, in the page's settings fields. */
+export function paperMessage(paper) {
+  const n = (key) => paperNumber(paper[key]);
+  return `Paper settings applied: α0 = ${n('alpha0')}, β = ${n('beta')} (SGD-HD, SGDN-HD), β = ${n('beta_adam')} (Adam-HD), μ = ${n('mu')}, L2 = ${n('l2')}, batch ${n('batch')}, ${paper.inputs} inputs, and the paper's six optimizers. Press Train.`;
+}
 
 /** The optimizers of the paper's logistic-regression figure (its Fig. 2). */
 export const PAPER_OPTIMIZERS = ['sgd', 'sgd-hd', 'sgdn', 'sgdn-hd', 'adam', 'adam-hd'];

@@ -2,10 +2,10 @@
 // hd-core's rules through hd-wasm (its own copy of the module on this thread: each step is a
 // few dozen flops). The path is drawn on the objective's contours with SGD-HD's last two
 // gradients as arrows, and the update rule is written out with the live numbers.
-import init, { Playground } from '../pkg/hd_wasm.js';
+import { Playground } from '../pkg/hd_wasm.js';
+import { wasmReady } from './wasm.js';
 
 const $ = (id) => document.getElementById(id);
-const wasmUrl = new URL('../pkg/hd_wasm_bg.wasm', import.meta.url);
 
 /** Starting α0 and β per objective (log10), chosen so that both walkers make visible progress
  * and SGD-HD's α visibly moves within a hundred steps. */
@@ -30,7 +30,7 @@ export class PlaygroundView {
     this.beta = $('pg-beta');
     this.play = $('pg-play');
     this.timer = null;
-    this.ready = init({ module_or_path: wasmUrl }).then(() => {
+    this.ready = wasmReady.then(() => {
       this.setDefaults();
       this.restart();
     });

@@ -6,10 +6,12 @@
 mod bench;
 mod demo;
 mod docs;
+mod elf;
 mod embedded;
 mod env;
 mod mnist;
 mod native;
+mod serve;
 mod slurm;
 mod test;
 

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  FIELDS, OPTIMIZER_IDS, PAPER, csvField, defaults, fromQuery, parseField, parseOptimizers, toCsv, toQuery,
+  FIELDS, OPTIMIZER_IDS, csvField, defaults, fromQuery, paperMessage, parseField, parseOptimizers, toCsv, toQuery,
 } from '../../src/params.js';
 
 test('numbers in decimal or scientific form parse; junk does not', () => {
@@ -67,9 +67,14 @@ test('bad URL values are reported and replaced by defaults', () => {
   assert.equal(run, true);
 });
 
+// The preset's values are hd-core's, through hd-wasm's paperSettings() (hd-wasm's test
+// the_paper_preset_is_the_papers_logistic_regression checks them against the paper); here, that
+// the page accepts each and says what it applied.
+const PAPER = { inputs: 'standardised', alpha0: 1e-3, beta: 1e-3, beta_adam: 1e-7, beta_mult: 0.02, mu: 0.9, l2: 1e-4, batch: 128 };
+
 test('the paper preset matches Baydin et al. 2018 §4', () => {
-  assert.deepEqual(PAPER, { inputs: 'standardised', alpha0: 1e-3, beta: 1e-3, beta_adam: 1e-7, beta_mult: 0.02, mu: 0.9, l2: 1e-4, batch: 128 });
   for (const [key, v] of Object.entries(PAPER)) assert.deepEqual(parseField(key, String(v)), { value: v }, key);
+  assert.equal(paperMessage(PAPER), 'Paper settings applied: α0 = 0.001, β = 0.001 (SGD-HD, SGDN-HD), β = 1e-7 (Adam-HD), μ = 0.9, L2 = 1e-4, batch 128, standardised inputs, and the paper\'s six optimizers. Press Train.');
 });
 
 test('CSV: quoting, blanks for NaN, one row per iteration and per epoch', () => {
