@@ -137,11 +137,15 @@ impl Hyper {
             (HyperRule::Multiplicative, Some((grad_sq, dir_sq))) => {
                 // When ‖g‖‖d‖ = 0, g·d = 0 too, so dividing by the smallest normal number
                 // gives cos = 0 and leaves α unchanged, without a data-dependent branch.
+                // The slice drivers scale g and d by powers of two before squaring (see
+                // `Accumulator`), so these sums neither underflow nor overflow there; the clamp
+                // keeps Cauchy–Schwarz's |cos| ≤ 1 against the last rounding, and against a
+                // backend that sums unscaled squares of gradients below about 1e-19.
                 let norms = grad_sq
                     .sqrt()
                     .mul(&dir_sq.sqrt())
                     .max_const(f32::MIN_POSITIVE);
-                let cos = terms.dot.div(&norms);
+                let cos = terms.dot.div(&norms).clamp(-1.0, 1.0);
                 alpha.mul(&cos.scale(self.beta).shift(1.0))
             }
             // Unreachable: multiplicative terms always carry norms.

@@ -5,7 +5,7 @@
 use crate::adam::AdamStep;
 use crate::hyper::{HyperRule, Scope};
 use crate::real::{Lanes, LANES};
-use crate::{Adam, Error, Hyper, Real, Sgd, Terms};
+use crate::{Adam, Error, Hyper, Real, Sgd, Terms, Transition};
 use core::ops::Range;
 
 /// The base rule, i.e. the direction d_t of θ_t = θ_{t−1} − γ_t d_t.
@@ -64,19 +64,109 @@ impl Config {
         }
     }
 
-    /// This base rule with additive hypergradient descent (HD) at rate β.
+    /// This base rule with additive hypergradient descent (HD) at rate β, keeping any scope,
+    /// clamp or transition set before.
     pub const fn with_hd(self, beta: f32) -> Config {
+        self.with_rule(HyperRule::Additive, beta)
+    }
+
+    /// This base rule with multiplicative hypergradient descent (HDM) at rate β′, keeping any
+    /// scope, clamp or transition set before.
+    pub const fn with_hdm(self, beta: f32) -> Config {
+        self.with_rule(HyperRule::Multiplicative, beta)
+    }
+
+    const fn with_rule(self, rule: HyperRule, beta: f32) -> Config {
+        let hyper = self.hyper_or_neutral();
         Config {
-            hyper: Some(Hyper::additive(beta)),
+            hyper: Some(Hyper {
+                rule,
+                beta,
+                ..hyper
+            }),
             ..self
         }
     }
 
-    /// This base rule with multiplicative hypergradient descent (HDM) at rate β′.
-    pub const fn with_hdm(self, beta: f32) -> Config {
+    /// The hypergradient settings, or additive HD with β = 0 (the base rule exactly) so that
+    /// the builders below never drop a value set before [`with_hd`](Config::with_hd).
+    const fn hyper_or_neutral(&self) -> Hyper {
+        match self.hyper {
+            Some(h) => h,
+            None => Hyper::additive(0.0),
+        }
+    }
+
+    /// This configuration with α shared over `scope`.
+    ///
+    /// Called before [`with_hd`](Config::with_hd) / [`with_hdm`](Config::with_hdm) (or without
+    /// them), it adds additive HD with β = 0, which steps exactly as the base rule; the later
+    /// call then sets the rule and β and keeps the scope. The same holds for
+    /// [`with_clamp`](Config::with_clamp) and [`with_transition`](Config::with_transition), so
+    /// the order of the builders does not matter and nothing set is ever dropped.
+    ///
+    /// ```
+    /// use hd_core::{Config, Optimizer, Scope};
+    /// let a = Config::sgd(0.01).with_scope(Scope::PerParameter).with_hd(1e-3);
+    /// let b = Config::sgd(0.01).with_hd(1e-3).with_scope(Scope::PerParameter);
+    /// assert_eq!(a, b);
+    /// assert_eq!(Optimizer::new(a)?.slots(), 2); // d_{t−1} and α
+    /// # Ok::<(), hd_core::Error>(())
+    /// ```
+    pub const fn with_scope(self, scope: Scope) -> Config {
+        let hyper = self.hyper_or_neutral();
         Config {
-            hyper: Some(Hyper::multiplicative(beta)),
+            hyper: Some(Hyper { scope, ..hyper }),
             ..self
+        }
+    }
+
+    /// This configuration with α clamped to [lo, hi] after each update (see
+    /// [`with_scope`](Config::with_scope) for the order of builders). [`Optimizer::new`]
+    /// refuses a range that excludes α_0.
+    pub const fn with_clamp(self, lo: f32, hi: f32) -> Config {
+        let hyper = self.hyper_or_neutral();
+        Config {
+            hyper: Some(Hyper {
+                clamp: Some((lo, hi)),
+                ..hyper
+            }),
+            ..self
+        }
+    }
+
+    /// This configuration with the convergent schedule of paper §5.1 (see
+    /// [`with_scope`](Config::with_scope) for the order of builders).
+    pub const fn with_transition(self, transition: Transition) -> Config {
+        let hyper = self.hyper_or_neutral();
+        Config {
+            hyper: Some(Hyper {
+                transition: Some(transition),
+                ..hyper
+            }),
+            ..self
+        }
+    }
+
+    /// This Adam configuration with the paper's 1/√t decay of the step (used for logistic
+    /// regression).
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] naming `sqrt_decay` if the base rule is not Adam: the
+    /// decay is defined for Adam only, and dropping it silently would train something else.
+    pub const fn with_sqrt_decay(self) -> Result<Config, Error> {
+        match self.base {
+            Base::Adam(a) => Ok(Config {
+                base: Base::Adam(Adam {
+                    sqrt_decay: true,
+                    ..a
+                }),
+                ..self
+            }),
+            Base::Sgd(_) => Err(Error::InvalidHyperparameter {
+                name: "sqrt_decay",
+                requirement: "used with an Adam base rule only",
+            }),
         }
     }
 
@@ -91,7 +181,9 @@ impl Config {
     /// Checks every hyperparameter.
     ///
     /// # Errors
-    /// [`Error::InvalidHyperparameter`] naming the first one out of its domain.
+    /// [`Error::InvalidHyperparameter`] naming the first one out of its domain;
+    /// [`Error::InconsistentHyperparameters`] naming `alpha0` and `clamp` when the clamp range
+    /// excludes α_0.
     #[inline(always)]
     pub fn validate(&self) -> Result<(), Error> {
         if !self.alpha0.is_finite() {
@@ -110,9 +202,20 @@ impl Config {
             Base::Sgd(s) => s.validate()?,
             Base::Adam(a) => a.validate()?,
         }
-        match self.hyper {
-            Some(h) => h.validate(),
-            None => Ok(()),
+        let Some(h) = self.hyper else {
+            return Ok(());
+        };
+        h.validate()?;
+        match h.clamp {
+            // The first step uses α_0 (h_1 = 0); a clamp that excludes it would replace it.
+            Some((lo, hi)) if !(lo <= self.alpha0 && self.alpha0 <= hi) => {
+                Err(Error::InconsistentHyperparameters {
+                    first: "alpha0",
+                    second: "clamp",
+                    requirement: "lo <= alpha0 <= hi",
+                })
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -123,8 +226,13 @@ impl Config {
 pub struct State {
     /// Steps taken so far; the next step is t = `step` + 1.
     pub step: u64,
-    /// The current α_t (α_0 before the first step; unused by [`Scope::PerParameter`], whose
-    /// α lives in the buffers).
+    /// The α that scope shares, after `step` steps:
+    ///
+    /// - [`Scope::Global`]: the one α_t of every parameter (α_0 before the first step).
+    /// - [`Scope::PerTensor`]: the α_t of the tensor this `State` belongs to.
+    /// - [`Scope::PerParameter`]: always α_0. Each parameter's α_{t,i} is in the α slot of the
+    ///   buffers ([`Optimizer::alpha_slot`]); log those, not this.
+    /// - No hypergradient: α_0, the fixed learning rate.
     pub alpha: f32,
 }
 
@@ -183,6 +291,67 @@ pub struct Accumulator {
     grad_sq: [f32; LANES],
     dir_sq: [f32; LANES],
     lane: usize,
+    grad_range: Range2,
+    dir_range: Range2,
+}
+
+/// The power of two 2^k that g (or d) is multiplied by before HDM squares it, and the binary
+/// exponent of the largest scaled |x| seen so far.
+///
+/// In f32, Σ g² underflows to 0 once every |g_i| is below about 1e-23 and overflows above
+/// about 1e19, which made cos = g·d/(‖g‖‖d‖) meaningless at both ends of the range. Scaling by
+/// a power of two is exact and cos does not depend on it, so k is chosen to keep the largest
+/// scaled value within 2^±40 (the sums then stay far from both limits for any length). While
+/// the gradients stay in that range k stays 0, so the usual sums, and their bits, are unchanged.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Range2 {
+    k: i32,
+    top: i32,
+}
+
+/// 2^k as an exact f32, for k ∈ [−126, 127].
+#[inline(always)]
+fn pow2(k: i32) -> f32 {
+    f32::from_bits(((k + 127) as u32) << 23)
+}
+
+impl Range2 {
+    /// Nothing seen yet.
+    const EMPTY: Range2 = Range2 { k: 0, top: -1000 };
+    /// The scaled maximum is kept within 2^±`WINDOW`.
+    const WINDOW: i32 = 40;
+
+    /// Takes in the largest raw |x| about to be added; returns the factor 2^j (1 almost always)
+    /// that the sums already held must be multiplied by (once for the dot, twice for squares).
+    #[inline(always)]
+    fn admit(&mut self, max_abs: f32) -> f32 {
+        // Zeros change nothing; NaN and ∞ pass unscaled into the sums, where they are caught.
+        if !(max_abs > 0.0 && max_abs.is_finite()) {
+            return 1.0;
+        }
+        let exponent = ((max_abs.to_bits() >> 23) & 0xff) as i32 - 127;
+        let top = self.top.max(exponent + self.k);
+        if (-Self::WINDOW..=Self::WINDOW).contains(&top) {
+            self.top = top;
+            return 1.0;
+        }
+        self.rescale(top)
+    }
+
+    /// Moves k so that the largest scaled value is near 1, by at most 2^±126 at a time.
+    #[inline(never)]
+    fn rescale(&mut self, top: i32) -> f32 {
+        let k = (self.k - top).clamp(-126, 126);
+        let j = (k - self.k).clamp(-126, 126);
+        self.k += j;
+        self.top = top + j;
+        pow2(j)
+    }
+
+    #[inline(always)]
+    fn factor(&self) -> f32 {
+        pow2(self.k)
+    }
 }
 
 impl Default for Accumulator {
@@ -204,6 +373,25 @@ fn add_lanes(acc: &mut [f32; LANES], x: &Lanes, lane0: usize, len: usize) {
     }
 }
 
+/// The largest |x| of a value, for HDM's scaling; NaN is skipped (it reaches the sums anyway).
+trait MaxAbs {
+    fn max_abs(&self) -> f32;
+}
+
+impl MaxAbs for f32 {
+    #[inline(always)]
+    fn max_abs(&self) -> f32 {
+        self.abs()
+    }
+}
+
+impl MaxAbs for Lanes {
+    #[inline(always)]
+    fn max_abs(&self) -> f32 {
+        self.0.iter().fold(0.0, |m, x| m.max(x.abs()))
+    }
+}
+
 /// Lanes summed in a fixed tree order.
 fn reduce(l: &[f32; LANES]) -> f32 {
     let [a, b, c, d, e, f, g, h] = *l;
@@ -218,7 +406,35 @@ impl Accumulator {
             grad_sq: [0.0; LANES],
             dir_sq: [0.0; LANES],
             lane: 0,
+            grad_range: Range2::EMPTY,
+            dir_range: Range2::EMPTY,
         }
+    }
+
+    /// g_t and d_{t−1} scaled for HDM's sums (see [`Range2`]); unchanged for HD, whose dot
+    /// product is used as is.
+    #[inline(always)]
+    fn scaled<T: Real + MaxAbs>(&mut self, norms: bool, g: T, d: T) -> (T, T) {
+        if !norms {
+            return (g, d);
+        }
+        let fg = self.grad_range.admit(g.max_abs());
+        let fd = self.dir_range.admit(d.max_abs());
+        if fg != 1.0 || fd != 1.0 {
+            for x in self.grad_sq.iter_mut() {
+                *x = *x * fg * fg;
+            }
+            for x in self.dir_sq.iter_mut() {
+                *x = *x * fd * fd;
+            }
+            for x in self.dot.iter_mut() {
+                *x = *x * fg * fd;
+            }
+        }
+        (
+            g.scale(self.grad_range.factor()),
+            d.scale(self.dir_range.factor()),
+        )
     }
 
     fn add(&mut self, t: &Terms<Lanes>, lane0: usize, len: usize) {
@@ -256,6 +472,11 @@ impl Accumulator {
     }
 
     /// The accumulated terms (with norms when `norms`).
+    ///
+    /// For HDM, g and d were each multiplied by a power of two (2^0 unless the gradients are
+    /// below about 2^−40 or above 2^40) before the sums, so that ‖g‖² can neither underflow nor
+    /// overflow; cos(g, d) does not depend on it. For per-parameter scope the dot is a check,
+    /// 0 or NaN (see [`Optimizer::advance`]).
     pub fn terms(&self, norms: bool) -> Terms<f32> {
         Terms {
             dot: reduce(&self.dot),
@@ -367,7 +588,8 @@ impl Optimizer {
     /// Validates `config` once; every step then only checks lengths and finiteness.
     ///
     /// # Errors
-    /// [`Error::InvalidHyperparameter`] if any hyperparameter is out of its domain.
+    /// As [`Config::validate`]: [`Error::InvalidHyperparameter`] if any hyperparameter is out of
+    /// its domain, [`Error::InconsistentHyperparameters`] if the clamp excludes α_0.
     #[inline(always)]
     pub fn new(config: Config) -> Result<Optimizer, Error> {
         config.validate()?;
@@ -408,6 +630,9 @@ impl Optimizer {
     }
 
     /// Resets buffers for a fresh start: zeros, and α_0 in the per-parameter α buffer.
+    ///
+    /// Zeroed buffers are a fresh start too: the first step takes α_{0,i} = α_0 without reading
+    /// the α buffer, and writes α_{1,i} there.
     ///
     /// # Errors
     /// [`Error::LengthMismatch`] if `buffers` is not a whole number of slots.
@@ -490,6 +715,68 @@ impl Optimizer {
         }
     }
 
+    /// g_t (with L2) and d_{t−1} for phase 1; d is `0·g` for a base rule, so the "dot" is 0
+    /// for a finite gradient and NaN otherwise, which is the finiteness check every rule needs
+    /// before it writes anything.
+    #[inline(always)]
+    fn hyper_inputs<T: Real>(
+        &self,
+        c: &StepConstants,
+        params: &T,
+        grads: &T,
+        slots: &[T],
+        base: usize,
+    ) -> (T, T) {
+        let g = self.gradient(grads, params);
+        let zero = g.scale(0.0);
+        let d = match self.config.hyper {
+            Some(_) => self.previous_direction(c, slots, base, zero),
+            None => zero,
+        };
+        (g, d)
+    }
+
+    /// Phase 1's terms from g_t and d_{t−1} (scaled by powers of two for HDM by the slice
+    /// drivers; cos does not change).
+    ///
+    /// Per-parameter scope has no shared α to update, so its "dot" is a check instead:
+    /// 0 when every g_i d_{t−1,i} and every new α_{t,i} is finite, NaN otherwise. That way
+    /// [`advance`](Optimizer::advance) refuses an overflowing α_{t,i} before anything is
+    /// written, as global scope does.
+    #[inline(always)]
+    fn terms_from<T: Real>(&self, c: &StepConstants, g: &T, d: &T, slots: &[T]) -> Terms<T> {
+        let dot = g.mul(d);
+        if let (Some(h), true) = (self.config.hyper, self.layout.alpha) {
+            let next = self.parameter_alpha(h, c, &dot, slots);
+            return Terms {
+                dot: dot.scale(0.0).add(&next.scale(0.0)).sum(),
+                norms: None,
+            };
+        }
+        Terms {
+            norms: self.needs_norms().then(|| (g.mul(g).sum(), d.mul(d).sum())),
+            dot: dot.sum(),
+        }
+    }
+
+    /// α_{t,i} of per-parameter scope from its own g_{t,i} d_{t−1,i}. α_{0,i} is α_0 itself,
+    /// not the buffer, so a start from zeroed buffers is right too; `dot` is finite wherever
+    /// this is used on values that are written.
+    #[inline(always)]
+    fn parameter_alpha<T: Real>(&self, h: Hyper, c: &StepConstants, dot: &T, slots: &[T]) -> T {
+        let previous = match slots.last() {
+            Some(a) if c.step > 1 => a.clone(),
+            _ => dot.scale(0.0).shift(self.config.alpha0),
+        };
+        h.next_alpha(
+            &previous,
+            &Terms {
+                dot: dot.clone(),
+                norms: None,
+            },
+        )
+    }
+
     #[inline(always)]
     fn terms_unchecked<T: Real>(
         &self,
@@ -499,20 +786,8 @@ impl Optimizer {
         slots: &[T],
         base: usize,
     ) -> Terms<T> {
-        let g = self.gradient(grads, params);
-        // Base rules use d = 0: the "dot" is then 0 for a finite gradient and NaN otherwise,
-        // which is the finiteness check every rule needs before it writes anything.
-        let zero = g.scale(0.0);
-        let d = match self.config.hyper {
-            Some(_) => self.previous_direction(c, slots, base, zero),
-            None => zero,
-        };
-        Terms {
-            dot: g.mul(&d).sum(),
-            norms: self
-                .needs_norms()
-                .then(|| (g.mul(&g).sum(), d.mul(&d).sum())),
-        }
+        let (g, d) = self.hyper_inputs(c, params, grads, slots, base);
+        self.terms_from(c, &g, &d, slots)
     }
 
     #[inline(always)]
@@ -550,16 +825,13 @@ impl Optimizer {
         let gamma = match (self.config.hyper, self.layout.alpha) {
             (Some(h), true) => {
                 let d = self.previous_direction(c, slots, base, g.scale(0.0));
+                // The additive rule element-wise: each α_i sees its own g_i d_{t−1,i}.
+                let next = self.parameter_alpha(h, c, &g.mul(&d), slots);
                 // The α slot is the last (`alpha_slot`); `last_mut` keeps the index a
                 // constant, so a block's slots stay in registers instead of on the stack.
                 match slots.last_mut() {
                     Some(a) => {
-                        // The additive rule element-wise: each α_i sees its own g_i d_{t−1,i}.
-                        let terms = Terms {
-                            dot: g.mul(&d),
-                            norms: None,
-                        };
-                        a.assign(h.next_alpha(a, &terms));
+                        a.assign(next);
                         self.step_size(c, a)
                     }
                     None => self.step_size(c, alpha),
@@ -763,7 +1035,9 @@ impl Optimizer {
         };
         let g = Lanes::load(grads, start, lane0, len);
         let s = slots.map(|sl| Lanes::load(sl, start, lane0, len));
-        acc.add(&self.terms_unchecked(c, &theta, &g, &s, B), lane0, len);
+        let (g, d) = self.hyper_inputs(c, &theta, &g, &s, B);
+        let (g, d) = acc.scaled(self.needs_norms(), g, d);
+        acc.add(&self.terms_from(c, &g, &d, &s), lane0, len);
     }
 
     /// Phase 1 over whole blocks: the hot loop.
@@ -787,13 +1061,15 @@ impl Optimizer {
                 .chunks_exact(LANES)
         });
         let decay = self.config.weight_decay > 0.0;
+        let norms = self.needs_norms();
         for (p, g) in params.chunks_exact(LANES).zip(grads.chunks_exact(LANES)) {
             let theta = if decay { Lanes::block(p) } else { Lanes::ZERO };
             let s = slot_blocks
                 .each_mut()
                 .map(|it| it.next().map_or(Lanes::ZERO, Lanes::block));
-            let terms = self.terms_unchecked(c, &theta, &Lanes::block(g), &s, B);
-            acc.add_block(&terms);
+            let (g, d) = self.hyper_inputs(c, &theta, &Lanes::block(g), &s, B);
+            let (g, d) = acc.scaled(norms, g, d);
+            acc.add_block(&self.terms_from(c, &g, &d, &s));
         }
     }
 
@@ -808,13 +1084,16 @@ impl Optimizer {
         acc: &mut Accumulator,
     ) {
         let decay = self.config.weight_decay > 0.0;
+        let norms = self.needs_norms();
         for (i, g) in grads.iter().enumerate() {
             let theta = match params.get(i) {
                 Some(p) if decay => *p,
                 _ => 0.0,
             };
             let s = slots.map(|sl| sl.get(i).copied().unwrap_or(0.0));
-            acc.add_one(&self.terms_unchecked(c, &theta, g, &s, B));
+            let (g, d) = self.hyper_inputs(c, &theta, g, &s, B);
+            let (g, d) = acc.scaled(norms, g, d);
+            acc.add_one(&self.terms_from(c, &g, &d, &s));
         }
     }
 
