@@ -161,7 +161,7 @@ impl Hyper {
     #[inline(always)]
     pub(crate) fn delta(&self, step: u64) -> f32 {
         match self.transition {
-            Some(tr) => libm::pow(step as f64, -f64::from(tr.power)) as f32,
+            Some(tr) => crate::scalar::pow_neg(step, tr.power),
             None => 1.0,
         }
     }

@@ -50,6 +50,7 @@ mod error;
 mod hyper;
 mod optimizer;
 mod real;
+mod scalar;
 mod sgd;
 mod variant;
 

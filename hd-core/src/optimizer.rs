@@ -305,8 +305,12 @@ pub struct Accumulator {
 /// the gradients stay in that range k stays 0, so the usual sums, and their bits, are unchanged.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Range2 {
+    /// The exponent k of the factor.
     k: i32,
-    top: i32,
+    /// 2^k.
+    factor: f32,
+    /// The largest raw |x| seen so far.
+    seen: f32,
 }
 
 /// 2^k as an exact f32, for k ∈ [−126, 127].
@@ -317,40 +321,36 @@ fn pow2(k: i32) -> f32 {
 
 impl Range2 {
     /// Nothing seen yet.
-    const EMPTY: Range2 = Range2 { k: 0, top: -1000 };
+    const EMPTY: Range2 = Range2 {
+        k: 0,
+        factor: 1.0,
+        seen: 0.0,
+    };
     /// The scaled maximum is kept within 2^±`WINDOW`.
     const WINDOW: i32 = 40;
 
-    /// Takes in the largest raw |x| about to be added; returns the factor 2^j (1 almost always)
-    /// that the sums already held must be multiplied by (once for the dot, twice for squares).
+    /// Takes in a raw |x| larger than any seen; returns the factor 2^j (1 almost always) that
+    /// the sums already held must be multiplied by (once for the dot, twice for squares).
     #[inline(always)]
     fn admit(&mut self, max_abs: f32) -> f32 {
-        // Zeros change nothing; NaN and ∞ pass unscaled into the sums, where they are caught.
-        if !(max_abs > 0.0 && max_abs.is_finite()) {
+        // NaN and ∞ pass unscaled into the sums, where they are caught.
+        if max_abs.is_nan() || max_abs <= self.seen {
+            return 1.0;
+        }
+        self.seen = max_abs;
+        if !max_abs.is_finite() {
             return 1.0;
         }
         let exponent = ((max_abs.to_bits() >> 23) & 0xff) as i32 - 127;
-        let top = self.top.max(exponent + self.k);
+        let top = exponent + self.k;
         if (-Self::WINDOW..=Self::WINDOW).contains(&top) {
-            self.top = top;
             return 1.0;
         }
-        self.rescale(top)
-    }
-
-    /// Moves k so that the largest scaled value is near 1, by at most 2^±126 at a time.
-    #[inline(never)]
-    fn rescale(&mut self, top: i32) -> f32 {
-        let k = (self.k - top).clamp(-126, 126);
-        let j = (k - self.k).clamp(-126, 126);
+        // Bring the largest scaled value near 1, by at most 2^±126 at a time.
+        let j = (-top).max(-126 - self.k).min(126 - self.k);
         self.k += j;
-        self.top = top + j;
+        self.factor = pow2(self.k);
         pow2(j)
-    }
-
-    #[inline(always)]
-    fn factor(&self) -> f32 {
-        pow2(self.k)
     }
 }
 
@@ -392,19 +392,26 @@ impl MaxAbs for Lanes {
     }
 }
 
-/// Lanes summed in a fixed tree order.
+/// Lanes summed in a fixed tree order. The lanes start at −0 (see [`Accumulator::new`]); the
+/// final `+ 0` turns a −0 total into +0, so the result has exactly the bits of the same sums
+/// started at +0.
+#[inline(always)]
 fn reduce(l: &[f32; LANES]) -> f32 {
     let [a, b, c, d, e, f, g, h] = *l;
-    ((a + b) + (c + d)) + ((e + f) + (g + h))
+    (((a + b) + (c + d)) + ((e + f) + (g + h))) + 0.0
 }
 
 impl Accumulator {
     /// Empty sums.
     pub const fn new() -> Self {
+        // −0 is the identity of IEEE addition as +0 is (−0 + x = x for every x), so every sum
+        // has the same value, and `reduce` restores the sign of a zero total; unlike +0 it is
+        // not a byte pattern that compiles to a call to `memset`, which would cost a
+        // microcontroller 174 B of flash.
         Accumulator {
-            dot: [0.0; LANES],
-            grad_sq: [0.0; LANES],
-            dir_sq: [0.0; LANES],
+            dot: [-0.0; LANES],
+            grad_sq: [-0.0; LANES],
+            dir_sq: [-0.0; LANES],
             lane: 0,
             grad_range: Range2::EMPTY,
             dir_range: Range2::EMPTY,
@@ -412,29 +419,36 @@ impl Accumulator {
     }
 
     /// g_t and d_{t−1} scaled for HDM's sums (see [`Range2`]); unchanged for HD, whose dot
-    /// product is used as is.
+    /// product is used as is. A new largest |g| or |d| takes the slow path.
     #[inline(always)]
     fn scaled<T: Real + MaxAbs>(&mut self, norms: bool, g: T, d: T) -> (T, T) {
         if !norms {
             return (g, d);
         }
-        let fg = self.grad_range.admit(g.max_abs());
-        let fd = self.dir_range.admit(d.max_abs());
-        if fg != 1.0 || fd != 1.0 {
-            for x in self.grad_sq.iter_mut() {
-                *x = *x * fg * fg;
-            }
-            for x in self.dir_sq.iter_mut() {
-                *x = *x * fd * fd;
-            }
-            for x in self.dot.iter_mut() {
-                *x = *x * fg * fd;
-            }
+        let (mg, md) = (g.max_abs(), d.max_abs());
+        if mg > self.grad_range.seen || md > self.dir_range.seen {
+            self.widen(mg, md);
         }
         (
-            g.scale(self.grad_range.factor()),
-            d.scale(self.dir_range.factor()),
+            g.scale(self.grad_range.factor),
+            d.scale(self.dir_range.factor),
         )
+    }
+
+    /// Admits new maxima and rescales the sums held so far to the new factors (exact: powers
+    /// of two, except that what falls below f32's range was negligible anyway).
+    #[inline(never)]
+    fn widen(&mut self, max_grad: f32, max_dir: f32) {
+        let fg = self.grad_range.admit(max_grad);
+        let fd = self.dir_range.admit(max_dir);
+        if fg != 1.0 || fd != 1.0 {
+            let lanes = self.grad_sq.iter_mut().zip(self.dir_sq.iter_mut());
+            for ((g, d), p) in lanes.zip(self.dot.iter_mut()) {
+                *g = *g * fg * fg;
+                *d = *d * fd * fd;
+                *p = *p * fg * fd;
+            }
+        }
     }
 
     fn add(&mut self, t: &Terms<Lanes>, lane0: usize, len: usize) {
@@ -477,6 +491,7 @@ impl Accumulator {
     /// below about 2^−40 or above 2^40) before the sums, so that ‖g‖² can neither underflow nor
     /// overflow; cos(g, d) does not depend on it. For per-parameter scope the dot is a check,
     /// 0 or NaN (see [`Optimizer::advance`]).
+    #[inline(always)]
     pub fn terms(&self, norms: bool) -> Terms<f32> {
         Terms {
             dot: reduce(&self.dot),
@@ -668,7 +683,7 @@ impl Optimizer {
             adam,
             delta: self.config.hyper.map_or(1.0, |h| h.delta(step)),
             inv_sqrt_step: match self.config.base {
-                Base::Adam(a) if a.sqrt_decay => (1.0 / libm::sqrt(step as f64)) as f32,
+                Base::Adam(a) if a.sqrt_decay => 1.0 / crate::real::sqrtf(step as f32),
                 _ => 1.0,
             },
         }
@@ -964,20 +979,32 @@ impl Optimizer {
     ) -> Result<(), Error> {
         self.check_lengths(params.len(), grads.len(), buffers.len())?;
         let step = state.step.checked_add(1).ok_or(Error::StepOverflow)?;
-        let c = self.constants(step);
+        self.terms_dispatch(&self.constants(step), params, grads, buffers, acc);
+        Ok(())
+    }
+
+    /// Phase 1 over checked slices.
+    #[inline(always)]
+    fn terms_dispatch(
+        &self,
+        c: &StepConstants,
+        params: &[f32],
+        grads: &[f32],
+        buffers: &[f32],
+        acc: &mut Accumulator,
+    ) {
         // Monomorphised per layout (B base slots of K in all) so that every slot index is a
         // constant and each block stays in registers.
         match (self.layout.base, self.slots()) {
-            (0, 0) => self.terms_slices::<0, 0>(&c, params, grads, buffers, acc),
-            (0, 1) => self.terms_slices::<0, 1>(&c, params, grads, buffers, acc),
-            (0, 2) => self.terms_slices::<0, 2>(&c, params, grads, buffers, acc),
-            (1, 1) => self.terms_slices::<1, 1>(&c, params, grads, buffers, acc),
-            (1, 2) => self.terms_slices::<1, 2>(&c, params, grads, buffers, acc),
-            (1, 3) => self.terms_slices::<1, 3>(&c, params, grads, buffers, acc),
-            (2, 2) => self.terms_slices::<2, 2>(&c, params, grads, buffers, acc),
-            _ => self.terms_slices::<2, 3>(&c, params, grads, buffers, acc),
+            (0, 0) => self.terms_slices::<0, 0>(c, params, grads, buffers, acc),
+            (0, 1) => self.terms_slices::<0, 1>(c, params, grads, buffers, acc),
+            (0, 2) => self.terms_slices::<0, 2>(c, params, grads, buffers, acc),
+            (1, 1) => self.terms_slices::<1, 1>(c, params, grads, buffers, acc),
+            (1, 2) => self.terms_slices::<1, 2>(c, params, grads, buffers, acc),
+            (1, 3) => self.terms_slices::<1, 3>(c, params, grads, buffers, acc),
+            (2, 2) => self.terms_slices::<2, 2>(c, params, grads, buffers, acc),
+            _ => self.terms_slices::<2, 3>(c, params, grads, buffers, acc),
         }
-        Ok(())
     }
 
     #[inline(always)]
@@ -1132,20 +1159,38 @@ impl Optimizer {
         buffers: &mut [f32],
     ) -> Result<(), Error> {
         self.check_lengths(params.len(), grads.len(), buffers.len())?;
-        let c = self.constants(state.step);
+        self.apply_dispatch(
+            &self.constants(state.step),
+            state.alpha,
+            params,
+            grads,
+            buffers,
+        );
+        Ok(())
+    }
+
+    /// Phase 2 over checked slices.
+    #[inline(always)]
+    fn apply_dispatch(
+        &self,
+        c: &StepConstants,
+        alpha: f32,
+        params: &mut [f32],
+        grads: &[f32],
+        buffers: &mut [f32],
+    ) {
         // Monomorphised per layout (B base slots of K in all) so that every slot index is a
         // constant and each block stays in registers.
         match (self.layout.base, self.slots()) {
-            (0, 0) => self.apply_slices::<0, 0>(&c, state.alpha, params, grads, buffers),
-            (0, 1) => self.apply_slices::<0, 1>(&c, state.alpha, params, grads, buffers),
-            (0, 2) => self.apply_slices::<0, 2>(&c, state.alpha, params, grads, buffers),
-            (1, 1) => self.apply_slices::<1, 1>(&c, state.alpha, params, grads, buffers),
-            (1, 2) => self.apply_slices::<1, 2>(&c, state.alpha, params, grads, buffers),
-            (1, 3) => self.apply_slices::<1, 3>(&c, state.alpha, params, grads, buffers),
-            (2, 2) => self.apply_slices::<2, 2>(&c, state.alpha, params, grads, buffers),
-            _ => self.apply_slices::<2, 3>(&c, state.alpha, params, grads, buffers),
+            (0, 0) => self.apply_slices::<0, 0>(c, alpha, params, grads, buffers),
+            (0, 1) => self.apply_slices::<0, 1>(c, alpha, params, grads, buffers),
+            (0, 2) => self.apply_slices::<0, 2>(c, alpha, params, grads, buffers),
+            (1, 1) => self.apply_slices::<1, 1>(c, alpha, params, grads, buffers),
+            (1, 2) => self.apply_slices::<1, 2>(c, alpha, params, grads, buffers),
+            (1, 3) => self.apply_slices::<1, 3>(c, alpha, params, grads, buffers),
+            (2, 2) => self.apply_slices::<2, 2>(c, alpha, params, grads, buffers),
+            _ => self.apply_slices::<2, 3>(c, alpha, params, grads, buffers),
         }
-        Ok(())
     }
 
     #[inline(always)]
@@ -1240,11 +1285,48 @@ impl Optimizer {
         grads: &[f32],
         buffers: &mut [f32],
     ) -> Result<(), Error> {
+        // As hypergradient → advance → apply, with the lengths checked and the step's
+        // constants computed once.
+        self.check_lengths(params.len(), grads.len(), buffers.len())?;
+        let step = state.step.checked_add(1).ok_or(Error::StepOverflow)?;
+        let c = self.constants(step);
+        if self.config.hyper.is_none() && !BLOCKS {
+            return self.step_base_scalar(&c, state, params, grads, buffers);
+        }
         let mut acc = Accumulator::new();
-        self.hypergradient(state, params, grads, buffers, &mut acc)?;
+        self.terms_dispatch(&c, params, grads, buffers, &mut acc);
         let mut next = *state;
         self.advance(&mut next, &acc)?;
-        self.apply(&next, params, grads, buffers)?;
+        self.apply_dispatch(&c, next.alpha, params, grads, buffers);
+        *state = next;
+        Ok(())
+    }
+
+    /// [`step`](Optimizer::step) of a base rule on the one-element-at-a-time path (bare
+    /// metal): with no α to update, phase 1 is only the finiteness check, done without the
+    /// lane sums (which a microcontroller would pay for in flash). Same result, same errors.
+    #[inline(always)]
+    fn step_base_scalar(
+        &self,
+        c: &StepConstants,
+        state: &mut State,
+        params: &mut [f32],
+        grads: &[f32],
+        buffers: &mut [f32],
+    ) -> Result<(), Error> {
+        // g + λθ is finite exactly when (g + λθ)·0 is 0.
+        let check = grads
+            .iter()
+            .zip(params.iter())
+            .fold(0.0f32, |acc, (g, p)| acc + self.gradient(g, p).scale(0.0));
+        if check != 0.0 {
+            return Err(Error::NonFinite);
+        }
+        let next = State {
+            step: c.step,
+            ..*state
+        };
+        self.apply_dispatch(c, next.alpha, params, grads, buffers);
         *state = next;
         Ok(())
     }
