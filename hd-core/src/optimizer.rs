@@ -255,6 +255,7 @@ struct Layout {
 }
 
 impl Layout {
+    #[inline(always)]
     fn of(config: &Config) -> Layout {
         let (base, recomputes) = match config.base {
             Base::Sgd(s) => (s.slots(), s.keeps_direction()),
@@ -267,6 +268,7 @@ impl Layout {
         }
     }
 
+    #[inline(always)]
     fn slots(&self) -> usize {
         self.base + usize::from(self.direction) + usize::from(self.alpha)
     }
@@ -375,10 +377,16 @@ fn add_lanes(acc: &mut [f32; LANES], x: &Lanes, lane0: usize, len: usize) {
 
 /// The largest |x| of a value, for HDM's scaling; NaN is skipped (it reaches the sums anyway).
 trait MaxAbs {
+    /// Whether some |x| > `bound`: the hot test, a compare and a mask, no reduction.
+    fn exceeds(&self, bound: f32) -> bool;
     fn max_abs(&self) -> f32;
 }
 
 impl MaxAbs for f32 {
+    #[inline(always)]
+    fn exceeds(&self, bound: f32) -> bool {
+        self.abs() > bound
+    }
     #[inline(always)]
     fn max_abs(&self) -> f32 {
         self.abs()
@@ -387,8 +395,14 @@ impl MaxAbs for f32 {
 
 impl MaxAbs for Lanes {
     #[inline(always)]
+    fn exceeds(&self, bound: f32) -> bool {
+        self.0.iter().fold(false, |any, x| any | (x.abs() > bound))
+    }
+    #[inline(always)]
     fn max_abs(&self) -> f32 {
-        self.0.iter().fold(0.0, |m, x| m.max(x.abs()))
+        self.0
+            .iter()
+            .fold(0.0, |m, x| if x.abs() > m { x.abs() } else { m })
     }
 }
 
@@ -425,9 +439,8 @@ impl Accumulator {
         if !norms {
             return (g, d);
         }
-        let (mg, md) = (g.max_abs(), d.max_abs());
-        if mg > self.grad_range.seen || md > self.dir_range.seen {
-            self.widen(mg, md);
+        if g.exceeds(self.grad_range.seen) || d.exceeds(self.dir_range.seen) {
+            *self = self.widened(g.max_abs(), d.max_abs());
         }
         (
             g.scale(self.grad_range.factor),
@@ -437,8 +450,10 @@ impl Accumulator {
 
     /// Admits new maxima and rescales the sums held so far to the new factors (exact: powers
     /// of two, except that what falls below f32's range was negligible anyway).
+    ///
+    /// By value, so that the caller's sums are never address-taken and stay in registers.
     #[inline(never)]
-    fn widen(&mut self, max_grad: f32, max_dir: f32) {
+    fn widened(mut self, max_grad: f32, max_dir: f32) -> Accumulator {
         let fg = self.grad_range.admit(max_grad);
         let fd = self.dir_range.admit(max_dir);
         if fg != 1.0 || fd != 1.0 {
@@ -449,6 +464,7 @@ impl Accumulator {
                 *p = *p * fg * fd;
             }
         }
+        self
     }
 
     fn add(&mut self, t: &Terms<Lanes>, lane0: usize, len: usize) {
@@ -1082,22 +1098,23 @@ impl Optimizer {
         else {
             return;
         };
-        let mut slot_blocks = slots.map(|sl| {
-            sl.get(range.clone())
-                .unwrap_or_default()
-                .chunks_exact(LANES)
-        });
         let decay = self.config.weight_decay > 0.0;
         let norms = self.needs_norms();
-        for (p, g) in params.chunks_exact(LANES).zip(grads.chunks_exact(LANES)) {
+        // The sums live in a local for the loop, so that they can stay in registers; slot
+        // blocks are addressed by index, as in `apply_slices`.
+        let mut sums = *acc;
+        let blocks = params.chunks_exact(LANES).zip(grads.chunks_exact(LANES));
+        for (i, (p, g)) in blocks.enumerate() {
+            let at = range.start + i * LANES;
             let theta = if decay { Lanes::block(p) } else { Lanes::ZERO };
-            let s = slot_blocks
-                .each_mut()
-                .map(|it| it.next().map_or(Lanes::ZERO, Lanes::block));
+            let s = slots
+                .each_ref()
+                .map(|sl| sl.get(at..at + LANES).map_or(Lanes::ZERO, Lanes::block));
             let (g, d) = self.hyper_inputs(c, &theta, &Lanes::block(g), &s, B);
-            let (g, d) = acc.scaled(norms, g, d);
-            acc.add_block(&self.terms_from(c, &g, &d, &s));
+            let (g, d) = sums.scaled(norms, g, d);
+            sums.add_block(&self.terms_from(c, &g, &d, &s));
         }
+        *acc = sums;
     }
 
     /// Phase 1 one element at a time, element j into lane j mod [`LANES`] as the blocks do.
@@ -1279,6 +1296,104 @@ impl Optimizer {
     /// `state`, `params` and `buffers` are exactly as they were.
     #[inline(always)]
     pub fn step(
+        &self,
+        state: &mut State,
+        params: &mut [f32],
+        grads: &[f32],
+        buffers: &mut [f32],
+    ) -> Result<(), Error> {
+        // The paper's nine optimizers as they are usually run (no L2, one global α, no clamp,
+        // no transition, no 1/√t) get loops compiled for exactly their rule: the same code
+        // with every choice of the configuration a constant, so LLVM drops the branches the
+        // generic loops test on every block, and the blocks stay in SIMD registers (3× faster
+        // in cache; see BENCHMARKS.md). Same operations, so the same bits as the generic path.
+        let c = &self.config;
+        let plain = c.weight_decay == 0.0
+            && c.hyper.is_none_or(|h| {
+                h.scope == Scope::Global && h.clamp.is_none() && h.transition.is_none()
+            });
+        if BLOCKS && plain {
+            let rule = match c.hyper {
+                None => 0,
+                Some(h) if h.rule == HyperRule::Additive => 1,
+                Some(_) => 2,
+            };
+            let base = match c.base {
+                Base::Sgd(s) if s.momentum == 0.0 => 0,
+                Base::Sgd(s) if s.nesterov => 1,
+                Base::Adam(a) if !a.sqrt_decay => 2,
+                _ => 3,
+            };
+            let done = match (base, rule) {
+                (0, 0) => self.step_plain::<0, 0>(state, params, grads, buffers),
+                (0, 1) => self.step_plain::<0, 1>(state, params, grads, buffers),
+                (0, 2) => self.step_plain::<0, 2>(state, params, grads, buffers),
+                (1, 0) => self.step_plain::<1, 0>(state, params, grads, buffers),
+                (1, 1) => self.step_plain::<1, 1>(state, params, grads, buffers),
+                (1, 2) => self.step_plain::<1, 2>(state, params, grads, buffers),
+                (2, 0) => self.step_plain::<2, 0>(state, params, grads, buffers),
+                (2, 1) => self.step_plain::<2, 1>(state, params, grads, buffers),
+                (2, 2) => self.step_plain::<2, 2>(state, params, grads, buffers),
+                _ => None,
+            };
+            if let Some(result) = done {
+                return result;
+            }
+        }
+        self.step_generic(state, params, grads, buffers)
+    }
+
+    /// [`step`](Optimizer::step) for one of the nine plain rules: base `BASE` (0 SGD, 1 SGDN,
+    /// 2 Adam) and rule `RULE` (0 none, 1 HD, 2 HDM), rebuilt from constants and this
+    /// configuration's numbers; `None` if the configuration is not that rule.
+    #[inline(never)]
+    fn step_plain<const BASE: u8, const RULE: u8>(
+        &self,
+        state: &mut State,
+        params: &mut [f32],
+        grads: &[f32],
+        buffers: &mut [f32],
+    ) -> Option<Result<(), Error>> {
+        let c = &self.config;
+        let base = match (BASE, c.base) {
+            (0, _) => Base::Sgd(Sgd::PLAIN),
+            // Testing μ > 0 here lets LLVM fold the same test in the loops.
+            (1, Base::Sgd(s)) if s.momentum > 0.0 => Base::Sgd(Sgd::nesterov(s.momentum)),
+            (2, Base::Adam(a)) => Base::Adam(Adam {
+                sqrt_decay: false,
+                ..a
+            }),
+            _ => return None,
+        };
+        let hyper = match (RULE, c.hyper) {
+            (0, None) => None,
+            (1, Some(h)) => Some(Hyper::additive(h.beta)),
+            (2, Some(h)) => Some(Hyper::multiplicative(h.beta)),
+            _ => return None,
+        };
+        let fixed = Optimizer::fixed(Config {
+            base,
+            alpha0: c.alpha0,
+            weight_decay: 0.0,
+            hyper,
+        });
+        Some(fixed.step_generic(state, params, grads, buffers))
+    }
+
+    /// An optimizer for a configuration already validated (a specialisation of `self`'s).
+    #[inline(always)]
+    fn fixed(config: Config) -> Optimizer {
+        Optimizer {
+            config,
+            layout: Layout::of(&config),
+        }
+    }
+
+    /// [`step`](Optimizer::step) for any configuration. Out of line in unoptimised builds,
+    /// whose frames for these inlined loops are large enough to add up on a test's stack.
+    #[cfg_attr(debug_assertions, inline(never))]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn step_generic(
         &self,
         state: &mut State,
         params: &mut [f32],
