@@ -393,6 +393,14 @@ impl MaxAbs for f32 {
     }
 }
 
+impl Lanes {
+    /// Lane-wise max(self, |x|), NaN skipped.
+    #[inline(always)]
+    fn lane_max_abs(&self, x: &Lanes) -> Lanes {
+        self.zip_with(x, |m, v| if v.abs() > m { v.abs() } else { m })
+    }
+}
+
 impl MaxAbs for Lanes {
     #[inline(always)]
     fn exceeds(&self, bound: f32) -> bool {
@@ -440,7 +448,12 @@ impl Accumulator {
             return (g, d);
         }
         if g.exceeds(self.grad_range.seen) || d.exceeds(self.dir_range.seen) {
-            *self = self.widened(g.max_abs(), d.max_abs());
+            if BLOCKS {
+                *self = self.widened(g.max_abs(), d.max_abs());
+            } else {
+                // In place on bare metal: copying the sums in and out would link `memcpy`.
+                self.widen(g.max_abs(), d.max_abs());
+            }
         }
         (
             g.scale(self.grad_range.factor),
@@ -450,10 +463,8 @@ impl Accumulator {
 
     /// Admits new maxima and rescales the sums held so far to the new factors (exact: powers
     /// of two, except that what falls below f32's range was negligible anyway).
-    ///
-    /// By value, so that the caller's sums are never address-taken and stay in registers.
     #[inline(never)]
-    fn widened(mut self, max_grad: f32, max_dir: f32) -> Accumulator {
+    fn widen(&mut self, max_grad: f32, max_dir: f32) {
         let fg = self.grad_range.admit(max_grad);
         let fd = self.dir_range.admit(max_dir);
         if fg != 1.0 || fd != 1.0 {
@@ -464,6 +475,31 @@ impl Accumulator {
                 *p = *p * fg * fd;
             }
         }
+    }
+
+    /// Whether sums added unscaled, with these largest |g| and |d|, are what the scaled sums
+    /// would be: nothing scaled so far and every value seen within 2^±`WINDOW`. If so, notes
+    /// the new maxima.
+    #[inline(always)]
+    fn admit_unscaled(&mut self, max_grad: f32, max_dir: f32) -> bool {
+        let fits = |r: &Range2, m: f32| {
+            let m = if m > r.seen { m } else { r.seen };
+            let exponent = ((m.to_bits() >> 23) & 0xff) as i32 - 127;
+            r.k == 0 && (m == 0.0 || (-Range2::WINDOW..=Range2::WINDOW).contains(&exponent))
+        };
+        if !(fits(&self.grad_range, max_grad) && fits(&self.dir_range, max_dir)) {
+            return false;
+        }
+        self.grad_range.seen = self.grad_range.seen.max_const(max_grad);
+        self.dir_range.seen = self.dir_range.seen.max_const(max_dir);
+        true
+    }
+
+    /// [`widen`](Accumulator::widen) by value, so that the caller's sums are never
+    /// address-taken and can stay in registers through the block loop.
+    #[inline(never)]
+    fn widened(mut self, max_grad: f32, max_dir: f32) -> Accumulator {
+        self.widen(max_grad, max_dir);
         self
     }
 
@@ -1103,6 +1139,7 @@ impl Optimizer {
         // The sums live in a local for the loop, so that they can stay in registers; slot
         // blocks are addressed by index, as in `apply_slices`.
         let mut sums = *acc;
+        let (mut max_g, mut max_d) = (Lanes::ZERO, Lanes::ZERO);
         let blocks = params.chunks_exact(LANES).zip(grads.chunks_exact(LANES));
         for (i, (p, g)) in blocks.enumerate() {
             let at = range.start + i * LANES;
@@ -1111,8 +1148,31 @@ impl Optimizer {
                 .each_ref()
                 .map(|sl| sl.get(at..at + LANES).map_or(Lanes::ZERO, Lanes::block));
             let (g, d) = self.hyper_inputs(c, &theta, &Lanes::block(g), &s, B);
-            let (g, d) = sums.scaled(norms, g, d);
+            if norms {
+                // HDM first sums unscaled, as HD does, noting the largest |g| and |d|: when
+                // they are in range, which is almost always, that is the result.
+                max_g = max_g.lane_max_abs(&g);
+                max_d = max_d.lane_max_abs(&d);
+            }
             sums.add_block(&self.terms_from(c, &g, &d, &s));
+        }
+        if norms && !sums.admit_unscaled(max_g.max_abs(), max_d.max_abs()) {
+            // Some |g| or |d| is out of range: again, scaling each block (see `Range2`).
+            sums = *acc;
+            for (i, (p, g)) in params
+                .chunks_exact(LANES)
+                .zip(grads.chunks_exact(LANES))
+                .enumerate()
+            {
+                let at = range.start + i * LANES;
+                let theta = if decay { Lanes::block(p) } else { Lanes::ZERO };
+                let s = slots
+                    .each_ref()
+                    .map(|sl| sl.get(at..at + LANES).map_or(Lanes::ZERO, Lanes::block));
+                let (g, d) = self.hyper_inputs(c, &theta, &Lanes::block(g), &s, B);
+                let (g, d) = sums.scaled(norms, g, d);
+                sums.add_block(&self.terms_from(c, &g, &d, &s));
+            }
         }
         *acc = sums;
     }

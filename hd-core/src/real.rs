@@ -145,6 +145,11 @@ impl Lanes {
         }
         Lanes(out)
     }
+    /// Element-wise `f(self, rhs)`.
+    #[inline(always)]
+    pub(crate) fn zip_with(&self, rhs: &Self, f: impl Fn(f32, f32) -> f32) -> Self {
+        self.zip(rhs, f)
+    }
     #[inline(always)]
     fn zip(&self, rhs: &Self, f: impl Fn(f32, f32) -> f32) -> Self {
         let mut out = self.0;
