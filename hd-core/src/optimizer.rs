@@ -394,10 +394,10 @@ impl MaxAbs for f32 {
 }
 
 impl Lanes {
-    /// Lane-wise max(self, |x|), NaN skipped.
+    /// Lane-wise max(self, x), NaN skipped.
     #[inline(always)]
-    fn lane_max_abs(&self, x: &Lanes) -> Lanes {
-        self.zip_with(x, |m, v| if v.abs() > m { v.abs() } else { m })
+    fn lane_max(&self, x: &Lanes) -> Lanes {
+        self.zip_with(x, |m, v| if v > m { v } else { m })
     }
 }
 
@@ -477,22 +477,34 @@ impl Accumulator {
         }
     }
 
-    /// Whether sums added unscaled, with these largest |g| and |d|, are what the scaled sums
-    /// would be: nothing scaled so far and every value seen within 2^±`WINDOW`. If so, notes
-    /// the new maxima.
+    /// Whether sums added unscaled, with these largest g² and d², are what the scaled sums
+    /// would be: nothing scaled so far and the largest |g| and |d| seen within 2^±`WINDOW`
+    /// (an all-zero or underflowed slice takes the scaled path too). If so, notes the maxima.
     #[inline(always)]
-    fn admit_unscaled(&mut self, max_grad: f32, max_dir: f32) -> bool {
+    fn admit_unscaled(&mut self, max_grad_sq: f32, max_dir_sq: f32) -> bool {
+        let (mg, md) = (
+            crate::real::sqrtf(max_grad_sq),
+            crate::real::sqrtf(max_dir_sq),
+        );
         let fits = |r: &Range2, m: f32| {
             let m = if m > r.seen { m } else { r.seen };
             let exponent = ((m.to_bits() >> 23) & 0xff) as i32 - 127;
-            r.k == 0 && (m == 0.0 || (-Range2::WINDOW..=Range2::WINDOW).contains(&exponent))
+            r.k == 0 && (-Range2::WINDOW..=Range2::WINDOW).contains(&exponent)
         };
-        if !(fits(&self.grad_range, max_grad) && fits(&self.dir_range, max_dir)) {
+        if !(fits(&self.grad_range, mg) && fits(&self.dir_range, md)) {
             return false;
         }
-        self.grad_range.seen = self.grad_range.seen.max_const(max_grad);
-        self.dir_range.seen = self.dir_range.seen.max_const(max_dir);
+        self.grad_range.seen = self.grad_range.seen.max_const(mg);
+        self.dir_range.seen = self.dir_range.seen.max_const(md);
         true
+    }
+
+    /// Adds one block of HDM's three sums.
+    #[inline(always)]
+    fn add_squares(&mut self, dot: &Lanes, grad_sq: &Lanes, dir_sq: &Lanes) {
+        add_lanes(&mut self.dot, dot, 0, LANES);
+        add_lanes(&mut self.grad_sq, grad_sq, 0, LANES);
+        add_lanes(&mut self.dir_sq, dir_sq, 0, LANES);
     }
 
     /// [`widen`](Accumulator::widen) by value, so that the caller's sums are never
@@ -1149,12 +1161,17 @@ impl Optimizer {
                 .map(|sl| sl.get(at..at + LANES).map_or(Lanes::ZERO, Lanes::block));
             let (g, d) = self.hyper_inputs(c, &theta, &Lanes::block(g), &s, B);
             if norms {
-                // HDM first sums unscaled, as HD does, noting the largest |g| and |d|: when
-                // they are in range, which is almost always, that is the result.
-                max_g = max_g.lane_max_abs(&g);
-                max_d = max_d.lane_max_abs(&d);
+                // HDM first sums unscaled, noting the largest g² and d²: when they are in
+                // range, which is almost always, that is the result. (The sums are added
+                // here directly: HDM has no per-parameter form, and a `Terms` with its
+                // `Option` of blocks kept every block in memory.)
+                let (gg, dd) = (g.mul(&g), d.mul(&d));
+                max_g = max_g.lane_max(&gg);
+                max_d = max_d.lane_max(&dd);
+                sums.add_squares(&g.mul(&d), &gg, &dd);
+            } else {
+                sums.add_block(&self.terms_from(c, &g, &d, &s));
             }
-            sums.add_block(&self.terms_from(c, &g, &d, &s));
         }
         if norms && !sums.admit_unscaled(max_g.max_abs(), max_d.max_abs()) {
             // Some |g| or |d| is out of range: again, scaling each block (see `Range2`).
