@@ -64,7 +64,8 @@ pub struct Hyper {
     /// One α for everything (default), per tensor, or per parameter.
     pub scope: Scope,
     /// Optional safeguard: α clamped to [lo, hi] after each update. The paper lets α go
-    /// negative ("unlearning"); users of the reference code asked for this bound.
+    /// negative ("unlearning"); users of the reference code asked for this bound. The range
+    /// must contain α_0 ([`Error::InconsistentHyperparameters`] otherwise).
     pub clamp: Option<(f32, f32)>,
     /// Optional convergent schedule of §5.1.
     pub transition: Option<Transition>,
