@@ -54,28 +54,12 @@ impl Default for Adam {
     }
 }
 
-/// β^t by binary exponentiation in f64: IEEE multiplications only, so every target gets the
-/// same bits, without a general `pow` (3 KB of soft-float code on a microcontroller).
-/// At most 2·64 roundings of 2^−53 each: far below f32 resolution after `1 − β^t`.
-#[inline(always)]
-fn powi(beta: f32, mut step: u64) -> f64 {
-    let mut base = f64::from(beta);
-    let mut acc = 1.0;
-    while step > 0 {
-        if step & 1 == 1 {
-            acc *= base;
-        }
-        base *= base;
-        step >>= 1;
-    }
-    acc
-}
-
-/// 1/(1−β^t), in f64 so that the cancellation in 1 − β^t (β2 = 0.999, small t) costs nothing.
+/// 1/(1−β^t) in f32 from ln β: 1 − β^t = −expm1(t ln β) (see [`crate::scalar`]), within
+/// 3·2^−24 relative of the exact value; no cancellation at small t, no f64.
 /// Called four times a step, once per step: kept out of line, where it is one copy in flash.
 #[inline(never)]
-fn inverse_bias_correction(beta: f32, step: u64) -> f32 {
-    (1.0 / (1.0 - powi(beta, step))) as f32
+fn inverse_bias_correction(ln_beta: f32, step: u64) -> f32 {
+    1.0 / crate::scalar::one_minus_exp(step, ln_beta)
 }
 
 /// Host constants of one Adam step: the bias corrections at t and at t − 1.
@@ -115,11 +99,13 @@ impl Adam {
     #[inline(always)]
     pub(crate) fn constants(&self, step: u64) -> AdamStep {
         let prev = step.saturating_sub(1);
+        // Inlined, so that a β known at compile time (a firmware's) folds to a constant.
+        let (l1, l2) = (crate::scalar::ln(self.beta1), crate::scalar::ln(self.beta2));
         AdamStep {
-            inv_bc1: inverse_bias_correction(self.beta1, step),
-            inv_bc2: inverse_bias_correction(self.beta2, step),
-            inv_bc1_prev: inverse_bias_correction(self.beta1, prev),
-            inv_bc2_prev: inverse_bias_correction(self.beta2, prev),
+            inv_bc1: inverse_bias_correction(l1, step),
+            inv_bc2: inverse_bias_correction(l2, step),
+            inv_bc1_prev: inverse_bias_correction(l1, prev),
+            inv_bc2_prev: inverse_bias_correction(l2, prev),
             has_prev: prev > 0,
         }
     }

@@ -1,12 +1,12 @@
 //! A versioned little-endian byte layout for an optimizer and its state, written and read
 //! without allocation, so a microcontroller or a checkpoint can save and restore it exactly.
 //!
-//! Record layout, version 1 ([`RECORD_LEN`] bytes, all numbers little-endian):
+//! Record layout, version 2 ([`RECORD_LEN`] bytes, all numbers little-endian):
 //!
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 4 | magic `HDOP` |
-//! | 4 | 2 | version (1) |
+//! | 4 | 2 | version (2) |
 //! | 6 | 1 | base: 0 SGD, 1 Adam |
 //! | 7 | 1 | flags: 1 Nesterov, 2 Adam 1/√t, 4 hyper, 8 clamp, 16 transition |
 //! | 8 | 1 | hyper rule: 0 additive, 1 multiplicative |
@@ -16,6 +16,13 @@
 //! | 48 | 4 | f32: α_∞ |
 //! | 52 | 8 | u64: step t |
 //! | 60 | 4 | f32: α_t |
+//! | 64 | 4 | u32: CRC-32 of bytes 0..64 |
+//!
+//! The CRC is the common CRC-32 (IEEE 802.3, zlib, PNG: reflected polynomial 0xEDB88320,
+//! initial value and final XOR 0xFFFFFFFF; "123456789" gives 0xCBF43926). It detects every
+//! error of up to 3 bits and every burst of up to 32 bits, so a damaged checkpoint is refused
+//! rather than resumed as a different optimizer. Version 1 records (the first 64 bytes above,
+//! version 1, no CRC) are still read.
 //!
 //! Per-element buffers are plain f32 arrays: [`encode_f32s`] / [`decode_f32s`].
 
@@ -23,10 +30,25 @@ use crate::{
     Adam, Base, Config, Error, Hyper, HyperRule, Optimizer, Scope, Sgd, State, Transition,
 };
 
-/// Bytes of one encoded optimizer record.
-pub const RECORD_LEN: usize = 64;
+/// Bytes of one encoded optimizer record (the current version, 2).
+pub const RECORD_LEN: usize = 68;
+/// Bytes of a version 1 record, which had no checksum.
+const RECORD_LEN_V1: usize = 64;
 const MAGIC: [u8; 4] = *b"HDOP";
-const VERSION: u16 = 1;
+const VERSION: u16 = 2;
+
+/// CRC-32 (IEEE 802.3) of `bytes`, bit by bit: a few dozen bytes of code and no table, which
+/// suits a record read once per resume.
+pub(crate) fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
+        }
+    }
+    !crc
+}
 
 const NESTEROV: u8 = 1;
 const SQRT_DECAY: u8 = 2;
@@ -143,15 +165,18 @@ impl Optimizer {
         w.f32(tr.alpha_inf);
         w.bytes(&state.step.to_le_bytes());
         w.f32(state.alpha);
+        let crc = crc32(w.out.get(..RECORD_LEN_V1).unwrap_or_default());
+        w.bytes(&crc.to_le_bytes());
         Ok(w.at)
     }
 
-    /// Reads a record written by [`encode`](Optimizer::encode), validating it as
-    /// [`Optimizer::new`] does.
+    /// Reads a record written by [`encode`](Optimizer::encode) (or a version 1 record),
+    /// validating it as [`Optimizer::new`] does. `bytes` must be exactly one record.
     ///
     /// # Errors
-    /// [`Error::Corrupt`] (bad magic, truncated, unknown tag or flag, non-finite α_t),
-    /// [`Error::UnsupportedVersion`], [`Error::InvalidHyperparameter`].
+    /// [`Error::Corrupt`] (bad magic, truncated, trailing bytes, checksum mismatch, unknown
+    /// tag or flag, non-finite α_t), [`Error::UnsupportedVersion`],
+    /// [`Error::InvalidHyperparameter`], [`Error::InconsistentHyperparameters`].
     pub fn decode(bytes: &[u8]) -> Result<(Optimizer, State), Error> {
         let mut r = Reader { bytes, at: 0 };
         if r.take::<4>()? != MAGIC {
@@ -160,8 +185,28 @@ impl Optimizer {
             });
         }
         let version = u16::from_le_bytes(r.take()?);
-        if version != VERSION {
-            return Err(Error::UnsupportedVersion { found: version });
+        let len = match version {
+            1 => RECORD_LEN_V1,
+            VERSION => RECORD_LEN,
+            _ => return Err(Error::UnsupportedVersion { found: version }),
+        };
+        if bytes.len() < len {
+            return Err(Error::Corrupt {
+                reason: "truncated",
+            });
+        }
+        if bytes.len() > len {
+            return Err(Error::Corrupt {
+                reason: "trailing bytes after the record",
+            });
+        }
+        if version == VERSION {
+            let (body, stored) = bytes.split_at(RECORD_LEN_V1);
+            if stored != crc32(body).to_le_bytes() {
+                return Err(Error::Corrupt {
+                    reason: "checksum mismatch",
+                });
+            }
         }
         let [tag, flags, rule, scope, r0, r1] = r.take::<6>()?;
         if flags & !(NESTEROV | SQRT_DECAY | HYPER | CLAMP | TRANSITION) != 0 || r0 != 0 || r1 != 0

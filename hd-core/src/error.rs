@@ -14,6 +14,16 @@ pub enum Error {
         /// What it must satisfy, e.g. `"finite and >= 0"`.
         requirement: &'static str,
     },
+    /// Two hyperparameters, each valid alone, that contradict each other, e.g. a clamp range
+    /// that excludes α_0 (the first step must use α_0).
+    InconsistentHyperparameters {
+        /// The first one's name (`alpha0`, …).
+        first: &'static str,
+        /// The second one's name (`clamp`, …).
+        second: &'static str,
+        /// What they must satisfy together, e.g. `"lo <= alpha0 <= hi"`.
+        requirement: &'static str,
+    },
     /// Two slices that must match in length do not.
     LengthMismatch {
         /// Which slice is wrong (`grads`, `buffers`, `states`, …).
@@ -55,6 +65,14 @@ impl fmt::Display for Error {
             Error::InvalidHyperparameter { name, requirement } => {
                 write!(f, "invalid hyperparameter {name}: must be {requirement}")
             }
+            Error::InconsistentHyperparameters {
+                first,
+                second,
+                requirement,
+            } => write!(
+                f,
+                "hyperparameters {first} and {second} contradict each other: must be {requirement}"
+            ),
             Error::LengthMismatch {
                 name,
                 expected,

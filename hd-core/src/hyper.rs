@@ -64,7 +64,8 @@ pub struct Hyper {
     /// One α for everything (default), per tensor, or per parameter.
     pub scope: Scope,
     /// Optional safeguard: α clamped to [lo, hi] after each update. The paper lets α go
-    /// negative ("unlearning"); users of the reference code asked for this bound.
+    /// negative ("unlearning"); users of the reference code asked for this bound. The range
+    /// must contain α_0 ([`Error::InconsistentHyperparameters`] otherwise).
     pub clamp: Option<(f32, f32)>,
     /// Optional convergent schedule of §5.1.
     pub transition: Option<Transition>,
@@ -137,11 +138,15 @@ impl Hyper {
             (HyperRule::Multiplicative, Some((grad_sq, dir_sq))) => {
                 // When ‖g‖‖d‖ = 0, g·d = 0 too, so dividing by the smallest normal number
                 // gives cos = 0 and leaves α unchanged, without a data-dependent branch.
+                // The slice drivers scale g and d by powers of two before squaring (see
+                // `Accumulator`), so these sums neither underflow nor overflow there; the clamp
+                // keeps Cauchy–Schwarz's |cos| ≤ 1 against the last rounding, and against a
+                // backend that sums unscaled squares of gradients below about 1e-19.
                 let norms = grad_sq
                     .sqrt()
                     .mul(&dir_sq.sqrt())
                     .max_const(f32::MIN_POSITIVE);
-                let cos = terms.dot.div(&norms);
+                let cos = terms.dot.div(&norms).clamp(-1.0, 1.0);
                 alpha.mul(&cos.scale(self.beta).shift(1.0))
             }
             // Unreachable: multiplicative terms always carry norms.
@@ -157,7 +162,7 @@ impl Hyper {
     #[inline(always)]
     pub(crate) fn delta(&self, step: u64) -> f32 {
         match self.transition {
-            Some(tr) => libm::pow(step as f64, -f64::from(tr.power)) as f32,
+            Some(tr) => crate::scalar::pow_neg(step, tr.power),
             None => 1.0,
         }
     }

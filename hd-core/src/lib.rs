@@ -51,6 +51,7 @@ mod hyper;
 mod optimizer;
 pub mod paper;
 mod real;
+mod scalar;
 mod sgd;
 mod variant;
 
@@ -61,7 +62,7 @@ pub use hyper::{Hyper, HyperRule, Scope, Terms, Transition};
 pub use optimizer::{Accumulator, Base, Config, Optimizer, State, StepConstants, TensorMut};
 pub use real::{Real, LANES};
 pub use sgd::Sgd;
-pub use variant::Variant;
+pub use variant::{Settings, Variant};
 
 /// The README's example runs as a doctest, so it cannot go stale.
 #[cfg(doctest)]

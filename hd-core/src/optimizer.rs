@@ -5,7 +5,7 @@
 use crate::adam::AdamStep;
 use crate::hyper::{HyperRule, Scope};
 use crate::real::{Lanes, LANES};
-use crate::{Adam, Error, Hyper, Real, Sgd, Terms};
+use crate::{Adam, Error, Hyper, Real, Sgd, Terms, Transition};
 use core::ops::Range;
 
 /// The base rule, i.e. the direction d_t of θ_t = θ_{t−1} − γ_t d_t.
@@ -64,19 +64,109 @@ impl Config {
         }
     }
 
-    /// This base rule with additive hypergradient descent (HD) at rate β.
+    /// This base rule with additive hypergradient descent (HD) at rate β, keeping any scope,
+    /// clamp or transition set before.
     pub const fn with_hd(self, beta: f32) -> Config {
+        self.with_rule(HyperRule::Additive, beta)
+    }
+
+    /// This base rule with multiplicative hypergradient descent (HDM) at rate β′, keeping any
+    /// scope, clamp or transition set before.
+    pub const fn with_hdm(self, beta: f32) -> Config {
+        self.with_rule(HyperRule::Multiplicative, beta)
+    }
+
+    const fn with_rule(self, rule: HyperRule, beta: f32) -> Config {
+        let hyper = self.hyper_or_neutral();
         Config {
-            hyper: Some(Hyper::additive(beta)),
+            hyper: Some(Hyper {
+                rule,
+                beta,
+                ..hyper
+            }),
             ..self
         }
     }
 
-    /// This base rule with multiplicative hypergradient descent (HDM) at rate β′.
-    pub const fn with_hdm(self, beta: f32) -> Config {
+    /// The hypergradient settings, or additive HD with β = 0 (the base rule exactly) so that
+    /// the builders below never drop a value set before [`with_hd`](Config::with_hd).
+    const fn hyper_or_neutral(&self) -> Hyper {
+        match self.hyper {
+            Some(h) => h,
+            None => Hyper::additive(0.0),
+        }
+    }
+
+    /// This configuration with α shared over `scope`.
+    ///
+    /// Called before [`with_hd`](Config::with_hd) / [`with_hdm`](Config::with_hdm) (or without
+    /// them), it adds additive HD with β = 0, which steps exactly as the base rule; the later
+    /// call then sets the rule and β and keeps the scope. The same holds for
+    /// [`with_clamp`](Config::with_clamp) and [`with_transition`](Config::with_transition), so
+    /// the order of the builders does not matter and nothing set is ever dropped.
+    ///
+    /// ```
+    /// use hd_core::{Config, Optimizer, Scope};
+    /// let a = Config::sgd(0.01).with_scope(Scope::PerParameter).with_hd(1e-3);
+    /// let b = Config::sgd(0.01).with_hd(1e-3).with_scope(Scope::PerParameter);
+    /// assert_eq!(a, b);
+    /// assert_eq!(Optimizer::new(a)?.slots(), 2); // d_{t−1} and α
+    /// # Ok::<(), hd_core::Error>(())
+    /// ```
+    pub const fn with_scope(self, scope: Scope) -> Config {
+        let hyper = self.hyper_or_neutral();
         Config {
-            hyper: Some(Hyper::multiplicative(beta)),
+            hyper: Some(Hyper { scope, ..hyper }),
             ..self
+        }
+    }
+
+    /// This configuration with α clamped to [lo, hi] after each update (see
+    /// [`with_scope`](Config::with_scope) for the order of builders). [`Optimizer::new`]
+    /// refuses a range that excludes α_0.
+    pub const fn with_clamp(self, lo: f32, hi: f32) -> Config {
+        let hyper = self.hyper_or_neutral();
+        Config {
+            hyper: Some(Hyper {
+                clamp: Some((lo, hi)),
+                ..hyper
+            }),
+            ..self
+        }
+    }
+
+    /// This configuration with the convergent schedule of paper §5.1 (see
+    /// [`with_scope`](Config::with_scope) for the order of builders).
+    pub const fn with_transition(self, transition: Transition) -> Config {
+        let hyper = self.hyper_or_neutral();
+        Config {
+            hyper: Some(Hyper {
+                transition: Some(transition),
+                ..hyper
+            }),
+            ..self
+        }
+    }
+
+    /// This Adam configuration with the paper's 1/√t decay of the step (used for logistic
+    /// regression).
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] naming `sqrt_decay` if the base rule is not Adam: the
+    /// decay is defined for Adam only, and dropping it silently would train something else.
+    pub const fn with_sqrt_decay(self) -> Result<Config, Error> {
+        match self.base {
+            Base::Adam(a) => Ok(Config {
+                base: Base::Adam(Adam {
+                    sqrt_decay: true,
+                    ..a
+                }),
+                ..self
+            }),
+            Base::Sgd(_) => Err(Error::InvalidHyperparameter {
+                name: "sqrt_decay",
+                requirement: "used with an Adam base rule only",
+            }),
         }
     }
 
@@ -91,7 +181,9 @@ impl Config {
     /// Checks every hyperparameter.
     ///
     /// # Errors
-    /// [`Error::InvalidHyperparameter`] naming the first one out of its domain.
+    /// [`Error::InvalidHyperparameter`] naming the first one out of its domain;
+    /// [`Error::InconsistentHyperparameters`] naming `alpha0` and `clamp` when the clamp range
+    /// excludes α_0.
     #[inline(always)]
     pub fn validate(&self) -> Result<(), Error> {
         if !self.alpha0.is_finite() {
@@ -110,9 +202,20 @@ impl Config {
             Base::Sgd(s) => s.validate()?,
             Base::Adam(a) => a.validate()?,
         }
-        match self.hyper {
-            Some(h) => h.validate(),
-            None => Ok(()),
+        let Some(h) = self.hyper else {
+            return Ok(());
+        };
+        h.validate()?;
+        match h.clamp {
+            // The first step uses α_0 (h_1 = 0); a clamp that excludes it would replace it.
+            Some((lo, hi)) if !(lo <= self.alpha0 && self.alpha0 <= hi) => {
+                Err(Error::InconsistentHyperparameters {
+                    first: "alpha0",
+                    second: "clamp",
+                    requirement: "lo <= alpha0 <= hi",
+                })
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -123,8 +226,13 @@ impl Config {
 pub struct State {
     /// Steps taken so far; the next step is t = `step` + 1.
     pub step: u64,
-    /// The current α_t (α_0 before the first step; unused by [`Scope::PerParameter`], whose
-    /// α lives in the buffers).
+    /// The α that scope shares, after `step` steps:
+    ///
+    /// - [`Scope::Global`]: the one α_t of every parameter (α_0 before the first step).
+    /// - [`Scope::PerTensor`]: the α_t of the tensor this `State` belongs to.
+    /// - [`Scope::PerParameter`]: always α_0. Each parameter's α_{t,i} is in the α slot of the
+    ///   buffers ([`Optimizer::alpha_slot`]); log those, not this.
+    /// - No hypergradient: α_0, the fixed learning rate.
     pub alpha: f32,
 }
 
@@ -147,6 +255,7 @@ struct Layout {
 }
 
 impl Layout {
+    #[inline(always)]
     fn of(config: &Config) -> Layout {
         let (base, recomputes) = match config.base {
             Base::Sgd(s) => (s.slots(), s.keeps_direction()),
@@ -159,6 +268,7 @@ impl Layout {
         }
     }
 
+    #[inline(always)]
     fn slots(&self) -> usize {
         self.base + usize::from(self.direction) + usize::from(self.alpha)
     }
@@ -183,6 +293,67 @@ pub struct Accumulator {
     grad_sq: [f32; LANES],
     dir_sq: [f32; LANES],
     lane: usize,
+    grad_range: Range2,
+    dir_range: Range2,
+}
+
+/// The power of two 2^k that g (or d) is multiplied by before HDM squares it, and the binary
+/// exponent of the largest scaled |x| seen so far.
+///
+/// In f32, Σ g² underflows to 0 once every |g_i| is below about 1e-23 and overflows above
+/// about 1e19, which made cos = g·d/(‖g‖‖d‖) meaningless at both ends of the range. Scaling by
+/// a power of two is exact and cos does not depend on it, so k is chosen to keep the largest
+/// scaled value within 2^±40 (the sums then stay far from both limits for any length). While
+/// the gradients stay in that range k stays 0, so the usual sums, and their bits, are unchanged.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Range2 {
+    /// The exponent k of the factor.
+    k: i32,
+    /// 2^k.
+    factor: f32,
+    /// The largest raw |x| seen so far.
+    seen: f32,
+}
+
+/// 2^k as an exact f32, for k ∈ [−126, 127].
+#[inline(always)]
+fn pow2(k: i32) -> f32 {
+    f32::from_bits(((k + 127) as u32) << 23)
+}
+
+impl Range2 {
+    /// Nothing seen yet.
+    const EMPTY: Range2 = Range2 {
+        k: 0,
+        factor: 1.0,
+        seen: 0.0,
+    };
+    /// The scaled maximum is kept within 2^±`WINDOW`.
+    const WINDOW: i32 = 40;
+
+    /// Takes in a raw |x| larger than any seen; returns the factor 2^j (1 almost always) that
+    /// the sums already held must be multiplied by (once for the dot, twice for squares).
+    #[inline(always)]
+    fn admit(&mut self, max_abs: f32) -> f32 {
+        // NaN and ∞ pass unscaled into the sums, where they are caught.
+        if max_abs.is_nan() || max_abs <= self.seen {
+            return 1.0;
+        }
+        self.seen = max_abs;
+        if !max_abs.is_finite() {
+            return 1.0;
+        }
+        let exponent = ((max_abs.to_bits() >> 23) & 0xff) as i32 - 127;
+        let top = exponent + self.k;
+        if (-Self::WINDOW..=Self::WINDOW).contains(&top) {
+            return 1.0;
+        }
+        // Bring the largest scaled value near 1, by at most 2^±126 at a time.
+        let j = (-top).max(-126 - self.k).min(126 - self.k);
+        self.k += j;
+        self.factor = pow2(self.k);
+        pow2(j)
+    }
 }
 
 impl Default for Accumulator {
@@ -204,21 +375,144 @@ fn add_lanes(acc: &mut [f32; LANES], x: &Lanes, lane0: usize, len: usize) {
     }
 }
 
-/// Lanes summed in a fixed tree order.
+/// The largest |x| of a value, for HDM's scaling; NaN is skipped (it reaches the sums anyway).
+trait MaxAbs {
+    /// Whether some |x| > `bound`: the hot test, a compare and a mask, no reduction.
+    fn exceeds(&self, bound: f32) -> bool;
+    fn max_abs(&self) -> f32;
+}
+
+impl MaxAbs for f32 {
+    #[inline(always)]
+    fn exceeds(&self, bound: f32) -> bool {
+        self.abs() > bound
+    }
+    #[inline(always)]
+    fn max_abs(&self) -> f32 {
+        self.abs()
+    }
+}
+
+impl Lanes {
+    /// Lane-wise max(self, x), NaN skipped.
+    #[inline(always)]
+    fn lane_max(&self, x: &Lanes) -> Lanes {
+        self.zip_with(x, |m, v| if v > m { v } else { m })
+    }
+}
+
+impl MaxAbs for Lanes {
+    #[inline(always)]
+    fn exceeds(&self, bound: f32) -> bool {
+        self.0.iter().fold(false, |any, x| any | (x.abs() > bound))
+    }
+    #[inline(always)]
+    fn max_abs(&self) -> f32 {
+        self.0
+            .iter()
+            .fold(0.0, |m, x| if x.abs() > m { x.abs() } else { m })
+    }
+}
+
+/// Lanes summed in a fixed tree order. The lanes start at −0 (see [`Accumulator::new`]); the
+/// final `+ 0` turns a −0 total into +0, so the result has exactly the bits of the same sums
+/// started at +0.
+#[inline(always)]
 fn reduce(l: &[f32; LANES]) -> f32 {
     let [a, b, c, d, e, f, g, h] = *l;
-    ((a + b) + (c + d)) + ((e + f) + (g + h))
+    (((a + b) + (c + d)) + ((e + f) + (g + h))) + 0.0
 }
 
 impl Accumulator {
     /// Empty sums.
     pub const fn new() -> Self {
+        // −0 is the identity of IEEE addition as +0 is (−0 + x = x for every x), so every sum
+        // has the same value, and `reduce` restores the sign of a zero total; unlike +0 it is
+        // not a byte pattern that compiles to a call to `memset`, which would cost a
+        // microcontroller 174 B of flash.
         Accumulator {
-            dot: [0.0; LANES],
-            grad_sq: [0.0; LANES],
-            dir_sq: [0.0; LANES],
+            dot: [-0.0; LANES],
+            grad_sq: [-0.0; LANES],
+            dir_sq: [-0.0; LANES],
             lane: 0,
+            grad_range: Range2::EMPTY,
+            dir_range: Range2::EMPTY,
         }
+    }
+
+    /// g_t and d_{t−1} scaled for HDM's sums (see [`Range2`]); unchanged for HD, whose dot
+    /// product is used as is. A new largest |g| or |d| takes the slow path.
+    #[inline(always)]
+    fn scaled<T: Real + MaxAbs>(&mut self, norms: bool, g: T, d: T) -> (T, T) {
+        if !norms {
+            return (g, d);
+        }
+        if g.exceeds(self.grad_range.seen) || d.exceeds(self.dir_range.seen) {
+            if BLOCKS {
+                *self = self.widened(g.max_abs(), d.max_abs());
+            } else {
+                // In place on bare metal: copying the sums in and out would link `memcpy`.
+                self.widen(g.max_abs(), d.max_abs());
+            }
+        }
+        (
+            g.scale(self.grad_range.factor),
+            d.scale(self.dir_range.factor),
+        )
+    }
+
+    /// Admits new maxima and rescales the sums held so far to the new factors (exact: powers
+    /// of two, except that what falls below f32's range was negligible anyway).
+    #[inline(never)]
+    fn widen(&mut self, max_grad: f32, max_dir: f32) {
+        let fg = self.grad_range.admit(max_grad);
+        let fd = self.dir_range.admit(max_dir);
+        if fg != 1.0 || fd != 1.0 {
+            let lanes = self.grad_sq.iter_mut().zip(self.dir_sq.iter_mut());
+            for ((g, d), p) in lanes.zip(self.dot.iter_mut()) {
+                *g = *g * fg * fg;
+                *d = *d * fd * fd;
+                *p = *p * fg * fd;
+            }
+        }
+    }
+
+    /// Whether sums added unscaled, with these largest g² and d², are what the scaled sums
+    /// would be: nothing scaled so far and the largest |g| and |d| seen within 2^±`WINDOW`
+    /// (an all-zero or underflowed slice takes the scaled path too). If so, notes the maxima.
+    #[inline(always)]
+    fn admit_unscaled(&mut self, max_grad_sq: f32, max_dir_sq: f32) -> bool {
+        let (mg, md) = (
+            crate::real::sqrtf(max_grad_sq),
+            crate::real::sqrtf(max_dir_sq),
+        );
+        let fits = |r: &Range2, m: f32| {
+            let m = if m > r.seen { m } else { r.seen };
+            let exponent = ((m.to_bits() >> 23) & 0xff) as i32 - 127;
+            r.k == 0 && (-Range2::WINDOW..=Range2::WINDOW).contains(&exponent)
+        };
+        if !(fits(&self.grad_range, mg) && fits(&self.dir_range, md)) {
+            return false;
+        }
+        self.grad_range.seen = self.grad_range.seen.max_const(mg);
+        self.dir_range.seen = self.dir_range.seen.max_const(md);
+        true
+    }
+
+    /// Adds one block of HDM's three sums.
+    #[inline(always)]
+    fn add_squares(&mut self, dot: &Lanes, grad_sq: &Lanes, dir_sq: &Lanes) {
+        add_lanes(&mut self.dot, dot, 0, LANES);
+        add_lanes(&mut self.grad_sq, grad_sq, 0, LANES);
+        add_lanes(&mut self.dir_sq, dir_sq, 0, LANES);
+    }
+
+    /// [`widen`](Accumulator::widen) by value, so that the caller's sums are never
+    /// address-taken and can stay in registers through the block loop.
+    #[inline(never)]
+    fn widened(mut self, max_grad: f32, max_dir: f32) -> Accumulator {
+        self.widen(max_grad, max_dir);
+        self
     }
 
     fn add(&mut self, t: &Terms<Lanes>, lane0: usize, len: usize) {
@@ -256,6 +550,12 @@ impl Accumulator {
     }
 
     /// The accumulated terms (with norms when `norms`).
+    ///
+    /// For HDM, g and d were each multiplied by a power of two (2^0 unless the gradients are
+    /// below about 2^−40 or above 2^40) before the sums, so that ‖g‖² can neither underflow nor
+    /// overflow; cos(g, d) does not depend on it. For per-parameter scope the dot is a check,
+    /// 0 or NaN (see [`Optimizer::advance`]).
+    #[inline(always)]
     pub fn terms(&self, norms: bool) -> Terms<f32> {
         Terms {
             dot: reduce(&self.dot),
@@ -367,7 +667,8 @@ impl Optimizer {
     /// Validates `config` once; every step then only checks lengths and finiteness.
     ///
     /// # Errors
-    /// [`Error::InvalidHyperparameter`] if any hyperparameter is out of its domain.
+    /// As [`Config::validate`]: [`Error::InvalidHyperparameter`] if any hyperparameter is out of
+    /// its domain, [`Error::InconsistentHyperparameters`] if the clamp excludes α_0.
     #[inline(always)]
     pub fn new(config: Config) -> Result<Optimizer, Error> {
         config.validate()?;
@@ -409,6 +710,9 @@ impl Optimizer {
 
     /// Resets buffers for a fresh start: zeros, and α_0 in the per-parameter α buffer.
     ///
+    /// Zeroed buffers are a fresh start too: the first step takes α_{0,i} = α_0 without reading
+    /// the α buffer, and writes α_{1,i} there.
+    ///
     /// # Errors
     /// [`Error::LengthMismatch`] if `buffers` is not a whole number of slots.
     pub fn init_buffers(&self, buffers: &mut [f32]) -> Result<(), Error> {
@@ -443,7 +747,7 @@ impl Optimizer {
             adam,
             delta: self.config.hyper.map_or(1.0, |h| h.delta(step)),
             inv_sqrt_step: match self.config.base {
-                Base::Adam(a) if a.sqrt_decay => (1.0 / libm::sqrt(step as f64)) as f32,
+                Base::Adam(a) if a.sqrt_decay => 1.0 / crate::real::sqrtf(step as f32),
                 _ => 1.0,
             },
         }
@@ -490,6 +794,68 @@ impl Optimizer {
         }
     }
 
+    /// g_t (with L2) and d_{t−1} for phase 1; d is `0·g` for a base rule, so the "dot" is 0
+    /// for a finite gradient and NaN otherwise, which is the finiteness check every rule needs
+    /// before it writes anything.
+    #[inline(always)]
+    fn hyper_inputs<T: Real>(
+        &self,
+        c: &StepConstants,
+        params: &T,
+        grads: &T,
+        slots: &[T],
+        base: usize,
+    ) -> (T, T) {
+        let g = self.gradient(grads, params);
+        let zero = g.scale(0.0);
+        let d = match self.config.hyper {
+            Some(_) => self.previous_direction(c, slots, base, zero),
+            None => zero,
+        };
+        (g, d)
+    }
+
+    /// Phase 1's terms from g_t and d_{t−1} (scaled by powers of two for HDM by the slice
+    /// drivers; cos does not change).
+    ///
+    /// Per-parameter scope has no shared α to update, so its "dot" is a check instead:
+    /// 0 when every g_i d_{t−1,i} and every new α_{t,i} is finite, NaN otherwise. That way
+    /// [`advance`](Optimizer::advance) refuses an overflowing α_{t,i} before anything is
+    /// written, as global scope does.
+    #[inline(always)]
+    fn terms_from<T: Real>(&self, c: &StepConstants, g: &T, d: &T, slots: &[T]) -> Terms<T> {
+        let dot = g.mul(d);
+        if let (Some(h), true) = (self.config.hyper, self.layout.alpha) {
+            let next = self.parameter_alpha(h, c, &dot, slots);
+            return Terms {
+                dot: dot.scale(0.0).add(&next.scale(0.0)).sum(),
+                norms: None,
+            };
+        }
+        Terms {
+            norms: self.needs_norms().then(|| (g.mul(g).sum(), d.mul(d).sum())),
+            dot: dot.sum(),
+        }
+    }
+
+    /// α_{t,i} of per-parameter scope from its own g_{t,i} d_{t−1,i}. α_{0,i} is α_0 itself,
+    /// not the buffer, so a start from zeroed buffers is right too; `dot` is finite wherever
+    /// this is used on values that are written.
+    #[inline(always)]
+    fn parameter_alpha<T: Real>(&self, h: Hyper, c: &StepConstants, dot: &T, slots: &[T]) -> T {
+        let previous = match slots.last() {
+            Some(a) if c.step > 1 => a.clone(),
+            _ => dot.scale(0.0).shift(self.config.alpha0),
+        };
+        h.next_alpha(
+            &previous,
+            &Terms {
+                dot: dot.clone(),
+                norms: None,
+            },
+        )
+    }
+
     #[inline(always)]
     fn terms_unchecked<T: Real>(
         &self,
@@ -499,20 +865,8 @@ impl Optimizer {
         slots: &[T],
         base: usize,
     ) -> Terms<T> {
-        let g = self.gradient(grads, params);
-        // Base rules use d = 0: the "dot" is then 0 for a finite gradient and NaN otherwise,
-        // which is the finiteness check every rule needs before it writes anything.
-        let zero = g.scale(0.0);
-        let d = match self.config.hyper {
-            Some(_) => self.previous_direction(c, slots, base, zero),
-            None => zero,
-        };
-        Terms {
-            dot: g.mul(&d).sum(),
-            norms: self
-                .needs_norms()
-                .then(|| (g.mul(&g).sum(), d.mul(&d).sum())),
-        }
+        let (g, d) = self.hyper_inputs(c, params, grads, slots, base);
+        self.terms_from(c, &g, &d, slots)
     }
 
     #[inline(always)]
@@ -550,16 +904,13 @@ impl Optimizer {
         let gamma = match (self.config.hyper, self.layout.alpha) {
             (Some(h), true) => {
                 let d = self.previous_direction(c, slots, base, g.scale(0.0));
+                // The additive rule element-wise: each α_i sees its own g_i d_{t−1,i}.
+                let next = self.parameter_alpha(h, c, &g.mul(&d), slots);
                 // The α slot is the last (`alpha_slot`); `last_mut` keeps the index a
                 // constant, so a block's slots stay in registers instead of on the stack.
                 match slots.last_mut() {
                     Some(a) => {
-                        // The additive rule element-wise: each α_i sees its own g_i d_{t−1,i}.
-                        let terms = Terms {
-                            dot: g.mul(&d),
-                            norms: None,
-                        };
-                        a.assign(h.next_alpha(a, &terms));
+                        a.assign(next);
                         self.step_size(c, a)
                     }
                     None => self.step_size(c, alpha),
@@ -692,20 +1043,32 @@ impl Optimizer {
     ) -> Result<(), Error> {
         self.check_lengths(params.len(), grads.len(), buffers.len())?;
         let step = state.step.checked_add(1).ok_or(Error::StepOverflow)?;
-        let c = self.constants(step);
+        self.terms_dispatch(&self.constants(step), params, grads, buffers, acc);
+        Ok(())
+    }
+
+    /// Phase 1 over checked slices.
+    #[inline(always)]
+    fn terms_dispatch(
+        &self,
+        c: &StepConstants,
+        params: &[f32],
+        grads: &[f32],
+        buffers: &[f32],
+        acc: &mut Accumulator,
+    ) {
         // Monomorphised per layout (B base slots of K in all) so that every slot index is a
         // constant and each block stays in registers.
         match (self.layout.base, self.slots()) {
-            (0, 0) => self.terms_slices::<0, 0>(&c, params, grads, buffers, acc),
-            (0, 1) => self.terms_slices::<0, 1>(&c, params, grads, buffers, acc),
-            (0, 2) => self.terms_slices::<0, 2>(&c, params, grads, buffers, acc),
-            (1, 1) => self.terms_slices::<1, 1>(&c, params, grads, buffers, acc),
-            (1, 2) => self.terms_slices::<1, 2>(&c, params, grads, buffers, acc),
-            (1, 3) => self.terms_slices::<1, 3>(&c, params, grads, buffers, acc),
-            (2, 2) => self.terms_slices::<2, 2>(&c, params, grads, buffers, acc),
-            _ => self.terms_slices::<2, 3>(&c, params, grads, buffers, acc),
+            (0, 0) => self.terms_slices::<0, 0>(c, params, grads, buffers, acc),
+            (0, 1) => self.terms_slices::<0, 1>(c, params, grads, buffers, acc),
+            (0, 2) => self.terms_slices::<0, 2>(c, params, grads, buffers, acc),
+            (1, 1) => self.terms_slices::<1, 1>(c, params, grads, buffers, acc),
+            (1, 2) => self.terms_slices::<1, 2>(c, params, grads, buffers, acc),
+            (1, 3) => self.terms_slices::<1, 3>(c, params, grads, buffers, acc),
+            (2, 2) => self.terms_slices::<2, 2>(c, params, grads, buffers, acc),
+            _ => self.terms_slices::<2, 3>(c, params, grads, buffers, acc),
         }
-        Ok(())
     }
 
     #[inline(always)]
@@ -763,7 +1126,9 @@ impl Optimizer {
         };
         let g = Lanes::load(grads, start, lane0, len);
         let s = slots.map(|sl| Lanes::load(sl, start, lane0, len));
-        acc.add(&self.terms_unchecked(c, &theta, &g, &s, B), lane0, len);
+        let (g, d) = self.hyper_inputs(c, &theta, &g, &s, B);
+        let (g, d) = acc.scaled(self.needs_norms(), g, d);
+        acc.add(&self.terms_from(c, &g, &d, &s), lane0, len);
     }
 
     /// Phase 1 over whole blocks: the hot loop.
@@ -781,20 +1146,52 @@ impl Optimizer {
         else {
             return;
         };
-        let mut slot_blocks = slots.map(|sl| {
-            sl.get(range.clone())
-                .unwrap_or_default()
-                .chunks_exact(LANES)
-        });
         let decay = self.config.weight_decay > 0.0;
-        for (p, g) in params.chunks_exact(LANES).zip(grads.chunks_exact(LANES)) {
+        let norms = self.needs_norms();
+        // The sums live in a local for the loop, so that they can stay in registers; slot
+        // blocks are addressed by index, as in `apply_slices`.
+        let mut sums = *acc;
+        let (mut max_g, mut max_d) = (Lanes::ZERO, Lanes::ZERO);
+        let blocks = params.chunks_exact(LANES).zip(grads.chunks_exact(LANES));
+        for (i, (p, g)) in blocks.enumerate() {
+            let at = range.start + i * LANES;
             let theta = if decay { Lanes::block(p) } else { Lanes::ZERO };
-            let s = slot_blocks
-                .each_mut()
-                .map(|it| it.next().map_or(Lanes::ZERO, Lanes::block));
-            let terms = self.terms_unchecked(c, &theta, &Lanes::block(g), &s, B);
-            acc.add_block(&terms);
+            let s = slots
+                .each_ref()
+                .map(|sl| sl.get(at..at + LANES).map_or(Lanes::ZERO, Lanes::block));
+            let (g, d) = self.hyper_inputs(c, &theta, &Lanes::block(g), &s, B);
+            if norms {
+                // HDM first sums unscaled, noting the largest g² and d²: when they are in
+                // range, which is almost always, that is the result. (The sums are added
+                // here directly: HDM has no per-parameter form, and a `Terms` with its
+                // `Option` of blocks kept every block in memory.)
+                let (gg, dd) = (g.mul(&g), d.mul(&d));
+                max_g = max_g.lane_max(&gg);
+                max_d = max_d.lane_max(&dd);
+                sums.add_squares(&g.mul(&d), &gg, &dd);
+            } else {
+                sums.add_block(&self.terms_from(c, &g, &d, &s));
+            }
         }
+        if norms && !sums.admit_unscaled(max_g.max_abs(), max_d.max_abs()) {
+            // Some |g| or |d| is out of range: again, scaling each block (see `Range2`).
+            sums = *acc;
+            for (i, (p, g)) in params
+                .chunks_exact(LANES)
+                .zip(grads.chunks_exact(LANES))
+                .enumerate()
+            {
+                let at = range.start + i * LANES;
+                let theta = if decay { Lanes::block(p) } else { Lanes::ZERO };
+                let s = slots
+                    .each_ref()
+                    .map(|sl| sl.get(at..at + LANES).map_or(Lanes::ZERO, Lanes::block));
+                let (g, d) = self.hyper_inputs(c, &theta, &Lanes::block(g), &s, B);
+                let (g, d) = sums.scaled(norms, g, d);
+                sums.add_block(&self.terms_from(c, &g, &d, &s));
+            }
+        }
+        *acc = sums;
     }
 
     /// Phase 1 one element at a time, element j into lane j mod [`LANES`] as the blocks do.
@@ -808,13 +1205,16 @@ impl Optimizer {
         acc: &mut Accumulator,
     ) {
         let decay = self.config.weight_decay > 0.0;
+        let norms = self.needs_norms();
         for (i, g) in grads.iter().enumerate() {
             let theta = match params.get(i) {
                 Some(p) if decay => *p,
                 _ => 0.0,
             };
             let s = slots.map(|sl| sl.get(i).copied().unwrap_or(0.0));
-            acc.add_one(&self.terms_unchecked(c, &theta, g, &s, B));
+            let (g, d) = self.hyper_inputs(c, &theta, g, &s, B);
+            let (g, d) = acc.scaled(norms, g, d);
+            acc.add_one(&self.terms_from(c, &g, &d, &s));
         }
     }
 
@@ -853,20 +1253,38 @@ impl Optimizer {
         buffers: &mut [f32],
     ) -> Result<(), Error> {
         self.check_lengths(params.len(), grads.len(), buffers.len())?;
-        let c = self.constants(state.step);
+        self.apply_dispatch(
+            &self.constants(state.step),
+            state.alpha,
+            params,
+            grads,
+            buffers,
+        );
+        Ok(())
+    }
+
+    /// Phase 2 over checked slices.
+    #[inline(always)]
+    fn apply_dispatch(
+        &self,
+        c: &StepConstants,
+        alpha: f32,
+        params: &mut [f32],
+        grads: &[f32],
+        buffers: &mut [f32],
+    ) {
         // Monomorphised per layout (B base slots of K in all) so that every slot index is a
         // constant and each block stays in registers.
         match (self.layout.base, self.slots()) {
-            (0, 0) => self.apply_slices::<0, 0>(&c, state.alpha, params, grads, buffers),
-            (0, 1) => self.apply_slices::<0, 1>(&c, state.alpha, params, grads, buffers),
-            (0, 2) => self.apply_slices::<0, 2>(&c, state.alpha, params, grads, buffers),
-            (1, 1) => self.apply_slices::<1, 1>(&c, state.alpha, params, grads, buffers),
-            (1, 2) => self.apply_slices::<1, 2>(&c, state.alpha, params, grads, buffers),
-            (1, 3) => self.apply_slices::<1, 3>(&c, state.alpha, params, grads, buffers),
-            (2, 2) => self.apply_slices::<2, 2>(&c, state.alpha, params, grads, buffers),
-            _ => self.apply_slices::<2, 3>(&c, state.alpha, params, grads, buffers),
+            (0, 0) => self.apply_slices::<0, 0>(c, alpha, params, grads, buffers),
+            (0, 1) => self.apply_slices::<0, 1>(c, alpha, params, grads, buffers),
+            (0, 2) => self.apply_slices::<0, 2>(c, alpha, params, grads, buffers),
+            (1, 1) => self.apply_slices::<1, 1>(c, alpha, params, grads, buffers),
+            (1, 2) => self.apply_slices::<1, 2>(c, alpha, params, grads, buffers),
+            (1, 3) => self.apply_slices::<1, 3>(c, alpha, params, grads, buffers),
+            (2, 2) => self.apply_slices::<2, 2>(c, alpha, params, grads, buffers),
+            _ => self.apply_slices::<2, 3>(c, alpha, params, grads, buffers),
         }
-        Ok(())
     }
 
     #[inline(always)]
@@ -961,11 +1379,146 @@ impl Optimizer {
         grads: &[f32],
         buffers: &mut [f32],
     ) -> Result<(), Error> {
+        // The paper's nine optimizers as they are usually run (no L2, one global α, no clamp,
+        // no transition, no 1/√t) get loops compiled for exactly their rule: the same code
+        // with every choice of the configuration a constant, so LLVM drops the branches the
+        // generic loops test on every block, and the blocks stay in SIMD registers (3× faster
+        // in cache; see BENCHMARKS.md). Same operations, so the same bits as the generic path.
+        let c = &self.config;
+        let plain = c.weight_decay == 0.0
+            && c.hyper.is_none_or(|h| {
+                h.scope == Scope::Global && h.clamp.is_none() && h.transition.is_none()
+            });
+        if BLOCKS && plain {
+            let rule = match c.hyper {
+                None => 0,
+                Some(h) if h.rule == HyperRule::Additive => 1,
+                Some(_) => 2,
+            };
+            let base = match c.base {
+                Base::Sgd(s) if s.momentum == 0.0 => 0,
+                Base::Sgd(s) if s.nesterov => 1,
+                Base::Adam(a) if !a.sqrt_decay => 2,
+                _ => 3,
+            };
+            let done = match (base, rule) {
+                (0, 0) => self.step_plain::<0, 0>(state, params, grads, buffers),
+                (0, 1) => self.step_plain::<0, 1>(state, params, grads, buffers),
+                (0, 2) => self.step_plain::<0, 2>(state, params, grads, buffers),
+                (1, 0) => self.step_plain::<1, 0>(state, params, grads, buffers),
+                (1, 1) => self.step_plain::<1, 1>(state, params, grads, buffers),
+                (1, 2) => self.step_plain::<1, 2>(state, params, grads, buffers),
+                (2, 0) => self.step_plain::<2, 0>(state, params, grads, buffers),
+                (2, 1) => self.step_plain::<2, 1>(state, params, grads, buffers),
+                (2, 2) => self.step_plain::<2, 2>(state, params, grads, buffers),
+                _ => None,
+            };
+            if let Some(result) = done {
+                return result;
+            }
+        }
+        self.step_generic(state, params, grads, buffers)
+    }
+
+    /// [`step`](Optimizer::step) for one of the nine plain rules: base `BASE` (0 SGD, 1 SGDN,
+    /// 2 Adam) and rule `RULE` (0 none, 1 HD, 2 HDM), rebuilt from constants and this
+    /// configuration's numbers; `None` if the configuration is not that rule.
+    #[inline(never)]
+    fn step_plain<const BASE: u8, const RULE: u8>(
+        &self,
+        state: &mut State,
+        params: &mut [f32],
+        grads: &[f32],
+        buffers: &mut [f32],
+    ) -> Option<Result<(), Error>> {
+        let c = &self.config;
+        let base = match (BASE, c.base) {
+            (0, _) => Base::Sgd(Sgd::PLAIN),
+            // Testing μ > 0 here lets LLVM fold the same test in the loops.
+            (1, Base::Sgd(s)) if s.momentum > 0.0 => Base::Sgd(Sgd::nesterov(s.momentum)),
+            (2, Base::Adam(a)) => Base::Adam(Adam {
+                sqrt_decay: false,
+                ..a
+            }),
+            _ => return None,
+        };
+        let hyper = match (RULE, c.hyper) {
+            (0, None) => None,
+            (1, Some(h)) => Some(Hyper::additive(h.beta)),
+            (2, Some(h)) => Some(Hyper::multiplicative(h.beta)),
+            _ => return None,
+        };
+        let fixed = Optimizer::fixed(Config {
+            base,
+            alpha0: c.alpha0,
+            weight_decay: 0.0,
+            hyper,
+        });
+        Some(fixed.step_generic(state, params, grads, buffers))
+    }
+
+    /// An optimizer for a configuration already validated (a specialisation of `self`'s).
+    #[inline(always)]
+    fn fixed(config: Config) -> Optimizer {
+        Optimizer {
+            config,
+            layout: Layout::of(&config),
+        }
+    }
+
+    /// [`step`](Optimizer::step) for any configuration. Out of line in unoptimised builds,
+    /// whose frames for these inlined loops are large enough to add up on a test's stack.
+    #[cfg_attr(debug_assertions, inline(never))]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn step_generic(
+        &self,
+        state: &mut State,
+        params: &mut [f32],
+        grads: &[f32],
+        buffers: &mut [f32],
+    ) -> Result<(), Error> {
+        // As hypergradient → advance → apply, with the lengths checked and the step's
+        // constants computed once.
+        self.check_lengths(params.len(), grads.len(), buffers.len())?;
+        let step = state.step.checked_add(1).ok_or(Error::StepOverflow)?;
+        let c = self.constants(step);
+        if self.config.hyper.is_none() && !BLOCKS {
+            return self.step_base_scalar(&c, state, params, grads, buffers);
+        }
         let mut acc = Accumulator::new();
-        self.hypergradient(state, params, grads, buffers, &mut acc)?;
+        self.terms_dispatch(&c, params, grads, buffers, &mut acc);
         let mut next = *state;
         self.advance(&mut next, &acc)?;
-        self.apply(&next, params, grads, buffers)?;
+        self.apply_dispatch(&c, next.alpha, params, grads, buffers);
+        *state = next;
+        Ok(())
+    }
+
+    /// [`step`](Optimizer::step) of a base rule on the one-element-at-a-time path (bare
+    /// metal): with no α to update, phase 1 is only the finiteness check, done without the
+    /// lane sums (which a microcontroller would pay for in flash). Same result, same errors.
+    #[inline(always)]
+    fn step_base_scalar(
+        &self,
+        c: &StepConstants,
+        state: &mut State,
+        params: &mut [f32],
+        grads: &[f32],
+        buffers: &mut [f32],
+    ) -> Result<(), Error> {
+        // g + λθ is finite exactly when (g + λθ)·0 is 0.
+        let check = grads
+            .iter()
+            .zip(params.iter())
+            .fold(0.0f32, |acc, (g, p)| acc + self.gradient(g, p).scale(0.0));
+        if check != 0.0 {
+            return Err(Error::NonFinite);
+        }
+        let next = State {
+            step: c.step,
+            ..*state
+        };
+        self.apply_dispatch(c, next.alpha, params, grads, buffers);
         *state = next;
         Ok(())
     }

@@ -103,7 +103,13 @@ impl Real for f32 {
     }
     #[inline(always)]
     fn clamp(&self, lo: f32, hi: f32) -> Self {
-        self.max_const(lo).min(hi)
+        // Comparisons rather than `f32::min`, which is a libm call on some targets.
+        let x = self.max_const(lo);
+        if x < hi {
+            x
+        } else {
+            hi
+        }
     }
     #[inline(always)]
     fn sum(&self) -> Self {
@@ -138,6 +144,11 @@ impl Lanes {
             *o = f(*o);
         }
         Lanes(out)
+    }
+    /// Element-wise `f(self, rhs)`.
+    #[inline(always)]
+    pub(crate) fn zip_with(&self, rhs: &Self, f: impl Fn(f32, f32) -> f32) -> Self {
+        self.zip(rhs, f)
     }
     #[inline(always)]
     fn zip(&self, rhs: &Self, f: impl Fn(f32, f32) -> f32) -> Self {

@@ -56,11 +56,13 @@ impl Sgd {
     }
 
     /// Per-element buffers of the base rule: the velocity when μ > 0.
+    #[inline(always)]
     pub(crate) fn slots(&self) -> usize {
         usize::from(self.momentum > 0.0)
     }
 
     /// Heavy ball's direction is its velocity, so d_{t−1} needs no buffer of its own.
+    #[inline(always)]
     pub(crate) fn keeps_direction(&self) -> bool {
         self.momentum > 0.0 && !self.nesterov
     }

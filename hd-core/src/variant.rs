@@ -126,6 +126,9 @@ impl Variant {
     /// ignored by a base optimizer), Nesterov momentum `mu` (SGDN family only; ignored by the
     /// others), Adam with (0.9, 0.999, 1e−8), no weight decay, one global α. Validate it with
     /// [`Optimizer::new`](crate::Optimizer::new).
+    ///
+    /// Three positional numbers are easy to swap, and the ones that do not apply are dropped
+    /// without a word: [`configure`](Variant::configure) names them and refuses those.
     pub fn config(self, alpha0: f32, beta: f32, mu: f32) -> Config {
         let base = match self.base() {
             Variant::Sgdn => Base::Sgd(Sgd::nesterov(mu)),
@@ -142,6 +145,77 @@ impl Variant {
                 None => None,
             },
         }
+    }
+}
+
+/// The numbers that pick one of the nine optimizers' configurations, by name, for
+/// [`Variant::configure`]. Each must be given exactly where it applies.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Settings {
+    /// Initial learning rate α_0 (every variant).
+    pub alpha0: f32,
+    /// β for HD, β′ for HDM; `None` for SGD, SGDN and Adam.
+    pub beta: Option<f32>,
+    /// Nesterov momentum μ; SGDN family only.
+    pub mu: Option<f32>,
+}
+
+impl Variant {
+    /// Its configuration from named [`Settings`] (Adam with (0.9, 0.999, 1e−8), no weight
+    /// decay, one global α; add the rest with [`Config`]'s `with_…` builders), validated as
+    /// [`Optimizer::new`](crate::Optimizer::new) does.
+    ///
+    /// ```
+    /// use hd_core::{Error, Settings, Variant};
+    /// let sgdn_hd = Variant::SgdnHd.configure(Settings { alpha0: 0.001, beta: Some(0.001), mu: Some(0.9) })?;
+    /// assert_eq!(sgdn_hd, hd_core::Config::sgdn(0.001, 0.9).with_hd(0.001));
+    /// // A β for plain Adam would be dropped by `config`; here it is an error.
+    /// let adam = Variant::Adam.configure(Settings { alpha0: 0.001, beta: Some(1e-7), mu: None });
+    /// assert!(matches!(adam, Err(Error::InvalidHyperparameter { name: "beta", .. })));
+    /// # Ok::<(), hd_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] naming `beta` or `mu` when it is given for a variant
+    /// it does not apply to or missing for one it does; then as [`Config::validate`].
+    pub fn configure(self, settings: Settings) -> Result<Config, Error> {
+        let Settings { alpha0, beta, mu } = settings;
+        let base = match (self.base(), mu) {
+            (Variant::Sgdn, Some(mu)) => Config::sgdn(alpha0, mu),
+            (Variant::Sgdn, None) => {
+                return Err(Error::InvalidHyperparameter {
+                    name: "mu",
+                    requirement: "given for the SGDN family",
+                })
+            }
+            (_, Some(_)) => {
+                return Err(Error::InvalidHyperparameter {
+                    name: "mu",
+                    requirement: "given for the SGDN family only",
+                })
+            }
+            (Variant::Adam, None) => Config::adam(alpha0),
+            (_, None) => Config::sgd(alpha0),
+        };
+        let config = match (self.rule(), beta) {
+            (Some(HyperRule::Additive), Some(b)) => base.with_hd(b),
+            (Some(HyperRule::Multiplicative), Some(b)) => base.with_hdm(b),
+            (None, None) => base,
+            (Some(_), None) => {
+                return Err(Error::InvalidHyperparameter {
+                    name: "beta",
+                    requirement: "given for a hypergradient variant",
+                })
+            }
+            (None, Some(_)) => {
+                return Err(Error::InvalidHyperparameter {
+                    name: "beta",
+                    requirement: "given for a hypergradient variant only",
+                })
+            }
+        };
+        config.validate()?;
+        Ok(config)
     }
 }
 

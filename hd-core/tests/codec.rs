@@ -24,7 +24,7 @@ fn the_layout_is_little_endian_as_documented() {
     let mut b = [0u8; RECORD_LEN];
     run.opt.encode(&run.state, &mut b).unwrap();
     assert_eq!(&b[0..4], b"HDOP");
-    assert_eq!(&b[4..6], &[1, 0]); // version 1
+    assert_eq!(&b[4..6], &[2, 0]); // version 2
     assert_eq!(b[6], 0); // SGD
     assert_eq!(b[7], 1 | 4); // Nesterov, hyper
     assert_eq!(&b[12..16], &0.5f32.to_le_bytes()); // α_0
@@ -32,6 +32,86 @@ fn the_layout_is_little_endian_as_documented() {
     assert_eq!(&b[32..36], &2.0f32.to_le_bytes()); // β
     assert_eq!(&b[52..60], &0u64.to_le_bytes()); // t
     assert_eq!(&b[60..64], &0.5f32.to_le_bytes()); // α_t
+    assert_eq!(&b[64..68], &crc32(&b[..64]).to_le_bytes()); // CRC-32 of the rest
+}
+
+/// CRC-32 (IEEE 802.3) written independently of hd-core's: table-driven, from the reflected
+/// polynomial 0xEDB88320; checked against the standard check value below.
+fn crc32(bytes: &[u8]) -> u32 {
+    let table: Vec<u32> = (0..256u32)
+        .map(|n| {
+            (0..8).fold(n, |c, _| {
+                if c & 1 == 1 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                }
+            })
+        })
+        .collect();
+    !bytes.iter().fold(!0u32, |c, &b| {
+        table[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8)
+    })
+}
+
+#[test]
+fn the_test_crc_is_the_standard_one() {
+    // The catalogue check value of CRC-32/ISO-HDLC ("CRC-32" of zlib and PNG).
+    assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+}
+
+/// A damaged record is refused, never resumed as another optimizer: every single-bit flip of
+/// a record (the audit found about 70 % of flipped records accepted) and trailing bytes.
+#[test]
+fn damaged_records_and_trailing_bytes_are_refused() {
+    let config = hd_core::Config::sgdn(0.01, 0.9)
+        .with_hd(1e-3)
+        .with_clamp(0.0, 0.1);
+    let mut run = Run::new(config, theta0());
+    run.steps(5, quadratic_grad);
+    let mut good = [0u8; RECORD_LEN];
+    run.opt.encode(&run.state, &mut good).unwrap();
+    for bit in 0..RECORD_LEN * 8 {
+        let mut b = good;
+        b[bit / 8] ^= 1 << (bit % 8);
+        assert!(
+            Optimizer::decode(&b).is_err(),
+            "bit {bit} flipped was accepted"
+        );
+    }
+    let mut longer = good.to_vec();
+    longer.push(0);
+    assert_eq!(
+        Optimizer::decode(&longer).unwrap_err(),
+        Error::Corrupt {
+            reason: "trailing bytes after the record"
+        }
+    );
+    let mut b = good;
+    b[64] ^= 0x10;
+    assert_eq!(
+        Optimizer::decode(&b).unwrap_err(),
+        Error::Corrupt {
+            reason: "checksum mismatch"
+        }
+    );
+}
+
+/// Version 1 records (64 bytes, no checksum), written as its documented layout, still load.
+#[test]
+fn version_1_records_are_still_read() {
+    let mut run = Run::new(hd_core::Config::adam(0.001).with_hd(1e-7), theta0());
+    run.steps(3, quadratic_grad);
+    let mut v2 = [0u8; RECORD_LEN];
+    run.opt.encode(&run.state, &mut v2).unwrap();
+    let mut v1 = [0u8; 64];
+    v1.copy_from_slice(&v2[..64]);
+    v1[4..6].copy_from_slice(&1u16.to_le_bytes());
+    assert_eq!(Optimizer::decode(&v1), Ok((run.opt, run.state)));
+    // Exactly one record there too.
+    let mut longer = v1.to_vec();
+    longer.extend_from_slice(&[0; 4]);
+    assert!(Optimizer::decode(&longer).is_err());
 }
 
 #[test]
@@ -39,9 +119,16 @@ fn corrupt_records_are_rejected() {
     let run = Run::new(hd_core::Config::adam(0.001).with_hd(1e-7), vec![0.0]);
     let mut good = [0u8; RECORD_LEN];
     run.opt.encode(&run.state, &mut good).unwrap();
+    // Each field is damaged and the checksum recomputed, so that the field's own check is
+    // what refuses it.
+    let reseal = |b: &mut [u8; RECORD_LEN]| {
+        let crc = crc32(&b[..64]);
+        b[64..].copy_from_slice(&crc.to_le_bytes());
+    };
     let corrupt = |at: usize, v: u8| {
         let mut b = good;
         b[at] = v;
+        reseal(&mut b);
         Optimizer::decode(&b)
     };
     assert_eq!(
@@ -81,12 +168,14 @@ fn corrupt_records_are_rejected() {
     // β2 = 1.5 (bytes 24..28) is decoded, then refused by the same validation as Optimizer::new.
     let mut b = good;
     b[24..28].copy_from_slice(&1.5f32.to_le_bytes());
+    reseal(&mut b);
     assert!(matches!(
         Optimizer::decode(&b),
         Err(Error::InvalidHyperparameter { name: "beta2", .. })
     ));
     let mut b = good;
     b[60..64].copy_from_slice(&f32::NAN.to_le_bytes());
+    reseal(&mut b);
     assert_eq!(
         Optimizer::decode(&b).unwrap_err(),
         Error::Corrupt {

@@ -88,10 +88,12 @@ pub fn all_configs() -> Vec<(String, Config)> {
         out.push((name.to_string(), base));
         out.push((format!("{name}+l2"), base.with_weight_decay(1e-3)));
         for (hname, hyper) in hypers(beta_for(&base)) {
+            // A clamp must contain α_0 (the first step uses it), so its top is at least α_0.
+            let clamp = hyper.clamp.map(|(lo, hi)| (lo, hi.max(base.alpha0)));
             out.push((
                 format!("{name}-{hname}"),
                 Config {
-                    hyper: Some(hyper),
+                    hyper: Some(Hyper { clamp, ..hyper }),
                     ..base
                 },
             ));
