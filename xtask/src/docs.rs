@@ -55,7 +55,12 @@ pub fn check() -> Result<()> {
                 .is_some_and(|e| CHECKED_EXTENSIONS.contains(&e))
         })
         .collect();
-    let read = |p: &Path| std::fs::read_to_string(root.join(p)).ok();
+    // A file's text; an existing file that is not text (a figure) reads as empty.
+    let read = |p: &Path| {
+        let path = root.join(p);
+        path.is_file()
+            .then(|| std::fs::read_to_string(&path).unwrap_or_default())
+    };
     let design = read(Path::new(DESIGN)).unwrap_or_default();
     let sections = section_numbers(&design);
     let mut dangling = Vec::new();
