@@ -62,7 +62,7 @@ pub use hyper::{Hyper, HyperRule, Scope, Terms, Transition};
 pub use optimizer::{Accumulator, Base, Config, Optimizer, State, StepConstants, TensorMut};
 pub use real::{Real, LANES};
 pub use sgd::Sgd;
-pub use variant::{Settings, Variant};
+pub use variant::{Family, Settings, Variant};
 
 /// The README's example runs as a doctest, so it cannot go stale.
 #[cfg(doctest)]

@@ -32,6 +32,17 @@ pub struct Config {
     pub hyper: Option<Hyper>,
 }
 
+impl Base {
+    /// Whether the step size decays as γ_t = α_t/√t (Adam's option).
+    #[inline(always)]
+    pub(crate) fn sqrt_decay(&self) -> bool {
+        match self {
+            Base::Sgd(_) => false,
+            Base::Adam(a) => a.sqrt_decay,
+        }
+    }
+}
+
 impl Config {
     /// Plain SGD with learning rate α_0.
     pub const fn sgd(alpha0: f32) -> Config {
@@ -252,19 +263,49 @@ struct Layout {
     base: usize,
     direction: bool,
     alpha: bool,
+    shape: Shape,
+}
+
+/// The layouts the fused loops are compiled for, B base slots of K in all: only those that
+/// exist can be written (Adam recomputes d_{t−1}, so it never stores it), so the one table of
+/// compiled loops, `by_layout!`, matches every layout without a catch-all.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Shape {
+    B0K0,
+    B0K1,
+    B0K2,
+    B1K1,
+    B1K2,
+    B1K3,
+    B2K2,
+    B2K3,
 }
 
 impl Layout {
     #[inline(always)]
     fn of(config: &Config) -> Layout {
-        let (base, recomputes) = match config.base {
-            Base::Sgd(s) => (s.slots(), s.keeps_direction()),
-            Base::Adam(_) => (2, true),
+        let hyper = config.hyper.is_some();
+        let alpha = config.hyper.is_some_and(|h| h.scope == Scope::PerParameter);
+        // (base slots, d_{t−1} stored, shape without and with per-parameter α)
+        let (base, direction, shape) = match config.base {
+            Base::Sgd(s) => {
+                let velocity = s.slots() == 1;
+                let direction = hyper && !s.keeps_direction();
+                let shapes = match (velocity, direction) {
+                    (false, false) => (Shape::B0K0, Shape::B0K1),
+                    (false, true) => (Shape::B0K1, Shape::B0K2),
+                    (true, false) => (Shape::B1K1, Shape::B1K2),
+                    (true, true) => (Shape::B1K2, Shape::B1K3),
+                };
+                (usize::from(velocity), direction, shapes)
+            }
+            Base::Adam(_) => (2, false, (Shape::B2K2, Shape::B2K3)),
         };
         Layout {
             base,
-            direction: config.hyper.is_some() && !recomputes,
-            alpha: config.hyper.is_some_and(|h| h.scope == Scope::PerParameter),
+            direction,
+            alpha,
+            shape: if alpha { shape.1 } else { shape.0 },
         }
     }
 
@@ -272,6 +313,25 @@ impl Layout {
     fn slots(&self) -> usize {
         self.base + usize::from(self.direction) + usize::from(self.alpha)
     }
+}
+
+/// `$receiver.$method::<B, K>(args)` for the layout's [`Shape`], B base slots of K in all: the
+/// one table of the layouts the fused loops are monomorphised for, so that every slot index is
+/// a constant and each block stays in registers. Exhaustive, so a shape with no loops does not
+/// compile.
+macro_rules! by_layout {
+    ($shape:expr, $receiver:ident . $method:ident ( $($arg:expr),* $(,)? )) => {
+        match $shape {
+            Shape::B0K0 => $receiver.$method::<0, 0>($($arg),*),
+            Shape::B0K1 => $receiver.$method::<0, 1>($($arg),*),
+            Shape::B0K2 => $receiver.$method::<0, 2>($($arg),*),
+            Shape::B1K1 => $receiver.$method::<1, 1>($($arg),*),
+            Shape::B1K2 => $receiver.$method::<1, 2>($($arg),*),
+            Shape::B1K3 => $receiver.$method::<1, 3>($($arg),*),
+            Shape::B2K2 => $receiver.$method::<2, 2>($($arg),*),
+            Shape::B2K3 => $receiver.$method::<2, 3>($($arg),*),
+        }
+    };
 }
 
 /// Whether the fused loops work on blocks of [`LANES`] elements, which LLVM turns into SIMD,
@@ -636,7 +696,7 @@ pub struct TensorMut<'a> {
 ///
 /// Without [`Hyper`] (or with β = 0) this is exactly the base optimizer, bit for bit.
 ///
-/// Knowing differences from gbaydin/hypergradient-descent: its `AdamHD` updates α inside the
+/// Known differences from gbaydin/hypergradient-descent: its `AdamHD` updates α inside the
 /// per-tensor loop, so each tensor steps with a different partial α (its issue #9); here α is
 /// updated once from all tensors' terms before any tensor moves, as in the paper.
 ///
@@ -746,9 +806,10 @@ impl Optimizer {
             step,
             adam,
             delta: self.config.hyper.map_or(1.0, |h| h.delta(step)),
-            inv_sqrt_step: match self.config.base {
-                Base::Adam(a) if a.sqrt_decay => 1.0 / crate::real::sqrtf(step as f32),
-                _ => 1.0,
+            inv_sqrt_step: if self.config.base.sqrt_decay() {
+                1.0 / crate::real::sqrtf(step as f32)
+            } else {
+                1.0
             },
         }
     }
@@ -884,9 +945,10 @@ impl Optimizer {
             Some(tr) => alpha.scale(c.delta).shift((1.0 - c.delta) * tr.alpha_inf),
             None => alpha.clone(),
         };
-        match self.config.base {
-            Base::Adam(a) if a.sqrt_decay => gamma.scale(c.inv_sqrt_step),
-            _ => gamma,
+        if self.config.base.sqrt_decay() {
+            gamma.scale(c.inv_sqrt_step)
+        } else {
+            gamma
         }
     }
 
@@ -1057,18 +1119,10 @@ impl Optimizer {
         buffers: &[f32],
         acc: &mut Accumulator,
     ) {
-        // Monomorphised per layout (B base slots of K in all) so that every slot index is a
-        // constant and each block stays in registers.
-        match (self.layout.base, self.slots()) {
-            (0, 0) => self.terms_slices::<0, 0>(c, params, grads, buffers, acc),
-            (0, 1) => self.terms_slices::<0, 1>(c, params, grads, buffers, acc),
-            (0, 2) => self.terms_slices::<0, 2>(c, params, grads, buffers, acc),
-            (1, 1) => self.terms_slices::<1, 1>(c, params, grads, buffers, acc),
-            (1, 2) => self.terms_slices::<1, 2>(c, params, grads, buffers, acc),
-            (1, 3) => self.terms_slices::<1, 3>(c, params, grads, buffers, acc),
-            (2, 2) => self.terms_slices::<2, 2>(c, params, grads, buffers, acc),
-            _ => self.terms_slices::<2, 3>(c, params, grads, buffers, acc),
-        }
+        by_layout!(
+            self.layout.shape,
+            self.terms_slices(c, params, grads, buffers, acc)
+        )
     }
 
     #[inline(always)]
@@ -1273,18 +1327,10 @@ impl Optimizer {
         grads: &[f32],
         buffers: &mut [f32],
     ) {
-        // Monomorphised per layout (B base slots of K in all) so that every slot index is a
-        // constant and each block stays in registers.
-        match (self.layout.base, self.slots()) {
-            (0, 0) => self.apply_slices::<0, 0>(c, alpha, params, grads, buffers),
-            (0, 1) => self.apply_slices::<0, 1>(c, alpha, params, grads, buffers),
-            (0, 2) => self.apply_slices::<0, 2>(c, alpha, params, grads, buffers),
-            (1, 1) => self.apply_slices::<1, 1>(c, alpha, params, grads, buffers),
-            (1, 2) => self.apply_slices::<1, 2>(c, alpha, params, grads, buffers),
-            (1, 3) => self.apply_slices::<1, 3>(c, alpha, params, grads, buffers),
-            (2, 2) => self.apply_slices::<2, 2>(c, alpha, params, grads, buffers),
-            _ => self.apply_slices::<2, 3>(c, alpha, params, grads, buffers),
-        }
+        by_layout!(
+            self.layout.shape,
+            self.apply_slices(c, alpha, params, grads, buffers)
+        )
     }
 
     #[inline(always)]
@@ -1395,11 +1441,13 @@ impl Optimizer {
                 Some(h) if h.rule == HyperRule::Additive => 1,
                 Some(_) => 2,
             };
+            // 3: no specialised loops (heavy ball, Adam with 1/√t).
             let base = match c.base {
                 Base::Sgd(s) if s.momentum == 0.0 => 0,
                 Base::Sgd(s) if s.nesterov => 1,
+                Base::Sgd(_) => 3,
                 Base::Adam(a) if !a.sqrt_decay => 2,
-                _ => 3,
+                Base::Adam(_) => 3,
             };
             let done = match (base, rule) {
                 (0, 0) => self.step_plain::<0, 0>(state, params, grads, buffers),
@@ -1575,5 +1623,56 @@ impl Optimizer {
         }
         *state = next;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shape the loops are dispatched on names the same B base slots of K in all as the
+    /// layout the rules index: counted by hand from `Layout`'s doc (v, or m and v; d_{t−1}
+    /// unless recomputed; α per parameter), for every base rule and hypergradient scope.
+    #[test]
+    fn shape_is_the_layouts_slot_count() {
+        let heavy_ball = Config {
+            base: Base::Sgd(Sgd {
+                momentum: 0.9,
+                nesterov: false,
+            }),
+            ..Config::sgd(0.1)
+        };
+        // (config, B, K without hypergradient, K with global HD, K with per-parameter HD)
+        let cases = [
+            (Config::sgd(0.1), 0, 0, 1, 2),
+            (Config::sgdn(0.1, 0.9), 1, 1, 2, 3),
+            (heavy_ball, 1, 1, 1, 2),
+            (Config::adam(0.1), 2, 2, 2, 3),
+        ];
+        let dims = |s: Shape| match s {
+            Shape::B0K0 => (0, 0),
+            Shape::B0K1 => (0, 1),
+            Shape::B0K2 => (0, 2),
+            Shape::B1K1 => (1, 1),
+            Shape::B1K2 => (1, 2),
+            Shape::B1K3 => (1, 3),
+            Shape::B2K2 => (2, 2),
+            Shape::B2K3 => (2, 3),
+        };
+        for (config, b, plain, global, per_parameter) in cases {
+            for (config, k) in [
+                (config, plain),
+                (config.with_hd(0.01), global),
+                (config.with_hdm(0.01), global),
+                (
+                    config.with_hd(0.01).with_scope(Scope::PerParameter),
+                    per_parameter,
+                ),
+            ] {
+                let layout = Layout::of(&config);
+                assert_eq!((layout.base, layout.slots()), (b, k), "{config:?}");
+                assert_eq!(dims(layout.shape), (b, k), "{config:?}");
+            }
+        }
     }
 }
