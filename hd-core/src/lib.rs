@@ -46,6 +46,7 @@
 
 mod adam;
 mod codec;
+mod config;
 mod error;
 mod hyper;
 mod optimizer;
@@ -57,9 +58,10 @@ mod variant;
 
 pub use adam::Adam;
 pub use codec::{decode_f32s, encode_f32s, RECORD_LEN};
+pub use config::{Base, Config};
 pub use error::Error;
 pub use hyper::{Hyper, HyperRule, Scope, Terms, Transition};
-pub use optimizer::{Accumulator, Base, Config, Optimizer, State, StepConstants, TensorMut};
+pub use optimizer::{Accumulator, Optimizer, State, StepConstants, TensorMut};
 pub use real::{Real, LANES};
 pub use sgd::Sgd;
 pub use variant::{Family, Settings, Variant};
