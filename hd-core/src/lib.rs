@@ -44,6 +44,7 @@
 //! record), [`encode_f32s`] / [`decode_f32s`] for the buffers.
 #![cfg_attr(not(test), no_std)]
 
+mod accumulator;
 mod adam;
 mod codec;
 mod config;
@@ -56,12 +57,13 @@ mod scalar;
 mod sgd;
 mod variant;
 
+pub use accumulator::Accumulator;
 pub use adam::Adam;
 pub use codec::{decode_f32s, encode_f32s, RECORD_LEN};
 pub use config::{Base, Config};
 pub use error::Error;
 pub use hyper::{Hyper, HyperRule, Scope, Terms, Transition};
-pub use optimizer::{Accumulator, Optimizer, State, StepConstants, TensorMut};
+pub use optimizer::{Optimizer, State, StepConstants, TensorMut};
 pub use real::{Real, LANES};
 pub use sgd::Sgd;
 pub use variant::{Family, Settings, Variant};
