@@ -55,6 +55,7 @@ pub mod paper;
 mod real;
 mod scalar;
 mod sgd;
+mod slices;
 mod variant;
 
 pub use accumulator::Accumulator;
