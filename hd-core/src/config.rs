@@ -31,17 +31,6 @@ pub struct Config {
     pub hyper: Option<Hyper>,
 }
 
-impl Base {
-    /// Whether the step size decays as γ_t = α_t/√t (Adam's option).
-    #[inline(always)]
-    pub(crate) fn sqrt_decay(&self) -> bool {
-        match self {
-            Base::Sgd(_) => false,
-            Base::Adam(a) => a.sqrt_decay,
-        }
-    }
-}
-
 impl Config {
     /// Plain SGD with learning rate α_0.
     pub const fn sgd(alpha0: f32) -> Config {

@@ -46,6 +46,7 @@
 
 mod accumulator;
 mod adam;
+mod base;
 mod codec;
 mod config;
 mod error;

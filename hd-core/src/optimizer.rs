@@ -229,10 +229,7 @@ impl Optimizer {
     /// The host constants of step t: bias corrections, δ(t), 1/√t.
     #[inline(always)]
     pub fn constants(&self, step: u64) -> StepConstants {
-        let adam = match self.config.base {
-            Base::Adam(a) => a.constants(step),
-            Base::Sgd(_) => AdamStep::default(),
-        };
+        let adam = self.config.base.constants(step);
         StepConstants {
             step,
             adam,
@@ -280,10 +277,7 @@ impl Optimizer {
                 None => zero,
             };
         }
-        match self.config.base {
-            Base::Sgd(s) => s.previous_direction(slots, zero),
-            Base::Adam(a) => a.previous_direction(&c.adam, slots, zero),
-        }
+        self.config.base.previous_direction(&c.adam, slots, zero)
     }
 
     /// g_t (with L2) and d_{t−1} for phase 1; d is `0·g` for a base rule, so the "dot" is 0
@@ -420,10 +414,7 @@ impl Optimizer {
         let Some((base_slots, extra)) = slots.split_at_mut_checked(base) else {
             return;
         };
-        let d = match self.config.base {
-            Base::Sgd(s) => s.direction(&g, base_slots),
-            Base::Adam(a) => a.direction(&c.adam, &g, base_slots),
-        };
+        let d = self.config.base.direction(&c.adam, &g, base_slots);
         params.assign(params.sub_mul(&gamma, &d));
         if self.layout.direction {
             if let Some(stored) = extra.first_mut() {
