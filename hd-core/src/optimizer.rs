@@ -1,6 +1,7 @@
 //! The optimizer: a base direction, optionally wrapped by the hypergradient rule, with one
 //! generic definition of each step (phase 1: hypergradient terms; α update; phase 2: apply)
-//! and fused slice drivers on top of it.
+//! and the public phases over slices; the fused slice loops are in `slices`, the base rules'
+//! dispatch in `base`, the configuration in `config`.
 
 use crate::accumulator::Accumulator;
 use crate::adam::{Adam, AdamStep};
