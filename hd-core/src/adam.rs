@@ -14,7 +14,7 @@ use crate::{Error, Real};
 /// are updated. The seed's Adam-HD box divides m by (1−β2^t) and uses m_t rather than m̂_t;
 /// both are typos, and this follows the paper.
 ///
-/// Knowing differences from gbaydin/hypergradient-descent's `AdamHD`: it adds ε to √v before
+/// Known differences from gbaydin/hypergradient-descent's `AdamHD`: it adds ε to √v before
 /// the bias correction (PyTorch's form), which amounts to ε/√(1−β2^t) here; this follows the
 /// paper's d_t = m̂_t/(√v̂_t + ε). It also updates α per tensor inside its loop (its issue #9);
 /// see [`Optimizer`](crate::Optimizer).

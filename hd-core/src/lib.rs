@@ -44,8 +44,11 @@
 //! record), [`encode_f32s`] / [`decode_f32s`] for the buffers.
 #![cfg_attr(not(test), no_std)]
 
+mod accumulator;
 mod adam;
+mod base;
 mod codec;
+mod config;
 mod error;
 mod hyper;
 mod optimizer;
@@ -53,16 +56,19 @@ pub mod paper;
 mod real;
 mod scalar;
 mod sgd;
+mod slices;
 mod variant;
 
+pub use accumulator::Accumulator;
 pub use adam::Adam;
 pub use codec::{decode_f32s, encode_f32s, RECORD_LEN};
+pub use config::{Base, Config};
 pub use error::Error;
 pub use hyper::{Hyper, HyperRule, Scope, Terms, Transition};
-pub use optimizer::{Accumulator, Base, Config, Optimizer, State, StepConstants, TensorMut};
+pub use optimizer::{Optimizer, State, StepConstants, TensorMut};
 pub use real::{Real, LANES};
 pub use sgd::Sgd;
-pub use variant::{Settings, Variant};
+pub use variant::{Family, Settings, Variant};
 
 /// The README's example runs as a doctest, so it cannot go stale.
 #[cfg(doctest)]

@@ -1,224 +1,15 @@
 //! The optimizer: a base direction, optionally wrapped by the hypergradient rule, with one
 //! generic definition of each step (phase 1: hypergradient terms; α update; phase 2: apply)
-//! and fused slice drivers on top of it.
+//! and the public phases over slices; the fused slice loops are in `slices`, the base rules'
+//! dispatch in `base`, the configuration in `config`.
 
-use crate::adam::AdamStep;
-use crate::hyper::{HyperRule, Scope};
-use crate::real::{Lanes, LANES};
-use crate::{Adam, Error, Hyper, Real, Sgd, Terms, Transition};
-use core::ops::Range;
-
-/// The base rule, i.e. the direction d_t of θ_t = θ_{t−1} − γ_t d_t.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Base {
-    /// SGD, with optional heavy-ball or Nesterov momentum.
-    Sgd(Sgd),
-    /// Adam.
-    Adam(Adam),
-}
-
-/// Every hyperparameter of an optimizer: plain `Copy` data, validated by [`Optimizer::new`].
-///
-/// The gradient the rules see is g_t = ∇f_t(θ_{t−1}) + λ θ_{t−1} (coupled L2, λ = `weight_decay`).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Config {
-    /// The base direction.
-    pub base: Base,
-    /// Initial learning rate α_0 (finite).
-    pub alpha0: f32,
-    /// Coupled L2 coefficient λ ≥ 0 (the paper uses 1e−4 on LogReg and MLP).
-    pub weight_decay: f32,
-    /// Hypergradient adaptation of α; `None` is the base optimizer with fixed α_0.
-    pub hyper: Option<Hyper>,
-}
-
-impl Config {
-    /// Plain SGD with learning rate α_0.
-    pub const fn sgd(alpha0: f32) -> Config {
-        Config {
-            base: Base::Sgd(Sgd::PLAIN),
-            alpha0,
-            weight_decay: 0.0,
-            hyper: None,
-        }
-    }
-
-    /// SGD with Nesterov momentum μ (the paper's SGDN).
-    pub const fn sgdn(alpha0: f32, momentum: f32) -> Config {
-        Config {
-            base: Base::Sgd(Sgd::nesterov(momentum)),
-            ..Config::sgd(alpha0)
-        }
-    }
-
-    /// Adam with the usual (0.9, 0.999, 1e−8).
-    pub const fn adam(alpha0: f32) -> Config {
-        Config {
-            base: Base::Adam(Adam {
-                beta1: 0.9,
-                beta2: 0.999,
-                eps: 1e-8,
-                sqrt_decay: false,
-            }),
-            ..Config::sgd(alpha0)
-        }
-    }
-
-    /// This base rule with additive hypergradient descent (HD) at rate β, keeping any scope,
-    /// clamp or transition set before.
-    pub const fn with_hd(self, beta: f32) -> Config {
-        self.with_rule(HyperRule::Additive, beta)
-    }
-
-    /// This base rule with multiplicative hypergradient descent (HDM) at rate β′, keeping any
-    /// scope, clamp or transition set before.
-    pub const fn with_hdm(self, beta: f32) -> Config {
-        self.with_rule(HyperRule::Multiplicative, beta)
-    }
-
-    const fn with_rule(self, rule: HyperRule, beta: f32) -> Config {
-        let hyper = self.hyper_or_neutral();
-        Config {
-            hyper: Some(Hyper {
-                rule,
-                beta,
-                ..hyper
-            }),
-            ..self
-        }
-    }
-
-    /// The hypergradient settings, or additive HD with β = 0 (the base rule exactly) so that
-    /// the builders below never drop a value set before [`with_hd`](Config::with_hd).
-    const fn hyper_or_neutral(&self) -> Hyper {
-        match self.hyper {
-            Some(h) => h,
-            None => Hyper::additive(0.0),
-        }
-    }
-
-    /// This configuration with α shared over `scope`.
-    ///
-    /// Called before [`with_hd`](Config::with_hd) / [`with_hdm`](Config::with_hdm) (or without
-    /// them), it adds additive HD with β = 0, which steps exactly as the base rule; the later
-    /// call then sets the rule and β and keeps the scope. The same holds for
-    /// [`with_clamp`](Config::with_clamp) and [`with_transition`](Config::with_transition), so
-    /// the order of the builders does not matter and nothing set is ever dropped.
-    ///
-    /// ```
-    /// use hd_core::{Config, Optimizer, Scope};
-    /// let a = Config::sgd(0.01).with_scope(Scope::PerParameter).with_hd(1e-3);
-    /// let b = Config::sgd(0.01).with_hd(1e-3).with_scope(Scope::PerParameter);
-    /// assert_eq!(a, b);
-    /// assert_eq!(Optimizer::new(a)?.slots(), 2); // d_{t−1} and α
-    /// # Ok::<(), hd_core::Error>(())
-    /// ```
-    pub const fn with_scope(self, scope: Scope) -> Config {
-        let hyper = self.hyper_or_neutral();
-        Config {
-            hyper: Some(Hyper { scope, ..hyper }),
-            ..self
-        }
-    }
-
-    /// This configuration with α clamped to [lo, hi] after each update (see
-    /// [`with_scope`](Config::with_scope) for the order of builders). [`Optimizer::new`]
-    /// refuses a range that excludes α_0.
-    pub const fn with_clamp(self, lo: f32, hi: f32) -> Config {
-        let hyper = self.hyper_or_neutral();
-        Config {
-            hyper: Some(Hyper {
-                clamp: Some((lo, hi)),
-                ..hyper
-            }),
-            ..self
-        }
-    }
-
-    /// This configuration with the convergent schedule of paper §5.1 (see
-    /// [`with_scope`](Config::with_scope) for the order of builders).
-    pub const fn with_transition(self, transition: Transition) -> Config {
-        let hyper = self.hyper_or_neutral();
-        Config {
-            hyper: Some(Hyper {
-                transition: Some(transition),
-                ..hyper
-            }),
-            ..self
-        }
-    }
-
-    /// This Adam configuration with the paper's 1/√t decay of the step (used for logistic
-    /// regression).
-    ///
-    /// # Errors
-    /// [`Error::InvalidHyperparameter`] naming `sqrt_decay` if the base rule is not Adam: the
-    /// decay is defined for Adam only, and dropping it silently would train something else.
-    pub const fn with_sqrt_decay(self) -> Result<Config, Error> {
-        match self.base {
-            Base::Adam(a) => Ok(Config {
-                base: Base::Adam(Adam {
-                    sqrt_decay: true,
-                    ..a
-                }),
-                ..self
-            }),
-            Base::Sgd(_) => Err(Error::InvalidHyperparameter {
-                name: "sqrt_decay",
-                requirement: "used with an Adam base rule only",
-            }),
-        }
-    }
-
-    /// This configuration with coupled L2 weight decay λ.
-    pub const fn with_weight_decay(self, weight_decay: f32) -> Config {
-        Config {
-            weight_decay,
-            ..self
-        }
-    }
-
-    /// Checks every hyperparameter.
-    ///
-    /// # Errors
-    /// [`Error::InvalidHyperparameter`] naming the first one out of its domain;
-    /// [`Error::InconsistentHyperparameters`] naming `alpha0` and `clamp` when the clamp range
-    /// excludes α_0.
-    #[inline(always)]
-    pub fn validate(&self) -> Result<(), Error> {
-        if !self.alpha0.is_finite() {
-            return Err(Error::InvalidHyperparameter {
-                name: "alpha0",
-                requirement: "finite",
-            });
-        }
-        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
-            return Err(Error::InvalidHyperparameter {
-                name: "weight_decay",
-                requirement: "finite and >= 0",
-            });
-        }
-        match self.base {
-            Base::Sgd(s) => s.validate()?,
-            Base::Adam(a) => a.validate()?,
-        }
-        let Some(h) = self.hyper else {
-            return Ok(());
-        };
-        h.validate()?;
-        match h.clamp {
-            // The first step uses α_0 (h_1 = 0); a clamp that excludes it would replace it.
-            Some((lo, hi)) if !(lo <= self.alpha0 && self.alpha0 <= hi) => {
-                Err(Error::InconsistentHyperparameters {
-                    first: "alpha0",
-                    second: "clamp",
-                    requirement: "lo <= alpha0 <= hi",
-                })
-            }
-            _ => Ok(()),
-        }
-    }
-}
+use crate::accumulator::Accumulator;
+use crate::adam::{Adam, AdamStep};
+use crate::config::{Base, Config};
+use crate::error::Error;
+use crate::hyper::{Hyper, HyperRule, Scope, Terms};
+use crate::real::Real;
+use crate::sgd::Sgd;
 
 /// The scalar state of an optimizer: plain data the caller owns (per-element state lives in the
 /// caller's buffers). For [`Scope::PerTensor`], keep one `State` per tensor.
@@ -248,23 +39,53 @@ pub struct StepConstants {
 /// Which per-element buffers a configuration needs, in order: the base rule's (v, or m and v),
 /// then d_{t−1} where it cannot be recomputed, then α for per-parameter scope.
 #[derive(Clone, Copy, Debug, PartialEq)]
-struct Layout {
+pub(crate) struct Layout {
     base: usize,
     direction: bool,
     alpha: bool,
+    pub(crate) shape: Shape,
+}
+
+/// The layouts the fused loops are compiled for, B base slots of K in all: only those that
+/// exist can be written (Adam recomputes d_{t−1}, so it never stores it), so the one table of
+/// compiled loops, `by_layout!`, matches every layout without a catch-all.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Shape {
+    B0K0,
+    B0K1,
+    B0K2,
+    B1K1,
+    B1K2,
+    B1K3,
+    B2K2,
+    B2K3,
 }
 
 impl Layout {
     #[inline(always)]
     fn of(config: &Config) -> Layout {
-        let (base, recomputes) = match config.base {
-            Base::Sgd(s) => (s.slots(), s.keeps_direction()),
-            Base::Adam(_) => (2, true),
+        let hyper = config.hyper.is_some();
+        let alpha = config.hyper.is_some_and(|h| h.scope == Scope::PerParameter);
+        // (base slots, d_{t−1} stored, shape without and with per-parameter α)
+        let (base, direction, shape) = match config.base {
+            Base::Sgd(s) => {
+                let velocity = s.slots() == 1;
+                let direction = hyper && !s.keeps_direction();
+                let shapes = match (velocity, direction) {
+                    (false, false) => (Shape::B0K0, Shape::B0K1),
+                    (false, true) => (Shape::B0K1, Shape::B0K2),
+                    (true, false) => (Shape::B1K1, Shape::B1K2),
+                    (true, true) => (Shape::B1K2, Shape::B1K3),
+                };
+                (usize::from(velocity), direction, shapes)
+            }
+            Base::Adam(_) => (2, false, (Shape::B2K2, Shape::B2K3)),
         };
         Layout {
             base,
-            direction: config.hyper.is_some() && !recomputes,
-            alpha: config.hyper.is_some_and(|h| h.scope == Scope::PerParameter),
+            direction,
+            alpha,
+            shape: if alpha { shape.1 } else { shape.0 },
         }
     }
 
@@ -274,341 +95,12 @@ impl Layout {
     }
 }
 
-/// Whether the fused loops work on blocks of [`LANES`] elements, which LLVM turns into SIMD,
+/// Whether the fused loops work on blocks of [`LANES`](crate::LANES) elements, which LLVM turns into SIMD,
 /// or on one element at a time. Bare-metal targets (microcontrollers, no SIMD) take the latter:
 /// unrolled blocks would only cost flash there. Both paths compute each element with the same
-/// operations and sum element j into lane j mod [`LANES`], so they give the same bits; the
+/// operations and sum element j into lane j mod [`LANES`](crate::LANES), so they give the same bits; the
 /// `scalar-loops` feature selects the scalar path anywhere, which is how it is tested on a host.
-const BLOCKS: bool = cfg!(not(any(target_os = "none", feature = "scalar-loops")));
-
-/// Lane-wise running sums of phase 1 over any number of slices, in the order they are fed.
-///
-/// Element j of the concatenation of everything fed goes to lane j mod [`LANES`], and
-/// [`terms`](Accumulator::terms) reduces the lanes as ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)); so
-/// feeding tensors one by one gives exactly the bits of feeding their concatenation at once, on
-/// every target.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Accumulator {
-    dot: [f32; LANES],
-    grad_sq: [f32; LANES],
-    dir_sq: [f32; LANES],
-    lane: usize,
-    grad_range: Range2,
-    dir_range: Range2,
-}
-
-/// The power of two 2^k that g (or d) is multiplied by before HDM squares it, and the binary
-/// exponent of the largest scaled |x| seen so far.
-///
-/// In f32, Σ g² underflows to 0 once every |g_i| is below about 1e-23 and overflows above
-/// about 1e19, which made cos = g·d/(‖g‖‖d‖) meaningless at both ends of the range. Scaling by
-/// a power of two is exact and cos does not depend on it, so k is chosen to keep the largest
-/// scaled value within 2^±40 (the sums then stay far from both limits for any length). While
-/// the gradients stay in that range k stays 0, so the usual sums, and their bits, are unchanged.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Range2 {
-    /// The exponent k of the factor.
-    k: i32,
-    /// 2^k.
-    factor: f32,
-    /// The largest raw |x| seen so far.
-    seen: f32,
-}
-
-/// 2^k as an exact f32, for k ∈ [−126, 127].
-#[inline(always)]
-fn pow2(k: i32) -> f32 {
-    f32::from_bits(((k + 127) as u32) << 23)
-}
-
-impl Range2 {
-    /// Nothing seen yet.
-    const EMPTY: Range2 = Range2 {
-        k: 0,
-        factor: 1.0,
-        seen: 0.0,
-    };
-    /// The scaled maximum is kept within 2^±`WINDOW`.
-    const WINDOW: i32 = 40;
-
-    /// Takes in a raw |x| larger than any seen; returns the factor 2^j (1 almost always) that
-    /// the sums already held must be multiplied by (once for the dot, twice for squares).
-    #[inline(always)]
-    fn admit(&mut self, max_abs: f32) -> f32 {
-        // NaN and ∞ pass unscaled into the sums, where they are caught.
-        if max_abs.is_nan() || max_abs <= self.seen {
-            return 1.0;
-        }
-        self.seen = max_abs;
-        if !max_abs.is_finite() {
-            return 1.0;
-        }
-        let exponent = ((max_abs.to_bits() >> 23) & 0xff) as i32 - 127;
-        let top = exponent + self.k;
-        if (-Self::WINDOW..=Self::WINDOW).contains(&top) {
-            return 1.0;
-        }
-        // Bring the largest scaled value near 1, by at most 2^±126 at a time.
-        let j = (-top).max(-126 - self.k).min(126 - self.k);
-        self.k += j;
-        self.factor = pow2(self.k);
-        pow2(j)
-    }
-}
-
-impl Default for Accumulator {
-    fn default() -> Self {
-        Accumulator::new()
-    }
-}
-
-#[inline(always)]
-fn add_lanes(acc: &mut [f32; LANES], x: &Lanes, lane0: usize, len: usize) {
-    if lane0 == 0 && len == LANES {
-        for (a, v) in acc.iter_mut().zip(x.0.iter()) {
-            *a += *v;
-        }
-        return;
-    }
-    for (a, v) in acc.iter_mut().zip(x.0.iter()).skip(lane0).take(len) {
-        *a += *v;
-    }
-}
-
-/// The largest |x| of a value, for HDM's scaling; NaN is skipped (it reaches the sums anyway).
-trait MaxAbs {
-    /// Whether some |x| > `bound`: the hot test, a compare and a mask, no reduction.
-    fn exceeds(&self, bound: f32) -> bool;
-    fn max_abs(&self) -> f32;
-}
-
-impl MaxAbs for f32 {
-    #[inline(always)]
-    fn exceeds(&self, bound: f32) -> bool {
-        self.abs() > bound
-    }
-    #[inline(always)]
-    fn max_abs(&self) -> f32 {
-        self.abs()
-    }
-}
-
-impl Lanes {
-    /// Lane-wise max(self, x), NaN skipped.
-    #[inline(always)]
-    fn lane_max(&self, x: &Lanes) -> Lanes {
-        self.zip_with(x, |m, v| if v > m { v } else { m })
-    }
-}
-
-impl MaxAbs for Lanes {
-    #[inline(always)]
-    fn exceeds(&self, bound: f32) -> bool {
-        self.0.iter().fold(false, |any, x| any | (x.abs() > bound))
-    }
-    #[inline(always)]
-    fn max_abs(&self) -> f32 {
-        self.0
-            .iter()
-            .fold(0.0, |m, x| if x.abs() > m { x.abs() } else { m })
-    }
-}
-
-/// Lanes summed in a fixed tree order. The lanes start at −0 (see [`Accumulator::new`]); the
-/// final `+ 0` turns a −0 total into +0, so the result has exactly the bits of the same sums
-/// started at +0.
-#[inline(always)]
-fn reduce(l: &[f32; LANES]) -> f32 {
-    let [a, b, c, d, e, f, g, h] = *l;
-    (((a + b) + (c + d)) + ((e + f) + (g + h))) + 0.0
-}
-
-impl Accumulator {
-    /// Empty sums.
-    pub const fn new() -> Self {
-        // −0 is the identity of IEEE addition as +0 is (−0 + x = x for every x), so every sum
-        // has the same value, and `reduce` restores the sign of a zero total; unlike +0 it is
-        // not a byte pattern that compiles to a call to `memset`, which would cost a
-        // microcontroller 174 B of flash.
-        Accumulator {
-            dot: [-0.0; LANES],
-            grad_sq: [-0.0; LANES],
-            dir_sq: [-0.0; LANES],
-            lane: 0,
-            grad_range: Range2::EMPTY,
-            dir_range: Range2::EMPTY,
-        }
-    }
-
-    /// g_t and d_{t−1} scaled for HDM's sums (see [`Range2`]); unchanged for HD, whose dot
-    /// product is used as is. A new largest |g| or |d| takes the slow path.
-    #[inline(always)]
-    fn scaled<T: Real + MaxAbs>(&mut self, norms: bool, g: T, d: T) -> (T, T) {
-        if !norms {
-            return (g, d);
-        }
-        if g.exceeds(self.grad_range.seen) || d.exceeds(self.dir_range.seen) {
-            if BLOCKS {
-                *self = self.widened(g.max_abs(), d.max_abs());
-            } else {
-                // In place on bare metal: copying the sums in and out would link `memcpy`.
-                self.widen(g.max_abs(), d.max_abs());
-            }
-        }
-        (
-            g.scale(self.grad_range.factor),
-            d.scale(self.dir_range.factor),
-        )
-    }
-
-    /// Admits new maxima and rescales the sums held so far to the new factors (exact: powers
-    /// of two, except that what falls below f32's range was negligible anyway).
-    #[inline(never)]
-    fn widen(&mut self, max_grad: f32, max_dir: f32) {
-        let fg = self.grad_range.admit(max_grad);
-        let fd = self.dir_range.admit(max_dir);
-        if fg != 1.0 || fd != 1.0 {
-            let lanes = self.grad_sq.iter_mut().zip(self.dir_sq.iter_mut());
-            for ((g, d), p) in lanes.zip(self.dot.iter_mut()) {
-                *g = *g * fg * fg;
-                *d = *d * fd * fd;
-                *p = *p * fg * fd;
-            }
-        }
-    }
-
-    /// Whether sums added unscaled, with these largest g² and d², are what the scaled sums
-    /// would be: nothing scaled so far and the largest |g| and |d| seen within 2^±`WINDOW`
-    /// (an all-zero or underflowed slice takes the scaled path too). If so, notes the maxima.
-    #[inline(always)]
-    fn admit_unscaled(&mut self, max_grad_sq: f32, max_dir_sq: f32) -> bool {
-        let (mg, md) = (
-            crate::real::sqrtf(max_grad_sq),
-            crate::real::sqrtf(max_dir_sq),
-        );
-        let fits = |r: &Range2, m: f32| {
-            let m = if m > r.seen { m } else { r.seen };
-            let exponent = ((m.to_bits() >> 23) & 0xff) as i32 - 127;
-            r.k == 0 && (-Range2::WINDOW..=Range2::WINDOW).contains(&exponent)
-        };
-        if !(fits(&self.grad_range, mg) && fits(&self.dir_range, md)) {
-            return false;
-        }
-        self.grad_range.seen = self.grad_range.seen.max_const(mg);
-        self.dir_range.seen = self.dir_range.seen.max_const(md);
-        true
-    }
-
-    /// Adds one block of HDM's three sums.
-    #[inline(always)]
-    fn add_squares(&mut self, dot: &Lanes, grad_sq: &Lanes, dir_sq: &Lanes) {
-        add_lanes(&mut self.dot, dot, 0, LANES);
-        add_lanes(&mut self.grad_sq, grad_sq, 0, LANES);
-        add_lanes(&mut self.dir_sq, dir_sq, 0, LANES);
-    }
-
-    /// [`widen`](Accumulator::widen) by value, so that the caller's sums are never
-    /// address-taken and can stay in registers through the block loop.
-    #[inline(never)]
-    fn widened(mut self, max_grad: f32, max_dir: f32) -> Accumulator {
-        self.widen(max_grad, max_dir);
-        self
-    }
-
-    fn add(&mut self, t: &Terms<Lanes>, lane0: usize, len: usize) {
-        add_lanes(&mut self.dot, &t.dot, lane0, len);
-        if let Some((g, d)) = &t.norms {
-            add_lanes(&mut self.grad_sq, g, lane0, len);
-            add_lanes(&mut self.dir_sq, d, lane0, len);
-        }
-        self.lane = (lane0 + len) % LANES;
-    }
-
-    #[inline(always)]
-    fn add_block(&mut self, t: &Terms<Lanes>) {
-        add_lanes(&mut self.dot, &t.dot, 0, LANES);
-        if let Some((g, d)) = &t.norms {
-            add_lanes(&mut self.grad_sq, g, 0, LANES);
-            add_lanes(&mut self.dir_sq, d, 0, LANES);
-        }
-    }
-
-    #[inline(always)]
-    fn add_one(&mut self, t: &Terms<f32>) {
-        if let Some(d) = self.dot.get_mut(self.lane) {
-            *d += t.dot;
-        }
-        if let Some((g, d)) = t.norms {
-            if let Some(a) = self.grad_sq.get_mut(self.lane) {
-                *a += g;
-            }
-            if let Some(a) = self.dir_sq.get_mut(self.lane) {
-                *a += d;
-            }
-        }
-        self.lane = (self.lane + 1) % LANES;
-    }
-
-    /// The accumulated terms (with norms when `norms`).
-    ///
-    /// For HDM, g and d were each multiplied by a power of two (2^0 unless the gradients are
-    /// below about 2^−40 or above 2^40) before the sums, so that ‖g‖² can neither underflow nor
-    /// overflow; cos(g, d) does not depend on it. For per-parameter scope the dot is a check,
-    /// 0 or NaN (see [`Optimizer::advance`]).
-    #[inline(always)]
-    pub fn terms(&self, norms: bool) -> Terms<f32> {
-        Terms {
-            dot: reduce(&self.dot),
-            norms: norms.then(|| (reduce(&self.grad_sq), reduce(&self.dir_sq))),
-        }
-    }
-}
-
-impl Lanes {
-    const ZERO: Lanes = Lanes([0.0; LANES]);
-
-    /// A whole block (`src` has [`LANES`] elements; zeros otherwise, which cannot happen).
-    #[inline(always)]
-    fn block(src: &[f32]) -> Lanes {
-        Lanes(<[f32; LANES]>::try_from(src).unwrap_or([0.0; LANES]))
-    }
-
-    #[inline(always)]
-    fn store_block(&self, dst: &mut [f32]) {
-        if let Ok(d) = <&mut [f32; LANES]>::try_from(dst) {
-            *d = self.0;
-        }
-    }
-
-    /// `len` elements of `src` from `start`, placed at lanes `lane0..lane0 + len`, zeros elsewhere.
-    #[inline(always)]
-    fn load(src: &[f32], start: usize, lane0: usize, len: usize) -> Lanes {
-        if lane0 == 0 && len == LANES {
-            if let Some(Ok(a)) = src.get(start..start + LANES).map(<[f32; LANES]>::try_from) {
-                return Lanes(a);
-            }
-        }
-        let mut out = [0.0; LANES];
-        let src = src.iter().skip(start).take(len);
-        for (o, s) in out.iter_mut().skip(lane0).zip(src) {
-            *o = *s;
-        }
-        Lanes(out)
-    }
-
-    /// The inverse of [`Lanes::load`].
-    #[inline(always)]
-    fn store(&self, dst: &mut [f32], start: usize, lane0: usize, len: usize) {
-        for (d, s) in dst
-            .iter_mut()
-            .skip(start)
-            .take(len)
-            .zip(self.0.iter().skip(lane0))
-        {
-            *d = *s;
-        }
-    }
-}
+pub(crate) const BLOCKS: bool = cfg!(not(any(target_os = "none", feature = "scalar-loops")));
 
 /// One piece of a model for [`Optimizer::step_tensors`]: its parameters, their gradient, and
 /// its per-element buffers ([`Optimizer::buffer_len`] of them).
@@ -636,7 +128,7 @@ pub struct TensorMut<'a> {
 ///
 /// Without [`Hyper`] (or with β = 0) this is exactly the base optimizer, bit for bit.
 ///
-/// Knowing differences from gbaydin/hypergradient-descent: its `AdamHD` updates α inside the
+/// Known differences from gbaydin/hypergradient-descent: its `AdamHD` updates α inside the
 /// per-tensor loop, so each tensor steps with a different partial α (its issue #9); here α is
 /// updated once from all tensors' terms before any tensor moves, as in the paper.
 ///
@@ -659,8 +151,8 @@ pub struct TensorMut<'a> {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Optimizer {
-    config: Config,
-    layout: Layout,
+    pub(crate) config: Config,
+    pub(crate) layout: Layout,
 }
 
 impl Optimizer {
@@ -738,22 +230,20 @@ impl Optimizer {
     /// The host constants of step t: bias corrections, δ(t), 1/√t.
     #[inline(always)]
     pub fn constants(&self, step: u64) -> StepConstants {
-        let adam = match self.config.base {
-            Base::Adam(a) => a.constants(step),
-            Base::Sgd(_) => AdamStep::default(),
-        };
+        let adam = self.config.base.constants(step);
         StepConstants {
             step,
             adam,
             delta: self.config.hyper.map_or(1.0, |h| h.delta(step)),
-            inv_sqrt_step: match self.config.base {
-                Base::Adam(a) if a.sqrt_decay => 1.0 / crate::real::sqrtf(step as f32),
-                _ => 1.0,
+            inv_sqrt_step: if self.config.base.sqrt_decay() {
+                1.0 / crate::real::sqrtf(step as f32)
+            } else {
+                1.0
             },
         }
     }
 
-    fn needs_norms(&self) -> bool {
+    pub(crate) fn needs_norms(&self) -> bool {
         self.config
             .hyper
             .is_some_and(|h| h.rule == HyperRule::Multiplicative)
@@ -788,17 +278,14 @@ impl Optimizer {
                 None => zero,
             };
         }
-        match self.config.base {
-            Base::Sgd(s) => s.previous_direction(slots, zero),
-            Base::Adam(a) => a.previous_direction(&c.adam, slots, zero),
-        }
+        self.config.base.previous_direction(&c.adam, slots, zero)
     }
 
     /// g_t (with L2) and d_{t−1} for phase 1; d is `0·g` for a base rule, so the "dot" is 0
     /// for a finite gradient and NaN otherwise, which is the finiteness check every rule needs
     /// before it writes anything.
     #[inline(always)]
-    fn hyper_inputs<T: Real>(
+    pub(crate) fn hyper_inputs<T: Real>(
         &self,
         c: &StepConstants,
         params: &T,
@@ -823,7 +310,13 @@ impl Optimizer {
     /// [`advance`](Optimizer::advance) refuses an overflowing α_{t,i} before anything is
     /// written, as global scope does.
     #[inline(always)]
-    fn terms_from<T: Real>(&self, c: &StepConstants, g: &T, d: &T, slots: &[T]) -> Terms<T> {
+    pub(crate) fn terms_from<T: Real>(
+        &self,
+        c: &StepConstants,
+        g: &T,
+        d: &T,
+        slots: &[T],
+    ) -> Terms<T> {
         let dot = g.mul(d);
         if let (Some(h), true) = (self.config.hyper, self.layout.alpha) {
             let next = self.parameter_alpha(h, c, &dot, slots);
@@ -884,14 +377,15 @@ impl Optimizer {
             Some(tr) => alpha.scale(c.delta).shift((1.0 - c.delta) * tr.alpha_inf),
             None => alpha.clone(),
         };
-        match self.config.base {
-            Base::Adam(a) if a.sqrt_decay => gamma.scale(c.inv_sqrt_step),
-            _ => gamma,
+        if self.config.base.sqrt_decay() {
+            gamma.scale(c.inv_sqrt_step)
+        } else {
+            gamma
         }
     }
 
     #[inline(always)]
-    fn apply_unchecked<T: Real>(
+    pub(crate) fn apply_unchecked<T: Real>(
         &self,
         c: &StepConstants,
         alpha: &T,
@@ -921,10 +415,7 @@ impl Optimizer {
         let Some((base_slots, extra)) = slots.split_at_mut_checked(base) else {
             return;
         };
-        let d = match self.config.base {
-            Base::Sgd(s) => s.direction(&g, base_slots),
-            Base::Adam(a) => a.direction(&c.adam, &g, base_slots),
-        };
+        let d = self.config.base.direction(&c.adam, &g, base_slots);
         params.assign(params.sub_mul(&gamma, &d));
         if self.layout.direction {
             if let Some(stored) = extra.first_mut() {
@@ -1047,177 +538,6 @@ impl Optimizer {
         Ok(())
     }
 
-    /// Phase 1 over checked slices.
-    #[inline(always)]
-    fn terms_dispatch(
-        &self,
-        c: &StepConstants,
-        params: &[f32],
-        grads: &[f32],
-        buffers: &[f32],
-        acc: &mut Accumulator,
-    ) {
-        // Monomorphised per layout (B base slots of K in all) so that every slot index is a
-        // constant and each block stays in registers.
-        match (self.layout.base, self.slots()) {
-            (0, 0) => self.terms_slices::<0, 0>(c, params, grads, buffers, acc),
-            (0, 1) => self.terms_slices::<0, 1>(c, params, grads, buffers, acc),
-            (0, 2) => self.terms_slices::<0, 2>(c, params, grads, buffers, acc),
-            (1, 1) => self.terms_slices::<1, 1>(c, params, grads, buffers, acc),
-            (1, 2) => self.terms_slices::<1, 2>(c, params, grads, buffers, acc),
-            (1, 3) => self.terms_slices::<1, 3>(c, params, grads, buffers, acc),
-            (2, 2) => self.terms_slices::<2, 2>(c, params, grads, buffers, acc),
-            _ => self.terms_slices::<2, 3>(c, params, grads, buffers, acc),
-        }
-    }
-
-    #[inline(always)]
-    fn terms_slices<const B: usize, const K: usize>(
-        &self,
-        c: &StepConstants,
-        params: &[f32],
-        grads: &[f32],
-        buffers: &[f32],
-        acc: &mut Accumulator,
-    ) {
-        let n = params.len();
-        // Slot k is buffers[k·n..(k+1)·n]; split_at keeps this free of panic paths.
-        let slots: [&[f32]; K] = {
-            let mut rest = buffers;
-            core::array::from_fn(|_| {
-                let (slot, tail) = rest.split_at_checked(n).unwrap_or((rest, &[]));
-                rest = tail;
-                slot
-            })
-        };
-        if !BLOCKS {
-            self.terms_scalar::<B, K>(c, params, grads, &slots, acc);
-            return;
-        }
-        // A head that fills the accumulator's current block, whole blocks, then a tail.
-        let head = ((LANES - acc.lane) % LANES).min(n);
-        let body = (n - head) / LANES * LANES;
-        self.terms_partial::<B, K>(c, params, grads, &slots, 0..head, acc);
-        self.terms_blocks::<B, K>(c, params, grads, &slots, head..head + body, acc);
-        self.terms_partial::<B, K>(c, params, grads, &slots, head + body..n, acc);
-    }
-
-    /// Phase 1 over fewer than [`LANES`] elements, into the accumulator's current lanes.
-    #[inline(always)]
-    fn terms_partial<const B: usize, const K: usize>(
-        &self,
-        c: &StepConstants,
-        params: &[f32],
-        grads: &[f32],
-        slots: &[&[f32]; K],
-        range: Range<usize>,
-        acc: &mut Accumulator,
-    ) {
-        let (start, len) = (range.start, range.len());
-        if len == 0 {
-            return;
-        }
-        let lane0 = acc.lane;
-        // θ is read in phase 1 only for the L2 term.
-        let theta = if self.config.weight_decay > 0.0 {
-            Lanes::load(params, start, lane0, len)
-        } else {
-            Lanes::ZERO
-        };
-        let g = Lanes::load(grads, start, lane0, len);
-        let s = slots.map(|sl| Lanes::load(sl, start, lane0, len));
-        let (g, d) = self.hyper_inputs(c, &theta, &g, &s, B);
-        let (g, d) = acc.scaled(self.needs_norms(), g, d);
-        acc.add(&self.terms_from(c, &g, &d, &s), lane0, len);
-    }
-
-    /// Phase 1 over whole blocks: the hot loop.
-    #[inline(always)]
-    fn terms_blocks<const B: usize, const K: usize>(
-        &self,
-        c: &StepConstants,
-        params: &[f32],
-        grads: &[f32],
-        slots: &[&[f32]; K],
-        range: Range<usize>,
-        acc: &mut Accumulator,
-    ) {
-        let (Some(params), Some(grads)) = (params.get(range.clone()), grads.get(range.clone()))
-        else {
-            return;
-        };
-        let decay = self.config.weight_decay > 0.0;
-        let norms = self.needs_norms();
-        // The sums live in a local for the loop, so that they can stay in registers; slot
-        // blocks are addressed by index, as in `apply_slices`.
-        let mut sums = *acc;
-        let (mut max_g, mut max_d) = (Lanes::ZERO, Lanes::ZERO);
-        let blocks = params.chunks_exact(LANES).zip(grads.chunks_exact(LANES));
-        for (i, (p, g)) in blocks.enumerate() {
-            let at = range.start + i * LANES;
-            let theta = if decay { Lanes::block(p) } else { Lanes::ZERO };
-            let s = slots
-                .each_ref()
-                .map(|sl| sl.get(at..at + LANES).map_or(Lanes::ZERO, Lanes::block));
-            let (g, d) = self.hyper_inputs(c, &theta, &Lanes::block(g), &s, B);
-            if norms {
-                // HDM first sums unscaled, noting the largest g² and d²: when they are in
-                // range, which is almost always, that is the result. (The sums are added
-                // here directly: HDM has no per-parameter form, and a `Terms` with its
-                // `Option` of blocks kept every block in memory.)
-                let (gg, dd) = (g.mul(&g), d.mul(&d));
-                max_g = max_g.lane_max(&gg);
-                max_d = max_d.lane_max(&dd);
-                sums.add_squares(&g.mul(&d), &gg, &dd);
-            } else {
-                sums.add_block(&self.terms_from(c, &g, &d, &s));
-            }
-        }
-        if norms && !sums.admit_unscaled(max_g.max_abs(), max_d.max_abs()) {
-            // Some |g| or |d| is out of range: again, scaling each block (see `Range2`).
-            sums = *acc;
-            for (i, (p, g)) in params
-                .chunks_exact(LANES)
-                .zip(grads.chunks_exact(LANES))
-                .enumerate()
-            {
-                let at = range.start + i * LANES;
-                let theta = if decay { Lanes::block(p) } else { Lanes::ZERO };
-                let s = slots
-                    .each_ref()
-                    .map(|sl| sl.get(at..at + LANES).map_or(Lanes::ZERO, Lanes::block));
-                let (g, d) = self.hyper_inputs(c, &theta, &Lanes::block(g), &s, B);
-                let (g, d) = sums.scaled(norms, g, d);
-                sums.add_block(&self.terms_from(c, &g, &d, &s));
-            }
-        }
-        *acc = sums;
-    }
-
-    /// Phase 1 one element at a time, element j into lane j mod [`LANES`] as the blocks do.
-    #[inline(always)]
-    fn terms_scalar<const B: usize, const K: usize>(
-        &self,
-        c: &StepConstants,
-        params: &[f32],
-        grads: &[f32],
-        slots: &[&[f32]; K],
-        acc: &mut Accumulator,
-    ) {
-        let decay = self.config.weight_decay > 0.0;
-        let norms = self.needs_norms();
-        for (i, g) in grads.iter().enumerate() {
-            let theta = match params.get(i) {
-                Some(p) if decay => *p,
-                _ => 0.0,
-            };
-            let s = slots.map(|sl| sl.get(i).copied().unwrap_or(0.0));
-            let (g, d) = self.hyper_inputs(c, &theta, g, &s, B);
-            let (g, d) = acc.scaled(norms, g, d);
-            acc.add_one(&self.terms_from(c, &g, &d, &s));
-        }
-    }
-
     /// Ends phase 1: checks the accumulated terms, advances t and updates α.
     ///
     /// # Errors
@@ -1263,109 +583,6 @@ impl Optimizer {
         Ok(())
     }
 
-    /// Phase 2 over checked slices.
-    #[inline(always)]
-    fn apply_dispatch(
-        &self,
-        c: &StepConstants,
-        alpha: f32,
-        params: &mut [f32],
-        grads: &[f32],
-        buffers: &mut [f32],
-    ) {
-        // Monomorphised per layout (B base slots of K in all) so that every slot index is a
-        // constant and each block stays in registers.
-        match (self.layout.base, self.slots()) {
-            (0, 0) => self.apply_slices::<0, 0>(c, alpha, params, grads, buffers),
-            (0, 1) => self.apply_slices::<0, 1>(c, alpha, params, grads, buffers),
-            (0, 2) => self.apply_slices::<0, 2>(c, alpha, params, grads, buffers),
-            (1, 1) => self.apply_slices::<1, 1>(c, alpha, params, grads, buffers),
-            (1, 2) => self.apply_slices::<1, 2>(c, alpha, params, grads, buffers),
-            (1, 3) => self.apply_slices::<1, 3>(c, alpha, params, grads, buffers),
-            (2, 2) => self.apply_slices::<2, 2>(c, alpha, params, grads, buffers),
-            _ => self.apply_slices::<2, 3>(c, alpha, params, grads, buffers),
-        }
-    }
-
-    #[inline(always)]
-    fn apply_slices<const B: usize, const K: usize>(
-        &self,
-        c: &StepConstants,
-        alpha: f32,
-        params: &mut [f32],
-        grads: &[f32],
-        buffers: &mut [f32],
-    ) {
-        let n = params.len();
-        let mut slots: [&mut [f32]; K] = {
-            let mut rest = buffers;
-            core::array::from_fn(|_| {
-                let whole = core::mem::take(&mut rest);
-                let at = n.min(whole.len());
-                let (slot, tail) = whole.split_at_mut(at);
-                rest = tail;
-                slot
-            })
-        };
-        if !BLOCKS {
-            self.apply_scalar::<B, K>(c, alpha, params, grads, &mut slots);
-            return;
-        }
-        let alpha = Lanes([alpha; LANES]);
-        let body = n / LANES * LANES;
-        // Slot blocks are addressed by index rather than through an array of chunk
-        // iterators, which LLVM keeps in memory and which made this loop several times slower.
-        let blocks = params
-            .chunks_exact_mut(LANES)
-            .zip(grads.chunks_exact(LANES));
-        for (i, (p, g)) in blocks.enumerate() {
-            let r = i * LANES..(i + 1) * LANES;
-            let mut theta = Lanes::block(p);
-            let mut s = slots
-                .each_ref()
-                .map(|sl| sl.get(r.clone()).map_or(Lanes::ZERO, Lanes::block));
-            self.apply_unchecked(c, &alpha, &mut theta, &Lanes::block(g), &mut s, B);
-            theta.store_block(p);
-            for (sl, v) in slots.iter_mut().zip(s.iter()) {
-                if let Some(d) = sl.get_mut(r.clone()) {
-                    v.store_block(d);
-                }
-            }
-        }
-        let len = n - body;
-        if len > 0 {
-            let mut theta = Lanes::load(params, body, 0, len);
-            let g = Lanes::load(grads, body, 0, len);
-            let mut s = slots.each_ref().map(|sl| Lanes::load(sl, body, 0, len));
-            self.apply_unchecked(c, &alpha, &mut theta, &g, &mut s, B);
-            theta.store(params, body, 0, len);
-            for (sl, v) in slots.iter_mut().zip(s.iter()) {
-                v.store(sl, body, 0, len);
-            }
-        }
-    }
-
-    /// Phase 2 one element at a time.
-    #[inline(always)]
-    fn apply_scalar<const B: usize, const K: usize>(
-        &self,
-        c: &StepConstants,
-        alpha: f32,
-        params: &mut [f32],
-        grads: &[f32],
-        slots: &mut [&mut [f32]; K],
-    ) {
-        for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
-            let mut s = slots.each_ref().map(|sl| sl.get(i).copied().unwrap_or(0.0));
-            self.apply_unchecked(c, &alpha, p, g, &mut s, B);
-            for (sl, v) in slots.iter_mut().zip(s) {
-                if let Some(x) = sl.get_mut(i) {
-                    *x = v;
-                }
-            }
-        }
-    }
-
     /// One whole step over one contiguous buffer: phase 1, α update, phase 2.
     ///
     /// # Errors
@@ -1395,11 +612,13 @@ impl Optimizer {
                 Some(h) if h.rule == HyperRule::Additive => 1,
                 Some(_) => 2,
             };
+            // 3: no specialised loops (heavy ball, Adam with 1/√t).
             let base = match c.base {
                 Base::Sgd(s) if s.momentum == 0.0 => 0,
                 Base::Sgd(s) if s.nesterov => 1,
+                Base::Sgd(_) => 3,
                 Base::Adam(a) if !a.sqrt_decay => 2,
-                _ => 3,
+                Base::Adam(_) => 3,
             };
             let done = match (base, rule) {
                 (0, 0) => self.step_plain::<0, 0>(state, params, grads, buffers),
@@ -1575,5 +794,56 @@ impl Optimizer {
         }
         *state = next;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shape the loops are dispatched on names the same B base slots of K in all as the
+    /// layout the rules index: counted by hand from `Layout`'s doc (v, or m and v; d_{t−1}
+    /// unless recomputed; α per parameter), for every base rule and hypergradient scope.
+    #[test]
+    fn shape_is_the_layouts_slot_count() {
+        let heavy_ball = Config {
+            base: Base::Sgd(Sgd {
+                momentum: 0.9,
+                nesterov: false,
+            }),
+            ..Config::sgd(0.1)
+        };
+        // (config, B, K without hypergradient, K with global HD, K with per-parameter HD)
+        let cases = [
+            (Config::sgd(0.1), 0, 0, 1, 2),
+            (Config::sgdn(0.1, 0.9), 1, 1, 2, 3),
+            (heavy_ball, 1, 1, 1, 2),
+            (Config::adam(0.1), 2, 2, 2, 3),
+        ];
+        let dims = |s: Shape| match s {
+            Shape::B0K0 => (0, 0),
+            Shape::B0K1 => (0, 1),
+            Shape::B0K2 => (0, 2),
+            Shape::B1K1 => (1, 1),
+            Shape::B1K2 => (1, 2),
+            Shape::B1K3 => (1, 3),
+            Shape::B2K2 => (2, 2),
+            Shape::B2K3 => (2, 3),
+        };
+        for (config, b, plain, global, per_parameter) in cases {
+            for (config, k) in [
+                (config, plain),
+                (config.with_hd(0.01), global),
+                (config.with_hdm(0.01), global),
+                (
+                    config.with_hd(0.01).with_scope(Scope::PerParameter),
+                    per_parameter,
+                ),
+            ] {
+                let layout = Layout::of(&config);
+                assert_eq!((layout.base, layout.slots()), (b, k), "{config:?}");
+                assert_eq!(dims(layout.shape), (b, k), "{config:?}");
+            }
+        }
     }
 }

@@ -160,6 +160,53 @@ impl Lanes {
     }
 }
 
+/// Loads and stores between slices and blocks, for the fused slice loops.
+impl Lanes {
+    pub(crate) const ZERO: Lanes = Lanes([0.0; LANES]);
+
+    /// A whole block (`src` has [`LANES`] elements; zeros otherwise, which cannot happen).
+    #[inline(always)]
+    pub(crate) fn block(src: &[f32]) -> Lanes {
+        Lanes(<[f32; LANES]>::try_from(src).unwrap_or([0.0; LANES]))
+    }
+
+    #[inline(always)]
+    pub(crate) fn store_block(&self, dst: &mut [f32]) {
+        if let Ok(d) = <&mut [f32; LANES]>::try_from(dst) {
+            *d = self.0;
+        }
+    }
+
+    /// `len` elements of `src` from `start`, placed at lanes `lane0..lane0 + len`, zeros elsewhere.
+    #[inline(always)]
+    pub(crate) fn load(src: &[f32], start: usize, lane0: usize, len: usize) -> Lanes {
+        if lane0 == 0 && len == LANES {
+            if let Some(Ok(a)) = src.get(start..start + LANES).map(<[f32; LANES]>::try_from) {
+                return Lanes(a);
+            }
+        }
+        let mut out = [0.0; LANES];
+        let src = src.iter().skip(start).take(len);
+        for (o, s) in out.iter_mut().skip(lane0).zip(src) {
+            *o = *s;
+        }
+        Lanes(out)
+    }
+
+    /// The inverse of [`Lanes::load`].
+    #[inline(always)]
+    pub(crate) fn store(&self, dst: &mut [f32], start: usize, lane0: usize, len: usize) {
+        for (d, s) in dst
+            .iter_mut()
+            .skip(start)
+            .take(len)
+            .zip(self.0.iter().skip(lane0))
+        {
+            *d = *s;
+        }
+    }
+}
+
 impl Real for Lanes {
     #[inline(always)]
     fn add(&self, rhs: &Self) -> Self {

@@ -39,19 +39,50 @@ pub enum Variant {
     AdamHdm,
 }
 
+/// The paper's three base rules, each run plain, with HD and with HDM ([`Variant::of`]).
+/// Every match over a family is exhaustive, so adding one makes the compiler name each place
+/// that must learn it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// SGD (a fixed-α step along g).
+    Sgd,
+    /// SGD with Nesterov momentum.
+    Sgdn,
+    /// Adam.
+    Adam,
+}
+
+impl Family {
+    /// All three, in the paper's order.
+    pub const ALL: [Family; 3] = [Family::Sgd, Family::Sgdn, Family::Adam];
+
+    /// Its variant without hypergradient.
+    pub const fn base(self) -> Variant {
+        Variant::of(self, None)
+    }
+}
+
 impl Variant {
-    /// All nine, in the paper's order.
-    pub const ALL: [Variant; 9] = [
-        Variant::Sgd,
-        Variant::SgdHd,
-        Variant::SgdHdm,
-        Variant::Sgdn,
-        Variant::SgdnHd,
-        Variant::SgdnHdm,
-        Variant::Adam,
-        Variant::AdamHd,
-        Variant::AdamHdm,
-    ];
+    /// All nine, in the paper's order: each [`Family`] plain, with HD, with HDM. Built from
+    /// [`Family::ALL`] and [`of`](Variant::of), so the list cannot miss one; a new family
+    /// fails to compile here until the length is raised.
+    // Evaluated at compile time, where an index out of range is a build error, not a panic.
+    #[allow(clippy::indexing_slicing)]
+    pub const ALL: [Variant; 9] = {
+        const RULES: [Option<HyperRule>; 3] = [
+            None,
+            Some(HyperRule::Additive),
+            Some(HyperRule::Multiplicative),
+        ];
+        let mut all = [Variant::Sgd; 9];
+        let mut i = 0;
+        while i < Family::ALL.len() * RULES.len() {
+            all[i] = Variant::of(Family::ALL[i / RULES.len()], RULES[i % RULES.len()]);
+            i += 1;
+        }
+        assert!(i == all.len(), "Variant::ALL's length is 3 per family");
+        all
+    };
 
     /// The id, e.g. `sgdn-hd`.
     pub const fn id(self) -> &'static str {
@@ -83,13 +114,43 @@ impl Variant {
         }
     }
 
-    /// The same base rule without hypergradient: `Sgd`, `Sgdn` or `Adam`.
-    pub const fn base(self) -> Variant {
+    /// Its base rule's family: SGD, SGDN or Adam.
+    pub const fn family(self) -> Family {
         match self {
-            Variant::Sgd | Variant::SgdHd | Variant::SgdHdm => Variant::Sgd,
-            Variant::Sgdn | Variant::SgdnHd | Variant::SgdnHdm => Variant::Sgdn,
-            Variant::Adam | Variant::AdamHd | Variant::AdamHdm => Variant::Adam,
+            Variant::Sgd | Variant::SgdHd | Variant::SgdHdm => Family::Sgd,
+            Variant::Sgdn | Variant::SgdnHd | Variant::SgdnHdm => Family::Sgdn,
+            Variant::Adam | Variant::AdamHd | Variant::AdamHdm => Family::Adam,
         }
+    }
+
+    /// The variant of `family` with hypergradient `rule` (`None` for the base optimizer): the
+    /// inverse of ([`family`](Variant::family), [`rule`](Variant::rule)).
+    ///
+    /// ```
+    /// use hd_core::{Family, HyperRule, Variant};
+    /// assert_eq!(Variant::of(Family::Sgdn, Some(HyperRule::Additive)), Variant::SgdnHd);
+    /// for v in Variant::ALL {
+    ///     assert_eq!(Variant::of(v.family(), v.rule()), v);
+    /// }
+    /// ```
+    pub const fn of(family: Family, rule: Option<HyperRule>) -> Variant {
+        match (family, rule) {
+            (Family::Sgd, None) => Variant::Sgd,
+            (Family::Sgd, Some(HyperRule::Additive)) => Variant::SgdHd,
+            (Family::Sgd, Some(HyperRule::Multiplicative)) => Variant::SgdHdm,
+            (Family::Sgdn, None) => Variant::Sgdn,
+            (Family::Sgdn, Some(HyperRule::Additive)) => Variant::SgdnHd,
+            (Family::Sgdn, Some(HyperRule::Multiplicative)) => Variant::SgdnHdm,
+            (Family::Adam, None) => Variant::Adam,
+            (Family::Adam, Some(HyperRule::Additive)) => Variant::AdamHd,
+            (Family::Adam, Some(HyperRule::Multiplicative)) => Variant::AdamHdm,
+        }
+    }
+
+    /// The same base rule without hypergradient: `Sgd`, `Sgdn` or `Adam` (its
+    /// [`family`](Variant::family)'s [`base`](Family::base)).
+    pub const fn base(self) -> Variant {
+        self.family().base()
     }
 
     /// The hypergradient rule, `None` for a base optimizer.
@@ -109,16 +170,17 @@ impl Variant {
     /// write d_{t−1} back. HDM moves what HD does. (hd-core's slice step moves 4 more for a base
     /// rule, which reads g once more to refuse a non-finite gradient before writing.)
     pub const fn model_bytes_per_parameter(self) -> usize {
-        let (base_slots, previous_direction_reads) = match self.base() {
-            Variant::Sgd => (0, 4),
-            Variant::Sgdn => (1, 4),
-            _ => (2, 8),
+        // (base slots, bytes read to get d_{t−1}, bytes written to keep d_{t−1})
+        let (base_slots, previous_direction_reads, direction_writes) = match self.family() {
+            Family::Sgd => (0, 4, 4),
+            Family::Sgdn => (1, 4, 4),
+            // Adam recomputes d_{t−1} from m and v.
+            Family::Adam => (2, 8, 0),
         };
         let base = 4 + 8 + 8 * base_slots;
-        match (self.rule(), self.base()) {
-            (None, _) => base,
-            (Some(_), Variant::Adam) => base + 4 + previous_direction_reads,
-            (Some(_), _) => base + 4 + previous_direction_reads + 4,
+        match self.rule() {
+            None => base,
+            Some(_) => base + 4 + previous_direction_reads + direction_writes,
         }
     }
 
@@ -130,10 +192,10 @@ impl Variant {
     /// Three positional numbers are easy to swap, and the ones that do not apply are dropped
     /// without a word: [`configure`](Variant::configure) names them and refuses those.
     pub fn config(self, alpha0: f32, beta: f32, mu: f32) -> Config {
-        let base = match self.base() {
-            Variant::Sgdn => Base::Sgd(Sgd::nesterov(mu)),
-            Variant::Adam => Base::Adam(Adam::default()),
-            _ => Base::Sgd(Sgd::PLAIN),
+        let base = match self.family() {
+            Family::Sgd => Base::Sgd(Sgd::PLAIN),
+            Family::Sgdn => Base::Sgd(Sgd::nesterov(mu)),
+            Family::Adam => Base::Adam(Adam::default()),
         };
         Config {
             base,
@@ -180,22 +242,22 @@ impl Variant {
     /// it does not apply to or missing for one it does; then as [`Config::validate`].
     pub fn configure(self, settings: Settings) -> Result<Config, Error> {
         let Settings { alpha0, beta, mu } = settings;
-        let base = match (self.base(), mu) {
-            (Variant::Sgdn, Some(mu)) => Config::sgdn(alpha0, mu),
-            (Variant::Sgdn, None) => {
+        let base = match (self.family(), mu) {
+            (Family::Sgdn, Some(mu)) => Config::sgdn(alpha0, mu),
+            (Family::Sgdn, None) => {
                 return Err(Error::InvalidHyperparameter {
                     name: "mu",
                     requirement: "given for the SGDN family",
                 })
             }
-            (_, Some(_)) => {
+            (Family::Sgd | Family::Adam, Some(_)) => {
                 return Err(Error::InvalidHyperparameter {
                     name: "mu",
                     requirement: "given for the SGDN family only",
                 })
             }
-            (Variant::Adam, None) => Config::adam(alpha0),
-            (_, None) => Config::sgd(alpha0),
+            (Family::Sgd, None) => Config::sgd(alpha0),
+            (Family::Adam, None) => Config::adam(alpha0),
         };
         let config = match (self.rule(), beta) {
             (Some(HyperRule::Additive), Some(b)) => base.with_hd(b),
@@ -238,5 +300,33 @@ impl FromStr for Variant {
             .into_iter()
             .find(|v| v.id() == s)
             .ok_or(Error::UnknownOptimizer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The nine in the order the paper lists them (SGD, SGD-HD, …, Adam-HDM), each once, and
+    /// family and rule name each one exactly.
+    #[test]
+    fn all_in_the_papers_order_and_family_with_rule_names_each() {
+        let ids = Variant::ALL.map(Variant::id);
+        assert_eq!(
+            ids,
+            [
+                "sgd", "sgd-hd", "sgd-hdm", "sgdn", "sgdn-hd", "sgdn-hdm", "adam", "adam-hd",
+                "adam-hdm"
+            ]
+        );
+        for v in Variant::ALL {
+            assert_eq!(Variant::of(v.family(), v.rule()), v, "{v}");
+            assert_eq!(v.base(), v.family().base(), "{v}");
+            assert_eq!(v.base().rule(), None, "{v}");
+        }
+        assert_eq!(
+            Family::ALL.map(Family::base),
+            [Variant::Sgd, Variant::Sgdn, Variant::Adam]
+        );
     }
 }

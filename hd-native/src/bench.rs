@@ -12,6 +12,7 @@ use crate::optim::HdOptimizer;
 use crate::train::parse_device;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
+use hd_core::Family;
 use std::time::Instant;
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
@@ -193,26 +194,24 @@ fn step(
     let alpha0 = 1e-3;
     let mut contenders: Vec<(String, Option<OptimizerKind>, Stepper, nn::VarStore)> = Vec::new();
     let mut n_params = 0i64;
-    let tch_kinds: [(&str, OptimizerKind); 3] = [
-        ("tch nn::Sgd", OptimizerKind::Sgd),
-        ("tch nn::Sgd (Nesterov 0.9)", OptimizerKind::Sgdn),
-        ("tch nn::Adam", OptimizerKind::Adam),
-    ];
-    for (name, kind) in tch_kinds {
+    for family in Family::ALL {
         let vs = nn::VarStore::new(device);
         let _net = models::build(&vs.root(), model, spec)?;
         random_grads(&vs)?;
-        let opt = match kind {
-            OptimizerKind::Sgd => nn::Sgd::default().build(&vs, alpha0)?,
-            OptimizerKind::Sgdn => nn::Sgd {
-                momentum: 0.9,
-                nesterov: true,
-                ..Default::default()
-            }
-            .build(&vs, alpha0)?,
-            _ => nn::Adam::default().build(&vs, alpha0)?,
+        let (name, opt) = match family {
+            Family::Sgd => ("tch nn::Sgd", nn::Sgd::default().build(&vs, alpha0)?),
+            Family::Sgdn => (
+                "tch nn::Sgd (Nesterov 0.9)",
+                nn::Sgd {
+                    momentum: 0.9,
+                    nesterov: true,
+                    ..Default::default()
+                }
+                .build(&vs, alpha0)?,
+            ),
+            Family::Adam => ("tch nn::Adam", nn::Adam::default().build(&vs, alpha0)?),
         };
-        contenders.push((name.to_string(), Some(kind), Stepper::Tch(opt), vs));
+        contenders.push((name.to_string(), Some(family.base()), Stepper::Tch(opt), vs));
     }
     for kind in OptimizerKind::ALL {
         let vs = nn::VarStore::new(device);

@@ -3,7 +3,7 @@
 
 use crate::data::DatasetKind;
 use crate::models::{Model, ModelName};
-use hd_core::{paper, Adam, Base, Config, Hyper, HyperRule, Scope, Sgd, Transition};
+use hd_core::{paper, Adam, Base, Config, Family, Hyper, HyperRule, Scope, Sgd, Transition};
 use std::fmt;
 
 /// The optimizer of a run: one of the paper's nine, hd-core's [`Variant`](hd_core::Variant),
@@ -110,15 +110,15 @@ impl RunConfig {
 
     /// hd-core's configuration for this run.
     pub fn core(&self) -> Config {
-        let base = match self.optimizer.base() {
-            OptimizerKind::Adam => Base::Adam(Adam {
+        let base = match self.optimizer.family() {
+            Family::Sgd => Base::Sgd(Sgd::PLAIN),
+            Family::Sgdn => Base::Sgd(Sgd::nesterov(self.mu)),
+            Family::Adam => Base::Adam(Adam {
                 beta1: self.beta1,
                 beta2: self.beta2,
                 eps: self.eps,
                 sqrt_decay: self.adam_sqrt_decay,
             }),
-            OptimizerKind::Sgdn => Base::Sgd(Sgd::nesterov(self.mu)),
-            _ => Base::Sgd(Sgd::PLAIN),
         };
         let hyper = self.optimizer.rule().map(|rule| Hyper {
             rule,

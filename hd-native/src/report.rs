@@ -20,7 +20,7 @@ use crate::config::OptimizerKind;
 use crate::models::Model;
 use crate::plot::{read_run, register_font, PlotError, Run};
 use crate::sweep::STATE_DIR;
-use hd_core::HyperRule;
+use hd_core::{Family, HyperRule};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
@@ -662,7 +662,7 @@ fn curves(
     // Adam's in separate panels.
     let alpha_lines = |adam: bool| -> Vec<Line> {
         ss.iter()
-            .filter(|(_, o, _)| o.rule().is_some() && (o.base() == OptimizerKind::Adam) == adam)
+            .filter(|(_, o, _)| o.rule().is_some() && (o.family() == Family::Adam) == adam)
             .map(|(label, o, runs)| Line {
                 label: label.clone(),
                 colour: colour(*o),

@@ -8,7 +8,7 @@
 
 use std::rc::Rc;
 
-use hd_core::{paper, Accumulator, Config, HyperRule, Optimizer, State, Terms, Variant};
+use hd_core::{paper, Accumulator, Config, Family, HyperRule, Optimizer, State, Terms, Variant};
 
 use crate::data::{Dataset, Inputs, SplitMix64};
 use crate::model;
@@ -32,11 +32,11 @@ pub fn parse_optimizer(id: &str) -> Result<Variant, Error> {
 /// Which β `variant` uses with these hyperparameters: β for SGD-HD and SGDN-HD, β_Adam for
 /// Adam-HD, β′ for the HDM variants, none for a base optimizer.
 pub fn beta_of(variant: Variant, h: &Hyperparameters) -> Option<f32> {
-    match (variant.rule(), variant.base()) {
+    match (variant.rule(), variant.family()) {
         (None, _) => None,
         (Some(HyperRule::Multiplicative), _) => Some(h.beta_mult),
-        (Some(HyperRule::Additive), Variant::Adam) => Some(h.beta_adam),
-        (Some(HyperRule::Additive), _) => Some(h.beta),
+        (Some(HyperRule::Additive), Family::Sgd | Family::Sgdn) => Some(h.beta),
+        (Some(HyperRule::Additive), Family::Adam) => Some(h.beta_adam),
     }
 }
 

@@ -1,0 +1,286 @@
+//! The fused slice loops of the two phases: one pass over θ, g and the buffers per phase, in
+//! blocks of [`LANES`] elements where the target has SIMD, monomorphised per buffer layout.
+
+use crate::accumulator::{Accumulator, MaxAbs};
+use crate::optimizer::{Optimizer, Shape, StepConstants, BLOCKS};
+use crate::real::{Lanes, Real, LANES};
+use core::ops::Range;
+
+/// `$receiver.$method::<B, K>(args)` for the layout's [`Shape`], B base slots of K in all: the
+/// one table of the layouts the fused loops are monomorphised for, so that every slot index is
+/// a constant and each block stays in registers. Exhaustive, so a shape with no loops does not
+/// compile.
+macro_rules! by_layout {
+    ($shape:expr, $receiver:ident . $method:ident ( $($arg:expr),* $(,)? )) => {
+        match $shape {
+            Shape::B0K0 => $receiver.$method::<0, 0>($($arg),*),
+            Shape::B0K1 => $receiver.$method::<0, 1>($($arg),*),
+            Shape::B0K2 => $receiver.$method::<0, 2>($($arg),*),
+            Shape::B1K1 => $receiver.$method::<1, 1>($($arg),*),
+            Shape::B1K2 => $receiver.$method::<1, 2>($($arg),*),
+            Shape::B1K3 => $receiver.$method::<1, 3>($($arg),*),
+            Shape::B2K2 => $receiver.$method::<2, 2>($($arg),*),
+            Shape::B2K3 => $receiver.$method::<2, 3>($($arg),*),
+        }
+    };
+}
+
+impl Optimizer {
+    /// Phase 1 over checked slices.
+    #[inline(always)]
+    pub(crate) fn terms_dispatch(
+        &self,
+        c: &StepConstants,
+        params: &[f32],
+        grads: &[f32],
+        buffers: &[f32],
+        acc: &mut Accumulator,
+    ) {
+        by_layout!(
+            self.layout.shape,
+            self.terms_slices(c, params, grads, buffers, acc)
+        )
+    }
+
+    #[inline(always)]
+    fn terms_slices<const B: usize, const K: usize>(
+        &self,
+        c: &StepConstants,
+        params: &[f32],
+        grads: &[f32],
+        buffers: &[f32],
+        acc: &mut Accumulator,
+    ) {
+        let n = params.len();
+        // Slot k is buffers[k·n..(k+1)·n]; split_at keeps this free of panic paths.
+        let slots: [&[f32]; K] = {
+            let mut rest = buffers;
+            core::array::from_fn(|_| {
+                let (slot, tail) = rest.split_at_checked(n).unwrap_or((rest, &[]));
+                rest = tail;
+                slot
+            })
+        };
+        if !BLOCKS {
+            self.terms_scalar::<B, K>(c, params, grads, &slots, acc);
+            return;
+        }
+        // A head that fills the accumulator's current block, whole blocks, then a tail.
+        let head = ((LANES - acc.lane) % LANES).min(n);
+        let body = (n - head) / LANES * LANES;
+        self.terms_partial::<B, K>(c, params, grads, &slots, 0..head, acc);
+        self.terms_blocks::<B, K>(c, params, grads, &slots, head..head + body, acc);
+        self.terms_partial::<B, K>(c, params, grads, &slots, head + body..n, acc);
+    }
+
+    /// Phase 1 over fewer than [`LANES`] elements, into the accumulator's current lanes.
+    #[inline(always)]
+    fn terms_partial<const B: usize, const K: usize>(
+        &self,
+        c: &StepConstants,
+        params: &[f32],
+        grads: &[f32],
+        slots: &[&[f32]; K],
+        range: Range<usize>,
+        acc: &mut Accumulator,
+    ) {
+        let (start, len) = (range.start, range.len());
+        if len == 0 {
+            return;
+        }
+        let lane0 = acc.lane;
+        // θ is read in phase 1 only for the L2 term.
+        let theta = if self.config.weight_decay > 0.0 {
+            Lanes::load(params, start, lane0, len)
+        } else {
+            Lanes::ZERO
+        };
+        let g = Lanes::load(grads, start, lane0, len);
+        let s = slots.map(|sl| Lanes::load(sl, start, lane0, len));
+        let (g, d) = self.hyper_inputs(c, &theta, &g, &s, B);
+        let (g, d) = acc.scaled(self.needs_norms(), g, d);
+        acc.add(&self.terms_from(c, &g, &d, &s), lane0, len);
+    }
+
+    /// Phase 1 over whole blocks: the hot loop.
+    #[inline(always)]
+    fn terms_blocks<const B: usize, const K: usize>(
+        &self,
+        c: &StepConstants,
+        params: &[f32],
+        grads: &[f32],
+        slots: &[&[f32]; K],
+        range: Range<usize>,
+        acc: &mut Accumulator,
+    ) {
+        let (Some(params), Some(grads)) = (params.get(range.clone()), grads.get(range.clone()))
+        else {
+            return;
+        };
+        let decay = self.config.weight_decay > 0.0;
+        let norms = self.needs_norms();
+        // The sums live in a local for the loop, so that they can stay in registers; slot
+        // blocks are addressed by index, as in `apply_slices`.
+        let mut sums = *acc;
+        let (mut max_g, mut max_d) = (Lanes::ZERO, Lanes::ZERO);
+        let blocks = params.chunks_exact(LANES).zip(grads.chunks_exact(LANES));
+        for (i, (p, g)) in blocks.enumerate() {
+            let at = range.start + i * LANES;
+            let theta = if decay { Lanes::block(p) } else { Lanes::ZERO };
+            let s = slots
+                .each_ref()
+                .map(|sl| sl.get(at..at + LANES).map_or(Lanes::ZERO, Lanes::block));
+            let (g, d) = self.hyper_inputs(c, &theta, &Lanes::block(g), &s, B);
+            if norms {
+                // HDM first sums unscaled, noting the largest g² and d²: when they are in
+                // range, which is almost always, that is the result. (The sums are added
+                // here directly: HDM has no per-parameter form, and a `Terms` with its
+                // `Option` of blocks kept every block in memory.)
+                let (gg, dd) = (g.mul(&g), d.mul(&d));
+                max_g = max_g.lane_max(&gg);
+                max_d = max_d.lane_max(&dd);
+                sums.add_squares(&g.mul(&d), &gg, &dd);
+            } else {
+                sums.add_block(&self.terms_from(c, &g, &d, &s));
+            }
+        }
+        if norms && !sums.admit_unscaled(max_g.max_abs(), max_d.max_abs()) {
+            // Some |g| or |d| is out of range: again, scaling each block (see `Range2`).
+            sums = *acc;
+            for (i, (p, g)) in params
+                .chunks_exact(LANES)
+                .zip(grads.chunks_exact(LANES))
+                .enumerate()
+            {
+                let at = range.start + i * LANES;
+                let theta = if decay { Lanes::block(p) } else { Lanes::ZERO };
+                let s = slots
+                    .each_ref()
+                    .map(|sl| sl.get(at..at + LANES).map_or(Lanes::ZERO, Lanes::block));
+                let (g, d) = self.hyper_inputs(c, &theta, &Lanes::block(g), &s, B);
+                let (g, d) = sums.scaled(norms, g, d);
+                sums.add_block(&self.terms_from(c, &g, &d, &s));
+            }
+        }
+        *acc = sums;
+    }
+
+    /// Phase 1 one element at a time, element j into lane j mod [`LANES`] as the blocks do.
+    #[inline(always)]
+    fn terms_scalar<const B: usize, const K: usize>(
+        &self,
+        c: &StepConstants,
+        params: &[f32],
+        grads: &[f32],
+        slots: &[&[f32]; K],
+        acc: &mut Accumulator,
+    ) {
+        let decay = self.config.weight_decay > 0.0;
+        let norms = self.needs_norms();
+        for (i, g) in grads.iter().enumerate() {
+            let theta = match params.get(i) {
+                Some(p) if decay => *p,
+                _ => 0.0,
+            };
+            let s = slots.map(|sl| sl.get(i).copied().unwrap_or(0.0));
+            let (g, d) = self.hyper_inputs(c, &theta, g, &s, B);
+            let (g, d) = acc.scaled(norms, g, d);
+            acc.add_one(&self.terms_from(c, &g, &d, &s));
+        }
+    }
+
+    /// Phase 2 over checked slices.
+    #[inline(always)]
+    pub(crate) fn apply_dispatch(
+        &self,
+        c: &StepConstants,
+        alpha: f32,
+        params: &mut [f32],
+        grads: &[f32],
+        buffers: &mut [f32],
+    ) {
+        by_layout!(
+            self.layout.shape,
+            self.apply_slices(c, alpha, params, grads, buffers)
+        )
+    }
+
+    #[inline(always)]
+    fn apply_slices<const B: usize, const K: usize>(
+        &self,
+        c: &StepConstants,
+        alpha: f32,
+        params: &mut [f32],
+        grads: &[f32],
+        buffers: &mut [f32],
+    ) {
+        let n = params.len();
+        let mut slots: [&mut [f32]; K] = {
+            let mut rest = buffers;
+            core::array::from_fn(|_| {
+                let whole = core::mem::take(&mut rest);
+                let at = n.min(whole.len());
+                let (slot, tail) = whole.split_at_mut(at);
+                rest = tail;
+                slot
+            })
+        };
+        if !BLOCKS {
+            self.apply_scalar::<B, K>(c, alpha, params, grads, &mut slots);
+            return;
+        }
+        let alpha = Lanes([alpha; LANES]);
+        let body = n / LANES * LANES;
+        // Slot blocks are addressed by index rather than through an array of chunk
+        // iterators, which LLVM keeps in memory and which made this loop several times slower.
+        let blocks = params
+            .chunks_exact_mut(LANES)
+            .zip(grads.chunks_exact(LANES));
+        for (i, (p, g)) in blocks.enumerate() {
+            let r = i * LANES..(i + 1) * LANES;
+            let mut theta = Lanes::block(p);
+            let mut s = slots
+                .each_ref()
+                .map(|sl| sl.get(r.clone()).map_or(Lanes::ZERO, Lanes::block));
+            self.apply_unchecked(c, &alpha, &mut theta, &Lanes::block(g), &mut s, B);
+            theta.store_block(p);
+            for (sl, v) in slots.iter_mut().zip(s.iter()) {
+                if let Some(d) = sl.get_mut(r.clone()) {
+                    v.store_block(d);
+                }
+            }
+        }
+        let len = n - body;
+        if len > 0 {
+            let mut theta = Lanes::load(params, body, 0, len);
+            let g = Lanes::load(grads, body, 0, len);
+            let mut s = slots.each_ref().map(|sl| Lanes::load(sl, body, 0, len));
+            self.apply_unchecked(c, &alpha, &mut theta, &g, &mut s, B);
+            theta.store(params, body, 0, len);
+            for (sl, v) in slots.iter_mut().zip(s.iter()) {
+                v.store(sl, body, 0, len);
+            }
+        }
+    }
+
+    /// Phase 2 one element at a time.
+    #[inline(always)]
+    fn apply_scalar<const B: usize, const K: usize>(
+        &self,
+        c: &StepConstants,
+        alpha: f32,
+        params: &mut [f32],
+        grads: &[f32],
+        slots: &mut [&mut [f32]; K],
+    ) {
+        for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
+            let mut s = slots.each_ref().map(|sl| sl.get(i).copied().unwrap_or(0.0));
+            self.apply_unchecked(c, &alpha, p, g, &mut s, B);
+            for (sl, v) in slots.iter_mut().zip(s) {
+                if let Some(x) = sl.get_mut(i) {
+                    *x = v;
+                }
+            }
+        }
+    }
+}
