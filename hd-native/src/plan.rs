@@ -507,7 +507,7 @@ impl Plan {
     ///
     /// # Errors
     /// A name that is not an experiment of the plan.
-    pub fn only(mut self, names: &[String]) -> Result<Plan, PlanError> {
+    pub fn restrict_to(mut self, names: &[String]) -> Result<Plan, PlanError> {
         if names.is_empty() {
             return Ok(self);
         }

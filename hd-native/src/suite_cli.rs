@@ -135,7 +135,7 @@ pub struct ReportArgs {
 pub fn plan(cmd: PlanCommand) -> Result<()> {
     match cmd {
         PlanCommand::Show { plan, out, only } => {
-            print!("{}", sweep::load(&plan)?.only(&only)?.show(&out));
+            print!("{}", sweep::load(&plan)?.restrict_to(&only)?.show(&out));
             Ok(())
         }
     }
@@ -157,7 +157,7 @@ pub fn sweep(cmd: SweepCommand) -> Result<()> {
     if a.jobs == 0 {
         bail!("--jobs must be at least 1");
     }
-    let plan = sweep::load(&a.plan)?.only(&a.only)?;
+    let plan = sweep::load(&a.plan)?.restrict_to(&a.only)?;
     let res = Resources {
         data_root: a.data_root.clone(),
         data: a.data.clone(),

@@ -117,14 +117,14 @@ fn shipped_plans_expand_to_the_papers_runs() {
 }
 
 #[test]
-fn only_keeps_the_named_experiments_and_refuses_unknown_ones() {
+fn restricting_keeps_the_named_experiments_and_refuses_unknown_ones() {
     let a = shipped("alpha0-sensitivity")
-        .only(&["alpha0-logreg".into()])
+        .restrict_to(&["alpha0-logreg".into()])
         .expect("known");
     assert_eq!(a.runs.len(), 6 * ALL9);
     assert!(a.runs.iter().all(|r| r.experiment == "alpha0-logreg"));
     let e = shipped("smoke")
-        .only(&["nope".into()])
+        .restrict_to(&["nope".into()])
         .expect_err("unknown");
     assert!(e.to_string().contains("no experiment `nope`"), "{e}");
 }
