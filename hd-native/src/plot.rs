@@ -200,30 +200,27 @@ struct Figure {
     per_iteration: bool,
 }
 
+impl Figure {
+    /// A figure of one point per epoch.
+    const fn per_epoch(file: &'static str, y: &'static str, value: fn(&EpochStats) -> f64) -> Self {
+        Figure {
+            file,
+            y,
+            value,
+            per_iteration: false,
+        }
+    }
+}
+
 const FIGURES: [Figure; 4] = [
-    Figure {
-        file: "test-loss",
-        per_iteration: false,
-        y: "Test loss",
-        value: |s| s.test_loss,
-    },
-    Figure {
-        file: "test-accuracy",
-        per_iteration: false,
-        y: "Test accuracy",
-        value: |s| s.test_accuracy,
-    },
-    Figure {
-        file: "train-loss",
-        per_iteration: false,
-        y: "Training loss",
-        value: |s| s.train_loss,
-    },
+    Figure::per_epoch("test-loss", "Test loss", |s| s.test_loss),
+    Figure::per_epoch("test-accuracy", "Test accuracy", |s| s.test_accuracy),
+    Figure::per_epoch("train-loss", "Training loss", |s| s.train_loss),
     Figure {
         file: "alpha",
-        per_iteration: true,
         y: "α",
         value: |s| s.alpha,
+        per_iteration: true,
     },
 ];
 

@@ -413,32 +413,22 @@ macro_rules! figure {
     ($out:expr, $stem:expr, $size:expr, $written:expr, |$root:ident| $draw:expr) => {{
         let png = $out.join(format!("{}.png", $stem));
         let svg = $out.join(format!("{}.svg", $stem));
-        {
-            let $root = BitMapBackend::new(&png, $size).into_drawing_area();
-            let r: Result<(), String> = (|| {
-                $root.fill(&WHITE).map_err(|e| e.to_string())?;
-                $draw?;
-                $root.present().map_err(|e| e.to_string())
-            })();
-            r.map_err(|what| PlotError::Draw {
-                path: png.clone(),
-                what,
-            })?;
-        }
-        {
-            let $root = SVGBackend::new(&svg, $size).into_drawing_area();
-            let r: Result<(), String> = (|| {
-                $root.fill(&WHITE).map_err(|e| e.to_string())?;
-                $draw?;
-                $root.present().map_err(|e| e.to_string())
-            })();
-            r.map_err(|what| PlotError::Draw {
-                path: svg.clone(),
-                what,
-            })?;
-        }
+        figure!(@on BitMapBackend, &png, $size, |$root| $draw);
+        figure!(@on SVGBackend, &svg, $size, |$root| $draw);
         $written.push(png);
         $written.push(svg);
+    }};
+    (@on $backend:ident, $path:expr, $size:expr, |$root:ident| $draw:expr) => {{
+        let $root = $backend::new($path, $size).into_drawing_area();
+        let r: Result<(), String> = (|| {
+            $root.fill(&WHITE).map_err(|e| e.to_string())?;
+            $draw?;
+            $root.present().map_err(|e| e.to_string())
+        })();
+        r.map_err(|what| PlotError::Draw {
+            path: $path.to_path_buf(),
+            what,
+        })?;
     }};
 }
 

@@ -218,6 +218,14 @@ pub fn torch_message(message: &str) -> String {
     out
 }
 
+/// The message of a panic's payload (a `String` or a `&str`, as `panic!` makes them).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+}
+
 /// Where and why a run diverged (`summary.json`'s `diverged`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Divergence {
@@ -1273,11 +1281,7 @@ fn build_model(vs: &nn::VarStore, config: &RunConfig, data: &Dataset) -> Result<
     match built {
         Ok(net) => Ok(net?),
         Err(payload) => {
-            let message = payload
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| payload.downcast_ref::<&str>().copied())
-                .unwrap_or("unknown failure");
+            let message = panic_message(payload.as_ref()).unwrap_or("unknown failure");
             Err(TrainError::Torch(TchError::Torch(format!(
                 "building {}: {}",
                 config.model,
