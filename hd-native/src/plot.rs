@@ -257,24 +257,24 @@ pub fn plot(runs: &[PathBuf], out: &Path) -> Result<Vec<PathBuf>, PlotError> {
     for fig in &FIGURES {
         let png = out.join(format!("{}.png", fig.file));
         let svg = out.join(format!("{}.svg", fig.file));
-        let err = |path: &Path| {
-            let path = path.to_path_buf();
-            move |e: String| PlotError::Draw { path, what: e }
+        let drawn = |path: &Path, r: Result<(), String>| {
+            r.map_err(|what| PlotError::Draw {
+                path: path.to_path_buf(),
+                what,
+            })
         };
-        draw(
-            BitMapBackend::new(&png, (960, 640)).into_drawing_area(),
-            &runs,
-            fig,
-            &title,
-        )
-        .map_err(err(&png))?;
-        draw(
-            SVGBackend::new(&svg, (960, 640)).into_drawing_area(),
-            &runs,
-            fig,
-            &title,
-        )
-        .map_err(err(&svg))?;
+        let size = (960, 640);
+        let bitmap = BitMapBackend::new(&png, size).into_drawing_area();
+        drawn(&png, draw(bitmap, &runs, fig, &title))?;
+        drawn(
+            &svg,
+            draw(
+                SVGBackend::new(&svg, size).into_drawing_area(),
+                &runs,
+                fig,
+                &title,
+            ),
+        )?;
         written.push(png);
         written.push(svg);
     }

@@ -352,22 +352,8 @@ fn draw_heat<DB: DrawingBackend>(
         .y_desc(y.0)
         .x_labels(nx * 2 + 1)
         .y_labels(ny * 2 + 1)
-        .x_label_formatter(&|v| {
-            let i = (*v - 0.5).round();
-            if (*v - 0.5 - i).abs() < 1e-6 && i >= 0.0 {
-                xl.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
-        .y_label_formatter(&|v| {
-            let i = (*v - 0.5).round();
-            if (*v - 0.5 - i).abs() < 1e-6 && i >= 0.0 {
-                yl.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
+        .x_label_formatter(&|v| cell_label(&xl, *v))
+        .y_label_formatter(&|v| cell_label(&yl, *v))
         .label_style(("sans-serif", 15))
         .draw()
         .map_err(e)?;
@@ -406,6 +392,17 @@ fn draw_heat<DB: DrawingBackend>(
             .map_err(e)?;
     }
     Ok(())
+}
+
+/// A heat map axis's tick label: cell i spans [i, i + 1], so its label stands at i + 0.5 and
+/// every other tick is blank.
+fn cell_label(labels: &[String], v: f64) -> String {
+    let i = (v - 0.5).round();
+    if (v - 0.5 - i).abs() < 1e-6 && i >= 0.0 {
+        labels.get(i as usize).cloned().unwrap_or_default()
+    } else {
+        String::new()
+    }
 }
 
 /// Writes a figure as `stem.png` and `stem.svg` with `draw` (called once per backend).

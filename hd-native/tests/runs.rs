@@ -5,14 +5,14 @@
 mod common;
 
 use common::{
-    arg, assert_same_run, checkpoint, fails_with, hd_native, log_rows, output, stderr, succeeds,
-    summary, tempdir, train_logreg, train_logreg_plain, wait_for_epoch, write_checkpoint, Dirs,
-    ADAM_HD,
+    arg, assert_same_run, checkpoint, fails_with, hd_native, log_rows, output, start, stderr,
+    succeeds, summary, tempdir, train_logreg, train_logreg_plain, wait_for_epoch, words,
+    write_checkpoint, Dirs, ADAM_HD,
 };
 use hd_native::train::LOG_HEADER;
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use tch::{Kind, Tensor};
 
 fn progress(run: &Path) -> Vec<i64> {
@@ -35,17 +35,13 @@ fn two_processes_never_share_a_run_directory() {
 
     // A second process while the first holds the directory.
     let run = d.run("held");
-    let mut first = d
-        .train(&run, &["--optimizer", "sgd", "--epochs", "1000"])
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let mut first = start(
+        d.train(&run, &["--optimizer", "sgd", "--epochs", "1000"]),
+        Stdio::null(),
+    );
     wait_for_epoch(&mut first, &[&run], 1);
     let log_before = std::fs::read(run.join("log.csv")).expect("log");
-    let second = output(d.train(&run, &["--optimizer", "adam", "--epochs", "1"]));
-    let err = stderr(&second);
-    assert_eq!(second.status.code(), Some(1), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err:?}");
+    let err = fails_with(d.train(&run, &["--optimizer", "adam", "--epochs", "1"]), 1);
     assert!(
         err.contains(&format!(
             "{} is in use by another run (pid {}",
@@ -73,10 +69,10 @@ fn two_processes_never_share_a_run_directory() {
     // Two processes started together, as in `a & b & wait`.
     let run = d.run("race");
     let spawn = |optimizer: &str| {
-        d.train(&run, &["--optimizer", optimizer, "--epochs", "3"])
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn")
+        start(
+            d.train(&run, &["--optimizer", optimizer, "--epochs", "3"]),
+            Stdio::piped(),
+        )
     };
     let (a, b) = (spawn("sgd-hd"), spawn("adam"));
     let (a, b) = (
@@ -185,16 +181,7 @@ fn a_non_finite_test_loss_is_divergence() {
     let run = d.run("nan");
     let o = output(d.train(
         &run,
-        &[
-            "--optimizer",
-            "sgd",
-            "--alpha0",
-            "3e38",
-            "--batch-size",
-            "100000",
-            "--epochs",
-            "3",
-        ],
+        &words("--optimizer sgd --alpha0 3e38 --batch-size 100000 --epochs 3"),
     ));
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(3), "{err}");
@@ -218,14 +205,7 @@ fn a_non_finite_test_loss_is_divergence() {
     let run = d.run("batch");
     let o = succeeds(d.train(
         &run,
-        &[
-            "--optimizer",
-            "sgd",
-            "--batch-size",
-            "9223372036854775807",
-            "--epochs",
-            "2",
-        ],
+        &words("--optimizer sgd --batch-size 9223372036854775807 --epochs 2"),
     ));
     assert!(stderr(&o).contains("each epoch is one batch of 200"));
     let s = summary(&run);
@@ -241,14 +221,7 @@ fn a_non_finite_training_loss_is_divergence() {
     let err = fails_with(
         d.train(
             &run,
-            &[
-                "--optimizer",
-                "sgd",
-                "--alpha0",
-                "1e37",
-                "--batch-size",
-                "20",
-            ],
+            &words("--optimizer sgd --alpha0 1e37 --batch-size 20"),
         ),
         3,
     );
@@ -453,20 +426,19 @@ fn plot_leaves_absurd_values_out_of_the_axes() {
 fn closed_pipes_end_quietly() {
     let d = Dirs::mnist(64, 32, false);
     let run = d.run("run");
-    let mut child = d
-        .train(&run, &["--optimizer", "sgd", "--epochs", "1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    // Close the read ends before it writes anything.
-    drop(child.stdout.take());
-    drop(child.stderr.take());
-    let status = child.wait().expect("wait");
-    assert_eq!(status.code(), Some(0), "{status:?}");
+    ends_quietly_without_readers(d.train(&run, &["--optimizer", "sgd", "--epochs", "1"]));
     assert!(summary(&run).finished);
+    ends_quietly_without_readers(hd_native(&[
+        "plot",
+        arg(&run),
+        "--out",
+        arg(&d.run("figs")),
+    ]));
+}
 
-    let mut child = hd_native(&["plot", arg(&run), "--out", arg(&d.run("figs"))])
+/// Runs `c` with its stdout and stderr read ends closed before it writes anything: it exits 0.
+fn ends_quietly_without_readers(mut c: Command) {
+    let mut child = c
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -485,16 +457,7 @@ fn threads_are_bounded_by_the_cpus() {
     let o = succeeds(train_logreg_plain(
         d.data(),
         &run,
-        &[
-            "--optimizer",
-            "sgd",
-            "--epochs",
-            "1",
-            "--device",
-            "cpu",
-            "--threads",
-            "100000",
-        ],
+        &words("--optimizer sgd --epochs 1 --device cpu --threads 100000"),
     ));
     let cpus = std::thread::available_parallelism().expect("cpus").get();
     assert!(
@@ -549,11 +512,7 @@ fn killed_and_terminated_runs_resume_bit_identical() {
 
     // Runs `args` in `broken` until it is under way in `epoch`, then SIGKILLs it.
     let kill_in = |args: &[&str], epoch: u32| {
-        let mut child = d
-            .train(&broken, args)
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn");
+        let mut child = start(d.train(&broken, args), Stdio::null());
         wait_for_epoch(&mut child, &[&broken], epoch);
         child.kill().expect("SIGKILL");
         child.wait().expect("reap");
@@ -563,11 +522,7 @@ fn killed_and_terminated_runs_resume_bit_identical() {
     kill_in(&["--resume"], progress(&broken)[0] as u32 + 2);
 
     // Resume, and stop it with SIGTERM: exit 143, consistent and resumable.
-    let mut child = d
-        .train(&broken, &["--resume"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = start(d.train(&broken, &["--resume"]), Stdio::piped());
     let resumed_from = progress(&broken)[0] as u32;
     assert!(resumed_from < 6, "too fast to interrupt");
     // The killed run's log may still show epoch resumed_from + 1 until this one cuts it back:
@@ -595,13 +550,13 @@ fn a_gzip_bomb_is_refused_under_a_memory_cap() {
     use std::io::Write;
     let d = Dirs::mnist(30, 10, false);
     // prlimit (util-linux) runs the binary under the cap.
-    let capped = |limit: u64, data: &Path, run: &str| -> Output {
+    let capped = |limit: u64, data: &Path, run: &str| -> Command {
         let train = train_logreg(data, &d.run(run), &["--optimizer", "sgd", "--epochs", "1"]);
         let mut c = Command::new("prlimit");
         c.arg(format!("--as={limit}"))
             .arg(train.get_program())
             .args(train.get_args());
-        c.output().expect("prlimit (util-linux) runs")
+        c
     };
     const MIB: u64 = 1 << 20;
     let mut limit = 512 * MIB;
@@ -610,7 +565,7 @@ fn a_gzip_bomb_is_refused_under_a_memory_cap() {
             limit <= 64 << 30,
             "hd-native never ran under an address-space limit"
         );
-        if capped(limit, d.data(), &format!("probe-{limit}"))
+        if output(capped(limit, d.data(), &format!("probe-{limit}")))
             .status
             .success()
         {
@@ -633,10 +588,7 @@ fn a_gzip_bomb_is_refused_under_a_memory_cap() {
     std::fs::remove_file(d.data().join("train-images-idx3-ubyte")).expect("rm");
     let path = d.data().join("train-images-idx3-ubyte.gz");
     std::fs::write(&path, bomb).expect("write");
-    let o = capped(limit + 512 * MIB, d.data(), "bomb");
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = fails_with(capped(limit + 512 * MIB, d.data(), "bomb"), 1);
     assert!(
         err.contains(&format!(
             "{}: holds more than the 23536 bytes its header declares",

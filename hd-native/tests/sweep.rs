@@ -11,7 +11,7 @@ use common::{
 };
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 /// A small MLP on generated MNIST-format data: four runs, four epochs each.
 const RESUME_PLAN: &str = include_str!("plans/kill-and-resume.toml");
@@ -36,6 +36,17 @@ fn assert_same_run(a: &Path, b: &Path) {
     ] {
         assert_eq!(sa[k], sb[k], "{}: summary {k}", b.display());
     }
+}
+
+/// `sweep` of `plan` into `out` with MNIST from `mnist` and CIFAR-10 from `cifar10`.
+fn sweep_with(plan: &Path, out: &Path, mnist: &Path, cifar10: &Path) -> Output {
+    let mnist = format!("mnist={}", mnist.display());
+    let cifar10 = format!("cifar10={}", cifar10.display());
+    run(sweep_cmd(
+        plan,
+        out,
+        &["--data", &mnist, "--data", &cifar10],
+    ))
 }
 
 fn status(out: &Path) -> String {
@@ -177,16 +188,7 @@ fn a_failing_run_does_not_stop_the_others_and_is_named() {
     std::fs::write(&batch, &bytes[..bytes.len() - 7]).expect("truncate");
     let plan = write_plan(d.out(), TWO_DATASETS);
     let out = d.run("out");
-    let o = run(sweep_cmd(
-        &plan,
-        &out,
-        &[
-            "--data",
-            &format!("mnist={}", d.data().display()),
-            "--data",
-            &format!("cifar10={}", cifar.path().display()),
-        ],
-    ));
+    let o = sweep_with(&plan, &out, d.data(), cifar.path());
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
     let err = text(&o.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
@@ -303,16 +305,7 @@ fn divergence_is_a_result_and_missing_files_a_skip() {
     let empty = tempdir();
     let plan = write_plan(d.out(), GOOD_DIVERGED_MISSING);
     let out = d.run("out");
-    let o = run(sweep_cmd(
-        &plan,
-        &out,
-        &[
-            "--data",
-            &format!("mnist={}", d.data().display()),
-            "--data",
-            &format!("cifar10={}", empty.path().display()),
-        ],
-    ));
+    let o = sweep_with(&plan, &out, d.data(), empty.path());
     let stdout = text(&o.stdout);
     assert!(o.status.success(), "{stdout}\n{}", text(&o.stderr));
     assert!(

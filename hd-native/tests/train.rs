@@ -5,8 +5,8 @@
 mod common;
 
 use common::{
-    arg, checkpoint, fails, hd_native, log_rows as rows, succeeds, summary, tempdir,
-    train_logreg_plain, wait_for_epoch, Dirs, ADAM_HD,
+    arg, checkpoint, fails, hd_native, log_rows as rows, start, succeeds, summary, tempdir,
+    train_logreg_plain, wait_for_epoch, words, Dirs, ADAM_HD,
 };
 use hd_native::config::{OptimizerKind, Options};
 use hd_native::data::DatasetKind;
@@ -191,11 +191,9 @@ fn a_sigkilled_run_resumes_bit_identical() {
     let (whole, killed) = (d.run("whole"), d.run("killed"));
     succeeds(train_mlp(d.data(), &whole, "6"));
 
-    let mut child = train_mlp(d.data(), &killed, "6")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let mut quiet = train_mlp(d.data(), &killed, "6");
+    quiet.stdout(Stdio::null());
+    let mut child = start(quiet, Stdio::null());
     // Kill it once epoch 2 is under way (so the checkpoint of epoch 1 exists).
     wait_for_epoch(&mut child, &[&killed], 2);
     assert!(
@@ -227,44 +225,29 @@ fn bad_arguments_and_files_are_one_clear_line() {
     let d = Dirs::mnist(64, 32, false);
     let run = d.run("run");
     let base = |extra: &[&str]| train_logreg_plain(d.data(), &run, extra);
-    let cases: [(&[&str], &str); 10] = [
+    let cases = [
+        ("--optimizer sgd --beta 0.1", "--beta does not apply to SGD"),
+        ("--optimizer adam-hd --beta=-1", "beta"),
+        ("--optimizer sgd-hdm --scope per-parameter", "scope"),
+        ("--optimizer sgd --device cuda:3", "device cuda:3"),
         (
-            &["--optimizer", "sgd", "--beta", "0.1"],
-            "--beta does not apply to SGD",
-        ),
-        (&["--optimizer", "adam-hd", "--beta=-1"], "beta"),
-        (
-            &["--optimizer", "sgd-hdm", "--scope", "per-parameter"],
-            "scope",
-        ),
-        (
-            &["--optimizer", "sgd", "--device", "cuda:3"],
-            "device cuda:3",
-        ),
-        (
-            &["--optimizer", "sgd", "--device", "tpu"],
+            "--optimizer sgd --device tpu",
             "expected auto, cpu, cuda or cuda:N",
         ),
+        ("--optimizer sgd --epochs 0", "--epochs must be at least 1"),
         (
-            &["--optimizer", "sgd", "--epochs", "0"],
-            "--epochs must be at least 1",
-        ),
-        (
-            &["--optimizer", "sgd", "--hidden", "10"],
+            "--optimizer sgd --hidden 10",
             "--hidden applies to --model mlp only",
         ),
         (
-            &["--optimizer", "sgd", "--batch-size", "0"],
+            "--optimizer sgd --batch-size 0",
             "--batch-size must be at least 1",
         ),
-        (
-            &["--optimizer", "sgd", "--clamp", "0.1"],
-            "expected two numbers",
-        ),
-        (&[], "--optimizer is required"),
+        ("--optimizer sgd --clamp 0.1", "expected two numbers"),
+        ("", "--optimizer is required"),
     ];
     for (extra, message) in cases {
-        let err = fails(base(extra));
+        let err = fails(base(&words(extra)));
         assert!(
             err.contains(message),
             "{extra:?}: {err:?} lacks {message:?}"

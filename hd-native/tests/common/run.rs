@@ -5,7 +5,7 @@
 use hd_native::train::{Summary, LOG_HEADER};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use tch::Tensor;
 use tempfile::TempDir;
@@ -16,6 +16,11 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_hd-native");
 /// A path as a command-line argument.
 pub fn arg(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
+}
+
+/// Command-line words written as one line: `words("--optimizer sgd --epochs 2")`.
+pub fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
 }
 
 /// `hd-native args…`, to be given more arguments or run.
@@ -64,6 +69,11 @@ pub fn fails_with(c: Command, code: i32) -> String {
     assert_eq!(err.lines().count(), 1, "not one line: {err:?}");
     assert!(err.starts_with("hd-native: error: "), "{err:?}");
     err
+}
+
+/// Starts `c`, its stderr going to `stderr`.
+pub fn start(mut c: Command, stderr: Stdio) -> Child {
+    c.stderr(stderr).spawn().expect("spawn")
 }
 
 /// A fresh temporary directory.
