@@ -451,17 +451,19 @@ fn series(recs: &[&Rec]) -> Vec<(String, OptimizerKind, Vec<Rec>)> {
 /// The settings common to an experiment's runs, for figure titles.
 fn settings(rs: &[&Rec]) -> String {
     let c = &rs[0].run.summary.config;
-    let same_alpha0 = rs.iter().all(|r| r.run.summary.config.alpha0 == c.alpha0);
+    let same_alpha0 = rs
+        .iter()
+        .all(|r| r.run.summary.config.core.alpha0 == c.core.alpha0);
     format!(
         "{}, {}batch {}, λ={}, {} epochs",
         rs[0].run.summary.title,
         if same_alpha0 {
-            format!("α0={}, ", c.alpha0)
+            format!("α0={}, ", c.core.alpha0)
         } else {
             String::new()
         },
         c.batch_size,
-        c.weight_decay,
+        c.core.weight_decay,
         c.epochs
     )
 }

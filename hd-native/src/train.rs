@@ -640,7 +640,7 @@ impl Trainer<'_> {
             time: self.clock.seconds(),
             loss: None,
             alpha: self.opt.alpha_value()?,
-            beta: self.config.beta,
+            beta: self.config.beta(),
             epoch_columns: Some(EpochColumns {
                 train_loss,
                 test_loss,
@@ -701,7 +701,7 @@ impl Trainer<'_> {
                         time,
                         loss: Some(loss),
                         alpha,
-                        beta: self.config.beta,
+                        beta: self.config.beta(),
                         epoch_columns: None,
                     }
                 })
@@ -754,7 +754,7 @@ impl Trainer<'_> {
                 time: self.clock.seconds(),
                 loss: None,
                 alpha,
-                beta: self.config.beta,
+                beta: self.config.beta(),
                 epoch_columns: None,
             })
         };
@@ -912,7 +912,7 @@ pub fn run(options: &Options, setup: &Setup) -> Result<Summary, TrainError> {
             train_loss: f64::NAN,
             test_loss: f64::NAN,
             test_accuracy: f64::NAN,
-            alpha: f64::from(config.alpha0),
+            alpha: f64::from(config.core.alpha0),
         }),
         best_test_accuracy: best(&history),
         diverged: None,

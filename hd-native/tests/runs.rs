@@ -6,8 +6,8 @@ mod common;
 
 use common::{
     arg, assert_same_run, checkpoint, fails_with, hd_native, log_rows, output, start, stderr,
-    succeeds, summary, tempdir, train_logreg, train_logreg_plain, wait_for_epoch, words,
-    write_checkpoint, Dirs, ADAM_HD,
+    succeeds, summary, summary_json, tempdir, train_logreg, train_logreg_plain, wait_for_epoch,
+    words, write_checkpoint, Dirs, ADAM_HD,
 };
 use hd_native::train::LOG_HEADER;
 use std::collections::HashMap;
@@ -370,6 +370,40 @@ fn resume_refuses_other_settings_data_and_types() {
         &["--resume", "--epochs", "2"],
     ));
     assert_eq!(summary(&run).epochs_completed, 2);
+}
+
+/// A run written before configurations held hd-core's `Config` (its checkpoint and summary.json
+/// in the flattened layout of tests/fixtures/config-before-core.json) is still plotted and
+/// resumed, and the resumed run writes the current layout.
+#[test]
+fn a_run_in_the_layout_before_core_is_plotted_and_resumed() {
+    let d = Dirs::mnist(64, 32, false);
+    let run = d.run("run");
+    let options = "--optimizer sgdn-hdm --scope per-tensor --clamp 0,0.1 --transition 2,0.01";
+    succeeds(d.train(&run, &words(&format!("{options} --epochs 1"))));
+    let old = include_str!("fixtures/config-before-core.json");
+    let mut t = checkpoint(&run);
+    let compact =
+        serde_json::to_vec(&serde_json::from_str::<serde_json::Value>(old).expect("json"))
+            .expect("json");
+    t.insert("run.config".into(), Tensor::from_slice(&compact));
+    write_checkpoint(&run, t);
+    let mut s = summary_json(&run);
+    s["config"] = serde_json::from_str(old).expect("json");
+    std::fs::write(run.join("summary.json"), s.to_string()).expect("write");
+    assert!(summary_json(&run)["config"].get("core").is_none());
+
+    succeeds(hd_native(&[
+        "plot",
+        arg(&run),
+        "--out",
+        arg(&d.run("figs")),
+    ]));
+    succeeds(d.train(&run, &["--resume", "--epochs", "2"]));
+    let s = summary_json(&run);
+    assert_eq!(s["epochs_completed"], 2);
+    assert_eq!(s["config"]["optimizer"], "sgdn-hdm");
+    assert_eq!(s["config"]["core"]["hyper"]["rule"], "multiplicative");
 }
 
 /// Item 9: a model too large for memory is refused before allocating, in one line.
