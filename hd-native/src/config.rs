@@ -54,9 +54,10 @@ pub enum ScopeArg {
 /// `epochs`, which may grow).
 ///
 /// `summary.json` and checkpoints store it as `model`, `dataset`, `optimizer`, `core` (hd-core's
-/// [`Config`], in the form of [`serial`]), `epochs`, `batch_size` and `seed`. They also read the
-/// layout written before `core`, with the hyperparameters flattened beside the model (see
-/// [`Hyperparameters`]), so runs written then can still be resumed, plotted and reported.
+/// [`Config`]: `base`, `alpha0`, `weight_decay`, `hyper`), `epochs`, `batch_size` and `seed`.
+/// They also read the layout written before `core`, with the hyperparameters flattened beside
+/// the model (`alpha0`, `beta`, `mu`, …), so runs written then can still be resumed, plotted
+/// and reported.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(remote = "Self")]
 pub struct RunConfig {
