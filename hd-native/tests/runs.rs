@@ -373,10 +373,10 @@ fn resume_refuses_other_settings_data_and_types() {
 }
 
 /// A run written before configurations held hd-core's `Config` (its checkpoint and summary.json
-/// in the flattened layout of tests/fixtures/config-before-core.json) is still plotted and
-/// resumed, and the resumed run writes the current layout.
+/// in the flattened layout of tests/fixtures/config-before-core.json) is still plotted,
+/// reported and resumed, and the resumed run writes the current layout.
 #[test]
-fn a_run_in_the_layout_before_core_is_plotted_and_resumed() {
+fn a_run_in_the_layout_before_core_is_plotted_reported_and_resumed() {
     let d = Dirs::mnist(64, 32, false);
     let run = d.run("run");
     let options = "--optimizer sgdn-hdm --scope per-tensor --clamp 0,0.1 --transition 2,0.01";
@@ -393,12 +393,16 @@ fn a_run_in_the_layout_before_core_is_plotted_and_resumed() {
     std::fs::write(run.join("summary.json"), s.to_string()).expect("write");
     assert!(summary_json(&run)["config"].get("core").is_none());
 
+    let figs = tempdir();
+    succeeds(hd_native(&["plot", arg(&run), "--out", arg(figs.path())]));
     succeeds(hd_native(&[
-        "plot",
-        arg(&run),
+        "report",
+        arg(d.out()),
         "--out",
-        arg(&d.run("figs")),
+        arg(figs.path()),
     ]));
+    let md = std::fs::read_to_string(figs.path().join("REPORT.md")).expect("REPORT.md");
+    assert!(md.contains("| SGDN-HDM | 1 | "), "{md}");
     succeeds(d.train(&run, &["--resume", "--epochs", "2"]));
     let s = summary_json(&run);
     assert_eq!(s["epochs_completed"], 2);
