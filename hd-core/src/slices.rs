@@ -51,6 +51,10 @@ impl Optimizer {
         buffers: &[f32],
         acc: &mut Accumulator,
     ) {
+        if !BLOCKS {
+            self.terms_scalar::<B, K>(c, params, grads, buffers, acc);
+            return;
+        }
         let n = params.len();
         // Slot k is buffers[k·n..(k+1)·n]; split_at keeps this free of panic paths.
         let slots: [&[f32]; K] = {
@@ -61,10 +65,6 @@ impl Optimizer {
                 slot
             })
         };
-        if !BLOCKS {
-            self.terms_scalar::<B, K>(c, params, grads, &slots, acc);
-            return;
-        }
         // A head that fills the accumulator's current block, whole blocks, then a tail.
         let head = ((LANES - acc.lane) % LANES).min(n);
         let body = (n - head) / LANES * LANES;
@@ -172,17 +172,15 @@ impl Optimizer {
         c: &StepConstants,
         params: &[f32],
         grads: &[f32],
-        slots: &[&[f32]; K],
+        buffers: &[f32],
         acc: &mut Accumulator,
     ) {
         let decay = self.config.weight_decay > 0.0;
         let norms = self.needs_norms();
-        for (i, g) in grads.iter().enumerate() {
-            let theta = match params.get(i) {
-                Some(p) if decay => *p,
-                _ => 0.0,
-            };
-            let s = slots.map(|sl| sl.get(i).copied().unwrap_or(0.0));
+        let n = params.len();
+        for (i, (p, g)) in params.iter().zip(grads).enumerate() {
+            let theta = if decay { *p } else { 0.0 };
+            let s = gather::<K>(buffers, n, i);
             let (g, d) = self.hyper_inputs(c, &theta, g, &s, B);
             let (g, d) = acc.scaled(norms, g, d);
             acc.add_one(&self.terms_from(c, &g, &d, &s));
@@ -214,6 +212,10 @@ impl Optimizer {
         grads: &[f32],
         buffers: &mut [f32],
     ) {
+        if !BLOCKS {
+            self.apply_scalar::<B, K>(c, alpha, params, grads, buffers);
+            return;
+        }
         let n = params.len();
         let mut slots: [&mut [f32]; K] = {
             let mut rest = buffers;
@@ -225,10 +227,6 @@ impl Optimizer {
                 slot
             })
         };
-        if !BLOCKS {
-            self.apply_scalar::<B, K>(c, alpha, params, grads, &mut slots);
-            return;
-        }
         let alpha = Lanes([alpha; LANES]);
         let body = n / LANES * LANES;
         // Slot blocks are addressed by index rather than through an array of chunk
@@ -271,16 +269,31 @@ impl Optimizer {
         alpha: f32,
         params: &mut [f32],
         grads: &[f32],
-        slots: &mut [&mut [f32]; K],
+        buffers: &mut [f32],
     ) {
+        let n = params.len();
         for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
-            let mut s = slots.each_ref().map(|sl| sl.get(i).copied().unwrap_or(0.0));
+            let mut s = gather::<K>(buffers, n, i);
             self.apply_unchecked(c, &alpha, p, g, &mut s, B);
-            for (sl, v) in slots.iter_mut().zip(s) {
-                if let Some(x) = sl.get_mut(i) {
+            for (k, v) in s.into_iter().enumerate() {
+                if let Some(x) = buffers.get_mut(k * n + i) {
                     *x = v;
                 }
             }
         }
     }
+}
+
+/// Element `i` of each of the `K` slots of `n` elements in `buffers` (0 past the end, which
+/// the checked lengths rule out). Indexed, not split into slices: on the one-element path the
+/// slices' set-up and their per-slot bounds checks cost more flash than they save.
+#[inline(always)]
+fn gather<const K: usize>(buffers: &[f32], n: usize, i: usize) -> [f32; K] {
+    let mut out = [0.0; K];
+    for (k, o) in out.iter_mut().enumerate() {
+        if let Some(v) = buffers.get(k * n + i) {
+            *o = *v;
+        }
+    }
+    out
 }
