@@ -148,6 +148,10 @@ fn reduce(l: &[f32; LANES]) -> f32 {
     (((a + b) + (c + d)) + ((e + f) + (g + h))) + 0.0
 }
 
+/// Empty lanes. A constant rather than `[-0.0; LANES]` in place, which a microcontroller
+/// build compiles to a fill loop plus copies of its result.
+const NEG_ZEROS: [f32; LANES] = [-0.0; LANES];
+
 impl Accumulator {
     /// Empty sums.
     pub const fn new() -> Self {
@@ -156,9 +160,9 @@ impl Accumulator {
         // not a byte pattern that compiles to a call to `memset`, which would cost a
         // microcontroller 174 B of flash.
         Accumulator {
-            dot: [-0.0; LANES],
-            grad_sq: [-0.0; LANES],
-            dir_sq: [-0.0; LANES],
+            dot: NEG_ZEROS,
+            grad_sq: NEG_ZEROS,
+            dir_sq: NEG_ZEROS,
             lane: 0,
             grad_range: Range2::EMPTY,
             dir_range: Range2::EMPTY,
