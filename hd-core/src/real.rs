@@ -99,6 +99,21 @@ fn vfp_sqrt(x: f32) -> f32 {
     f32::from_bits(root)
 }
 
+/// [`Real`]'s `sum` and `assign` for a `Copy` value held in registers (one `f32`, one block,
+/// whose lanes the caller sums): the value itself, and a plain overwrite.
+macro_rules! copy_value {
+    () => {
+        #[inline(always)]
+        fn sum(&self) -> Self {
+            *self
+        }
+        #[inline(always)]
+        fn assign(&mut self, value: Self) {
+            *self = value;
+        }
+    };
+}
+
 impl Real for f32 {
     #[inline(always)]
     fn add(&self, rhs: &Self) -> Self {
@@ -146,14 +161,7 @@ impl Real for f32 {
             hi
         }
     }
-    #[inline(always)]
-    fn sum(&self) -> Self {
-        *self
-    }
-    #[inline(always)]
-    fn assign(&mut self, value: Self) {
-        *self = value;
-    }
+    copy_value!();
     #[inline(always)]
     fn len(&self) -> usize {
         1
@@ -205,6 +213,13 @@ impl Lanes {
         Lanes(<[f32; LANES]>::try_from(src).unwrap_or([0.0; LANES]))
     }
 
+    /// The whole block of `src` from `start` (zeros past its end, which the callers rule out).
+    #[inline(always)]
+    pub(crate) fn block_at(src: &[f32], start: usize) -> Lanes {
+        src.get(start..start + LANES)
+            .map_or(Lanes::ZERO, Lanes::block)
+    }
+
     #[inline(always)]
     pub(crate) fn store_block(&self, dst: &mut [f32]) {
         if let Ok(d) = <&mut [f32; LANES]>::try_from(dst) {
@@ -242,23 +257,20 @@ impl Lanes {
     }
 }
 
+/// Binary operations of [`Real`] lane by lane, through the `f32` implementation.
+macro_rules! lane_wise {
+    ($($op:ident),*) => {
+        $(
+            #[inline(always)]
+            fn $op(&self, rhs: &Self) -> Self {
+                self.zip(rhs, |a, b| a.$op(&b))
+            }
+        )*
+    };
+}
+
 impl Real for Lanes {
-    #[inline(always)]
-    fn add(&self, rhs: &Self) -> Self {
-        self.zip(rhs, |a, b| a.add(&b))
-    }
-    #[inline(always)]
-    fn sub(&self, rhs: &Self) -> Self {
-        self.zip(rhs, |a, b| a.sub(&b))
-    }
-    #[inline(always)]
-    fn mul(&self, rhs: &Self) -> Self {
-        self.zip(rhs, |a, b| a.mul(&b))
-    }
-    #[inline(always)]
-    fn div(&self, rhs: &Self) -> Self {
-        self.zip(rhs, |a, b| a.div(&b))
-    }
+    lane_wise!(add, sub, mul, div);
     #[inline(always)]
     fn scale(&self, k: f32) -> Self {
         self.map(|a| a.scale(k))
@@ -279,14 +291,7 @@ impl Real for Lanes {
     fn clamp(&self, lo: f32, hi: f32) -> Self {
         self.map(|a| Real::clamp(&a, lo, hi))
     }
-    #[inline(always)]
-    fn sum(&self) -> Self {
-        *self
-    }
-    #[inline(always)]
-    fn assign(&mut self, value: Self) {
-        *self = value;
-    }
+    copy_value!();
     #[inline(always)]
     fn len(&self) -> usize {
         LANES

@@ -6,39 +6,49 @@ use crate::optimizer::{Optimizer, Shape, StepConstants, BLOCKS};
 use crate::real::{Lanes, Real, LANES};
 use core::ops::Range;
 
-/// `$receiver.$method::<B, K>(args)` for the layout's [`Shape`], B base slots of K in all: the
-/// one table of the layouts the fused loops are monomorphised for, so that every slot index is
-/// a constant and each block stays in registers. Exhaustive, so a shape with no loops does not
-/// compile.
+/// A method that sends a phase to its loops monomorphised for the layout's [`Shape`], B base
+/// slots of K in all: the one table of the layouts the fused loops are compiled for, so that
+/// every slot index is a constant and each block stays in registers. Exhaustive, so a shape
+/// with no loops does not compile.
 macro_rules! by_layout {
-    ($shape:expr, $receiver:ident . $method:ident ( $($arg:expr),* $(,)? )) => {
-        match $shape {
-            Shape::B0K0 => $receiver.$method::<0, 0>($($arg),*),
-            Shape::B0K1 => $receiver.$method::<0, 1>($($arg),*),
-            Shape::B0K2 => $receiver.$method::<0, 2>($($arg),*),
-            Shape::B1K1 => $receiver.$method::<1, 1>($($arg),*),
-            Shape::B1K2 => $receiver.$method::<1, 2>($($arg),*),
-            Shape::B1K3 => $receiver.$method::<1, 3>($($arg),*),
-            Shape::B2K2 => $receiver.$method::<2, 2>($($arg),*),
-            Shape::B2K3 => $receiver.$method::<2, 3>($($arg),*),
+    ($(#[$doc:meta])* fn $name:ident => $target:ident($($arg:ident: $ty:ty),* $(,)?)) => {
+        $(#[$doc])*
+        #[inline(always)]
+        pub(crate) fn $name(&self, $($arg: $ty),*) {
+            match self.layout.shape {
+                Shape::B0K0 => self.$target::<0, 0>($($arg),*),
+                Shape::B0K1 => self.$target::<0, 1>($($arg),*),
+                Shape::B0K2 => self.$target::<0, 2>($($arg),*),
+                Shape::B1K1 => self.$target::<1, 1>($($arg),*),
+                Shape::B1K2 => self.$target::<1, 2>($($arg),*),
+                Shape::B1K3 => self.$target::<1, 3>($($arg),*),
+                Shape::B2K2 => self.$target::<2, 2>($($arg),*),
+                Shape::B2K3 => self.$target::<2, 3>($($arg),*),
+            }
         }
     };
 }
 
 impl Optimizer {
-    /// Phase 1 over checked slices.
-    #[inline(always)]
-    pub(crate) fn terms_dispatch(
-        &self,
-        c: &StepConstants,
-        params: &[f32],
-        grads: &[f32],
-        buffers: &[f32],
-        acc: &mut Accumulator,
-    ) {
-        by_layout!(
-            self.layout.shape,
-            self.terms_slices(c, params, grads, buffers, acc)
+    by_layout! {
+        /// Phase 1 over checked slices.
+        fn terms_dispatch => terms_slices(
+            c: &StepConstants,
+            params: &[f32],
+            grads: &[f32],
+            buffers: &[f32],
+            acc: &mut Accumulator,
+        )
+    }
+
+    by_layout! {
+        /// Phase 2 over checked slices.
+        fn apply_dispatch => apply_slices(
+            c: &StepConstants,
+            alpha: f32,
+            params: &mut [f32],
+            grads: &[f32],
+            buffers: &mut [f32],
         )
     }
 
@@ -56,15 +66,7 @@ impl Optimizer {
             return;
         }
         let n = params.len();
-        // Slot k is buffers[k·n..(k+1)·n]; split_at keeps this free of panic paths.
-        let slots: [&[f32]; K] = {
-            let mut rest = buffers;
-            core::array::from_fn(|_| {
-                let (slot, tail) = rest.split_at_checked(n).unwrap_or((rest, &[]));
-                rest = tail;
-                slot
-            })
-        };
+        let slots = split_slots::<K>(buffers, n);
         // A head that fills the accumulator's current block, whole blocks, then a tail.
         let head = ((LANES - acc.lane) % LANES).min(n);
         let body = (n - head) / LANES * LANES;
@@ -123,14 +125,17 @@ impl Optimizer {
         // blocks are addressed by index, as in `apply_slices`.
         let mut sums = *acc;
         let (mut max_g, mut max_d) = (Lanes::ZERO, Lanes::ZERO);
-        let blocks = params.chunks_exact(LANES).zip(grads.chunks_exact(LANES));
-        for (i, (p, g)) in blocks.enumerate() {
+        let blocks = || params.chunks_exact(LANES).zip(grads.chunks_exact(LANES));
+        // g_t, d_{t−1} and the slots of block i.
+        let inputs = |i: usize, p: &[f32], g: &[f32]| {
             let at = range.start + i * LANES;
             let theta = if decay { Lanes::block(p) } else { Lanes::ZERO };
-            let s = slots
-                .each_ref()
-                .map(|sl| sl.get(at..at + LANES).map_or(Lanes::ZERO, Lanes::block));
+            let s = slots.each_ref().map(|sl| Lanes::block_at(sl, at));
             let (g, d) = self.hyper_inputs(c, &theta, &Lanes::block(g), &s, B);
+            (g, d, s)
+        };
+        for (i, (p, g)) in blocks().enumerate() {
+            let (g, d, s) = inputs(i, p, g);
             if norms {
                 // HDM first sums unscaled, noting the largest g² and d²: when they are in
                 // range, which is almost always, that is the result. (The sums are added
@@ -147,17 +152,8 @@ impl Optimizer {
         if norms && !sums.admit_unscaled(max_g.max_abs(), max_d.max_abs()) {
             // Some |g| or |d| is out of range: again, scaling each block (see `Range2`).
             sums = *acc;
-            for (i, (p, g)) in params
-                .chunks_exact(LANES)
-                .zip(grads.chunks_exact(LANES))
-                .enumerate()
-            {
-                let at = range.start + i * LANES;
-                let theta = if decay { Lanes::block(p) } else { Lanes::ZERO };
-                let s = slots
-                    .each_ref()
-                    .map(|sl| sl.get(at..at + LANES).map_or(Lanes::ZERO, Lanes::block));
-                let (g, d) = self.hyper_inputs(c, &theta, &Lanes::block(g), &s, B);
+            for (i, (p, g)) in blocks().enumerate() {
+                let (g, d, s) = inputs(i, p, g);
                 let (g, d) = sums.scaled(norms, g, d);
                 sums.add_block(&self.terms_from(c, &g, &d, &s));
             }
@@ -187,22 +183,6 @@ impl Optimizer {
         }
     }
 
-    /// Phase 2 over checked slices.
-    #[inline(always)]
-    pub(crate) fn apply_dispatch(
-        &self,
-        c: &StepConstants,
-        alpha: f32,
-        params: &mut [f32],
-        grads: &[f32],
-        buffers: &mut [f32],
-    ) {
-        by_layout!(
-            self.layout.shape,
-            self.apply_slices(c, alpha, params, grads, buffers)
-        )
-    }
-
     #[inline(always)]
     fn apply_slices<const B: usize, const K: usize>(
         &self,
@@ -220,16 +200,7 @@ impl Optimizer {
             return;
         }
         let n = params.len();
-        let mut slots: [&mut [f32]; K] = {
-            let mut rest = buffers;
-            core::array::from_fn(|_| {
-                let whole = core::mem::take(&mut rest);
-                let at = n.min(whole.len());
-                let (slot, tail) = whole.split_at_mut(at);
-                rest = tail;
-                slot
-            })
-        };
+        let mut slots = split_slots_mut::<K>(buffers, n);
         let alpha = Lanes([alpha; LANES]);
         let body = n / LANES * LANES;
         // Slot blocks are addressed by index rather than through an array of chunk
@@ -238,15 +209,13 @@ impl Optimizer {
             .chunks_exact_mut(LANES)
             .zip(grads.chunks_exact(LANES));
         for (i, (p, g)) in blocks.enumerate() {
-            let r = i * LANES..(i + 1) * LANES;
+            let at = i * LANES;
             let mut theta = Lanes::block(p);
-            let mut s = slots
-                .each_ref()
-                .map(|sl| sl.get(r.clone()).map_or(Lanes::ZERO, Lanes::block));
+            let mut s = slots.each_ref().map(|sl| Lanes::block_at(sl, at));
             self.apply_unchecked(c, &alpha, &mut theta, &Lanes::block(g), &mut s, B);
             theta.store_block(p);
             for (sl, v) in slots.iter_mut().zip(s.iter()) {
-                if let Some(d) = sl.get_mut(r.clone()) {
+                if let Some(d) = sl.get_mut(at..at + LANES) {
                     v.store_block(d);
                 }
             }
@@ -285,6 +254,31 @@ impl Optimizer {
             }
         }
     }
+}
+
+/// The `K` slots of `n` elements that `buffers` holds one after another: slot k is
+/// buffers[k·n..(k+1)·n] (shorter only if `buffers` is, which the checked lengths rule out;
+/// `split_at` keeps this free of panic paths).
+#[inline(always)]
+fn split_slots<const K: usize>(buffers: &[f32], n: usize) -> [&[f32]; K] {
+    let mut rest = buffers;
+    core::array::from_fn(|_| {
+        let (slot, tail) = rest.split_at(n.min(rest.len()));
+        rest = tail;
+        slot
+    })
+}
+
+/// [`split_slots`] for writing.
+#[inline(always)]
+fn split_slots_mut<const K: usize>(buffers: &mut [f32], n: usize) -> [&mut [f32]; K] {
+    let mut rest = buffers;
+    core::array::from_fn(|_| {
+        let whole = core::mem::take(&mut rest);
+        let (slot, tail) = whole.split_at_mut(n.min(whole.len()));
+        rest = tail;
+        slot
+    })
 }
 
 /// Element `i` of each of the `K` slots of `n` elements in `buffers` (0 past the end, which
