@@ -141,7 +141,8 @@ impl MaxAbs for Lanes {
 
 /// Lanes summed in a fixed tree order. The lanes start at −0 (see [`Accumulator::new`]); the
 /// final `+ 0` turns a −0 total into +0, so the result has exactly the bits of the same sums
-/// started at +0. Once per step, out of line: HDM's three copies cost a microcontroller flash.
+/// started at +0. Once per step, out of line: HDM's three copies inlined cost a
+/// microcontroller flash and made HDM's step 2× slower in cache on x86-64 (BENCHMARKS.md).
 #[inline(never)]
 fn reduce(l: &[f32; LANES]) -> f32 {
     let [a, b, c, d, e, f, g, h] = *l;
