@@ -137,10 +137,27 @@ pub fn test() -> Result<()> {
         torch_cargo(&venv)?
             .args(["test", "--release", "-p", "hd-native"])
             // The real-data test trains on the full Fashion-MNIST from here.
-            .env("HD_FASHION_MNIST_DIR", &fashion),
+            .env("HD_FASHION_MNIST_DIR", &fashion)
+            // The fused GPU kernels' sources must compile with the wheel's NVRTC (no GPU needed).
+            .env("HD_NVRTC", nvrtc(&venv)?),
     )?;
     // The suite on a real single-node Slurm cluster: its tasks run the release binary.
     crate::slurm::test(&build_release()?, &fashion)
+}
+
+/// The torch wheel's NVRTC (`nvidia/cu13/lib/libnvrtc.so.13` in its site-packages), asked of the
+/// venv's python rather than assumed.
+pub fn nvrtc(venv: &Path) -> Result<PathBuf> {
+    let python = venv.join("bin").join("python");
+    let lib = output(Command::new(python).args([
+        "-c",
+        "import os, nvidia.cu13 as m; print(os.path.join(list(m.__path__)[0], 'lib', 'libnvrtc.so.13'))",
+    ]))?;
+    let lib = PathBuf::from(lib.trim());
+    if !lib.exists() {
+        bail!("the torch wheel's NVRTC is not at {}", lib.display());
+    }
+    Ok(lib)
 }
 
 /// `cargo xtask bench-native`: the CPU benchmarks behind BENCHMARKS.md's native section, on one
