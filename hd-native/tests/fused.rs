@@ -227,3 +227,57 @@ fn nvrtc_reports_a_broken_source() {
     let e = cuda::compile("extern \"C\" __global__ void k() { undefined_name; }", None);
     assert!(matches!(e, Err(cuda::CudaError::Compile(_))), "{e:?}");
 }
+
+/// On the CPU the optimizer keeps the libtorch path whatever is asked, and says so; its step
+/// is unchanged (the same trajectory as hd-core, checked by tests/optim.rs).
+#[test]
+fn cpu_optimizers_stay_on_libtorch() {
+    use hd_native::optim::{Backend, HdOptimizer};
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let _w = vs.root().zeros("w", &[3]);
+    let mut opt = HdOptimizer::new(&vs, hd_core::Config::sgd(0.1).with_hd(0.01)).expect("opt");
+    assert_eq!(opt.backend(), Backend::Libtorch);
+    assert_eq!(opt.set_backend(Backend::FusedCuda), Backend::Libtorch);
+    assert_eq!(opt.fused_unavailable(), None);
+    assert_eq!(Backend::FusedCuda.to_string(), "fused");
+}
+
+/// Tiles cover each segment exactly, in order, at most `TILE` elements each, grouped so that
+/// a group's tiles are contiguous and delimited by the group table: worked by hand for a
+/// segment of 2·TILE + 3 (three tiles) and one of 5 in another group.
+#[test]
+fn tiles_cover_segments_by_group() {
+    use hd_native::fused::TILE;
+    let t = TILE as i64;
+    let segments = [
+        Segment {
+            offset: 2 * TILE + 64,
+            len: 5,
+            group: 1,
+        },
+        Segment {
+            offset: 0,
+            len: 2 * TILE + 3,
+            group: 0,
+        },
+    ];
+    let (tiles, groups) = cuda::tiling(&segments, 2);
+    assert_eq!(
+        tiles,
+        vec![
+            0,
+            t,
+            0,
+            t,
+            2 * t,
+            0,
+            2 * t,
+            2 * t + 3,
+            0,
+            2 * t + 64,
+            2 * t + 69,
+            1
+        ]
+    );
+    assert_eq!(groups, vec![0, 3, 4]);
+}

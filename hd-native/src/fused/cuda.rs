@@ -1,9 +1,9 @@
 //! Compiling the emitted kernels with NVRTC and launching them on libtorch's tensors.
 //!
 //! Both libraries are loaded at run time through `cudarc` (dynamic loading only), so building
-//! hd-native and every CPU test need no CUDA. NVRTC is looked up by its usual names (the
-//! `nvidia/cu13/lib` directory of the torch wheel must then be on `LD_LIBRARY_PATH`), or taken
-//! from the path in [`NVRTC_ENV`] when that is set.
+//! hd-native and every CPU test need no CUDA. NVRTC is taken from the path in [`NVRTC_ENV`]
+//! when that is set, else looked up by its usual names, else found in the torch wheel whose
+//! libtorch the process loaded (`site-packages/nvidia/cu13/lib`, next to `torch/lib`).
 //!
 //! **Context and stream.** [`Fused`] retains the device's *primary* context, the one the CUDA
 //! runtime, and so libtorch, uses; the tensors' device pointers are valid in it. Kernels go to
@@ -20,6 +20,7 @@ use super::emit::{self, EmitError};
 use super::{Programs, ProgramsShape, Segment, THREADS, TILE};
 use cudarc::driver::{CudaContext, CudaFunction, CudaStream, LaunchConfig, PushKernelArg};
 use cudarc::nvrtc::{CompileOptions, Ptx};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
 
@@ -60,32 +61,23 @@ fn driver(e: cudarc::driver::DriverError) -> CudaError {
     CudaError::Driver(e.to_string())
 }
 
-/// Loads NVRTC (from [`NVRTC_ENV`] first, when set).
+/// Loads NVRTC: from the path in [`NVRTC_ENV`] when set, else by its usual names, else from
+/// the torch wheel whose libtorch this process loaded.
 ///
 /// # Errors
 /// [`CudaError::NoNvrtc`] if the path in [`NVRTC_ENV`] does not load or no NVRTC is found.
 pub fn load_nvrtc() -> Result<(), CudaError> {
     if let Some(path) = std::env::var_os(NVRTC_ENV) {
-        let path = std::path::PathBuf::from(path);
-        // NVRTC opens its builtins library by name when it compiles; loaded first from the
-        // same directory, it is found by its soname whatever LD_LIBRARY_PATH says.
-        let builtins = path
-            .parent()
-            .and_then(|d| std::fs::read_dir(d).ok())
-            .into_iter()
-            .flatten();
-        for entry in builtins.flatten() {
-            if entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with("libnvrtc-builtins.so")
-            {
-                preload(&entry.path())?;
-            }
-        }
-        preload(&path)?;
+        preload_with_builtins(Path::new(&path))?;
     }
     // SAFETY: only tries to load the library by its usual names.
+    if unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+        return Ok(());
+    }
+    if let Some(path) = beside_libtorch() {
+        preload_with_builtins(&path)?;
+    }
+    // SAFETY: as above.
     if unsafe { cudarc::nvrtc::sys::is_culib_present() } {
         Ok(())
     } else {
@@ -95,9 +87,39 @@ pub fn load_nvrtc() -> Result<(), CudaError> {
     }
 }
 
+/// Loads NVRTC at `path` and its builtins library from the same directory: NVRTC opens the
+/// latter by name when it compiles, and loaded first it is found by its soname whatever
+/// `LD_LIBRARY_PATH` says.
+fn preload_with_builtins(path: &Path) -> Result<(), CudaError> {
+    let dir = path.parent().and_then(|d| std::fs::read_dir(d).ok());
+    for entry in dir.into_iter().flatten().flatten() {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("libnvrtc-builtins.so")
+        {
+            preload(&entry.path())?;
+        }
+    }
+    preload(path)
+}
+
+/// `nvidia/cu13/lib/libnvrtc.so.13` of the torch wheel whose `torch/lib/libtorch_cpu.so` this
+/// process has loaded (found in `/proc/self/maps`), if it exists.
+fn beside_libtorch() -> Option<PathBuf> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    let torch = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| p.ends_with("/libtorch_cpu.so"))?;
+    let site = Path::new(torch).parent()?.parent()?.parent()?;
+    let nvrtc = site.join("nvidia/cu13/lib/libnvrtc.so.13");
+    nvrtc.exists().then_some(nvrtc)
+}
+
 /// Loads the library at `path` for good. cudarc's later lookup by name then finds this copy
 /// by its soname.
-fn preload(path: &std::path::Path) -> Result<(), CudaError> {
+fn preload(path: &Path) -> Result<(), CudaError> {
     // SAFETY: loading NVRTC or its builtins runs only their initialisers. The handle is leaked
     // so that the library stays loaded.
     let lib = unsafe { libloading::Library::new(path) }

@@ -8,7 +8,9 @@
 //! [`TOL`] relative to each tensor's largest magnitude.
 
 use super::{eval_step, FlatMut, Programs, Segment};
+use crate::optim::{Backend, HdOptimizer, OptimError};
 use hd_core::{Adam, Base, Config, Hyper, Optimizer, Scope, Sgd, State, TensorMut, Transition};
+use tch::{nn, Device, Tensor};
 
 /// Relative tolerance of parameters and α.
 pub const TOL: f32 = 1e-6;
@@ -386,4 +388,71 @@ pub fn compare(got: &Trajectory, want: &Trajectory) -> Result<(), String> {
         return Err("a different number of tensors".into());
     }
     Ok(())
+}
+
+/// Sizes of the verification model on a device: odd, and one larger than a tile, so that
+/// tiles, groups and padding never line up.
+pub const DEVICE_SIZES: [usize; 4] = [5, 37, 203, 20_011];
+
+/// hd-native's [`HdOptimizer`] on `device` with `backend`, for `steps` steps of the same
+/// gradients: the trajectory, and the backend it actually ran on.
+///
+/// # Errors
+/// A libtorch or optimizer error.
+pub fn run_optimizer(
+    config: Config,
+    sizes: &[usize],
+    steps: u64,
+    device: Device,
+    backend: Backend,
+) -> Result<(Trajectory, Backend), OptimError> {
+    let vs = nn::VarStore::new(device);
+    let vars = initial(sizes)
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            vs.root()
+                .f_var_copy(&format!("t{i}"), &Tensor::from_slice(p))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut opt = HdOptimizer::new(&vs, config)?;
+    let used = opt.set_backend(backend);
+    let mut alphas = Vec::new();
+    for step in 0..steps {
+        tch::no_grad(|| -> Result<(), OptimError> {
+            for (i, v) in vars.iter().enumerate() {
+                let theta = Vec::<f32>::try_from(v)?;
+                v.f_grad()?
+                    .f_copy_(&Tensor::from_slice(&gradient(i, step, &theta)))?;
+            }
+            Ok(())
+        })?;
+        opt.step()?;
+        alphas.push(Vec::<f32>::try_from(opt.alphas())?);
+    }
+    let params = vars
+        .iter()
+        .map(Vec::<f32>::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    let rule = Optimizer::new(config)?;
+    let mut alpha_buffer = Vec::new();
+    if let Some(slot) = rule.alpha_slot() {
+        let state = opt.state_tensors()?;
+        if let Some((_, b)) = state.iter().find(|(n, _)| n == "buffers") {
+            let row = Vec::<f32>::try_from(b.f_select(0, slot as i64)?)?;
+            let mut at = 0;
+            for &n in sizes {
+                alpha_buffer.push(row.get(at..at + n).unwrap_or(&[]).to_vec());
+                at += n;
+            }
+        }
+    }
+    Ok((
+        Trajectory {
+            params,
+            alphas,
+            alpha_buffer,
+        },
+        used,
+    ))
 }
