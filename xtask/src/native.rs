@@ -160,6 +160,30 @@ pub fn nvrtc(venv: &Path) -> Result<PathBuf> {
     Ok(lib)
 }
 
+/// `cargo xtask gpu-bundle DIR`: the release binary, hd-native's scripts and the launcher
+/// (`hd-native.sh`, which finds the GPU machine's torch with its python) in `DIR`, to copy to
+/// a CUDA machine and run `bash DIR/gpu-bench.sh` there.
+pub fn gpu_bundle(dir: &Path) -> Result<()> {
+    let bin = build_release()?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut files = vec![bin];
+    let scripts = root().join("hd-native").join("scripts");
+    for entry in
+        std::fs::read_dir(&scripts).with_context(|| format!("reading {}", scripts.display()))?
+    {
+        files.push(entry?.path());
+    }
+    for f in files {
+        let name = f.file_name().context("a file without a name")?;
+        std::fs::copy(&f, dir.join(name)).with_context(|| format!("copying {}", f.display()))?;
+    }
+    println!(
+        "{}: run `bash gpu-bench.sh [cuda:N]` there, or `./hd-native.sh …`",
+        dir.display()
+    );
+    Ok(())
+}
+
 /// `cargo xtask bench-native`: the CPU benchmarks behind BENCHMARKS.md's native section, on one
 /// thread (a shared two-core machine gives steadier figures that way); any arguments replace the
 /// default set and go to `hd-native bench` as they are.

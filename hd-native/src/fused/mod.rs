@@ -1,4 +1,4 @@
-//! The fused GPU path: each phase of a step as one kernel over the flat buffers, generated
+//! The fused GPU path (DESIGN §3): each phase of a step as one kernel over the flat buffers, generated
 //! from hd-core's rule rather than written a second time.
 //!
 //! **One definition of the rule.** hd-core's rules are generic over [`Real`](hd_core::Real).
