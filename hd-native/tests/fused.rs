@@ -261,7 +261,7 @@ fn tiles_cover_segments_by_group() {
             group: 0,
         },
     ];
-    let (tiles, groups) = cuda::tiling(&segments, 2);
+    let (tiles, groups) = cuda::tiling(&segments, 2, TILE);
     assert_eq!(
         tiles,
         vec![
@@ -280,4 +280,254 @@ fn tiles_cover_segments_by_group() {
         ]
     );
     assert_eq!(groups, vec![0, 3, 4]);
+}
+
+/// What a CUDA C kernel needs on the host, so that the emitted text runs as C++: a grid is a
+/// loop over blocks, a block is HD_THREADS real threads with a barrier for `__syncthreads`,
+/// `__shared__` is a static shared by the block's threads, and each `__f*_rn` intrinsic is the
+/// one IEEE operation it names (compiled with `-ffp-contract=off`, so no FMA either).
+const HOST_PRELUDE: &str = r#"#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <pthread.h>
+#include <thread>
+#include <vector>
+struct HdIndex { unsigned x; };
+static thread_local HdIndex threadIdx;
+static HdIndex blockIdx;
+static pthread_barrier_t hd_barrier;
+#define __global__
+#define __launch_bounds__(n)
+#define __restrict__ __restrict
+#define __shared__ static
+static inline void __syncthreads() { pthread_barrier_wait(&hd_barrier); }
+static inline float __fadd_rn(float a, float b) { return a + b; }
+static inline float __fsub_rn(float a, float b) { return a - b; }
+static inline float __fmul_rn(float a, float b) { return a * b; }
+static inline float __fdiv_rn(float a, float b) { return a / b; }
+static inline float __fsqrt_rn(float a) { return std::sqrt(a); }
+static void hd_launch(unsigned blocks, const std::function<void()>& kernel) {
+    for (unsigned b = 0; b < blocks; ++b) {
+        blockIdx.x = b;
+        pthread_barrier_init(&hd_barrier, nullptr, 256);
+        std::vector<std::thread> threads;
+        for (unsigned t = 0; t < 256; ++t) threads.emplace_back([t, &kernel] { threadIdx.x = t; kernel(); });
+        for (auto& th : threads) th.join();
+        pthread_barrier_destroy(&hd_barrier);
+    }
+}
+static float hd_f(unsigned bits) { float f; std::memcpy(&f, &bits, 4); return f; }
+static void hd_print(const std::vector<float>& v) {
+    for (float x : v) { unsigned b; std::memcpy(&b, &x, 4); std::printf("%08x\n", b); }
+}
+"#;
+
+/// One step's inputs on the host: flat θ, g, buffers `[max(slots, 1), n]`, α per group.
+struct HostStep {
+    programs: Programs,
+    params: Vec<f32>,
+    grads: Vec<f32>,
+    buffers: Vec<f32>,
+    alphas: Vec<f32>,
+    segments: Vec<Segment>,
+}
+
+fn floats(v: &[f32]) -> String {
+    let bits: Vec<String> = v
+        .iter()
+        .map(|x| format!("hd_f(0x{:08x}u)", x.to_bits()))
+        .collect();
+    format!("{{{}}}", bits.join(", "))
+}
+
+fn const_args(g: &hd_native::fused::record::Graph) -> String {
+    g.consts
+        .iter()
+        .map(|k| format!(", hd_f(0x{:08x}u)", k.to_bits()))
+        .collect()
+}
+
+/// C++ running `step`'s emitted kernels in namespace `ns` and printing α, θ and the buffers.
+fn host_run(ns: &str, step: &HostStep, tile: usize) -> String {
+    let n = step.params.len();
+    let (tiles, groups) = cuda::tiling(&step.segments, step.alphas.len(), tile);
+    let ntiles = tiles.len() / 3;
+    let list = |v: &[i64]| {
+        v.iter()
+            .map(|x| format!("{x}LL"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut s = format!(
+        "{{\n  std::vector<float> p = {}, g = {}, s = {}, alpha = {};\n  \
+         std::vector<long long> tiles = {{{}}}, groups = {{{}}};\n  \
+         std::vector<float> partials({} * 3 + 1);\n  long long n = {n};\n",
+        floats(&step.params),
+        floats(&step.grads),
+        floats(&step.buffers),
+        floats(&step.alphas),
+        list(&tiles),
+        list(&groups),
+        ntiles,
+    );
+    let pr = &step.programs;
+    if let (Some(t), Some(a)) = (&pr.terms, &pr.alpha) {
+        s += &format!(
+            "  hd_launch({ntiles}, [&] {{ {ns}::hd_terms(p.data(), g.data(), s.data(), n, tiles.data(), partials.data(){}); }});\n",
+            const_args(t)
+        );
+        s += &format!(
+            "  hd_launch(1, [&] {{ {ns}::hd_alpha(partials.data(), groups.data(), {}LL, alpha.data(){}); }});\n",
+            step.alphas.len(),
+            const_args(a)
+        );
+    }
+    s += &format!(
+        "  hd_launch({ntiles}, [&] {{ {ns}::hd_apply(p.data(), g.data(), s.data(), n, tiles.data(), alpha.data(){}); }});\n",
+        const_args(&pr.apply)
+    );
+    s + "  hd_print(alpha); hd_print(p); hd_print(s);\n}\n"
+}
+
+/// The state before step `t` of `config` over the flat layout of `sizes`, advanced with the
+/// recorded programs on the host, and the programs of step `t`.
+fn host_step(config: hd_core::Config, sizes: &[usize], t: u64) -> HostStep {
+    let opt = Optimizer::new(config).expect("valid");
+    let (offsets, total) = verify::flat_layout(sizes);
+    let (segments, groups) = verify::segments(&config, sizes);
+    let mut params = vec![0.0f32; total];
+    for (o, p) in offsets.iter().zip(verify::initial(sizes)) {
+        params[*o..*o + p.len()].copy_from_slice(&p);
+    }
+    let mut buffers = vec![0.0f32; opt.slots().max(1) * total];
+    opt.init_buffers(&mut buffers[..opt.slots() * total])
+        .expect("init");
+    let mut alphas = vec![opt.init_state().alpha; groups];
+    let mut grads = vec![0.0f32; total];
+    for step in 0..t {
+        for (i, (o, &n)) in offsets.iter().zip(sizes).enumerate() {
+            let g = verify::gradient(i, step, &params[*o..*o + n]);
+            grads[*o..*o + n].copy_from_slice(&g);
+        }
+        if step + 1 == t {
+            break;
+        }
+        let programs = Programs::record(&opt, step + 1).expect("record");
+        let mut flat = FlatMut {
+            params: &mut params,
+            grads: &grads,
+            buffers: &mut buffers,
+            stride: total,
+        };
+        eval_step(&programs, &mut flat, &segments, &mut alphas);
+    }
+    HostStep {
+        programs: Programs::record(&opt, t).expect("record"),
+        params,
+        grads,
+        buffers,
+        alphas,
+        segments,
+    }
+}
+
+/// The emitted kernels' text, compiled as C++ by the host compiler and run block by block with
+/// real threads, computes what the recorded programs compute: α (from the tiled tree sums) to
+/// 1e-6 of the sequential host sum, and with that α θ and every buffer bit for bit, for every
+/// rule and option at step 1 and at step 4 (d_{t−1} ≠ 0), over three padded tensors cut into
+/// tiles of 64 so that groups span several tiles. Runs where a C++ compiler (`c++`) is found.
+#[test]
+fn emitted_kernels_run_as_cpp_like_the_recorded_programs() {
+    let Ok(dir) = tempfile::tempdir() else {
+        panic!("no temporary directory");
+    };
+    if std::process::Command::new("c++")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        println!("no C++ compiler: the emitted kernels were not run on the host");
+        return;
+    }
+    let sizes = [5, 37, 203];
+    let tile = 64;
+    for (ci, (name, config)) in verify::cases().into_iter().enumerate() {
+        let steps = [host_step(config, &sizes, 1), host_step(config, &sizes, 4)];
+        let mut src = HOST_PRELUDE.to_string();
+        let mut main = String::from("int main() {\n");
+        for (k, st) in steps.iter().enumerate() {
+            let kernels = emit::source(&st.programs)
+                .expect("emit")
+                .replace("extern \"C\" ", "");
+            src += &format!("namespace s{k} {{\n{kernels}}}\n");
+            main += &host_run(&format!("s{k}"), st, tile);
+        }
+        src += &main;
+        src += "  return 0;\n}\n";
+        let cpp = dir.path().join(format!("case{ci}.cpp"));
+        let exe = dir.path().join(format!("case{ci}"));
+        std::fs::write(&cpp, &src).expect("write source");
+        let built = std::process::Command::new("c++")
+            .args(["-std=c++17", "-O1", "-ffp-contract=off", "-pthread", "-o"])
+            .arg(&exe)
+            .arg(&cpp)
+            .output()
+            .expect("run c++");
+        assert!(
+            built.status.success(),
+            "{name}: {}\n{src}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+        let out = std::process::Command::new(&exe).output().expect("run");
+        assert!(out.status.success(), "{name}: the host run failed");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let mut values = text
+            .lines()
+            .map(|l| f32::from_bits(u32::from_str_radix(l, 16).expect("hex")));
+        for (k, st) in steps.iter().enumerate() {
+            let mut take = |len: usize| values.by_ref().take(len).collect::<Vec<f32>>();
+            let (alpha, p, b) = (
+                take(st.alphas.len()),
+                take(st.params.len()),
+                take(st.buffers.len()),
+            );
+            // The recorded programs' own step, sequential sums.
+            let total = st.params.len();
+            let (mut want_p, mut want_b, mut want_a) =
+                (st.params.clone(), st.buffers.clone(), st.alphas.clone());
+            let mut flat = FlatMut {
+                params: &mut want_p,
+                grads: &st.grads,
+                buffers: &mut want_b,
+                stride: total,
+            };
+            eval_step(&st.programs, &mut flat, &st.segments, &mut want_a);
+            for (x, y) in alpha.iter().zip(&want_a) {
+                assert!(
+                    (x - y).abs() <= 1e-6 * y.abs(),
+                    "{name}, step {}: α {x} vs {y}",
+                    [1, 4][k]
+                );
+            }
+            // Phase 2 with the kernels' α: the same bits.
+            let phase2 = Programs {
+                terms: None,
+                alpha: None,
+                apply: st.programs.apply.clone(),
+            };
+            let (mut q, mut c) = (st.params.clone(), st.buffers.clone());
+            let mut a2 = alpha.clone();
+            let mut flat = FlatMut {
+                params: &mut q,
+                grads: &st.grads,
+                buffers: &mut c,
+                stride: total,
+            };
+            eval_step(&phase2, &mut flat, &st.segments, &mut a2);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&p), bits(&q), "{name}, step {}: θ", [1, 4][k]);
+            assert_eq!(bits(&b), bits(&c), "{name}, step {}: buffers", [1, 4][k]);
+        }
+    }
 }

@@ -176,8 +176,10 @@ pub struct Fused {
     ngroups: usize,
 }
 
-/// The tiles of `segments` (at most [`TILE`] elements each), grouped: `(tiles, group starts)`.
-pub fn tiling(segments: &[Segment], groups: usize) -> (Vec<i64>, Vec<i64>) {
+/// The tiles of `segments` (at most `tile` elements each; [`TILE`] on the device), grouped:
+/// `(tiles, group starts)` as the kernels read them (see [`emit`]).
+pub fn tiling(segments: &[Segment], groups: usize, tile: usize) -> (Vec<i64>, Vec<i64>) {
+    let tile = tile.max(1);
     let mut tiles = Vec::new();
     let mut starts = Vec::with_capacity(groups + 1);
     for group in 0..groups {
@@ -185,7 +187,7 @@ pub fn tiling(segments: &[Segment], groups: usize) -> (Vec<i64>, Vec<i64>) {
         for s in segments.iter().filter(|s| s.group == group) {
             let mut at = s.offset;
             while at < s.offset + s.len {
-                let end = (at + TILE).min(s.offset + s.len);
+                let end = (at + tile).min(s.offset + s.len);
                 tiles.extend([at as i64, end as i64, group as i64]);
                 at = end;
             }
@@ -210,7 +212,7 @@ impl Fused {
         let ctx = CudaContext::new(ordinal).map_err(driver)?;
         let (major, minor) = ctx.compute_capability().map_err(driver)?;
         let stream = ctx.default_stream();
-        let (tiles, starts) = tiling(segments, groups);
+        let (tiles, starts) = tiling(segments, groups, TILE);
         let ntiles = tiles.len() / 3;
         let device = Device::Cuda(ordinal);
         Ok(Fused {
