@@ -176,6 +176,14 @@ pub struct Fused {
     ngroups: usize,
 }
 
+impl Drop for Fused {
+    /// Waits for the queued kernels before their modules are unloaded and the tables freed
+    /// (the one host synchronisation, when the optimizer goes away).
+    fn drop(&mut self) {
+        let _ = self.stream.synchronize();
+    }
+}
+
 /// The tiles of `segments` (at most `tile` elements each; [`TILE`] on the device), grouped:
 /// `(tiles, group starts)` as the kernels read them (see [`emit`]).
 pub fn tiling(segments: &[Segment], groups: usize, tile: usize) -> (Vec<i64>, Vec<i64>) {

@@ -105,6 +105,11 @@ fn element_load(place: Place) -> Option<String> {
     }
 }
 
+/// The element loop of a tile: thread j takes elements j, j + HD_THREADS, … (coalesced), and
+/// unrolling keeps several iterations' loads in flight per thread (`__restrict__` lets them
+/// pass the stores).
+const ELEMENTS: &str = "    #pragma unroll 4\n    for (long long i = start + threadIdx.x; i < end; i += HD_THREADS) {\n";
+
 /// The in-block tree sum of `sh[j][…]` for `sums` outputs, leaving each total in `sh[j][0]`.
 const BLOCK_SUM: &str = "\
     __syncthreads();
@@ -131,7 +136,7 @@ fn terms_kernel(s: &mut String, g: &Graph) -> Result<(), EmitError> {
         "    const long long start = tiles[3 * blockIdx.x], end = tiles[3 * blockIdx.x + 1];\n",
     );
     s.push_str("    float acc[SUMS];\n    for (int j = 0; j < SUMS; ++j) acc[j] = 0.0f;\n");
-    s.push_str("    for (long long i = start + threadIdx.x; i < end; i += HD_THREADS) {\n");
+    s.push_str(ELEMENTS);
     body(s, g, "        ", "v", "k", TERMS, element_load)?;
     for (j, id) in g.sums.iter().enumerate() {
         let _ = writeln!(s, "        acc[{j}] = __fadd_rn(acc[{j}], v{id});");
@@ -201,7 +206,7 @@ fn apply_kernel(s: &mut String, g: &Graph) -> Result<(), EmitError> {
         "    const long long start = tiles[3 * blockIdx.x], end = tiles[3 * blockIdx.x + 1];\n",
     );
     s.push_str("    const float alpha_t = alpha[tiles[3 * blockIdx.x + 2]];\n");
-    s.push_str("    for (long long i = start + threadIdx.x; i < end; i += HD_THREADS) {\n");
+    s.push_str(ELEMENTS);
     body(s, g, "        ", "v", "k", APPLY, element_load)?;
     for (place, id) in &g.stores {
         let target = match place {

@@ -1,5 +1,5 @@
-//! The fused GPU path (DESIGN §3): each phase of a step as one kernel over the flat buffers, generated
-//! from hd-core's rule rather than written a second time.
+//! The fused GPU path (DESIGN §3): each phase of a step as one kernel over the flat buffers,
+//! generated from hd-core's rule rather than written a second time.
 //!
 //! **One definition of the rule.** hd-core's rules are generic over [`Real`](hd_core::Real).
 //! [`record`] implements `Real` for a value that writes down each operation instead of doing
