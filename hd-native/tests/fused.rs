@@ -8,6 +8,24 @@ use hd_native::fused::{cuda, emit, eval_step, verify, FlatMut, Programs, Segment
 /// One tensor of an odd size, so that no tiling or lane count lines up.
 const N: usize = 203;
 
+/// `programs` run once on copies of θ and the buffers `[slots, θ.len()]`: θ, buffers and α after.
+fn evaluated(
+    programs: &Programs,
+    (params, grads, buffers): (&[f32], &[f32], &[f32]),
+    segments: &[Segment],
+    alphas: &[f32],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (mut p, mut b, mut a) = (params.to_vec(), buffers.to_vec(), alphas.to_vec());
+    let mut flat = FlatMut {
+        params: &mut p,
+        grads,
+        buffers: &mut b,
+        stride: params.len(),
+    };
+    eval_step(programs, &mut flat, segments, &mut a);
+    (p, b, a)
+}
+
 /// Phase 2 of the recorded program, given hd-core's own α_t, writes exactly the bits hd-core's
 /// slice step writes (θ and every buffer), at every one of 100 steps of every rule and option;
 /// and the recorded phase 1 and α update give hd-core's α_t to 1e-6 relative.
@@ -28,18 +46,11 @@ fn phase_two_is_bit_identical_and_alpha_within_tolerance() {
             let grads = verify::gradient(0, step, &params);
             let programs = Programs::record(&opt, step + 1).expect("record");
             // The candidate's own α_t, from the state before the step.
-            let mut alpha = vec![state.alpha];
-            let (mut p, mut b) = (params.clone(), buffers.clone());
-            eval_step(
+            let (_, _, alpha) = evaluated(
                 &programs,
-                &mut FlatMut {
-                    params: &mut p,
-                    grads: &grads,
-                    buffers: &mut b,
-                    stride: N,
-                },
+                (&params, &grads, &buffers),
                 &whole,
-                &mut alpha,
+                &[state.alpha],
             );
             let before = (params.clone(), buffers.clone());
             opt.step(&mut state, &mut params, &grads, &mut buffers)
@@ -56,17 +67,11 @@ fn phase_two_is_bit_identical_and_alpha_within_tolerance() {
                 alpha: None,
                 ..programs
             };
-            let (mut p, mut b) = before;
-            eval_step(
+            let (p, b, _) = evaluated(
                 &phase2,
-                &mut FlatMut {
-                    params: &mut p,
-                    grads: &grads,
-                    buffers: &mut b,
-                    stride: N,
-                },
+                (&before.0, &grads, &before.1),
                 &whole,
-                &mut [state.alpha],
+                &[state.alpha],
             );
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&p), bits(&params), "{name}: θ at step {}", step + 1);
@@ -393,42 +398,20 @@ fn host_run(ns: &str, step: &HostStep, tile: usize) -> String {
 /// The state before step `t` of `config` over the flat layout of `sizes`, advanced with the
 /// recorded programs on the host, and the programs of step `t`.
 fn host_step(config: hd_core::Config, sizes: &[usize], t: u64) -> HostStep {
-    let opt = Optimizer::new(config).expect("valid");
-    let (offsets, total) = verify::flat_layout(sizes);
-    let (segments, groups) = verify::segments(&config, sizes);
-    let mut params = vec![0.0f32; total];
-    for (o, p) in offsets.iter().zip(verify::initial(sizes)) {
-        params[*o..*o + p.len()].copy_from_slice(&p);
+    let mut run = verify::HostRun::new(config, sizes).expect("valid");
+    for step in 0..t - 1 {
+        run.gradients(step);
+        let programs = run.record(step + 1).expect("record");
+        run.step(&programs);
     }
-    let mut buffers = vec![0.0f32; opt.slots().max(1) * total];
-    opt.init_buffers(&mut buffers[..opt.slots() * total])
-        .expect("init");
-    let mut alphas = vec![opt.init_state().alpha; groups];
-    let mut grads = vec![0.0f32; total];
-    for step in 0..t {
-        for (i, (o, &n)) in offsets.iter().zip(sizes).enumerate() {
-            let g = verify::gradient(i, step, &params[*o..*o + n]);
-            grads[*o..*o + n].copy_from_slice(&g);
-        }
-        if step + 1 == t {
-            break;
-        }
-        let programs = Programs::record(&opt, step + 1).expect("record");
-        let mut flat = FlatMut {
-            params: &mut params,
-            grads: &grads,
-            buffers: &mut buffers,
-            stride: total,
-        };
-        eval_step(&programs, &mut flat, &segments, &mut alphas);
-    }
+    run.gradients(t - 1);
     HostStep {
-        programs: Programs::record(&opt, t).expect("record"),
-        params,
-        grads,
-        buffers,
-        alphas,
-        segments,
+        programs: run.record(t).expect("record"),
+        params: run.params,
+        grads: run.grads,
+        buffers: run.buffers,
+        alphas: run.alphas,
+        segments: run.segments,
     }
 }
 
@@ -493,16 +476,8 @@ fn emitted_kernels_run_as_cpp_like_the_recorded_programs() {
                 take(st.buffers.len()),
             );
             // The recorded programs' own step, sequential sums.
-            let total = st.params.len();
-            let (mut want_p, mut want_b, mut want_a) =
-                (st.params.clone(), st.buffers.clone(), st.alphas.clone());
-            let mut flat = FlatMut {
-                params: &mut want_p,
-                grads: &st.grads,
-                buffers: &mut want_b,
-                stride: total,
-            };
-            eval_step(&st.programs, &mut flat, &st.segments, &mut want_a);
+            let state = (&st.params[..], &st.grads[..], &st.buffers[..]);
+            let (_, _, want_a) = evaluated(&st.programs, state, &st.segments, &st.alphas);
             for (x, y) in alpha.iter().zip(&want_a) {
                 assert!(
                     (x - y).abs() <= 1e-6 * y.abs(),
@@ -516,15 +491,7 @@ fn emitted_kernels_run_as_cpp_like_the_recorded_programs() {
                 alpha: None,
                 apply: st.programs.apply.clone(),
             };
-            let (mut q, mut c) = (st.params.clone(), st.buffers.clone());
-            let mut a2 = alpha.clone();
-            let mut flat = FlatMut {
-                params: &mut q,
-                grads: &st.grads,
-                buffers: &mut c,
-                stride: total,
-            };
-            eval_step(&phase2, &mut flat, &st.segments, &mut a2);
+            let (q, c, _) = evaluated(&phase2, state, &st.segments, &alpha);
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&p), bits(&q), "{name}, step {}: θ", [1, 4][k]);
             assert_eq!(bits(&b), bits(&c), "{name}, step {}: buffers", [1, 4][k]);

@@ -284,40 +284,101 @@ pub fn segments(config: &Config, sizes: &[usize]) -> (Vec<Segment>, usize) {
     }
 }
 
-/// The recorded programs evaluated on the host ([`eval_step`]) over flat buffers.
+/// A run of the recorded programs on the host ([`eval_step`]) over flat buffers laid out as
+/// [`flat_layout`] and [`segments`] say.
+#[derive(Debug)]
+pub struct HostRun {
+    opt: Optimizer,
+    sizes: Vec<usize>,
+    offsets: Vec<usize>,
+    /// The segments and their groups.
+    pub segments: Vec<Segment>,
+    /// θ, `[total]`.
+    pub params: Vec<f32>,
+    /// g, `[total]`.
+    pub grads: Vec<f32>,
+    /// The buffers, `[max(slots, 1), total]` (one row of zeros without slots, as on a device).
+    pub buffers: Vec<f32>,
+    /// α per group.
+    pub alphas: Vec<f32>,
+}
+
+impl HostRun {
+    /// The start: θ from [`initial`], buffers as hd-core initialises them, α_0.
+    ///
+    /// # Errors
+    /// hd-core's, for an invalid configuration.
+    pub fn new(config: Config, sizes: &[usize]) -> Result<HostRun, hd_core::Error> {
+        let opt = Optimizer::new(config)?;
+        let (offsets, total) = flat_layout(sizes);
+        let (segments, groups) = segments(&config, sizes);
+        let mut params = vec![0.0f32; total];
+        for (o, p) in offsets.iter().zip(initial(sizes)) {
+            params[*o..*o + p.len()].copy_from_slice(&p);
+        }
+        let mut buffers = vec![0.0f32; opt.slots().max(1) * total];
+        opt.init_buffers(&mut buffers[..opt.slots() * total])?;
+        Ok(HostRun {
+            opt,
+            sizes: sizes.to_vec(),
+            offsets,
+            segments,
+            params,
+            grads: vec![0.0; total],
+            buffers,
+            alphas: vec![opt.init_state().alpha; groups],
+        })
+    }
+
+    /// Writes the [`gradient`] of step `step` (from 0) at the current θ.
+    pub fn gradients(&mut self, step: u64) {
+        for (i, (o, &n)) in self.offsets.iter().zip(&self.sizes).enumerate() {
+            let g = gradient(i, step, &self.params[*o..*o + n]);
+            self.grads[*o..*o + n].copy_from_slice(&g);
+        }
+    }
+
+    /// One step of `programs` over the buffers.
+    pub fn step(&mut self, programs: &Programs) {
+        let stride = self.params.len();
+        let mut flat = FlatMut {
+            params: &mut self.params,
+            grads: &self.grads,
+            buffers: &mut self.buffers,
+            stride,
+        };
+        eval_step(programs, &mut flat, &self.segments, &mut self.alphas);
+    }
+
+    /// Records step t (from 1) of this run's rule.
+    ///
+    /// # Errors
+    /// As [`Programs::record`].
+    pub fn record(&self, t: u64) -> Result<Programs, hd_core::Error> {
+        Programs::record(&self.opt, t)
+    }
+}
+
+/// The recorded programs evaluated on the host ([`HostRun`]) for `steps` steps.
 ///
 /// # Errors
 /// hd-core's, from recording.
 pub fn run_host(config: Config, sizes: &[usize], steps: u64) -> Result<Trajectory, hd_core::Error> {
-    let opt = Optimizer::new(config)?;
-    let (offsets, total) = flat_layout(sizes);
-    let (segs, groups) = segments(&config, sizes);
-    let slots = opt.slots();
-    let mut params = vec![0.0f32; total];
-    for (o, p) in offsets.iter().zip(initial(sizes)) {
-        params[*o..*o + p.len()].copy_from_slice(&p);
-    }
-    let mut buffers = vec![0.0f32; slots * total];
-    opt.init_buffers(&mut buffers)?;
-    let mut alpha = vec![opt.init_state().alpha; groups];
+    let mut run = HostRun::new(config, sizes)?;
     let mut alphas = Vec::new();
-    let mut grads = vec![0.0f32; total];
     for step in 0..steps {
-        for (i, (o, &n)) in offsets.iter().zip(sizes).enumerate() {
-            let g = gradient(i, step, &params[*o..*o + n]);
-            grads[*o..*o + n].copy_from_slice(&g);
-        }
-        let programs = Programs::record(&opt, step + 1)?;
-        let mut flat = FlatMut {
-            params: &mut params,
-            grads: &grads,
-            buffers: &mut buffers,
-            stride: total,
-        };
-        eval_step(&programs, &mut flat, &segs, &mut alpha);
-        alphas.push(alpha.clone());
+        run.gradients(step);
+        let programs = run.record(step + 1)?;
+        run.step(&programs);
+        alphas.push(run.alphas.clone());
     }
-    Ok(unflatten(&opt, sizes, &params, &buffers, alphas))
+    Ok(unflatten(
+        &run.opt,
+        sizes,
+        &run.params,
+        &run.buffers,
+        alphas,
+    ))
 }
 
 /// A [`Trajectory`] from flat buffers (θ `[total]`, buffers `[slots, total]`).
