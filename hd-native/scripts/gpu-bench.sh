@@ -39,7 +39,7 @@ fi
 run() {
     echo "\`$*\`"
     echo
-    "$@" || { rc=$?; status=1; echo; echo "(exit status $rc)"; }
+    "$@" 2>&1 || { rc=$?; status=1; echo; echo "(exit status $rc)"; }
     echo
 }
 

@@ -412,10 +412,13 @@ fn verify_fused(device: Device) -> Result<()> {
     println!("|---|---|");
     for (name, config) in verify::cases() {
         let want = verify::reference(config, &sizes, verify::STEPS)?;
-        let (got, used) =
+        let (got, used, why) =
             verify::run_optimizer(config, &sizes, verify::STEPS, device, Backend::FusedCuda)?;
         let verdict = if used != Backend::FusedCuda {
-            Err(format!("ran on {used}, not the fused kernels"))
+            Err(format!(
+                "ran on {used}, not the fused kernels: {}",
+                why.as_deref().unwrap_or("no reason given")
+            ))
         } else {
             verify::compare(&got, &want)
         };

@@ -1,7 +1,7 @@
 //! The fused GPU path (DESIGN §3): each phase of a step as one kernel over the flat buffers,
 //! generated from hd-core's rule rather than written a second time.
 //!
-//! **One definition of the rule.** hd-core's rules are generic over [`Real`](hd_core::Real).
+//! **One definition of the rule.** hd-core's rules are generic over [`Real`].
 //! [`record`] implements `Real` for a value that writes down each operation instead of doing
 //! it, and [`Programs::record`] drives hd-core's own [`Optimizer::terms_of`] (phase 1),
 //! [`Optimizer::next_alpha`] and [`Optimizer::apply_to`] (phase 2) with such values. The three
@@ -12,9 +12,15 @@
 //!
 //! **Constants are arguments.** The host constants of a step (bias corrections, δ(t), β, …)
 //! are numbered kernel arguments, not literals, so one compiled kernel serves every step whose
-//! programs have the same [`Shape`](record::Shape) (in practice: step 1, where d_0 = 0, and every
+//! programs have the same [`Shape`] (in practice: step 1, where d_0 = 0, and every
 //! later step). Each step re-records on the host, compares the shapes with the compiled
 //! ones, and passes that step's values.
+//!
+//! **Coverage.** Every configuration hd-core accepts is fused: SGD, SGDN, heavy ball and Adam,
+//! with HD or HDM, L2, 1/√t, the transition, the clamp, and global, per-tensor (one group of
+//! tiles per variable, one α each) or per-parameter scope (α in a buffer slot, updated in
+//! phase 2, so no phase-1 kernel at all). No rule falls back; the libtorch path remains for a
+//! device where the CUDA driver or NVRTC cannot be loaded or a kernel does not compile.
 //!
 //! **Determinism.** Phase 1 runs one block per tile of a fixed size; each thread sums its
 //! elements in index order, the block sums its threads in a fixed tree and writes one partial

@@ -456,7 +456,8 @@ pub fn compare(got: &Trajectory, want: &Trajectory) -> Result<(), String> {
 pub const DEVICE_SIZES: [usize; 4] = [5, 37, 203, 20_011];
 
 /// hd-native's [`HdOptimizer`] on `device` with `backend`, for `steps` steps of the same
-/// gradients: the trajectory, and the backend it actually ran on.
+/// gradients: the trajectory, and the backend it actually ran on (with the reason when that is
+/// not the fused path on a CUDA device).
 ///
 /// # Errors
 /// A libtorch or optimizer error.
@@ -466,7 +467,7 @@ pub fn run_optimizer(
     steps: u64,
     device: Device,
     backend: Backend,
-) -> Result<(Trajectory, Backend), OptimError> {
+) -> Result<(Trajectory, Backend, Option<String>), OptimError> {
     let vs = nn::VarStore::new(device);
     let vars = initial(sizes)
         .iter()
@@ -515,5 +516,6 @@ pub fn run_optimizer(
             alpha_buffer,
         },
         used,
+        opt.fused_unavailable().map(str::to_string),
     ))
 }
