@@ -2,8 +2,10 @@
 //! blocks of [`LANES`] elements where the target has SIMD, monomorphised per buffer layout.
 
 use crate::accumulator::{Accumulator, MaxAbs};
-use crate::optimizer::{Optimizer, Shape, StepConstants, BLOCKS};
+use crate::layout::{Shape, BLOCKS};
+use crate::optimizer::Optimizer;
 use crate::real::{Lanes, Real, LANES};
+use crate::rule::StepConstants;
 use core::ops::Range;
 
 /// A method that sends a phase to its loops monomorphised for the layout's [`Shape`], B base
