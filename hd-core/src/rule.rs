@@ -18,6 +18,16 @@ pub struct StepConstants {
     inv_sqrt_step: f32,
 }
 
+/// What phase 2 works on, on any backend: θ (updated in place), g, and the per-element
+/// buffers, of which the first `base` are the base rule's (a constant in the slice loops, so
+/// that every slot index is one).
+pub(crate) struct Operands<'a, T> {
+    pub(crate) params: &'a mut T,
+    pub(crate) grads: &'a T,
+    pub(crate) slots: &'a mut [T],
+    pub(crate) base: usize,
+}
+
 impl Optimizer {
     /// The host constants of step t: bias corrections, δ(t), 1/√t.
     #[inline(always)]
@@ -163,16 +173,15 @@ impl Optimizer {
         }
     }
 
+    /// Phase 2 of one element, block or tensor, its lengths already checked.
     #[inline(always)]
-    pub(crate) fn apply_unchecked<T: Real>(
-        &self,
-        c: &StepConstants,
-        alpha: &T,
-        params: &mut T,
-        grads: &T,
-        slots: &mut [T],
-        base: usize,
-    ) {
+    pub(crate) fn apply_unchecked<T: Real>(&self, c: &StepConstants, alpha: &T, x: Operands<T>) {
+        let Operands {
+            params,
+            grads,
+            slots,
+            base,
+        } = x;
         let g = self.gradient(grads, params);
         let gamma = match (self.config.hyper, self.layout.alpha) {
             (Some(h), true) => {
@@ -266,7 +275,14 @@ impl Optimizer {
         slots: &mut [T],
     ) -> Result<(), Error> {
         self.check_slots(params, grads, slots)?;
-        self.apply_unchecked(c, alpha, params, grads, slots, self.layout.base);
+        let base = self.layout.base;
+        let x = Operands {
+            params,
+            grads,
+            slots,
+            base,
+        };
+        self.apply_unchecked(c, alpha, x);
         Ok(())
     }
 }

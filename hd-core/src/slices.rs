@@ -5,7 +5,7 @@ use crate::accumulator::{Accumulator, MaxAbs};
 use crate::layout::{Shape, BLOCKS};
 use crate::optimizer::Optimizer;
 use crate::real::{Lanes, Real, LANES};
-use crate::rule::StepConstants;
+use crate::rule::{Operands, StepConstants};
 use core::ops::Range;
 
 /// A method that sends a phase to its loops monomorphised for the layout's [`Shape`], B base
@@ -64,7 +64,17 @@ impl Optimizer {
         acc: &mut Accumulator,
     ) {
         if !BLOCKS {
-            self.terms_scalar::<B, K>(c, params, grads, buffers, acc);
+            // One element at a time, element j into lane j mod LANES as the blocks do.
+            let decay = self.config.weight_decay > 0.0;
+            let norms = self.needs_norms();
+            let n = params.len();
+            for (i, (p, g)) in params.iter().zip(grads).enumerate() {
+                let theta = if decay { *p } else { 0.0 };
+                let s = gather::<K>(buffers, n, i);
+                let (g, d) = self.hyper_inputs(c, &theta, g, &s, B);
+                let (g, d) = acc.scaled(norms, g, d);
+                acc.add_one(&self.terms_from(c, &g, &d, &s));
+            }
             return;
         }
         let n = params.len();
@@ -175,28 +185,6 @@ impl Optimizer {
         (g, d, s)
     }
 
-    /// Phase 1 one element at a time, element j into lane j mod [`LANES`] as the blocks do.
-    #[inline(always)]
-    fn terms_scalar<const B: usize, const K: usize>(
-        &self,
-        c: &StepConstants,
-        params: &[f32],
-        grads: &[f32],
-        buffers: &[f32],
-        acc: &mut Accumulator,
-    ) {
-        let decay = self.config.weight_decay > 0.0;
-        let norms = self.needs_norms();
-        let n = params.len();
-        for (i, (p, g)) in params.iter().zip(grads).enumerate() {
-            let theta = if decay { *p } else { 0.0 };
-            let s = gather::<K>(buffers, n, i);
-            let (g, d) = self.hyper_inputs(c, &theta, g, &s, B);
-            let (g, d) = acc.scaled(norms, g, d);
-            acc.add_one(&self.terms_from(c, &g, &d, &s));
-        }
-    }
-
     #[inline(always)]
     fn apply_slices<const B: usize, const K: usize>(
         &self,
@@ -206,14 +194,29 @@ impl Optimizer {
         grads: &[f32],
         buffers: &mut [f32],
     ) {
-        // Without slots (plain SGD) the element loop is what LLVM vectorises best: blocks
+        // One element at a time on bare metal; and without slots (plain SGD) the element
+        // loop is what LLVM vectorises best: blocks
         // there were vectorised across blocks instead, gathering one lane of four blocks at a
         // time (3× slower in cache). Phase 2 sums nothing, so the bits are the same.
+        let n = params.len();
         if !BLOCKS || K == 0 {
-            self.apply_scalar::<B, K>(c, alpha, params, grads, buffers);
+            for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
+                let mut s = gather::<K>(buffers, n, i);
+                let x = Operands {
+                    params: p,
+                    grads: g,
+                    slots: &mut s,
+                    base: B,
+                };
+                self.apply_unchecked(c, &alpha, x);
+                for (k, v) in s.into_iter().enumerate() {
+                    if let Some(x) = buffers.get_mut(k * n + i) {
+                        *x = v;
+                    }
+                }
+            }
             return;
         }
-        let n = params.len();
         let mut slots = split_slots_mut::<K>(buffers, n);
         let alpha = Lanes([alpha; LANES]);
         let body = n / LANES * LANES;
@@ -226,7 +229,13 @@ impl Optimizer {
             let at = i * LANES;
             let mut theta = Lanes::block(p);
             let mut s = slots.each_ref().map(|sl| Lanes::block_at(sl, at));
-            self.apply_unchecked(c, &alpha, &mut theta, &Lanes::block(g), &mut s, B);
+            let x = Operands {
+                params: &mut theta,
+                grads: &Lanes::block(g),
+                slots: &mut s,
+                base: B,
+            };
+            self.apply_unchecked(c, &alpha, x);
             theta.store_block(p);
             for (sl, v) in slots.iter_mut().zip(s.iter()) {
                 if let Some(d) = sl.get_mut(at..at + LANES) {
@@ -239,32 +248,16 @@ impl Optimizer {
             let mut theta = Lanes::load(params, body, 0, len);
             let g = Lanes::load(grads, body, 0, len);
             let mut s = slots.each_ref().map(|sl| Lanes::load(sl, body, 0, len));
-            self.apply_unchecked(c, &alpha, &mut theta, &g, &mut s, B);
+            let x = Operands {
+                params: &mut theta,
+                grads: &g,
+                slots: &mut s,
+                base: B,
+            };
+            self.apply_unchecked(c, &alpha, x);
             theta.store(params, body, 0, len);
             for (sl, v) in slots.iter_mut().zip(s.iter()) {
                 v.store(sl, body, 0, len);
-            }
-        }
-    }
-
-    /// Phase 2 one element at a time.
-    #[inline(always)]
-    fn apply_scalar<const B: usize, const K: usize>(
-        &self,
-        c: &StepConstants,
-        alpha: f32,
-        params: &mut [f32],
-        grads: &[f32],
-        buffers: &mut [f32],
-    ) {
-        let n = params.len();
-        for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
-            let mut s = gather::<K>(buffers, n, i);
-            self.apply_unchecked(c, &alpha, p, g, &mut s, B);
-            for (k, v) in s.into_iter().enumerate() {
-                if let Some(x) = buffers.get_mut(k * n + i) {
-                    *x = v;
-                }
             }
         }
     }
