@@ -10,6 +10,9 @@ use std::time::Duration;
 
 const SIZES: [usize; 3] = [10_000, 1_000_000, 10_000_000];
 
+/// The id of the division-and-square-root kernel that bounds Adam's rules.
+const DIV_SQRT: &str = "div-sqrt";
+
 /// Bytes one step of `v` really moves per parameter: DESIGN §7's model, plus the 4-byte read
 /// of g that base rules make to refuse a non-finite gradient before writing.
 pub fn bytes(v: Variant) -> usize {
@@ -48,6 +51,22 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 dst.copy_from_slice(black_box(&src));
                 black_box(&mut dst);
+            })
+        });
+
+        // Adam's floor: the one division and one square root per element that its direction
+        // d = m̂/(√v̂ + ε) needs (Adam-HD and Adam-HDM need two: they recompute d_{t−1}),
+        // vectorised as the rules are; reads m and v, writes d (12 bytes per element).
+        let m = data(n, 4);
+        let v: Vec<f32> = data(n, 5).iter().map(|x| x.abs()).collect();
+        let mut d = vec![0.0f32; n];
+        group.throughput(Throughput::Bytes(12 * n as u64));
+        group.bench_function(DIV_SQRT, |b| {
+            b.iter(|| {
+                for ((d, m), v) in d.iter_mut().zip(black_box(&m)).zip(black_box(&v)) {
+                    *d = m / (v.sqrt() + 1e-8);
+                }
+                black_box(&mut d);
             })
         });
 

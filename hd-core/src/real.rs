@@ -72,7 +72,7 @@ pub(crate) fn sqrtf(x: f32) -> f32 {
 /// `vsqrt.f32`: 14 cycles where libm's software square root costs 224 bytes of flash.
 /// Stable Rust has no `no_std` square root, and its `asm!` only admits the FPU's registers
 /// where the (unstable) `vfp2` feature is named; so this is a naked function, whose argument
-/// and result are in `s0` by the hard-float ABI: 8 bytes, and at each use one call where an
+/// and result are in `s0` by the hard-float ABI: 6 bytes, and at each use one call where an
 /// inline `asm!` moving the operand through a core register cost 28 bytes (four square roots in
 /// Adam-HDM's step).
 ///
@@ -82,7 +82,8 @@ pub(crate) fn sqrtf(x: f32) -> f32 {
 #[unsafe(naked)]
 extern "C" fn vfp_sqrt(x: f32) -> f32 {
     // The hard-float procedure call standard passes `x` in s0 and returns the result in s0;
-    // the instructions touch no other register, no memory and no stack.
+    // the instructions touch no other register, no memory and no stack. A naked function's
+    // assembly is assembled apart from the function's target features, hence `.fpu`.
     core::arch::naked_asm!(".fpu vfpv2", "vsqrt.f32 s0, s0", "bx lr")
 }
 

@@ -3,7 +3,7 @@
 
 use crate::env::{cargo, exec, root, step};
 use anyhow::{Context, Result};
-use hd_core::Variant;
+use hd_core::{Family, Variant};
 use std::path::Path;
 
 const SIZES: [usize; 3] = [10_000, 1_000_000, 10_000_000];
@@ -66,6 +66,34 @@ pub fn run(extra: &[String]) -> Result<()> {
                 bw / copy_bw,
                 ns / base_ns,
                 bytes / base_bytes
+            );
+        }
+    }
+    divider_floor(&dir)
+}
+
+/// Adam's rules against their floor: the division and square root each element needs (one
+/// pair for Adam, two for Adam-HD and Adam-HDM, which recompute d_{t−1}), timed alone by the
+/// bench's `div-sqrt` kernel, and the fraction of copy a rule would reach if it took only
+/// that time.
+fn divider_floor(dir: &Path) -> Result<()> {
+    println!("\n| params | rule | div+sqrt pairs/param | floor (div-sqrt kernel) | time/step | time / floor | fraction of copy the floor allows |");
+    println!("|---|---|---|---|---|---|---|");
+    for n in SIZES {
+        let group = format!("step-{n}");
+        let (copy_ns, copy_bytes) = measured(dir, &group, "copy")?;
+        let (kernel_ns, _) = measured(dir, &group, "div-sqrt")?;
+        for v in Variant::ALL.into_iter().filter(|v| v.family() == Family::Adam) {
+            let pairs = if v.rule().is_some() { 2.0 } else { 1.0 };
+            let (ns, bytes) = measured(dir, &group, v.id())?;
+            let floor = pairs * kernel_ns;
+            println!(
+                "| {n:.0e} | {} | {pairs:.0} | {:.1} µs | {:.1} µs | {:.2} | {:.2} |",
+                v.id(),
+                floor / 1e3,
+                ns / 1e3,
+                ns / floor,
+                (bytes / floor) / (copy_bytes / copy_ns)
             );
         }
     }
