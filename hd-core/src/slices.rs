@@ -209,11 +209,7 @@ impl Optimizer {
                     base: B,
                 };
                 self.apply_unchecked(c, &alpha, x);
-                for (k, v) in s.into_iter().enumerate() {
-                    if let Some(x) = buffers.get_mut(k * n + i) {
-                        *x = v;
-                    }
-                }
+                scatter(buffers, n, i, s);
             }
             return;
         }
@@ -288,16 +284,23 @@ fn split_slots_mut<const K: usize>(buffers: &mut [f32], n: usize) -> [&mut [f32]
     })
 }
 
+/// Writes `values` to element `i` of each of the `K` slots of `n` elements in `buffers`, as
+/// [`gather`] reads them. Unrolled through `from_fn` for the same reason.
+#[inline(always)]
+fn scatter<const K: usize>(buffers: &mut [f32], n: usize, i: usize, values: [f32; K]) {
+    let _: [(); K] = core::array::from_fn(|k| {
+        if let (Some(x), Some(v)) = (buffers.get_mut(k * n + i), values.get(k)) {
+            *x = *v;
+        }
+    });
+}
+
 /// Element `i` of each of the `K` slots of `n` elements in `buffers` (0 past the end, which
 /// the checked lengths rule out). Indexed, not split into slices: on the one-element path the
-/// slices' set-up and their per-slot bounds checks cost more flash than they save.
+/// slices' set-up and their per-slot bounds checks cost more flash than they save. Built by
+/// `from_fn`, which the compiler unrolls, where a loop over k kept the slots on the stack: on
+/// a microcontroller 28–116 B less flash per rule with slots.
 #[inline(always)]
 fn gather<const K: usize>(buffers: &[f32], n: usize, i: usize) -> [f32; K] {
-    let mut out = [0.0; K];
-    for (k, o) in out.iter_mut().enumerate() {
-        if let Some(v) = buffers.get(k * n + i) {
-            *o = *v;
-        }
-    }
-    out
+    core::array::from_fn(|k| buffers.get(k * n + i).copied().unwrap_or(0.0))
 }
