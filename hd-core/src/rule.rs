@@ -18,16 +18,6 @@ pub struct StepConstants {
     inv_sqrt_step: f32,
 }
 
-/// What phase 2 works on, on any backend: θ (updated in place), g, and the per-element
-/// buffers, of which the first `base` are the base rule's (a constant in the slice loops, so
-/// that every slot index is one).
-pub(crate) struct Operands<'a, T> {
-    pub(crate) params: &'a mut T,
-    pub(crate) grads: &'a T,
-    pub(crate) slots: &'a mut [T],
-    pub(crate) base: usize,
-}
-
 impl Optimizer {
     /// The host constants of step t: bias corrections, δ(t), 1/√t.
     #[inline(always)]
@@ -175,13 +165,18 @@ impl Optimizer {
 
     /// Phase 2 of one element, block or tensor, its lengths already checked.
     #[inline(always)]
-    pub(crate) fn apply_unchecked<T: Real>(&self, c: &StepConstants, alpha: &T, x: Operands<T>) {
-        let Operands {
-            params,
-            grads,
-            slots,
-            base,
-        } = x;
+    ///
+    /// Its operands stay separate arguments, though `apply_to` repeats them: gathered into one
+    /// struct they made SGDN-HD's step 4% slower at 1e4 on x86-64 (BENCHMARKS.md).
+    pub(crate) fn apply_unchecked<T: Real>(
+        &self,
+        c: &StepConstants,
+        alpha: &T,
+        params: &mut T,
+        grads: &T,
+        slots: &mut [T],
+        base: usize,
+    ) {
         let g = self.gradient(grads, params);
         let gamma = match (self.config.hyper, self.layout.alpha) {
             (Some(h), true) => {
@@ -275,14 +270,7 @@ impl Optimizer {
         slots: &mut [T],
     ) -> Result<(), Error> {
         self.check_slots(params, grads, slots)?;
-        let base = self.layout.base;
-        let x = Operands {
-            params,
-            grads,
-            slots,
-            base,
-        };
-        self.apply_unchecked(c, alpha, x);
+        self.apply_unchecked(c, alpha, params, grads, slots, self.layout.base);
         Ok(())
     }
 }

@@ -5,7 +5,7 @@ use crate::accumulator::{Accumulator, MaxAbs};
 use crate::layout::{Shape, BLOCKS};
 use crate::optimizer::Optimizer;
 use crate::real::{Lanes, Real, LANES};
-use crate::rule::{Operands, StepConstants};
+use crate::rule::StepConstants;
 use core::ops::Range;
 
 /// A method that sends a phase to its loops monomorphised for the layout's [`Shape`], B base
@@ -202,13 +202,7 @@ impl Optimizer {
         if !BLOCKS || K == 0 {
             for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
                 let mut s = gather::<K>(buffers, n, i);
-                let x = Operands {
-                    params: p,
-                    grads: g,
-                    slots: &mut s,
-                    base: B,
-                };
-                self.apply_unchecked(c, &alpha, x);
+                self.apply_unchecked(c, &alpha, p, g, &mut s, B);
                 scatter(buffers, n, i, s);
             }
             return;
@@ -225,13 +219,7 @@ impl Optimizer {
             let at = i * LANES;
             let mut theta = Lanes::block(p);
             let mut s = slots.each_ref().map(|sl| Lanes::block_at(sl, at));
-            let x = Operands {
-                params: &mut theta,
-                grads: &Lanes::block(g),
-                slots: &mut s,
-                base: B,
-            };
-            self.apply_unchecked(c, &alpha, x);
+            self.apply_unchecked(c, &alpha, &mut theta, &Lanes::block(g), &mut s, B);
             theta.store_block(p);
             for (sl, v) in slots.iter_mut().zip(s.iter()) {
                 if let Some(d) = sl.get_mut(at..at + LANES) {
@@ -244,13 +232,7 @@ impl Optimizer {
             let mut theta = Lanes::load(params, body, 0, len);
             let g = Lanes::load(grads, body, 0, len);
             let mut s = slots.each_ref().map(|sl| Lanes::load(sl, body, 0, len));
-            let x = Operands {
-                params: &mut theta,
-                grads: &g,
-                slots: &mut s,
-                base: B,
-            };
-            self.apply_unchecked(c, &alpha, x);
+            self.apply_unchecked(c, &alpha, &mut theta, &g, &mut s, B);
             theta.store(params, body, 0, len);
             for (sl, v) in slots.iter_mut().zip(s.iter()) {
                 v.store(sl, body, 0, len);
