@@ -83,7 +83,10 @@ fn divider_floor(dir: &Path) -> Result<()> {
         let group = format!("step-{n}");
         let (copy_ns, copy_bytes) = measured(dir, &group, "copy")?;
         let (kernel_ns, _) = measured(dir, &group, "div-sqrt")?;
-        for v in Variant::ALL.into_iter().filter(|v| v.family() == Family::Adam) {
+        for v in Variant::ALL
+            .into_iter()
+            .filter(|v| v.family() == Family::Adam)
+        {
             let pairs = if v.rule().is_some() { 2.0 } else { 1.0 };
             let (ns, bytes) = measured(dir, &group, v.id())?;
             let floor = pairs * kernel_ns;
