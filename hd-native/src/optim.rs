@@ -1,6 +1,6 @@
 //! Hypergradient descent for tch: hd-core's rules, run on libtorch tensors.
 //!
-//! Nothing here re-derives the maths: [`Real`] is implemented for [`Val`], a tensor newtype,
+//! Nothing here re-derives the maths: [`Real`](hd_core::Real) is implemented for [`Val`], a tensor newtype,
 //! and each step drives hd-core's generic pieces — [`Optimizer::terms_of`] (phase 1),
 //! [`Optimizer::next_alpha`] (the α update) and [`Optimizer::apply_to`] (phase 2) — exactly as
 //! hd-core's own slice driver does.
@@ -40,212 +40,21 @@
 //! println!("alpha = {}", opt.alpha_value()?);
 //! # Ok::<(), hd_native::optim::OptimError>(())
 //! ```
+//!
+//! The submodules: [`val`] (the tensor value type the rules run on), [`backend`] (the fused
+//! kernels or libtorch), [`state`] (the state in a checkpoint).
 
 use crate::fused::cuda::{CudaError, Fused};
-use crate::fused::{Programs, Segment};
-use hd_core::{Config, Optimizer, Real, Scope, State, Terms};
-use std::cell::RefCell;
+use hd_core::{Config, Optimizer, Real, Scope, Terms};
 use std::collections::HashMap;
-use std::rc::Rc;
 use tch::{nn::VarStore, Device, Kind, TchError, Tensor};
 
-/// A libtorch tensor as hd-core's [`Real`]: every operation is one element-wise libtorch op in
-/// `f32` (one rounding each, no fused multiply–add), so the rules follow the slice trajectory.
-///
-/// The result of an operation is held back one level, as the operation over its (computed)
-/// operands: the next operation computes it (once, however many clones use it),
-/// [`assign`](Real::assign) computes it straight into the destination with libtorch's `out=`
-/// kernels (no temporary, no extra copy pass), and [`sum`](Real::sum) of a product is a dot
-/// product (no product array). Each element-wise operation, and so each rounding, is the same
-/// as computing every operation at once; only the order of a sum's additions is libtorch's.
-#[derive(Debug)]
-pub struct Val(Repr);
+mod backend;
+mod state;
+mod val;
 
-#[derive(Debug)]
-enum Repr {
-    Ready(Tensor),
-    /// Shared by clones, which then compute it once.
-    Pending(Rc<Pending>),
-}
-
-#[derive(Debug)]
-struct Pending {
-    op: Op,
-    /// The result, once an operation needed it as an operand.
-    done: RefCell<Option<Tensor>>,
-}
-
-/// One element-wise operation over computed operands.
-#[derive(Debug)]
-enum Op {
-    Add(Tensor, Tensor),
-    Sub(Tensor, Tensor),
-    Mul(Tensor, Tensor),
-    Div(Tensor, Tensor),
-    Scale(Tensor, f64),
-    Shift(Tensor, f64),
-    Sqrt(Tensor),
-    MaxConst(Tensor, f64),
-    Clamp(Tensor, f64, f64),
-    /// θ + (−a)·b, i.e. θ − a·b with the same roundings, as one `addcmul` pass.
-    SubMul(Tensor, Tensor, Tensor),
-}
-
-impl Op {
-    fn eval(&self) -> Tensor {
-        match self {
-            Op::Add(a, b) => a + b,
-            Op::Sub(a, b) => a - b,
-            Op::Mul(a, b) => a * b,
-            Op::Div(a, b) => a / b,
-            Op::Scale(a, k) => a * *k,
-            Op::Shift(a, k) => a + *k,
-            Op::Sqrt(a) => a.sqrt(),
-            Op::MaxConst(a, k) => a.clamp_min(*k),
-            Op::Clamp(a, lo, hi) => a.clamp(*lo, *hi),
-            Op::SubMul(t, neg_a, b) => t.addcmul(neg_a, b),
-        }
-    }
-
-    /// Computes the operation into `out` (which may be one of the operands).
-    fn eval_into(&self, out: &Tensor) {
-        let _ = match self {
-            Op::Add(a, b) => a.add_out(out, b),
-            Op::Sub(a, b) => a.sub_out(out, b),
-            Op::Mul(a, b) => a.mul_out(out, b),
-            Op::Div(a, b) => a.div_out(out, b),
-            Op::Scale(a, k) => a.mul_scalar_out(out, *k),
-            Op::Shift(a, k) => a.add_scalar_out(out, *k),
-            Op::Sqrt(a) => a.sqrt_out(out),
-            Op::MaxConst(a, k) => a.clamp_min_out(out, *k),
-            Op::Clamp(a, lo, hi) => a.clamp_out(out, *lo, *hi),
-            Op::SubMul(t, neg_a, b) => t.addcmul_out(out, neg_a, b),
-        };
-    }
-
-    /// Elements of the result: binary operations broadcast a 0-d operand.
-    fn numel(&self) -> usize {
-        match self {
-            Op::Add(a, b) | Op::Sub(a, b) | Op::Mul(a, b) | Op::Div(a, b) => {
-                a.numel().max(b.numel())
-            }
-            Op::Scale(a, _)
-            | Op::Shift(a, _)
-            | Op::Sqrt(a)
-            | Op::MaxConst(a, _)
-            | Op::Clamp(a, _, _) => a.numel(),
-            Op::SubMul(t, a, b) => t.numel().max(a.numel()).max(b.numel()),
-        }
-    }
-}
-
-impl Val {
-    /// A tensor as a value.
-    pub fn new(t: Tensor) -> Val {
-        Val(Repr::Ready(t))
-    }
-
-    /// The value as a tensor (computing a pending operation, once).
-    pub fn tensor(&self) -> Tensor {
-        match &self.0 {
-            Repr::Ready(t) => t.shallow_clone(),
-            Repr::Pending(p) => {
-                if let Some(t) = p.done.borrow().as_ref() {
-                    return t.shallow_clone();
-                }
-                let t = p.op.eval();
-                *p.done.borrow_mut() = Some(t.shallow_clone());
-                t
-            }
-        }
-    }
-
-    fn op(op: Op) -> Val {
-        Val(Repr::Pending(Rc::new(Pending {
-            op,
-            done: RefCell::new(None),
-        })))
-    }
-}
-
-impl Clone for Val {
-    /// Shares storage, as [`Real`] allows: the rules never mutate a clone, they only
-    /// [`assign`](Real::assign).
-    fn clone(&self) -> Self {
-        match &self.0 {
-            Repr::Ready(t) => Val::new(t.shallow_clone()),
-            Repr::Pending(p) => Val(Repr::Pending(Rc::clone(p))),
-        }
-    }
-}
-
-impl Real for Val {
-    fn add(&self, rhs: &Self) -> Self {
-        Val::op(Op::Add(self.tensor(), rhs.tensor()))
-    }
-    fn sub(&self, rhs: &Self) -> Self {
-        Val::op(Op::Sub(self.tensor(), rhs.tensor()))
-    }
-    fn sub_mul(&self, a: &Self, b: &Self) -> Self {
-        Val::op(Op::SubMul(self.tensor(), a.tensor().neg(), b.tensor()))
-    }
-    fn mul(&self, rhs: &Self) -> Self {
-        Val::op(Op::Mul(self.tensor(), rhs.tensor()))
-    }
-    fn div(&self, rhs: &Self) -> Self {
-        Val::op(Op::Div(self.tensor(), rhs.tensor()))
-    }
-    fn scale(&self, k: f32) -> Self {
-        Val::op(Op::Scale(self.tensor(), f64::from(k)))
-    }
-    fn shift(&self, k: f32) -> Self {
-        Val::op(Op::Shift(self.tensor(), f64::from(k)))
-    }
-    fn sqrt(&self) -> Self {
-        Val::op(Op::Sqrt(self.tensor()))
-    }
-    fn max_const(&self, k: f32) -> Self {
-        Val::op(Op::MaxConst(self.tensor(), f64::from(k)))
-    }
-    fn clamp(&self, lo: f32, hi: f32) -> Self {
-        Val::op(Op::Clamp(self.tensor(), f64::from(lo), f64::from(hi)))
-    }
-    fn sum(&self) -> Self {
-        match &self.0 {
-            // Σ a_i b_i over two vectors: one pass, no product array.
-            Repr::Pending(p) => match &p.op {
-                Op::Mul(a, b) if a.dim() == 1 && a.size() == b.size() => Val::new(a.dot(b)),
-                _ => Val::new(self.tensor().sum(Kind::Float)),
-            },
-            _ => Val::new(self.tensor().sum(Kind::Float)),
-        }
-    }
-    fn assign(&mut self, value: Self) {
-        match (&self.0, value.0) {
-            // In place, so views of the flat buffers (and the variables aliasing them) see it.
-            (Repr::Ready(out), Repr::Pending(p)) => match p.done.borrow().as_ref() {
-                Some(t) => {
-                    out.shallow_clone().copy_(t);
-                }
-                None => p.op.eval_into(out),
-            },
-            (Repr::Ready(out), Repr::Ready(t)) => {
-                let same = out.data_ptr() == t.data_ptr() && out.size() == t.size();
-                if !same {
-                    out.shallow_clone().copy_(&t);
-                }
-            }
-            // Not a place in a buffer: just take the value.
-            (Repr::Pending(_), v) => self.0 = v,
-        }
-    }
-    fn len(&self) -> usize {
-        match &self.0 {
-            Repr::Ready(t) => t.numel(),
-            Repr::Pending(p) => p.op.numel(),
-        }
-    }
-}
+pub use backend::{Backend, FUSED_ENV};
+pub use val::Val;
 
 /// What can go wrong building or driving an [`HdOptimizer`].
 #[derive(Debug, thiserror::Error)]
@@ -284,29 +93,6 @@ pub enum OptimError {
     /// The fused GPU path failed (a driver error, after its kernels were compiled).
     #[error("fused GPU step: {0}")]
     Fused(#[from] CudaError),
-}
-
-/// Environment variable read when an [`HdOptimizer`] is built on a CUDA device: `0` selects
-/// the libtorch path instead of the fused kernels.
-pub const FUSED_ENV: &str = "HD_FUSED";
-
-/// How an [`HdOptimizer`] runs its step.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    /// hd-core's rule on libtorch tensors: a few libtorch kernels per phase (CPU, or a GPU
-    /// without the fused path).
-    Libtorch,
-    /// The fused CUDA kernels of [`crate::fused`]: one per phase, plus a one-block α kernel.
-    FusedCuda,
-}
-
-impl std::fmt::Display for Backend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Backend::Libtorch => "libtorch",
-            Backend::FusedCuda => "fused",
-        })
-    }
 }
 
 /// Elements per chunk on the CPU: 2^18 f32 = 1 MiB per array, so the dozen or so live
@@ -529,90 +315,6 @@ impl HdOptimizer {
         self.chunks = chunks;
     }
 
-    /// Which path [`step`](HdOptimizer::step) takes.
-    pub fn backend(&self) -> Backend {
-        if self.fused.is_some() {
-            Backend::FusedCuda
-        } else {
-            Backend::Libtorch
-        }
-    }
-
-    /// Why a CUDA optimizer does not use the fused path (`None` when it does, or on the CPU).
-    pub fn fused_unavailable(&self) -> Option<&str> {
-        self.fused_unavailable.as_deref()
-    }
-
-    /// Selects the backend: [`Backend::FusedCuda`] is taken only on a CUDA device where the
-    /// driver and NVRTC load (otherwise the libtorch path stays, with the reason in
-    /// [`fused_unavailable`](HdOptimizer::fused_unavailable)). Both backends keep the same
-    /// state in the same buffers, so this may be switched between steps. Returns the backend
-    /// now in use.
-    pub fn set_backend(&mut self, backend: Backend) -> Backend {
-        self.fused = None;
-        self.fused_unavailable = None;
-        let ordinal = match self.params.device() {
-            Device::Cuda(i) => i,
-            _ => return Backend::Libtorch,
-        };
-        if backend == Backend::Libtorch {
-            self.fused_unavailable = Some("the libtorch backend was selected".into());
-            return Backend::Libtorch;
-        }
-        match Fused::new(ordinal, &self.segments(), self.groups) {
-            Ok(f) => self.fused = Some(Box::new(f)),
-            Err(e) => self.fused_unavailable = Some(e.to_string()),
-        }
-        self.backend()
-    }
-
-    /// The pieces of the flat buffers the fused kernels run over, with their α: the whole
-    /// buffer (padding included, which is zero and stays zero) or, for per-tensor scope, each
-    /// variable.
-    fn segments(&self) -> Vec<Segment> {
-        if self.groups > 1 || self.is_per_tensor() {
-            self.vars
-                .iter()
-                .enumerate()
-                .map(|(group, v)| Segment {
-                    offset: v.offset as usize,
-                    len: v.len as usize,
-                    group,
-                })
-                .collect()
-        } else {
-            vec![Segment {
-                offset: 0,
-                len: self.params.numel(),
-                group: 0,
-            }]
-        }
-    }
-
-    /// The fused step; `Ok(false)` when its kernels for this step could not be compiled, in
-    /// which case nothing was queued and the optimizer falls back to the libtorch path.
-    fn step_fused(&mut self, step: u64) -> Result<bool, OptimError> {
-        let Some(fused) = self.fused.as_mut() else {
-            return Ok(false);
-        };
-        let programs = Programs::record(&self.rule, step)?;
-        match fused.step(
-            &programs,
-            &self.params,
-            &self.grads,
-            &self.buffers,
-            &self.alpha,
-        ) {
-            Ok(()) => Ok(true),
-            Err(e @ (CudaError::Compile(_) | CudaError::Emit(_) | CudaError::NoNvrtc(_))) => {
-                self.fused = None;
-                self.fused_unavailable = Some(e.to_string());
-                Ok(false)
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
     fn is_per_tensor(&self) -> bool {
         self.rule
             .config()
@@ -813,114 +515,6 @@ impl HdOptimizer {
         if !bool::try_from(self.params.f_isfinite()?.f_all()?)? {
             return Err(OptimError::NonFinite("a parameter"));
         }
-        Ok(())
-    }
-
-    /// The optimizer's state as named tensors (on the CPU) for a checkpoint:
-    /// `record` (hd-core's encoding of the hyperparameters, step and α), `alpha` (every α) and
-    /// `buffers` (the per-element state, `[slots, parameters]`, padding removed).
-    ///
-    /// # Errors
-    /// A libtorch or encoding error.
-    pub fn state_tensors(&self) -> Result<Vec<(String, Tensor)>, OptimError> {
-        let alpha = self.alpha.f_to(Device::Cpu)?;
-        let mut record = vec![0u8; hd_core::RECORD_LEN];
-        let first = alpha.f_double_value(&[0])? as f32;
-        let n = self.rule.encode(
-            &State {
-                step: self.step,
-                alpha: first,
-            },
-            &mut record,
-        )?;
-        record.truncate(n);
-        let mut out = vec![
-            ("record".to_string(), Tensor::f_from_slice(&record)?),
-            ("alpha".to_string(), alpha),
-        ];
-        if self.rule.slots() > 0 {
-            out.push(("buffers".to_string(), self.packed_buffers()?));
-        }
-        Ok(out)
-    }
-
-    /// The buffers without the alignment padding, `[slots, parameters]` on the CPU.
-    fn packed_buffers(&self) -> Result<Tensor, TchError> {
-        let mut parts = Vec::with_capacity(self.vars.len());
-        for v in &self.vars {
-            parts.push(self.buffers.f_narrow(1, v.offset, v.len)?);
-        }
-        Tensor::f_cat(&parts, 1)?.f_to(Device::Cpu)
-    }
-
-    /// Restores state saved by [`state_tensors`](HdOptimizer::state_tensors).
-    ///
-    /// # Errors
-    /// [`OptimError::StateMismatch`] if a tensor is missing or has the wrong shape, or the saved
-    /// hyperparameters differ from this optimizer's; [`OptimError::Core`] for a corrupt record.
-    /// Nothing is changed on error.
-    pub fn load_state(&mut self, named: &HashMap<String, Tensor>) -> Result<(), OptimError> {
-        let get = |name: &str| {
-            named
-                .get(name)
-                .ok_or_else(|| OptimError::StateMismatch(format!("no '{name}' tensor")))
-        };
-        let record = get("record")?;
-        if record.kind() != Kind::Uint8 {
-            // Converting would read other bytes than were written.
-            return Err(OptimError::StateMismatch(format!(
-                "record is {:?}, expected Uint8",
-                record.kind()
-            )));
-        }
-        let mut bytes = vec![0u8; record.numel()];
-        record.f_copy_data_u8(&mut bytes, record.numel())?;
-        let (saved, state) = Optimizer::decode(&bytes)?;
-        if saved.config() != self.rule.config() {
-            return Err(OptimError::StateMismatch(format!(
-                "saved with {:?}, now {:?}",
-                saved.config(),
-                self.rule.config()
-            )));
-        }
-        let alpha = get("alpha")?;
-        if alpha.size() != self.alpha.size() || alpha.kind() != Kind::Float {
-            return Err(OptimError::StateMismatch(format!(
-                "alpha is {:?} {:?}, expected {:?} Float",
-                alpha.size(),
-                alpha.kind(),
-                self.alpha.size()
-            )));
-        }
-        let slots = self.rule.slots() as i64;
-        let buffers = if slots > 0 {
-            let b = get("buffers")?;
-            let want = [slots, self.num_parameters()];
-            if b.size() != want || b.kind() != Kind::Float {
-                return Err(OptimError::StateMismatch(format!(
-                    "buffers are {:?} {:?}, expected {want:?} Float",
-                    b.size(),
-                    b.kind()
-                )));
-            }
-            Some(b)
-        } else {
-            None
-        };
-        tch::no_grad(|| -> Result<(), TchError> {
-            self.alpha.f_copy_(alpha)?;
-            if let Some(b) = buffers {
-                let mut at = 0;
-                for v in &self.vars {
-                    self.buffers
-                        .f_narrow(1, v.offset, v.len)?
-                        .f_copy_(&b.f_narrow(1, at, v.len)?)?;
-                    at += v.len;
-                }
-            }
-            Ok(())
-        })?;
-        self.step = state.step;
         Ok(())
     }
 }
