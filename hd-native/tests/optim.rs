@@ -6,7 +6,7 @@
 //! sums in 8 lanes, libtorch in its own order), so parameters and α must agree to 1e-6
 //! relative (to each tensor's largest magnitude).
 
-use hd_core::{Config, Hyper, Scope, Transition};
+use hd_core::{Config, Hyper, Scope, Variant};
 use hd_native::fused::verify::{
     self, gradient, initial, reference, run_configured, Trajectory, STEPS, TOL,
 };
@@ -89,99 +89,35 @@ fn with(config: Config, f: impl FnOnce(&mut Hyper)) -> Config {
     c
 }
 
+/// Whether a case of [`verify::cases`] is one of the nine optimizers as the paper defines
+/// them (named by its label), rather than one with an option.
+fn is_plain(name: &str) -> bool {
+    Variant::ALL.iter().any(|v| v.label() == name)
+}
+
 #[test]
 fn every_optimizer_follows_hd_core() {
     tch::set_num_threads(1);
-    let cases: Vec<(&str, Config)> = vec![
-        ("SGD", Config::sgd(0.05)),
-        ("SGD-HD", Config::sgd(0.05).with_hd(1e-5)),
-        ("SGD-HDM", Config::sgd(0.05).with_hdm(0.02)),
-        ("SGDN", Config::sgdn(0.02, 0.9)),
-        ("SGDN-HD", Config::sgdn(0.02, 0.9).with_hd(1e-5)),
-        ("SGDN-HDM", Config::sgdn(0.02, 0.9).with_hdm(0.02)),
-        ("Adam", Config::adam(0.01)),
-        ("Adam-HD", Config::adam(0.01).with_hd(1e-4)),
-        ("Adam-HDM", Config::adam(0.01).with_hdm(0.02)),
-    ];
+    let cases: Vec<(&str, Config)> = verify::cases()
+        .into_iter()
+        .filter(|(name, _)| is_plain(name))
+        .collect();
+    assert_eq!(cases.len(), Variant::ALL.len(), "one case per optimizer");
     for (name, config) in cases {
         check(name, config);
     }
 }
 
+/// Every option (scope, clamp, transition, L2, 1/√t, heavy ball) with the rules it applies
+/// to: the cases of [`verify::cases`] beyond the nine plain optimizers.
 #[test]
 fn every_option_follows_hd_core() {
     tch::set_num_threads(1);
-    let adam_sqrt = {
-        let mut c = Config::adam(0.05).with_hd(1e-4);
-        if let hd_core::Base::Adam(a) = &mut c.base {
-            a.sqrt_decay = true;
-        }
-        c
-    };
-    let cases: Vec<(&str, Config)> = vec![
-        (
-            "SGD-HD per tensor",
-            with(Config::sgd(0.05).with_hd(1e-5), |h| {
-                h.scope = Scope::PerTensor
-            }),
-        ),
-        (
-            "SGDN-HDM per tensor",
-            with(Config::sgdn(0.02, 0.9).with_hdm(0.02), |h| {
-                h.scope = Scope::PerTensor
-            }),
-        ),
-        (
-            "SGD-HD per parameter",
-            with(Config::sgd(0.05).with_hd(1e-4), |h| {
-                h.scope = Scope::PerParameter
-            }),
-        ),
-        (
-            "Adam-HD per parameter",
-            with(Config::adam(0.01).with_hd(1e-4), |h| {
-                h.scope = Scope::PerParameter
-            }),
-        ),
-        (
-            "SGD-HD clamped",
-            with(Config::sgd(0.05).with_hd(1e-4), |h| {
-                h.clamp = Some((0.0, 0.06))
-            }),
-        ),
-        (
-            "SGD-HD transition",
-            with(Config::sgd(0.05).with_hd(1e-5), |h| {
-                h.transition = Some(Transition {
-                    power: 2.0,
-                    alpha_inf: 0.03,
-                })
-            }),
-        ),
-        (
-            "SGDN-HD weight decay",
-            Config::sgdn(0.02, 0.9)
-                .with_hd(1e-5)
-                .with_weight_decay(0.01),
-        ),
-        ("Adam-HD 1/sqrt(t)", adam_sqrt),
-        (
-            "heavy-ball SGD-HD",
-            Config {
-                base: hd_core::Base::Sgd(hd_core::Sgd {
-                    momentum: 0.9,
-                    nesterov: false,
-                }),
-                ..Config::sgd(0.02).with_hd(1e-5)
-            },
-        ),
-        (
-            "Adam-HDM clamped",
-            with(Config::adam(0.01).with_hdm(0.02), |h| {
-                h.clamp = Some((0.005, 0.012))
-            }),
-        ),
-    ];
+    let cases: Vec<(&str, Config)> = verify::cases()
+        .into_iter()
+        .filter(|(name, _)| !is_plain(name))
+        .collect();
+    assert!(cases.len() >= 10, "{} option cases", cases.len());
     for (name, config) in cases {
         check(name, config);
     }
