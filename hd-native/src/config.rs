@@ -19,6 +19,7 @@ mod serial;
 #[cfg(test)]
 mod tests;
 
+pub use hyper::BaseOptions;
 pub use options::Options;
 
 /// The optimizer of a run: one of the paper's nine, hd-core's [`Variant`](hd_core::Variant),

@@ -75,6 +75,15 @@ pub fn colour(o: OptimizerKind) -> RGBColor {
     }
 }
 
+/// Whether a family's α goes in the Adam panel of the α figure: Adam's α, about 0.001, would
+/// sit flat under SGD's 0.05 on one axis. Exhaustive, so a new family is placed on purpose.
+fn in_adam_panel(family: Family) -> bool {
+    match family {
+        Family::Sgd | Family::Sgdn => false,
+        Family::Adam => true,
+    }
+}
+
 /// Writes the report of every run under `dir` into `out`: figures (PNG and SVG) and
 /// `REPORT.md`. Returns the files written.
 ///
@@ -200,7 +209,7 @@ fn curves(
     // Adam's in separate panels.
     let alpha_lines = |adam: bool| -> Vec<Line> {
         ss.iter()
-            .filter(|(_, o, _)| o.rule().is_some() && (o.family() == Family::Adam) == adam)
+            .filter(|(_, o, _)| o.rule().is_some() && in_adam_panel(o.family()) == adam)
             .map(|(label, o, runs)| Line {
                 label: label.clone(),
                 colour: colour(*o),

@@ -1,8 +1,39 @@
 //! [`Hyperparameters`]: every hyperparameter as an option of `train` sets it, and the mapping
-//! to and from hd-core's [`Config`].
+//! to and from hd-core's [`Config`]; [`BaseOptions`]: which of them each base rule takes.
 
 use super::{OptimizerKind, ScopeArg};
 use hd_core::{Adam, Base, Config, Family, Hyper, Scope, Sgd, Transition};
+
+/// The options of a family's base rule (beyond α0 and λ, which every rule takes): what
+/// `train` accepts and a plan may set for it. Decided by one exhaustive match over
+/// [`Family`], so a new family does not compile until it says which it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BaseOptions {
+    /// `--mu`: the momentum μ.
+    pub mu: bool,
+    /// `--beta1`, `--beta2`, `--eps`, `--adam-sqrt-decay`: Adam's constants.
+    pub adam: bool,
+}
+
+impl BaseOptions {
+    /// The options `family`'s base rule takes.
+    pub fn of(family: Family) -> BaseOptions {
+        match family {
+            Family::Sgd => BaseOptions {
+                mu: false,
+                adam: false,
+            },
+            Family::Sgdn => BaseOptions {
+                mu: true,
+                adam: false,
+            },
+            Family::Adam => BaseOptions {
+                mu: false,
+                adam: true,
+            },
+        }
+    }
+}
 
 /// Every hyperparameter as an option of `train` sets it: the command line's view of hd-core's
 /// [`Config`] (and the layout runs were stored in before they stored that `Config`). Those

@@ -1,7 +1,7 @@
 //! [`Options`]: a run's options as `train` takes them (`None`: not given), resolved into a
 //! [`RunConfig`] with the paper's defaults and presets, or checked against a run being resumed.
 
-use super::hyper::Hyperparameters;
+use super::hyper::{BaseOptions, Hyperparameters};
 use super::{ConfigError, OptimizerKind, RunConfig, ScopeArg};
 use crate::data::DatasetKind;
 use crate::models::{Model, ModelName};
@@ -120,6 +120,7 @@ impl Options {
         let dataset = self.dataset.ok_or(ConfigError::Missing("dataset"))?;
         let optimizer = self.optimizer.ok_or(ConfigError::Missing("optimizer"))?;
         let rule = optimizer.rule();
+        let takes = BaseOptions::of(optimizer.family());
         let not_for = |option| ConfigError::NotApplicable { option, optimizer };
         if self.beta.is_some() && rule != Some(HyperRule::Additive) {
             return Err(not_for("beta"));
@@ -127,10 +128,10 @@ impl Options {
         if self.beta_mult.is_some() && rule != Some(HyperRule::Multiplicative) {
             return Err(not_for("beta-mult"));
         }
-        if self.mu.is_some() && optimizer.base() != OptimizerKind::Sgdn {
+        if self.mu.is_some() && !takes.mu {
             return Err(not_for("mu"));
         }
-        if optimizer.base() != OptimizerKind::Adam
+        if !takes.adam
             && (self.beta1.is_some()
                 || self.beta2.is_some()
                 || self.eps.is_some()
@@ -157,7 +158,7 @@ impl Options {
         let hyper = Hyperparameters {
             alpha0: self.alpha0.unwrap_or(paper::ALPHA0),
             beta,
-            mu: if optimizer.base() == OptimizerKind::Sgdn {
+            mu: if takes.mu {
                 self.mu.unwrap_or(paper::MU)
             } else {
                 0.0
@@ -170,8 +171,7 @@ impl Options {
             eps: self.eps.unwrap_or(adam.eps),
             // A flag can only switch it on; the preset switches it on for LogReg.
             adam_sqrt_decay: self.adam_sqrt_decay
-                || (optimizer.base() == OptimizerKind::Adam
-                    && preset.is_some_and(paper::adam_sqrt_decay)),
+                || (takes.adam && preset.is_some_and(paper::adam_sqrt_decay)),
             scope: self.scope.unwrap_or_default(),
             clamp: self.clamp,
             transition: self.transition,
