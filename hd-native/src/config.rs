@@ -1,9 +1,9 @@
 //! What a run is: the model, the data, the optimizer and its hyperparameters, and how they
 //! map onto hd-core's [`Config`].
 //!
-//! The submodules: [`options`] (the command line's options, resolved or checked on resume),
-//! [`hyper`] (the hyperparameters as options set them, to and from hd-core's [`Config`]),
-//! [`serial`] (how `summary.json` and checkpoints store it) and [`flat`] (the layout stored
+//! The submodules: `options` (the command line's options, resolved or checked on resume),
+//! `hyper` (the hyperparameters as options set them, to and from hd-core's [`Config`]),
+//! `serial` (how `summary.json` and checkpoints store it) and `flat` (the layout stored
 //! before).
 
 use crate::data::DatasetKind;
@@ -26,7 +26,7 @@ pub use options::Options;
 /// named by its id on the command line and in `summary.json` (`sgd-hd`, `adam-hdm`, …).
 pub type OptimizerKind = hd_core::Variant;
 
-/// Where one α is shared (see [`Scope`]).
+/// Where one α is shared (see [`Scope`](hd_core::Scope)).
 #[derive(
     Debug,
     Clone,

@@ -6,8 +6,8 @@
 //! and what is wrong with it. Images stay `u8` on the device; [`Dataset::batch`] turns a batch
 //! into normalised `f32` (and augments CIFAR training batches) right before use.
 //!
-//! The submodules: [`read`] (the file formats), [`write`] (writers of the same formats),
-//! [`error`] (what can go wrong).
+//! The submodules: `read` (the file formats), `write` (writers of the same formats),
+//! `error` (what can go wrong).
 
 use std::fmt;
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! Hypergradient descent for tch: hd-core's rules, run on libtorch tensors.
 //!
-//! Nothing here re-derives the maths: [`Real`](hd_core::Real) is implemented for [`Val`], a tensor newtype,
+//! Nothing here re-derives the maths: [`Real`] is implemented for [`Val`], a tensor newtype,
 //! and each step drives hd-core's generic pieces — [`Optimizer::terms_of`] (phase 1),
 //! [`Optimizer::next_alpha`] (the α update) and [`Optimizer::apply_to`] (phase 2) — exactly as
 //! hd-core's own slice driver does.
@@ -41,8 +41,8 @@
 //! # Ok::<(), hd_native::optim::OptimError>(())
 //! ```
 //!
-//! The submodules: [`val`] (the tensor value type the rules run on), [`backend`] (the fused
-//! kernels or libtorch), [`state`] (the state in a checkpoint).
+//! The submodules: `val` (the tensor value type the rules run on), `backend` (the fused
+//! kernels or libtorch), `state` (the state in a checkpoint).
 
 use crate::fused::cuda::{CudaError, Fused};
 use hd_core::{Config, Optimizer, Real, Scope, Terms};

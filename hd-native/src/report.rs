@@ -16,8 +16,8 @@
 //! HD optimizers' lower training loss than their base ones), the paper's value beside ours
 //! with ✓ or ✗ against a stated band.
 //!
-//! The submodules: [`runs`] (reading and grouping the runs), [`stats`] (bands over seeds, α
-//! peaks against the paper's), [`draw`] (the plotting).
+//! The submodules: `runs` (reading and grouping the runs), `stats` (bands over seeds, α
+//! peaks against the paper's), `draw` (the plotting).
 
 use crate::config::OptimizerKind;
 use crate::plot::{register_font, PlotError};

@@ -29,9 +29,9 @@
 //! **No host–device synchronisation per step.** Losses and α stay on the device and are read
 //! back [`LOG_EVERY`] iterations at a time.
 //!
-//! The submodules, in the order a run uses them: [`rundir`] (the lock, the checkpoint, the
-//! resume checks), [`log`] (`log.csv`'s schema), [`epoch`] (one epoch of a [`Trainer`]),
-//! [`summary`] (`summary.json`), [`signals`] (stopping cleanly), [`error`] (what can stop a run).
+//! The submodules, in the order a run uses them: `rundir` (the lock, the checkpoint, the
+//! resume checks), `log` (`log.csv`'s schema), `epoch` (one epoch of a `Trainer`),
+//! `summary` (`summary.json`), `signals` (stopping cleanly), `error` (what can stop a run).
 
 use crate::config::{Options, RunConfig};
 use crate::data::Dataset;
