@@ -19,6 +19,17 @@ fn given(model: Model, optimizer: OptimizerKind) -> Options {
     }
 }
 
+/// `--model logreg --optimizer sgdn-hdm --scope per-tensor --clamp 0,0.1 --transition 2,0.01`:
+/// every option of the hypergradient at once.
+fn sgdn_hdm_with_every_option() -> Options {
+    Options {
+        scope: Some(ScopeArg::PerTensor),
+        clamp: Some((0.0, 0.1)),
+        transition: Some((2.0, 0.01)),
+        ..given(Model::Logreg, OptimizerKind::SgdnHdm)
+    }
+}
+
 /// The paper's settings (DESIGN §2): α0 = 0.001, batch 128, μ = 0.9, L2 1e-4 on LogReg and
 /// MLP, β = 0.001 for SGD-HD/SGDN-HD, 1e-7 for Adam-HD on LogReg/MLP and 1e-8 on VGG,
 /// Adam's 1/√t on LogReg only, 20/100/200 epochs.
@@ -98,15 +109,10 @@ fn explicit_options_override_the_preset() {
 
 #[test]
 fn core_config_matches_the_run() {
-    let c = Options {
-        scope: Some(ScopeArg::PerTensor),
-        clamp: Some((0.0, 0.1)),
-        transition: Some((2.0, 0.01)),
-        ..given(Model::Logreg, OptimizerKind::SgdnHdm)
-    }
-    .resolve()
-    .expect("valid")
-    .core();
+    let c = sgdn_hdm_with_every_option()
+        .resolve()
+        .expect("valid")
+        .core();
     assert_eq!(c.base, Base::Sgd(Sgd::nesterov(0.9)));
     let h = c.hyper.expect("hyper");
     assert_eq!(h.rule, HyperRule::Multiplicative);
@@ -190,11 +196,8 @@ fn resuming_keeps_the_run_and_refuses_changes() {
 #[test]
 fn both_stored_layouts_read_and_the_current_one_is_written() {
     let options = Options {
-        scope: Some(ScopeArg::PerTensor),
-        clamp: Some((0.0, 0.1)),
-        transition: Some((2.0, 0.01)),
         epochs: Some(1),
-        ..given(Model::Logreg, OptimizerKind::SgdnHdm)
+        ..sgdn_hdm_with_every_option()
     };
     let expected = options.resolve().expect("valid");
     let old: RunConfig =
