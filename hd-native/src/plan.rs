@@ -97,12 +97,14 @@ const SWEEP_KEYS: [&str; 7] = [
 /// Whether option `key` applies to a run of `optimizer` (the rules `train` enforces).
 fn applies(key: &str, optimizer: OptimizerKind) -> bool {
     let rule = optimizer.rule();
-    let takes = BaseOptions::of(optimizer.family());
+    // Destructured without `..`: an option added to BaseOptions does not compile until it has
+    // its keys here.
+    let BaseOptions { mu, adam } = BaseOptions::of(optimizer.family());
     match key {
         "beta" => rule == Some(HyperRule::Additive),
         "beta-mult" => rule == Some(HyperRule::Multiplicative),
-        "mu" => takes.mu,
-        "beta1" | "beta2" | "eps" | "adam-sqrt-decay" => takes.adam,
+        "mu" => mu,
+        "beta1" | "beta2" | "eps" | "adam-sqrt-decay" => adam,
         "scope" | "clamp" | "transition" => rule.is_some(),
         _ => true,
     }

@@ -120,7 +120,12 @@ impl Options {
         let dataset = self.dataset.ok_or(ConfigError::Missing("dataset"))?;
         let optimizer = self.optimizer.ok_or(ConfigError::Missing("optimizer"))?;
         let rule = optimizer.rule();
-        let takes = BaseOptions::of(optimizer.family());
+        // Destructured without `..`: an option added to BaseOptions does not compile until it
+        // is checked and resolved here.
+        let BaseOptions {
+            mu: takes_mu,
+            adam: takes_adam,
+        } = BaseOptions::of(optimizer.family());
         let not_for = |option| ConfigError::NotApplicable { option, optimizer };
         if self.beta.is_some() && rule != Some(HyperRule::Additive) {
             return Err(not_for("beta"));
@@ -128,10 +133,10 @@ impl Options {
         if self.beta_mult.is_some() && rule != Some(HyperRule::Multiplicative) {
             return Err(not_for("beta-mult"));
         }
-        if self.mu.is_some() && !takes.mu {
+        if self.mu.is_some() && !takes_mu {
             return Err(not_for("mu"));
         }
-        if !takes.adam
+        if !takes_adam
             && (self.beta1.is_some()
                 || self.beta2.is_some()
                 || self.eps.is_some()
@@ -158,7 +163,7 @@ impl Options {
         let hyper = Hyperparameters {
             alpha0: self.alpha0.unwrap_or(paper::ALPHA0),
             beta,
-            mu: if takes.mu {
+            mu: if takes_mu {
                 self.mu.unwrap_or(paper::MU)
             } else {
                 0.0
@@ -171,7 +176,7 @@ impl Options {
             eps: self.eps.unwrap_or(adam.eps),
             // A flag can only switch it on; the preset switches it on for LogReg.
             adam_sqrt_decay: self.adam_sqrt_decay
-                || (takes.adam && preset.is_some_and(paper::adam_sqrt_decay)),
+                || (takes_adam && preset.is_some_and(paper::adam_sqrt_decay)),
             scope: self.scope.unwrap_or_default(),
             clamp: self.clamp,
             transition: self.transition,
