@@ -1,7 +1,7 @@
 // Chart redraws spread over animation frames, one chart per frame, and only for charts on
 // screen: no single task blocks the page for long even on a slow device (a chart with nine long
-// lines can take tens of milliseconds to draw at 4× CPU throttling), and charts scrolled out of
-// view cost nothing until they come back. One job per frame rather than a time budget: uPlot
+// lines can take tens of milliseconds to draw at 4× CPU throttling), and charts out of view
+// (never yet seen, or scrolled away) cost nothing until they come into view. One job per frame rather than a time budget: uPlot
 // redraws in a microtask after `setData` returns, so a job's cost cannot be measured inside the
 // frame. A job queued again before it ran replaces the older one: only the latest data of a
 // chart is ever drawn. `<html data-drawn>` is "true" when no chart on screen waits, and a
@@ -32,7 +32,7 @@ function run() {
     job();
   }
   if (queue.size > 0) request();
-  else document.documentElement.dataset.drawn = 'true';
+  else setDrawn('true');
 }
 
 function request() {
@@ -40,9 +40,14 @@ function request() {
   requestAnimationFrame(run);
 }
 
+/** Sets `<html data-drawn>`, only when it changes: each write is a DOM mutation. */
+function setDrawn(value) {
+  if (document.documentElement.dataset.drawn !== value) document.documentElement.dataset.drawn = value;
+}
+
 function enqueue(key, job) {
   queue.set(key, job);
-  document.documentElement.dataset.drawn = 'false';
+  setDrawn('false');
   if (!pending) request();
 }
 
@@ -54,17 +59,16 @@ export function schedule(key, work, el = null) {
   let job = work;
   if (el) {
     // `data-stale` marks a chart whose latest data is not drawn yet (tests wait for it to go).
-    el.dataset.stale = 'true';
+    if (el.dataset.stale !== 'true') el.dataset.stale = 'true';
     job = () => {
       work();
       delete el.dataset.stale;
     };
     if (!visible.has(el)) {
+      // Not yet measured: the observer's first report (at the next frame) runs the job if the
+      // element is on screen, and parks it otherwise.
       visible.set(el, false);
       observer.observe(el);
-      // Not yet measured: run once now, so a first layout is never blank.
-      enqueue(key, job);
-      return;
     }
     if (!visible.get(el)) {
       queue.delete(key);

@@ -9,13 +9,15 @@ import { Runs, TrainingView } from './training.js';
 import { SweepView } from './sweep.js';
 import { Inspector } from './inspect.js';
 import { PlaygroundView } from './playground.js';
+import { schedule } from './frames.js';
 
 const $ = (id) => document.getElementById(id);
 const statusEl = $('status');
 const buttons = { start: $('start'), stop: $('stop'), sweep: $('sweep'), betasweep: $('betasweep'), export: $('export'), sweepExport: $('sweep-export') };
 
-/** Least time between two redraws: the charts need not follow every 25 ms slice. */
-const REDRAW_MS = 150;
+/** Least time between two redraws: the charts need not follow every 25 ms slice, and on a slow
+ * device every frame spent drawing is one the compositor and the visitor wait for. */
+const REDRAW_MS = 500;
 
 const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
 let ready = false;
@@ -133,16 +135,18 @@ buttons.sweep.addEventListener('click', () => start('sweep'));
 buttons.betasweep.addEventListener('click', () => start('betasweep'));
 buttons.stop.addEventListener('click', () => worker.postMessage({ type: 'stop' }));
 
-// ---------- redraws: at most one per REDRAW_MS, inside an animation frame ----------
+// ---------- redraws: at most one per REDRAW_MS, as one job of the frame queue ----------
 
 let lastRender = 0;
 let renderPending = false;
 
+// The text (table, legend buttons, status) is one frame's job and each chart another's
+// (frames.js): a frame never does both.
 function scheduleRender() {
   if (renderPending) return;
   renderPending = true;
   const wait = Math.max(0, REDRAW_MS - (performance.now() - lastRender));
-  setTimeout(() => requestAnimationFrame(() => {
+  setTimeout(() => schedule('render', () => {
     renderPending = false;
     render();
   }), wait);

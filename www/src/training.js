@@ -169,7 +169,10 @@ export class TrainingView {
       this.layoutNow = this.layout(runs);
       // New lines are set up in the chart's first drawing job (below), one chart per frame.
       this.fresh = new Set(this.layoutNow.map(([chart]) => chart));
-      for (const f of FAMILIES) this.panels[f.id].row.hidden = !runs.some((r) => familyOf(r.id) === f.id);
+      // In a frame of its own: showing three rows of charts is a large layout.
+      schedule('train-rows', () => {
+        for (const f of FAMILIES) this.panels[f.id].row.hidden = !runs.some((r) => familyOf(r.id) === f.id);
+      });
       this.makeToggles(runs);
       this.onRuns(runs);
     }
@@ -182,9 +185,15 @@ export class TrainingView {
     const series = (idx, pick) => decimate(idx.map((i) => pick(runs[i])), MAX_POINTS);
     const epochs = Math.max(0, ...runs.map((r) => r.testLoss?.length ?? 0));
     const ex = Array.from({ length: epochs }, (_, i) => i);
+    const hidden = [...this.hidden].join();
     this.layoutNow.forEach(([chart, idx], n) => {
       if (idx.length === 0) return;
       const epochly = chart === this.charts.testLoss || chart === this.charts.testAccuracy;
+      // What the chart would show: unchanged (the epoch charts between epochs), it is not
+      // redrawn.
+      const shown = `${epochly ? epochs : runs[idx[0]].loss.length}/${total}/${smooth}/${hidden}/${idx.map((i) => runs[i].status).join()}`;
+      if (chart.shown === shown && !this.fresh.has(chart)) return;
+      chart.shown = shown;
       const pick = chart === this.charts.loss ? (r) => (smooth ? movingMean(r.loss, SMOOTH) : r.loss)
         : epochly ? (r) => (chart === this.charts.testLoss ? r.testLoss : r.testAccuracy) ?? []
           : Object.values(this.panels).some((p) => p.alpha === chart) ? (r) => r.alpha : (r) => r.signal;

@@ -1,0 +1,69 @@
+// What the e2e test files share: one Chromium per file, pages that record every problem, charts
+// read only once drawn, and the checks and screenshots that end a test.
+import { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { baseUrl, launch } from './browser.mjs';
+
+export const TIMEOUT = 180_000;
+const artifacts = process.env.HD_ARTIFACTS ?? 'test-artifacts';
+mkdirSync(artifacts, { recursive: true });
+
+/** Launches Chromium before the file's tests and closes it after; returns a getter. */
+export function useBrowser() {
+  let browser;
+  before(async () => {
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+  });
+  return () => browser;
+}
+
+/** A page of the demo at `query` that records console errors, uncaught exceptions and failed
+ * requests in `problems`. (Main-thread long tasks: responsive.test.mjs.) */
+export async function open(browser, query, viewport = { width: 1280, height: 900 }) {
+  const page = await browser.newPage({ viewport });
+  const problems = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console.error: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`uncaught: ${e.message}`));
+  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()}`));
+  // Error events Playwright does not count as uncaught (e.g. a ResizeObserver loop).
+  await page.addInitScript(() => window.addEventListener('error', (e) => console.error(`window error: ${e.message}`)));
+  await page.goto(`${baseUrl()}${query}`);
+  return { page, problems };
+}
+
+/** Waits until the digits are loaded and Train works. */
+export async function ready(page) {
+  await page.locator('html[data-ready="true"]').waitFor({ timeout: TIMEOUT });
+}
+
+/** Scrolls chart `id` into view and waits until its latest data is drawn (charts off screen
+ * are drawn when they come into view). */
+export async function drawnChart(page, id) {
+  await page.locator(`#${id}`).scrollIntoViewIfNeeded();
+  await page.locator(`#${id}:not([data-stale])`).waitFor();
+}
+
+/** Ends a test: a full-page screenshot `name` in $HD_ARTIFACTS (if given; every visible chart
+ * drawn first, as a visitor scrolling down sees them), no problems recorded, the page closed. */
+export async function finish(page, problems, name = null) {
+  if (name) {
+    const charts = await page.locator('.chart').evaluateAll((els) => els.filter((e) => e.offsetParent).map((e) => e.id));
+    for (const id of charts) await drawnChart(page, id);
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: join(artifacts, name), fullPage: true });
+  }
+  assert.deepEqual(problems, []);
+  await page.close();
+}
+
+/** Saves a screenshot of what is in view now as `name` in $HD_ARTIFACTS. */
+export async function snapshot(target, name) {
+  await target.screenshot({ path: join(artifacts, name) });
+}
