@@ -675,6 +675,18 @@ mod tests {
         }
     }
 
+    /// A trainer on `n` separable digits that ran `runs` (optimizer, α0) to the end; run i is
+    /// `runs[i]`.
+    fn trained(n: usize, schedule: Schedule, runs: &[(Variant, f32)]) -> Trainer {
+        let mut t = Trainer::new(separable(n), settings(schedule)).unwrap();
+        for &(variant, alpha0) in runs {
+            t.add_run(variant, alpha0).unwrap();
+        }
+        t.step(u32::MAX).unwrap();
+        assert!(t.finished());
+        t
+    }
+
     #[test]
     fn ids_round_trip_and_unknown_ids_are_rejected() {
         for variant in Variant::ALL {
@@ -754,12 +766,13 @@ mod tests {
 
     #[test]
     fn hd_moves_alpha_and_base_optimizers_keep_it() {
-        let mut t = Trainer::new(separable(200), settings(schedule(20, 2))).unwrap();
-        let sgd = t.add_run(Variant::Sgd, 0.01).unwrap();
-        let sgd_hd = t.add_run(Variant::SgdHd, 0.01).unwrap();
-        let hdm = t.add_run(Variant::SgdHdm, 0.01).unwrap();
-        t.step(u32::MAX).unwrap();
-        assert!(t.finished());
+        let runs = [
+            (Variant::Sgd, 0.01),
+            (Variant::SgdHd, 0.01),
+            (Variant::SgdHdm, 0.01),
+        ];
+        let t = trained(200, schedule(20, 2), &runs);
+        let (sgd, sgd_hd, hdm) = (0, 1, 2);
         assert!(t
             .run(sgd)
             .unwrap()
@@ -801,11 +814,12 @@ mod tests {
     fn huge_alpha_is_reported_as_diverged_not_as_an_error() {
         // α0 = 1e30: the first step makes logits around 1e30, so the second minibatch's loss
         // is far above DIVERGED_LOSS.
-        let mut t = Trainer::new(separable(100), settings(schedule(10, 3))).unwrap();
-        let bad = t.add_run(Variant::SgdHd, 1e30).unwrap();
-        let good = t.add_run(Variant::Sgd, 0.1).unwrap();
-        t.step(u32::MAX).unwrap();
-        assert!(t.finished());
+        let t = trained(
+            100,
+            schedule(10, 3),
+            &[(Variant::SgdHd, 1e30), (Variant::Sgd, 0.1)],
+        );
+        let (bad, good) = (0, 1);
         let bad = t.run(bad).unwrap();
         assert!(matches!(bad.status(), Status::Diverged(i) if i >= 2));
         assert!(bad.iteration_loss().last().unwrap().is_nan());
@@ -856,11 +870,13 @@ mod tests {
         // HD: α_t = α_{t−1} + β g_t·d_{t−1}, so (α_t − α_{t−1}) / β must equal the recorded g·d
         // (up to f32 rounding of the addition). HDM: α_t = α_{t−1}(1 + β′ cos), with |cos| ≤ 1.
         // The first step has d_0 = 0: signal 0 and α unchanged. A base optimizer has no signal.
-        let mut t = Trainer::new(separable(200), settings(schedule(20, 1))).unwrap();
-        let sgd = t.add_run(Variant::Sgd, 0.01).unwrap();
-        let hd = t.add_run(Variant::SgdHd, 0.01).unwrap();
-        let hdm = t.add_run(Variant::AdamHdm, 0.01).unwrap();
-        t.step(u32::MAX).unwrap();
+        let runs = [
+            (Variant::Sgd, 0.01),
+            (Variant::SgdHd, 0.01),
+            (Variant::AdamHdm, 0.01),
+        ];
+        let t = trained(200, schedule(20, 1), &runs);
+        let (sgd, hd, hdm) = (0, 1, 2);
         assert!(t
             .run(sgd)
             .unwrap()
