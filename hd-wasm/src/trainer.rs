@@ -82,25 +82,23 @@ impl Hyperparameters {
 
 /// The page's "Paper settings" preset, as (settings field, value) pairs in the page's units:
 /// the paper's logistic-regression settings ([`Hyperparameters::PAPER`], α0 and batch from
-/// hd-core's [`paper`] module). Each f32 is given as the shortest decimal that reads back as
-/// it (1e-7, not 1.0000000116860974e-7), so the page shows and parses the number written in the
-/// paper; the page's `inputs` choice is `"standardised"`, the paper's, besides these.
+/// hd-core's [`paper`] module), each f32 widened exactly to f64 (1e-7 arrives as
+/// 1.0000000116860974e-7). The page writes each as the shortest decimal that reads back as the
+/// same f32 (`f32Decimal` in www/src/params.js), so it shows and parses the number written in the
+/// paper. Not formatted and parsed here: Rust's float formatting and parsing would add a third
+/// to the wasm module's size. The page's `inputs` choice is `"standardised"`, the paper's,
+/// besides these.
 pub fn paper_preset() -> [(&'static str, f64); 7] {
     let h = Hyperparameters::PAPER;
     [
-        ("alpha0", decimal(paper::ALPHA0)),
-        ("beta", decimal(h.beta)),
-        ("beta_adam", decimal(h.beta_adam)),
-        ("beta_mult", decimal(h.beta_mult)),
-        ("mu", decimal(h.mu)),
-        ("l2", decimal(h.l2)),
+        ("alpha0", f64::from(paper::ALPHA0)),
+        ("beta", f64::from(h.beta)),
+        ("beta_adam", f64::from(h.beta_adam)),
+        ("beta_mult", f64::from(h.beta_mult)),
+        ("mu", f64::from(h.mu)),
+        ("l2", f64::from(h.l2)),
         ("batch", f64::from(paper::BATCH_SIZE)),
     ]
-}
-
-/// `x` as the f64 nearest its shortest round-tripping decimal (Rust's `Display` of an f32).
-fn decimal(x: f32) -> f64 {
-    x.to_string().parse().unwrap_or(f64::from(x))
 }
 
 /// Everything a [`Trainer`] needs besides the data: one value, so that a front end passes one
@@ -991,7 +989,8 @@ mod tests {
 
     /// The page's preset, typed from DESIGN §2 (the paper's §4, logistic regression): α0 =
     /// 0.001, β = 0.001 for SGD-HD and SGDN-HD, 1e-7 for Adam-HD, HDM's β′ = 0.02, μ = 0.9,
-    /// L2 1e-4, batch 128. These are the numbers the page writes into its form, exactly.
+    /// L2 1e-4, batch 128, as f32 (the page writes each f32's shortest decimal, which its unit
+    /// test checks is the paper's number).
     #[test]
     fn the_paper_preset_is_the_papers_logistic_regression() {
         assert_eq!(
@@ -1007,12 +1006,12 @@ mod tests {
         assert_eq!(
             paper_preset(),
             [
-                ("alpha0", 1e-3),
-                ("beta", 1e-3),
-                ("beta_adam", 1e-7),
-                ("beta_mult", 0.02),
-                ("mu", 0.9),
-                ("l2", 1e-4),
+                ("alpha0", f64::from(1e-3f32)),
+                ("beta", f64::from(1e-3f32)),
+                ("beta_adam", f64::from(1e-7f32)),
+                ("beta_mult", f64::from(0.02f32)),
+                ("mu", f64::from(0.9f32)),
+                ("l2", f64::from(1e-4f32)),
                 ("batch", 128.0),
             ]
         );

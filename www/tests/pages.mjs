@@ -23,9 +23,11 @@ export function useBrowser() {
 }
 
 /** A page of the demo at `query` that records console errors, uncaught exceptions and failed
- * requests in `problems`. (Main-thread long tasks: responsive.test.mjs.) */
-export async function open(browser, query, viewport = { width: 1280, height: 900 }) {
+ * requests in `problems`; `prepare(page)` runs before it loads. (Main-thread long tasks:
+ * responsive.test.mjs.) */
+export async function open(browser, query, viewport = { width: 1280, height: 900 }, prepare = () => {}) {
   const page = await browser.newPage({ viewport });
+  prepare(page);
   const problems = [];
   page.on('console', (m) => {
     if (m.type() === 'error') problems.push(`console.error: ${m.text()}`);
