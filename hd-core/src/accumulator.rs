@@ -57,7 +57,8 @@ impl Range2 {
 
     /// Takes in a raw |x| larger than any seen; returns the factor 2^j (1 almost always) that
     /// the sums already held must be multiplied by (once for the dot, twice for squares).
-    #[inline(always)]
+    /// Out of line: called for g and for d, on a path taken only when a new maximum appears.
+    #[inline(never)]
     fn admit(&mut self, max_abs: f32) -> f32 {
         // NaN and ∞ pass unscaled into the sums, where they are caught.
         if max_abs.is_nan() || max_abs <= self.seen {
@@ -140,12 +141,17 @@ impl MaxAbs for Lanes {
 
 /// Lanes summed in a fixed tree order. The lanes start at −0 (see [`Accumulator::new`]); the
 /// final `+ 0` turns a −0 total into +0, so the result has exactly the bits of the same sums
-/// started at +0.
-#[inline(always)]
+/// started at +0. Once per step, out of line: HDM's three copies inlined cost a
+/// microcontroller flash and made HDM's step 2× slower in cache on x86-64 (BENCHMARKS.md).
+#[inline(never)]
 fn reduce(l: &[f32; LANES]) -> f32 {
     let [a, b, c, d, e, f, g, h] = *l;
     (((a + b) + (c + d)) + ((e + f) + (g + h))) + 0.0
 }
+
+/// Empty lanes. A constant rather than `[-0.0; LANES]` in place, which a microcontroller
+/// build compiles to a fill loop plus copies of its result.
+const NEG_ZEROS: [f32; LANES] = [-0.0; LANES];
 
 impl Accumulator {
     /// Empty sums.
@@ -155,9 +161,9 @@ impl Accumulator {
         // not a byte pattern that compiles to a call to `memset`, which would cost a
         // microcontroller 174 B of flash.
         Accumulator {
-            dot: [-0.0; LANES],
-            grad_sq: [-0.0; LANES],
-            dir_sq: [-0.0; LANES],
+            dot: NEG_ZEROS,
+            grad_sq: NEG_ZEROS,
+            dir_sq: NEG_ZEROS,
             lane: 0,
             grad_range: Range2::EMPTY,
             dir_range: Range2::EMPTY,
@@ -259,18 +265,20 @@ impl Accumulator {
 
     #[inline(always)]
     pub(crate) fn add_one(&mut self, t: &Terms<f32>) {
-        if let Some(d) = self.dot.get_mut(self.lane) {
+        // Reduced once, so that the compiler sees every index below is in range.
+        let lane = self.lane % LANES;
+        if let Some(d) = self.dot.get_mut(lane) {
             *d += t.dot;
         }
         if let Some((g, d)) = t.norms {
-            if let Some(a) = self.grad_sq.get_mut(self.lane) {
+            if let Some(a) = self.grad_sq.get_mut(lane) {
                 *a += g;
             }
-            if let Some(a) = self.dir_sq.get_mut(self.lane) {
+            if let Some(a) = self.dir_sq.get_mut(lane) {
                 *a += d;
             }
         }
-        self.lane = (self.lane + 1) % LANES;
+        self.lane = (lane + 1) % LANES;
     }
 
     /// The accumulated terms (with norms when `norms`).

@@ -75,25 +75,10 @@ pub(crate) struct AdamStep {
 impl Adam {
     #[inline(always)]
     pub(crate) fn validate(&self) -> Result<(), Error> {
-        if !(self.beta1 >= 0.0 && self.beta1 < 1.0) {
-            return Err(Error::InvalidHyperparameter {
-                name: "beta1",
-                requirement: "in [0, 1)",
-            });
-        }
-        if !(self.beta2 >= 0.0 && self.beta2 < 1.0) {
-            return Err(Error::InvalidHyperparameter {
-                name: "beta2",
-                requirement: "in [0, 1)",
-            });
-        }
-        if !(self.eps > 0.0 && self.eps.is_finite()) {
-            return Err(Error::InvalidHyperparameter {
-                name: "eps",
-                requirement: "finite and > 0",
-            });
-        }
-        Ok(())
+        let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
+        Error::require((0.0..1.0).contains(&b1), "beta1", "in [0, 1)")?;
+        Error::require((0.0..1.0).contains(&b2), "beta2", "in [0, 1)")?;
+        Error::require(eps > 0.0 && eps.is_finite(), "eps", "finite and > 0")
     }
 
     #[inline(always)]

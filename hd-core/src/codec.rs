@@ -240,25 +240,19 @@ impl Optimizer {
                 })
             }
         };
-        let rule = match rule {
-            0 => HyperRule::Additive,
-            1 => HyperRule::Multiplicative,
-            _ => {
-                return Err(Error::Corrupt {
-                    reason: "unknown hypergradient rule",
-                })
-            }
-        };
-        let scope = match scope {
-            0 => Scope::Global,
-            1 => Scope::PerTensor,
-            2 => Scope::PerParameter,
-            _ => {
-                return Err(Error::Corrupt {
-                    reason: "unknown scope",
-                })
-            }
-        };
+        // By their codes, as `encode` writes them.
+        let rule = [HyperRule::Additive, HyperRule::Multiplicative]
+            .get(usize::from(rule))
+            .copied()
+            .ok_or(Error::Corrupt {
+                reason: "unknown hypergradient rule",
+            })?;
+        let scope = [Scope::Global, Scope::PerTensor, Scope::PerParameter]
+            .get(usize::from(scope))
+            .copied()
+            .ok_or(Error::Corrupt {
+                reason: "unknown scope",
+            })?;
         let hyper = (flags & HYPER != 0).then_some(Hyper {
             rule,
             beta,

@@ -59,6 +59,23 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// `Ok` when `holds`, else [`Error::InvalidHyperparameter`] naming `name` and what it
+    /// must satisfy: one line per check in the rules' `validate`.
+    #[inline(always)]
+    pub(crate) fn require(
+        holds: bool,
+        name: &'static str,
+        requirement: &'static str,
+    ) -> Result<(), Error> {
+        if holds {
+            Ok(())
+        } else {
+            Err(Error::InvalidHyperparameter { name, requirement })
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {

@@ -350,19 +350,6 @@ impl Optimizer {
     }
 
     #[inline(always)]
-    fn terms_unchecked<T: Real>(
-        &self,
-        c: &StepConstants,
-        params: &T,
-        grads: &T,
-        slots: &[T],
-        base: usize,
-    ) -> Terms<T> {
-        let (g, d) = self.hyper_inputs(c, params, grads, slots, base);
-        self.terms_from(c, &g, &d, slots)
-    }
-
-    #[inline(always)]
     fn next_alpha_unchecked<T: Real>(&self, alpha: &T, terms: &Terms<T>) -> T {
         match self.config.hyper {
             Some(h) if h.scope != Scope::PerParameter => h.next_alpha(alpha, terms),
@@ -464,7 +451,8 @@ impl Optimizer {
         slots: &[T],
     ) -> Result<Terms<T>, Error> {
         self.check_slots(params, grads, slots)?;
-        Ok(self.terms_unchecked(c, params, grads, slots, self.layout.base))
+        let (g, d) = self.hyper_inputs(c, params, grads, slots, self.layout.base);
+        Ok(self.terms_from(c, &g, &d, slots))
     }
 
     /// The α update on any backend, from the terms of every tensor in scope, merged.

@@ -46,13 +46,8 @@ impl Sgd {
 
     #[inline(always)]
     pub(crate) fn validate(&self) -> Result<(), Error> {
-        if !(self.momentum >= 0.0 && self.momentum < 1.0) {
-            return Err(Error::InvalidHyperparameter {
-                name: "mu",
-                requirement: "in [0, 1)",
-            });
-        }
-        Ok(())
+        let mu = self.momentum;
+        Error::require((0.0..1.0).contains(&mu), "mu", "in [0, 1)")
     }
 
     /// Per-element buffers of the base rule: the velocity when μ > 0.

@@ -1,24 +1,25 @@
 #!/usr/bin/env bash
-# hd-native's GPU benchmark in one call: ResNet-18 on CIFAR-shaped data, optimizer step time
-# (next to libtorch's own SGD and Adam) and training throughput (images/s) for every optimizer.
+# hd-native's GPU check and benchmark in one call (about 5 minutes on an H200), printed as
+# Markdown for BENCHMARKS.md's GPU section:
+#   1. the fused kernels against hd-core on slices, every rule and option, 100 steps, 1e-6
+#      (`hd-native bench verify-fused`; a failure makes the script exit non-zero at the end);
+#   2. device copy bandwidth;
+#   3. optimizer step time on the ResNet-18 and WRN-28-10 parameter sets: hd fused, hd on
+#      libtorch, tch's nn::Sgd / nn::Adam, and the PyTorch peers (torch_peers.py);
+#   4. ResNet-18 batch-128 training throughput per optimizer, hd and PyTorch.
 #
-# Meant for a CUDA machine that has torch 2.11 installed with pip but no network:
-#   here:   cargo xtask native -- --version        # builds target/release/hd-native
-#           copy target/release/hd-native and this script to the GPU machine
-#   there:  bash gpu-bench.sh ./hd-native [cuda:N] > gpu-bench.md
+#   here:   cargo xtask gpu-bundle DIR      # release binary + these scripts + launcher
+#   there:  bash DIR/gpu-bench.sh [cuda:N] > gpu-bench.md
 #
-# The binary's rpath points at this project's libtorch cache, which the GPU machine lacks;
-# LD_LIBRARY_PATH (searched first) points it at that machine's torch/lib instead. A binary built
-# on Debian 12 needs glibc 2.34 and GCC 11's libstdc++ or newer there (Ubuntu 22.04 or later);
-# on an older system, build it there instead.
-set -euo pipefail
+# The launcher (hd-native.sh) finds torch's libraries with $PYTHON (default python3). A binary
+# built on Debian 12 needs glibc 2.34 and GCC 11's libstdc++ or newer there.
+set -uo pipefail
 
-BIN=${1:-./hd-native}
-DEVICE=${2:-cuda}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+DEVICE=${1:-cuda}
 PYTHON=${PYTHON:-python3}
-
-TORCH_LIB=$("$PYTHON" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
-export LD_LIBRARY_PATH="$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+HD="$HERE/hd-native.sh"
+status=0
 
 "$PYTHON" - <<'PY'
 import torch
@@ -29,13 +30,28 @@ if not torch.__version__.startswith("2.11."):
 PY
 echo
 
-if ! "$BIN" --version >/dev/null 2>&1; then
-    echo "error: $BIN does not start here:" >&2
-    "$BIN" --version >&2 || true
+if ! "$HD" --version >/dev/null 2>&1; then
+    echo "error: hd-native does not start here:" >&2
+    "$HD" --version >&2 || true
     exit 1
 fi
 
-"$BIN" bench step --device "$DEVICE" --model resnet18 --steps 50 --rounds 5
-echo
-"$BIN" bench throughput --device "$DEVICE" --model resnet18 --dataset cifar10 \
-    --batch-size 128 --iters 50 --rounds 5
+run() {
+    echo "\`$*\`"
+    echo
+    "$@" 2>&1 || { rc=$?; status=1; echo; echo "(exit status $rc)"; }
+    echo
+}
+
+run "$HD" bench verify-fused --device "$DEVICE"
+run "$HD" bench copy --device "$DEVICE" --elements 268435456 --steps 20 --rounds 5
+for model in resnet18 wrn; do
+    run "$HD" bench step --device "$DEVICE" --model "$model" --steps 50 --rounds 5 --backend both
+done
+for model in resnet18 wrn-28-10; do
+    run "$PYTHON" "$HERE/torch_peers.py" step --device "$DEVICE" --model "$model" --steps 50 --rounds 5
+done
+run "$HD" bench throughput --device "$DEVICE" --model resnet18 --dataset cifar10 \
+    --batch-size 128 --iters 50 --rounds 5 --backend both
+run "$PYTHON" "$HERE/torch_peers.py" throughput --device "$DEVICE" --batch-size 128 --iters 50 --rounds 5
+exit $status

@@ -7,11 +7,12 @@
 
 use crate::config::{OptimizerKind, Options};
 use crate::data::{Dataset, DatasetKind};
+use crate::fused::verify;
 use crate::models::{self, Model, ModelName};
-use crate::optim::HdOptimizer;
+use crate::optim::{Backend, HdOptimizer};
 use crate::train::parse_device;
 use anyhow::{Context, Result};
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use hd_core::Family;
 use std::time::Instant;
 use tch::nn::{self, OptimizerConfig};
@@ -49,6 +50,34 @@ pub enum BenchWhat {
         /// Elements per chunk of hd's step [default: 2^18 on CPU, all at once on GPU].
         #[arg(long)]
         chunk: Option<usize>,
+        /// hd's backend on a GPU: its default (fused where available), one, or both side by
+        /// side.
+        #[arg(long, value_enum, default_value_t = Backends::Auto)]
+        backend: Backends,
+    },
+    /// Device copy bandwidth (one tensor copied into another; bytes read + written per second),
+    /// the ceiling a step over flat buffers can approach.
+    Copy {
+        /// Device: auto, cpu, cuda or cuda:N.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Elements copied (f32).
+        #[arg(long, default_value_t = 1 << 26)]
+        elements: i64,
+        /// Copies per timed round.
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
+        /// Timed rounds (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
+    /// Diagnostic: the fused GPU step against hd-core on slices, every rule and option, 100
+    /// steps, to 1e-6; one line per case, and a non-zero exit on any failure.
+    #[command(hide = true)]
+    VerifyFused {
+        /// Device: cuda or cuda:N.
+        #[arg(long, default_value = "cuda")]
+        device: String,
     },
     /// Training throughput (images/s: batch, forward, backward, step) per optimizer.
     Throughput {
@@ -70,7 +99,53 @@ pub enum BenchWhat {
         /// Timed rounds (the median is reported).
         #[arg(long, default_value_t = 5)]
         rounds: usize,
+        /// hd's backend on a GPU.
+        #[arg(long, value_enum, default_value_t = Backends::Auto)]
+        backend: Backends,
     },
+}
+
+/// Which of hd's backends a benchmark runs on a GPU (on the CPU there is only libtorch's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backends {
+    /// The optimizer's own choice: fused where available.
+    Auto,
+    /// The libtorch path.
+    Libtorch,
+    /// The fused kernels (an error where they are not available).
+    Fused,
+    /// Both, side by side (fused rows only where available).
+    Both,
+}
+
+impl Backends {
+    fn list(self) -> Vec<Option<Backend>> {
+        match self {
+            Backends::Auto => vec![None],
+            Backends::Libtorch => vec![Some(Backend::Libtorch)],
+            Backends::Fused => vec![Some(Backend::FusedCuda)],
+            Backends::Both => vec![Some(Backend::FusedCuda), Some(Backend::Libtorch)],
+        }
+    }
+}
+
+/// `opt` on `want` (its own choice for `None`): `Ok(false)` when `want` is the fused path
+/// and it is not available but `skip` allows that.
+fn select(opt: &mut HdOptimizer, want: Option<Backend>, skip: bool) -> Result<bool> {
+    let Some(want) = want else {
+        return Ok(true);
+    };
+    let got = opt.set_backend(want);
+    if got == want {
+        return Ok(true);
+    }
+    let why = opt
+        .fused_unavailable()
+        .unwrap_or("not a CUDA device")
+        .to_string();
+    anyhow::ensure!(skip, "the fused backend is not available: {why}");
+    eprintln!("note: fused rows skipped: {why}");
+    Ok(false)
 }
 
 /// Runs a benchmark and prints its table.
@@ -89,13 +164,21 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             steps,
             rounds,
             chunk,
+            backend,
         } => step(
             parse_device(device)?,
             &model.model(),
-            *steps,
-            *rounds,
+            (*steps, *rounds),
             *chunk,
+            *backend,
         ),
+        BenchWhat::Copy {
+            device,
+            elements,
+            steps,
+            rounds,
+        } => copy(parse_device(device)?, *elements, *steps, *rounds),
+        BenchWhat::VerifyFused { device } => verify_fused(parse_device(device)?),
         BenchWhat::Throughput {
             device,
             model,
@@ -103,13 +186,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             batch_size,
             iters,
             rounds,
+            backend,
         } => throughput(
             parse_device(device)?,
             &model.model(),
             *dataset,
-            *batch_size,
-            *iters,
-            *rounds,
+            (*batch_size, *iters, *rounds),
+            *backend,
         ),
     }
 }
@@ -186,9 +269,9 @@ impl Stepper {
 fn step(
     device: Device,
     model: &Model,
-    steps: usize,
-    rounds: usize,
+    (steps, rounds): (usize, usize),
     chunk: Option<usize>,
+    backends: Backends,
 ) -> Result<()> {
     let spec = spec_for(model).spec();
     let alpha0 = 1e-3;
@@ -213,16 +296,26 @@ fn step(
         };
         contenders.push((name.to_string(), Some(family.base()), Stepper::Tch(opt), vs));
     }
-    for kind in OptimizerKind::ALL {
-        let vs = nn::VarStore::new(device);
-        let _net = models::build(&vs.root(), model, spec)?;
-        let mut opt = HdOptimizer::new(&vs, core_config(kind, model)?)?;
-        if let Some(c) = chunk {
-            opt.set_chunk_len(c);
+    for want in backends.list() {
+        for kind in OptimizerKind::ALL {
+            let vs = nn::VarStore::new(device);
+            let _net = models::build(&vs.root(), model, spec)?;
+            let mut opt = HdOptimizer::new(&vs, core_config(kind, model)?)?;
+            if let Some(c) = chunk {
+                opt.set_chunk_len(c);
+            }
+            if !select(&mut opt, want, backends == Backends::Both)? {
+                break;
+            }
+            random_grads(&vs)?;
+            n_params = opt.num_parameters();
+            let name = if device.is_cuda() {
+                format!("hd {kind} ({})", opt.backend())
+            } else {
+                format!("hd {kind}")
+            };
+            contenders.push((name, Some(kind), Stepper::Hd(opt), vs));
         }
-        random_grads(&vs)?;
-        n_params = opt.num_parameters();
-        contenders.push((format!("hd {kind}"), Some(kind), Stepper::Hd(opt), vs));
     }
     let mut times = vec![Vec::new(); contenders.len()];
     // Contenders take turns step by step, so a change in the machine's load hits all alike.
@@ -277,14 +370,81 @@ fn step(
     Ok(())
 }
 
+/// Device copy bandwidth: `dst.copy_(src)` of `elements` f32, counted as read + write.
+fn copy(device: Device, elements: i64, steps: usize, rounds: usize) -> Result<()> {
+    let src = Tensor::f_randn([elements], (Kind::Float, device))?;
+    let mut dst = src.f_zeros_like()?;
+    let mut times = Vec::new();
+    for round in 0..=rounds {
+        sync(device);
+        let t0 = Instant::now();
+        for _ in 0..steps {
+            dst.f_copy_(&src)?;
+        }
+        sync(device);
+        if round > 0 {
+            times.push(t0.elapsed().as_secs_f64() / steps as f64);
+        }
+    }
+    let t = median(times);
+    let bytes = 2.0 * 4.0 * elements as f64;
+    println!(
+        "Device copy, {elements} f32 ({:.0} MiB), {device:?}, median of {rounds} rounds of {steps} copies\n",
+        4.0 * elements as f64 / (1 << 20) as f64
+    );
+    println!("| copy | ms | GB/s (read + write) |");
+    println!("|---|---:|---:|");
+    println!("| tensor copy_ | {:.3} | {:.1} |", t * 1e3, bytes / t / 1e9);
+    Ok(())
+}
+
+/// `bench verify-fused`: every case of [`verify::cases`] on the fused backend against hd-core.
+fn verify_fused(device: Device) -> Result<()> {
+    anyhow::ensure!(device.is_cuda(), "verify-fused needs a CUDA device");
+    let sizes = verify::DEVICE_SIZES;
+    let mut failed = 0;
+    println!(
+        "Fused GPU step against hd-core on slices, {} steps, tolerance {:e}, sizes {sizes:?}\n",
+        verify::STEPS,
+        verify::TOL
+    );
+    println!("| rule | result |");
+    println!("|---|---|");
+    for (name, config) in verify::cases() {
+        let want = verify::reference(config, &sizes, verify::STEPS)?;
+        let (got, used, why) =
+            verify::run_optimizer(config, &sizes, verify::STEPS, device, Backend::FusedCuda)?;
+        let verdict = if used != Backend::FusedCuda {
+            Err(format!(
+                "ran on {used}, not the fused kernels: {}",
+                why.as_deref().unwrap_or("no reason given")
+            ))
+        } else {
+            verify::compare(&got, &want)
+        };
+        match verdict {
+            Ok(()) => println!("| {name} | pass |"),
+            Err(e) => {
+                failed += 1;
+                println!("| {name} | FAIL: {e} |");
+            }
+        }
+    }
+    anyhow::ensure!(
+        failed == 0,
+        "{failed} of {} cases failed",
+        verify::cases().len()
+    );
+    Ok(())
+}
+
 /// Training throughput for every optimizer on random data of a dataset's shape.
 fn throughput(
     device: Device,
     model: &Model,
     dataset: DatasetKind,
-    batch: i64,
-    iters: i64,
-    rounds: usize,
+    (batch, iters, rounds): (i64, i64, usize),
+    backends: Backends,
 ) -> Result<()> {
     cudnn_autotune(device);
     let data = Dataset::synthetic(dataset, batch * iters, batch, device)?;
@@ -295,17 +455,22 @@ fn throughput(
         _vs: nn::VarStore,
     }
     let mut contenders = Vec::new();
-    for kind in OptimizerKind::ALL {
-        tch::manual_seed(0);
-        let vs = nn::VarStore::new(device);
-        let net = models::build(&vs.root(), model, dataset.spec())?;
-        let opt = HdOptimizer::new(&vs, core_config(kind, model)?)?;
-        contenders.push(Contender {
-            kind,
-            net,
-            opt,
-            _vs: vs,
-        });
+    for want in backends.list() {
+        for kind in OptimizerKind::ALL {
+            tch::manual_seed(0);
+            let vs = nn::VarStore::new(device);
+            let net = models::build(&vs.root(), model, dataset.spec())?;
+            let mut opt = HdOptimizer::new(&vs, core_config(kind, model)?)?;
+            if !select(&mut opt, want, backends == Backends::Both)? {
+                break;
+            }
+            contenders.push(Contender {
+                kind,
+                net,
+                opt,
+                _vs: vs,
+            });
+        }
     }
     let mut rates = vec![Vec::new(); contenders.len()];
     // Contenders take turns iteration by iteration, so a change in the machine's load hits all
@@ -346,9 +511,14 @@ fn throughput(
         let base = contenders
             .iter()
             .zip(&med)
-            .find(|(b, _)| b.kind == c.kind.base())
+            .find(|(b, _)| b.kind == c.kind.base() && b.opt.backend() == c.opt.backend())
             .map_or(f64::NAN, |(_, r)| *r);
-        println!("| {} | {r:.0} | {:.3} |", c.kind, r / base);
+        let name = if device.is_cuda() {
+            format!("{} ({})", c.kind, c.opt.backend())
+        } else {
+            c.kind.to_string()
+        };
+        println!("| {name} | {r:.0} | {:.3} |", r / base);
     }
     Ok(())
 }

@@ -6,6 +6,8 @@ use crate::models::{Model, ModelName};
 use hd_core::{paper, Adam, Base, Config, Family, Hyper, HyperRule, Scope, Sgd, Transition};
 use std::fmt;
 
+mod serial;
+
 /// The optimizer of a run: one of the paper's nine, hd-core's [`Variant`](hd_core::Variant),
 /// named by its id on the command line and in `summary.json` (`sgd-hd`, `adam-hdm`, …).
 pub type OptimizerKind = hd_core::Variant;
@@ -50,7 +52,14 @@ pub enum ScopeArg {
 
 /// Everything that defines a run's trajectory. A resumed run must have the same (except
 /// `epochs`, which may grow).
+///
+/// `summary.json` and checkpoints store it as `model`, `dataset`, `optimizer`, `core` (hd-core's
+/// [`Config`]: `base`, `alpha0`, `weight_decay`, `hyper`), `epochs`, `batch_size` and `seed`.
+/// They also read the layout written before `core`, with the hyperparameters flattened beside
+/// the model (`alpha0`, `beta`, `mu`, …), so runs written then can still be resumed, plotted
+/// and reported.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(remote = "Self")]
 pub struct RunConfig {
     /// The model.
     pub model: Model,
@@ -59,28 +68,10 @@ pub struct RunConfig {
     /// The optimizer.
     #[serde(with = "optimizer_id")]
     pub optimizer: OptimizerKind,
-    /// α0.
-    pub alpha0: f32,
-    /// The hypergradient rate in use: β for HD, β′ for HDM, 0 for a base optimizer.
-    pub beta: f32,
-    /// Nesterov momentum μ (SGDN family only).
-    pub mu: f32,
-    /// Coupled L2 weight decay λ.
-    pub weight_decay: f32,
-    /// Adam's β1.
-    pub beta1: f32,
-    /// Adam's β2.
-    pub beta2: f32,
-    /// Adam's ε.
-    pub eps: f32,
-    /// Adam's step divided by √t (the paper's logistic-regression setting).
-    pub adam_sqrt_decay: bool,
-    /// α's scope.
-    pub scope: ScopeArg,
-    /// Optional clamp of α to `[lo, hi]`.
-    pub clamp: Option<(f32, f32)>,
-    /// Optional convergent transition `(p, α∞)` of paper §5.1.
-    pub transition: Option<(f32, f32)>,
+    /// The optimizer's hyperparameters as hd-core runs them: the base rule (μ, Adam's
+    /// constants), α0, coupled L2 and the hypergradient settings.
+    #[serde(with = "serial::ConfigDef")]
+    pub core: Config,
     /// Epochs to train.
     pub epochs: u32,
     /// Minibatch size.
@@ -89,28 +80,89 @@ pub struct RunConfig {
     pub seed: u64,
 }
 
-impl RunConfig {
-    /// Checks a configuration read back from a file as [`Options::resolve`] checks the
-    /// command line: a valid model, at least one epoch and a positive batch, hyperparameters
-    /// hd-core accepts.
-    ///
-    /// # Errors
-    /// The [`ConfigError`] the command line would give.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        self.model.validate()?;
-        if self.epochs == 0 {
-            return Err(ConfigError::NotPositive("epochs"));
-        }
-        if self.batch_size < 1 {
-            return Err(ConfigError::NotPositive("batch-size"));
-        }
-        hd_core::Optimizer::new(self.core()).map_err(ConfigError::Invalid)?;
-        Ok(())
+impl serde::Serialize for RunConfig {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // The derived (remote = "Self") layout: always the current one.
+        RunConfig::serialize(self, s)
     }
+}
 
-    /// hd-core's configuration for this run.
-    pub fn core(&self) -> Config {
-        let base = match self.optimizer.family() {
+impl<'de> serde::Deserialize<'de> for RunConfig {
+    /// The current layout (with `core`), or the one before it (flattened hyperparameters).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = serde_json::Value::deserialize(d)?;
+        let read = if value.get("core").is_some() {
+            RunConfig::deserialize(value)
+        } else {
+            Flattened::deserialize(value).map(RunConfig::from)
+        };
+        read.map_err(D::Error::custom)
+    }
+}
+
+/// A run's configuration in the layout written before it held hd-core's [`Config`].
+#[derive(serde::Deserialize)]
+struct Flattened {
+    model: Model,
+    dataset: DatasetKind,
+    #[serde(with = "optimizer_id")]
+    optimizer: OptimizerKind,
+    #[serde(flatten)]
+    hyper: Hyperparameters,
+    epochs: u32,
+    batch_size: i64,
+    seed: u64,
+}
+
+impl From<Flattened> for RunConfig {
+    fn from(f: Flattened) -> Self {
+        RunConfig {
+            core: f.hyper.config(f.optimizer),
+            model: f.model,
+            dataset: f.dataset,
+            optimizer: f.optimizer,
+            epochs: f.epochs,
+            batch_size: f.batch_size,
+            seed: f.seed,
+        }
+    }
+}
+
+/// Every hyperparameter as an option of `train` sets it: the command line's view of hd-core's
+/// [`Config`] (and the layout runs were stored in before they stored that `Config`). Those
+/// that do not apply to an optimizer hold their defaults.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+struct Hyperparameters {
+    /// α0.
+    alpha0: f32,
+    /// The hypergradient rate in use: β for HD, β′ for HDM, 0 for a base optimizer.
+    beta: f32,
+    /// Nesterov momentum μ (SGDN family only).
+    mu: f32,
+    /// Coupled L2 weight decay λ.
+    weight_decay: f32,
+    /// Adam's β1.
+    beta1: f32,
+    /// Adam's β2.
+    beta2: f32,
+    /// Adam's ε.
+    eps: f32,
+    /// Adam's step divided by √t (the paper's logistic-regression setting).
+    adam_sqrt_decay: bool,
+    /// α's scope.
+    scope: ScopeArg,
+    /// Optional clamp of α to `[lo, hi]`.
+    clamp: Option<(f32, f32)>,
+    /// Optional convergent transition `(p, α∞)` of paper §5.1.
+    transition: Option<(f32, f32)>,
+}
+
+impl Hyperparameters {
+    /// hd-core's configuration of `optimizer` with these settings (those that do not apply
+    /// to it left out).
+    fn config(&self, optimizer: OptimizerKind) -> Config {
+        let base = match optimizer.family() {
             Family::Sgd => Base::Sgd(Sgd::PLAIN),
             Family::Sgdn => Base::Sgd(Sgd::nesterov(self.mu)),
             Family::Adam => Base::Adam(Adam {
@@ -120,7 +172,7 @@ impl RunConfig {
                 sqrt_decay: self.adam_sqrt_decay,
             }),
         };
-        let hyper = self.optimizer.rule().map(|rule| Hyper {
+        let hyper = optimizer.rule().map(|rule| Hyper {
             rule,
             beta: self.beta,
             scope: match self.scope {
@@ -141,9 +193,75 @@ impl RunConfig {
         }
     }
 
+    /// The settings of `config`: [`config`](Self::config)'s inverse, with what does not apply
+    /// at its default (μ = 0 without momentum, Adam's defaults outside Adam, β = 0 and a global
+    /// α without hypergradient).
+    fn of(config: &Config) -> Self {
+        let adam_defaults = Adam::default();
+        let (mu, adam) = match config.base {
+            Base::Sgd(sgd) => (sgd.momentum, adam_defaults),
+            Base::Adam(adam) => (0.0, adam),
+        };
+        let hyper = config.hyper;
+        Hyperparameters {
+            alpha0: config.alpha0,
+            beta: hyper.map_or(0.0, |h| h.beta),
+            mu,
+            weight_decay: config.weight_decay,
+            beta1: adam.beta1,
+            beta2: adam.beta2,
+            eps: adam.eps,
+            adam_sqrt_decay: adam.sqrt_decay,
+            scope: match hyper.map_or(Scope::Global, |h| h.scope) {
+                Scope::Global => ScopeArg::Global,
+                Scope::PerTensor => ScopeArg::PerTensor,
+                Scope::PerParameter => ScopeArg::PerParameter,
+            },
+            clamp: hyper.and_then(|h| h.clamp),
+            transition: hyper
+                .and_then(|h| h.transition)
+                .map(|t| (t.power, t.alpha_inf)),
+        }
+    }
+}
+
+impl RunConfig {
+    /// Checks a configuration read back from a file as [`Options::resolve`] checks the
+    /// command line: a valid model, at least one epoch and a positive batch, hyperparameters
+    /// of the optimizer named that hd-core accepts.
+    ///
+    /// # Errors
+    /// The [`ConfigError`] the command line would give, or
+    /// [`ConfigError::NotTheOptimizers`] for hyperparameters of another optimizer.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.model.validate()?;
+        if self.epochs == 0 {
+            return Err(ConfigError::NotPositive("epochs"));
+        }
+        if self.batch_size < 1 {
+            return Err(ConfigError::NotPositive("batch-size"));
+        }
+        hd_core::Optimizer::new(self.core).map_err(ConfigError::Invalid)?;
+        // Valid values compare equal to themselves (no NaN): a difference is another rule.
+        if Hyperparameters::of(&self.core).config(self.optimizer) != self.core {
+            return Err(ConfigError::NotTheOptimizers(self.optimizer));
+        }
+        Ok(())
+    }
+
+    /// hd-core's configuration for this run.
+    pub fn core(&self) -> Config {
+        self.core
+    }
+
+    /// The hypergradient rate in use: β for HD, β′ for HDM, 0 for a base optimizer.
+    pub fn beta(&self) -> f32 {
+        self.core.hyper.map_or(0.0, |h| h.beta)
+    }
+
     /// A short legend for plots: the optimizer and its rates.
     pub fn label(&self) -> String {
-        let (a, b) = (short(self.alpha0), short(self.beta));
+        let (a, b) = (short(self.core.alpha0), short(self.beta()));
         match self.optimizer.rule() {
             None => format!("{} α0={a}", self.optimizer),
             Some(HyperRule::Additive) => format!("{} α0={a} β={b}", self.optimizer),
@@ -265,6 +383,10 @@ pub enum ConfigError {
     /// hd-core rejects a hyperparameter.
     #[error("{0}")]
     Invalid(hd_core::Error),
+    /// A stored configuration whose hyperparameters are not those of its optimizer (another
+    /// base rule or hypergradient rule).
+    #[error("its hyperparameters are not those of {0}")]
+    NotTheOptimizers(OptimizerKind),
     /// A model size option is invalid.
     #[error(transparent)]
     Model(#[from] crate::models::ModelError),
@@ -367,7 +489,7 @@ impl Options {
             Some(HyperRule::Multiplicative) => self.beta_mult.unwrap_or(paper_beta),
         };
         let adam = Adam::default();
-        let config = RunConfig {
+        let hyper = Hyperparameters {
             alpha0: self.alpha0.unwrap_or(paper::ALPHA0),
             beta,
             mu: if optimizer.base() == OptimizerKind::Sgdn {
@@ -388,6 +510,9 @@ impl Options {
             scope: self.scope.unwrap_or_default(),
             clamp: self.clamp,
             transition: self.transition,
+        };
+        let config = RunConfig {
+            core: hyper.config(optimizer),
             epochs: self
                 .epochs
                 .unwrap_or(preset.map_or(DEFAULT_EPOCHS, paper::epochs)),
@@ -418,22 +543,23 @@ impl Options {
             }
             .resolve()?;
             let rule = preset.optimizer.rule();
+            let p = Hyperparameters::of(&preset.core);
             let given = Options {
                 model: Some(preset.model),
                 dataset: Some(preset.dataset),
                 optimizer: Some(preset.optimizer),
-                alpha0: Some(preset.alpha0),
-                beta: (rule == Some(HyperRule::Additive)).then_some(preset.beta),
-                beta_mult: (rule == Some(HyperRule::Multiplicative)).then_some(preset.beta),
-                mu: Some(preset.mu),
-                weight_decay: Some(preset.weight_decay),
-                beta1: Some(preset.beta1),
-                beta2: Some(preset.beta2),
-                eps: Some(preset.eps),
-                adam_sqrt_decay: preset.adam_sqrt_decay,
-                scope: Some(preset.scope),
-                clamp: preset.clamp,
-                transition: preset.transition,
+                alpha0: Some(p.alpha0),
+                beta: (rule == Some(HyperRule::Additive)).then_some(p.beta),
+                beta_mult: (rule == Some(HyperRule::Multiplicative)).then_some(p.beta),
+                mu: Some(p.mu),
+                weight_decay: Some(p.weight_decay),
+                beta1: Some(p.beta1),
+                beta2: Some(p.beta2),
+                eps: Some(p.eps),
+                adam_sqrt_decay: p.adam_sqrt_decay,
+                scope: Some(p.scope),
+                clamp: p.clamp,
+                transition: p.transition,
                 // The preset's epoch count applies to new runs; a resumed run keeps its own
                 // unless --epochs is given.
                 epochs: self.epochs,
@@ -441,7 +567,7 @@ impl Options {
                 seed: Some(preset.seed),
                 paper: false,
             };
-            if !preset.adam_sqrt_decay && saved.adam_sqrt_decay {
+            if !p.adam_sqrt_decay && Hyperparameters::of(&saved.core).adam_sqrt_decay {
                 return Err(ConfigError::PresetDiffers {
                     field: "adam-sqrt-decay",
                     saved: "true".into(),
@@ -482,25 +608,26 @@ impl Options {
                 _ => Ok(()),
             }
         }
+        let h = Hyperparameters::of(&saved.core);
         same("model", &self.model, &saved.model)?;
         same("dataset", &self.dataset, &saved.dataset)?;
         same("optimizer", &self.optimizer, &saved.optimizer)?;
-        same("alpha0", &self.alpha0, &saved.alpha0)?;
-        same("beta", &self.beta, &saved.beta)?;
-        same("beta-mult", &self.beta_mult, &saved.beta)?;
-        same("mu", &self.mu, &saved.mu)?;
-        same("weight-decay", &self.weight_decay, &saved.weight_decay)?;
-        same("beta1", &self.beta1, &saved.beta1)?;
-        same("beta2", &self.beta2, &saved.beta2)?;
-        same("eps", &self.eps, &saved.eps)?;
+        same("alpha0", &self.alpha0, &h.alpha0)?;
+        same("beta", &self.beta, &h.beta)?;
+        same("beta-mult", &self.beta_mult, &h.beta)?;
+        same("mu", &self.mu, &h.mu)?;
+        same("weight-decay", &self.weight_decay, &h.weight_decay)?;
+        same("beta1", &self.beta1, &h.beta1)?;
+        same("beta2", &self.beta2, &h.beta2)?;
+        same("eps", &self.eps, &h.eps)?;
         same(
             "adam-sqrt-decay",
             &self.adam_sqrt_decay.then_some(true),
-            &saved.adam_sqrt_decay,
+            &h.adam_sqrt_decay,
         )?;
-        same("scope", &self.scope, &saved.scope)?;
-        same("clamp", &self.clamp.map(Some), &saved.clamp)?;
-        same("transition", &self.transition.map(Some), &saved.transition)?;
+        same("scope", &self.scope, &h.scope)?;
+        same("clamp", &self.clamp.map(Some), &h.clamp)?;
+        same("transition", &self.transition.map(Some), &h.transition)?;
         same("batch-size", &self.batch_size, &saved.batch_size)?;
         same("seed", &self.seed, &saved.seed)?;
         let mut config = saved.clone();
@@ -517,6 +644,13 @@ impl Options {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl RunConfig {
+        /// The run's settings as options would give them.
+        fn hyper(&self) -> Hyperparameters {
+            Hyperparameters::of(&self.core)
+        }
+    }
 
     fn given(model: Model, optimizer: OptimizerKind) -> Options {
         Options {
@@ -541,8 +675,11 @@ mod tests {
             .expect("valid")
         };
         let c = paper(Model::Logreg, OptimizerKind::AdamHd);
-        assert_eq!((c.alpha0, c.beta, c.weight_decay), (1e-3, 1e-7, 1e-4));
-        assert!(c.adam_sqrt_decay);
+        assert_eq!(
+            (c.hyper().alpha0, c.hyper().beta, c.hyper().weight_decay),
+            (1e-3, 1e-7, 1e-4)
+        );
+        assert!(c.hyper().adam_sqrt_decay);
         assert_eq!((c.epochs, c.batch_size), (20, 128));
         let c = paper(
             Model::Mlp {
@@ -551,7 +688,12 @@ mod tests {
             OptimizerKind::SgdnHd,
         );
         assert_eq!(
-            (c.beta, c.mu, c.weight_decay, c.epochs),
+            (
+                c.hyper().beta,
+                c.hyper().mu,
+                c.hyper().weight_decay,
+                c.epochs
+            ),
             (1e-3, 0.9, 1e-4, 100)
         );
         let c = paper(
@@ -560,17 +702,23 @@ mod tests {
             },
             OptimizerKind::AdamHd,
         );
-        assert!(!c.adam_sqrt_decay);
+        assert!(!c.hyper().adam_sqrt_decay);
         let c = paper(Model::Vgg { batch_norm: true }, OptimizerKind::AdamHd);
-        assert_eq!((c.beta, c.weight_decay, c.epochs), (1e-8, 0.0, 200));
+        assert_eq!(
+            (c.hyper().beta, c.hyper().weight_decay, c.epochs),
+            (1e-8, 0.0, 200)
+        );
         let c = paper(Model::Vgg { batch_norm: true }, OptimizerKind::SgdHdm);
-        assert_eq!(c.beta, 0.02);
+        assert_eq!(c.hyper().beta, 0.02);
         // Without the preset: the common defaults, no L2, ten epochs.
         let c = given(Model::Logreg, OptimizerKind::AdamHd)
             .resolve()
             .expect("valid");
-        assert_eq!((c.beta, c.weight_decay, c.epochs), (1e-7, 0.0, 10));
-        assert!(!c.adam_sqrt_decay);
+        assert_eq!(
+            (c.hyper().beta, c.hyper().weight_decay, c.epochs),
+            (1e-7, 0.0, 10)
+        );
+        assert!(!c.hyper().adam_sqrt_decay);
     }
 
     #[test]
@@ -584,7 +732,10 @@ mod tests {
         }
         .resolve()
         .expect("valid");
-        assert_eq!((c.epochs, c.weight_decay, c.beta), (3, 0.0, 0.01));
+        assert_eq!(
+            (c.epochs, c.hyper().weight_decay, c.hyper().beta),
+            (3, 0.0, 0.01)
+        );
     }
 
     #[test]
@@ -672,5 +823,55 @@ mod tests {
             changed.resume(&saved),
             Err(ConfigError::Differs { field: "beta", .. })
         ));
+    }
+
+    /// The flattened layout, as the writer before `core` wrote it (`summary.json`'s `config`
+    /// of `train --model logreg --optimizer sgdn-hdm --scope per-tensor --clamp 0,0.1
+    /// --transition 2,0.01 --epochs 1`), reads as the run those options resolve to; the
+    /// current layout is written with `core` and reads back the same.
+    #[test]
+    fn both_stored_layouts_read_and_the_current_one_is_written() {
+        let options = Options {
+            scope: Some(ScopeArg::PerTensor),
+            clamp: Some((0.0, 0.1)),
+            transition: Some((2.0, 0.01)),
+            epochs: Some(1),
+            ..given(Model::Logreg, OptimizerKind::SgdnHdm)
+        };
+        let expected = options.resolve().expect("valid");
+        let old: RunConfig =
+            serde_json::from_str(include_str!("../tests/fixtures/config-before-core.json"))
+                .expect("the old layout reads");
+        assert_eq!(old, expected);
+
+        let json = serde_json::to_value(&expected).expect("writes");
+        assert!(json.get("core").is_some(), "{json}");
+        assert!(
+            json.get("mu").is_none() && json.get("beta").is_none(),
+            "{json}"
+        );
+        assert_eq!(json["core"]["base"]["sgd"]["momentum"], 0.9f32);
+        assert_eq!(json["core"]["hyper"]["scope"], "per-tensor");
+        let back: RunConfig = serde_json::from_value(json).expect("reads back");
+        assert_eq!(back, expected);
+    }
+
+    /// A stored configuration whose hyperparameters belong to another optimizer is refused.
+    #[test]
+    fn hyperparameters_of_another_optimizer_are_refused() {
+        let mut c = given(Model::Logreg, OptimizerKind::SgdHd)
+            .resolve()
+            .expect("valid");
+        c.validate().expect("valid");
+        c.core.hyper = None;
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::NotTheOptimizers(OptimizerKind::SgdHd))
+        );
+        c.core = Config::adam(0.001).with_hd(1e-7);
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::NotTheOptimizers(OptimizerKind::SgdHd))
+        );
     }
 }

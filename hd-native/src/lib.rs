@@ -6,6 +6,7 @@
 //! [`optim::HdOptimizer`], an HD optimizer for any tch training loop. Every update rule comes from `hd-core`; this crate only runs them on tensors.
 //!
 //! - [`optim`]: the optimizer over a `VarStore` (α on the device, no per-step sync).
+//! - [`fused`]: the fused GPU step, its kernels generated from hd-core's rule.
 //! - [`models`]: LogReg, MLP, VGG-16, ResNet-18/101 (CIFAR forms), WideResNet.
 //! - [`data`]: MNIST / Fashion-MNIST IDX and CIFAR-10/100 binary readers with typed errors.
 //! - [`config`], [`train`]: the runner behind `hd-native train`.
@@ -18,6 +19,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod fused;
 pub mod models;
 pub mod optim;
 pub mod plan;

@@ -1,7 +1,7 @@
 //! `hd-native`: train, plot and benchmark hypergradient descent on libtorch.
 
 use clap::Parser;
-use hd_native::train::{torch_message, TrainError};
+use hd_native::train::{panic_message, torch_message, TrainError};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -28,11 +28,7 @@ fn main() -> ExitCode {
             )
         }
         Err(payload) => {
-            let message = payload
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| payload.downcast_ref::<&str>().copied())
-                .unwrap_or("unexpected failure");
+            let message = panic_message(payload.as_ref()).unwrap_or("unexpected failure");
             say(&torch_message(message));
             ExitCode::FAILURE
         }

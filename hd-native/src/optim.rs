@@ -13,6 +13,14 @@
 //! temporaries of one chunk's expression stay in cache and only the rule's own reads and
 //! writes reach memory.
 //!
+//! **Backends.** On a CUDA device the step is, when it can be, the fused path of
+//! [`crate::fused`]: each phase one kernel over the flat buffers, generated from the same
+//! hd-core rule by recording it, compiled by NVRTC at run time. Where the CUDA driver or NVRTC
+//! cannot be loaded or the kernels do not compile, and always on the CPU, the step is the
+//! libtorch path described above. [`HdOptimizer::backend`] says which; setting the environment
+//! variable [`FUSED_ENV`] to `0` before building the optimizer, or
+//! [`HdOptimizer::set_backend`], selects the libtorch path on a GPU too.
+//!
 //! **No host–device synchronisation.** α is a 0-d tensor on the device; the step count and
 //! the rule's host constants (bias corrections, δ(t)) live on the host. A step never reads a
 //! device value back; [`HdOptimizer::alpha_value`] does, when the caller asks.
@@ -33,6 +41,8 @@
 //! # Ok::<(), hd_native::optim::OptimError>(())
 //! ```
 
+use crate::fused::cuda::{CudaError, Fused};
+use crate::fused::{Programs, Segment};
 use hd_core::{Config, Optimizer, Real, Scope, State, Terms};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -271,6 +281,32 @@ pub enum OptimError {
     /// The loss or the parameters became NaN or infinite.
     #[error("the training diverged: {0} is not finite")]
     NonFinite(&'static str),
+    /// The fused GPU path failed (a driver error, after its kernels were compiled).
+    #[error("fused GPU step: {0}")]
+    Fused(#[from] CudaError),
+}
+
+/// Environment variable read when an [`HdOptimizer`] is built on a CUDA device: `0` selects
+/// the libtorch path instead of the fused kernels.
+pub const FUSED_ENV: &str = "HD_FUSED";
+
+/// How an [`HdOptimizer`] runs its step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// hd-core's rule on libtorch tensors: a few libtorch kernels per phase (CPU, or a GPU
+    /// without the fused path).
+    Libtorch,
+    /// The fused CUDA kernels of [`crate::fused`]: one per phase, plus a one-block α kernel.
+    FusedCuda,
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Libtorch => "libtorch",
+            Backend::FusedCuda => "fused",
+        })
+    }
 }
 
 /// Elements per chunk on the CPU: 2^18 f32 = 1 MiB per array, so the dozen or so live
@@ -320,6 +356,10 @@ pub struct HdOptimizer {
     vars: Vec<Placed>,
     chunks: Vec<Chunk>,
     groups: usize,
+    /// The fused kernels, when this optimizer uses them.
+    fused: Option<Box<Fused>>,
+    /// Why the fused path is not used on a CUDA device (`None` on the CPU or when it is).
+    fused_unavailable: Option<String>,
 }
 
 impl HdOptimizer {
@@ -453,8 +493,22 @@ impl HdOptimizer {
             vars: placed,
             chunks: Vec::new(),
             groups,
+            fused: None,
+            fused_unavailable: None,
         };
         opt.set_chunk_len(chunk);
+        if device.is_cuda() {
+            let off = std::env::var(FUSED_ENV).is_ok_and(|v| v.trim() == "0");
+            let wanted = if off {
+                Backend::Libtorch
+            } else {
+                Backend::FusedCuda
+            };
+            opt.set_backend(wanted);
+            if off {
+                opt.fused_unavailable = Some(format!("{FUSED_ENV}=0"));
+            }
+        }
         Ok(opt)
     }
 
@@ -473,6 +527,90 @@ impl HdOptimizer {
             split(&mut chunks, 0, self.params.numel() as i64, len, 0);
         }
         self.chunks = chunks;
+    }
+
+    /// Which path [`step`](HdOptimizer::step) takes.
+    pub fn backend(&self) -> Backend {
+        if self.fused.is_some() {
+            Backend::FusedCuda
+        } else {
+            Backend::Libtorch
+        }
+    }
+
+    /// Why a CUDA optimizer does not use the fused path (`None` when it does, or on the CPU).
+    pub fn fused_unavailable(&self) -> Option<&str> {
+        self.fused_unavailable.as_deref()
+    }
+
+    /// Selects the backend: [`Backend::FusedCuda`] is taken only on a CUDA device where the
+    /// driver and NVRTC load (otherwise the libtorch path stays, with the reason in
+    /// [`fused_unavailable`](HdOptimizer::fused_unavailable)). Both backends keep the same
+    /// state in the same buffers, so this may be switched between steps. Returns the backend
+    /// now in use.
+    pub fn set_backend(&mut self, backend: Backend) -> Backend {
+        self.fused = None;
+        self.fused_unavailable = None;
+        let ordinal = match self.params.device() {
+            Device::Cuda(i) => i,
+            _ => return Backend::Libtorch,
+        };
+        if backend == Backend::Libtorch {
+            self.fused_unavailable = Some("the libtorch backend was selected".into());
+            return Backend::Libtorch;
+        }
+        match Fused::new(ordinal, &self.segments(), self.groups) {
+            Ok(f) => self.fused = Some(Box::new(f)),
+            Err(e) => self.fused_unavailable = Some(e.to_string()),
+        }
+        self.backend()
+    }
+
+    /// The pieces of the flat buffers the fused kernels run over, with their α: the whole
+    /// buffer (padding included, which is zero and stays zero) or, for per-tensor scope, each
+    /// variable.
+    fn segments(&self) -> Vec<Segment> {
+        if self.groups > 1 || self.is_per_tensor() {
+            self.vars
+                .iter()
+                .enumerate()
+                .map(|(group, v)| Segment {
+                    offset: v.offset as usize,
+                    len: v.len as usize,
+                    group,
+                })
+                .collect()
+        } else {
+            vec![Segment {
+                offset: 0,
+                len: self.params.numel(),
+                group: 0,
+            }]
+        }
+    }
+
+    /// The fused step; `Ok(false)` when its kernels for this step could not be compiled, in
+    /// which case nothing was queued and the optimizer falls back to the libtorch path.
+    fn step_fused(&mut self, step: u64) -> Result<bool, OptimError> {
+        let Some(fused) = self.fused.as_mut() else {
+            return Ok(false);
+        };
+        let programs = Programs::record(&self.rule, step)?;
+        match fused.step(
+            &programs,
+            &self.params,
+            &self.grads,
+            &self.buffers,
+            &self.alpha,
+        ) {
+            Ok(()) => Ok(true),
+            Err(e @ (CudaError::Compile(_) | CudaError::Emit(_) | CudaError::NoNvrtc(_))) => {
+                self.fused = None;
+                self.fused_unavailable = Some(e.to_string());
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn is_per_tensor(&self) -> bool {
@@ -522,19 +660,25 @@ impl HdOptimizer {
     /// Phase 1 sums hd-core's hypergradient terms over every chunk in α's scope, α is updated
     /// once on the device, then phase 2 applies the step with the new α to every chunk.
     /// A base optimizer (no [`Hyper`](hd_core::Hyper)) skips phase 1: its α never changes.
+    /// On [`Backend::FusedCuda`] the same stages are one kernel each, queued without a sync.
     ///
     /// A NaN or infinite gradient is not detected here (that would need a device read every
     /// step); it makes α (HD) and the parameters non-finite, which
     /// [`check_finite`](HdOptimizer::check_finite) reports when the caller asks.
     ///
     /// # Errors
-    /// [`OptimError::Core`] if the step counter would overflow; libtorch errors.
+    /// [`OptimError::Core`] if the step counter would overflow; libtorch errors;
+    /// [`OptimError::Fused`] if a fused kernel cannot be launched.
     pub fn step(&mut self) -> Result<(), OptimError> {
         self.realias_grads()?;
         let step = self
             .step
             .checked_add(1)
             .ok_or(OptimError::Core(hd_core::Error::StepOverflow))?;
+        if self.step_fused(step)? {
+            self.step = step;
+            return Ok(());
+        }
         let c = self.rule.constants(step);
         let slots = self.rule.slots();
         let rule = self.rule;

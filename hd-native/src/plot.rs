@@ -200,30 +200,27 @@ struct Figure {
     per_iteration: bool,
 }
 
+impl Figure {
+    /// A figure of one point per epoch.
+    const fn per_epoch(file: &'static str, y: &'static str, value: fn(&EpochStats) -> f64) -> Self {
+        Figure {
+            file,
+            y,
+            value,
+            per_iteration: false,
+        }
+    }
+}
+
 const FIGURES: [Figure; 4] = [
-    Figure {
-        file: "test-loss",
-        per_iteration: false,
-        y: "Test loss",
-        value: |s| s.test_loss,
-    },
-    Figure {
-        file: "test-accuracy",
-        per_iteration: false,
-        y: "Test accuracy",
-        value: |s| s.test_accuracy,
-    },
-    Figure {
-        file: "train-loss",
-        per_iteration: false,
-        y: "Training loss",
-        value: |s| s.train_loss,
-    },
+    Figure::per_epoch("test-loss", "Test loss", |s| s.test_loss),
+    Figure::per_epoch("test-accuracy", "Test accuracy", |s| s.test_accuracy),
+    Figure::per_epoch("train-loss", "Training loss", |s| s.train_loss),
     Figure {
         file: "alpha",
-        per_iteration: true,
         y: "α",
         value: |s| s.alpha,
+        per_iteration: true,
     },
 ];
 
@@ -260,24 +257,24 @@ pub fn plot(runs: &[PathBuf], out: &Path) -> Result<Vec<PathBuf>, PlotError> {
     for fig in &FIGURES {
         let png = out.join(format!("{}.png", fig.file));
         let svg = out.join(format!("{}.svg", fig.file));
-        let err = |path: &Path| {
-            let path = path.to_path_buf();
-            move |e: String| PlotError::Draw { path, what: e }
+        let drawn = |path: &Path, r: Result<(), String>| {
+            r.map_err(|what| PlotError::Draw {
+                path: path.to_path_buf(),
+                what,
+            })
         };
-        draw(
-            BitMapBackend::new(&png, (960, 640)).into_drawing_area(),
-            &runs,
-            fig,
-            &title,
-        )
-        .map_err(err(&png))?;
-        draw(
-            SVGBackend::new(&svg, (960, 640)).into_drawing_area(),
-            &runs,
-            fig,
-            &title,
-        )
-        .map_err(err(&svg))?;
+        let size = (960, 640);
+        let bitmap = BitMapBackend::new(&png, size).into_drawing_area();
+        drawn(&png, draw(bitmap, &runs, fig, &title))?;
+        drawn(
+            &svg,
+            draw(
+                SVGBackend::new(&svg, size).into_drawing_area(),
+                &runs,
+                fig,
+                &title,
+            ),
+        )?;
         written.push(png);
         written.push(svg);
     }

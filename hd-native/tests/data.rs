@@ -247,16 +247,23 @@ fn gzip(parts: &[&[u8]]) -> Vec<u8> {
     enc.finish().expect("compress")
 }
 
+/// A valid MNIST directory (see `write_valid_mnist`) without its training images, for a test
+/// to write them in its own way; and the pixels they held.
+fn mnist_without_training_images() -> (tempfile::TempDir, Vec<u8>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_valid_mnist(dir.path());
+    std::fs::remove_file(dir.path().join("train-images-idx3-ubyte")).expect("rm");
+    let (px, _) = common::images(30, 1, 28, 10, 1);
+    (dir, px)
+}
+
 /// A gzip "bomb": a valid header for 30 images, their pixels, then 256 MiB of zeros that
 /// compress to a fraction of a megabyte. Reading stops at the first byte past the 23,536
 /// bytes the header declares (16 + 30·784, by hand) and says so, rather than inflating it
 /// all (the old reader inflated the whole stream, then reported its full size).
 #[test]
 fn a_gzip_bomb_stops_at_the_first_byte_past_its_header() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    write_valid_mnist(dir.path());
-    std::fs::remove_file(dir.path().join("train-images-idx3-ubyte")).expect("rm");
-    let (px, _) = common::images(30, 1, 28, 10, 1);
+    let (dir, px) = mnist_without_training_images();
     let zeros = vec![0u8; 1 << 20];
     let mut parts: Vec<&[u8]> = Vec::new();
     let head = idx_image_bytes(30, &px);
@@ -284,10 +291,7 @@ fn a_gzip_bomb_stops_at_the_first_byte_past_its_header() {
 /// is the concatenation of its members' contents.
 #[test]
 fn a_multi_member_gzip_file_is_read_whole() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    write_valid_mnist(dir.path());
-    std::fs::remove_file(dir.path().join("train-images-idx3-ubyte")).expect("rm");
-    let (px, _) = common::images(30, 1, 28, 10, 1);
+    let (dir, px) = mnist_without_training_images();
     let bytes = idx_image_bytes(30, &px);
     let (a, b) = bytes.split_at(5000);
     let mut file = gzip(&[a]);

@@ -68,7 +68,13 @@ fn shipped_plans_expand_to_the_papers_runs() {
         )
     );
     assert_eq!(
-        (c.alpha0, c.beta, c.weight_decay, c.batch_size, c.epochs),
+        (
+            c.core.alpha0,
+            c.beta(),
+            c.core.weight_decay,
+            c.batch_size,
+            c.epochs
+        ),
         (1e-3, 1e-3, 1e-4, 128, 4)
     );
     assert_eq!(
@@ -84,7 +90,7 @@ fn shipped_plans_expand_to_the_papers_runs() {
         .iter()
         .find(|r| r.id == "wrn-cifar10/adam-hd")
         .expect("WRN Adam-HD");
-    assert_eq!((wrn.config.epochs, wrn.config.beta), (200, 1e-8));
+    assert_eq!((wrn.config.epochs, wrn.config.beta()), (200, 1e-8));
 
     // Paper Fig. 2: two models × nine optimizers; the MLP for 100 epochs.
     let f = shipped("paper-logreg-mlp");
@@ -100,16 +106,20 @@ fn shipped_plans_expand_to_the_papers_runs() {
     assert_eq!(a.runs[5].id, "alpha0-logreg/sgd/a0=1e-6");
     assert_eq!(a.runs[6].id, "alpha0-logreg/sgd-hd/a0=0.1");
     // β = 1e-4 reaches the HD runs only, β′ = 0.02 the HDM runs only.
-    assert_eq!(a.runs[6].config.beta, 1e-4);
-    assert_eq!(a.runs[12].config.beta, 0.02);
-    assert_eq!(a.runs[0].config.beta, 0.0);
+    assert_eq!(a.runs[6].config.beta(), 1e-4);
+    assert_eq!(a.runs[12].config.beta(), 0.02);
+    assert_eq!(a.runs[0].config.beta(), 0.0);
     let grid = a
         .runs
         .iter()
         .find(|r| r.id == "grid-logreg/adam-hd/a0=1e-3,b=1e-7")
         .expect("grid cell");
     assert_eq!(
-        (grid.config.alpha0, grid.config.beta, grid.config.epochs),
+        (
+            grid.config.core.alpha0,
+            grid.config.beta(),
+            grid.config.epochs
+        ),
         (1e-3, 1e-7, 10)
     );
     // Indices are positions.
@@ -240,7 +250,7 @@ fn axes_multiply_and_name_their_runs() {
         ]
     );
     // KEYS order: hidden varies slowest, then the optimizer, then the seed.
-    assert_eq!(p.runs[5].config.beta, 0.01);
+    assert_eq!(p.runs[5].config.beta(), 0.01);
     assert_eq!(p.runs[5].config.seed, 1);
     assert_eq!(
         p.runs[5].config.model,
@@ -249,7 +259,7 @@ fn axes_multiply_and_name_their_runs() {
         }
     );
     // β does not apply to Adam: left out of its runs, not an error.
-    assert_eq!(p.runs[2].config.beta, 0.0);
+    assert_eq!(p.runs[2].config.beta(), 0.0);
     assert!(!p.runs[2].train_args().contains(&"--beta".to_string()));
 }
 

@@ -3,49 +3,16 @@
 
 mod common;
 
+use common::{
+    arg, fails_with, hd_native, succeeds, summary_json as summary, sweep, tempdir, write_plan, Dirs,
+};
 use hd_native::config::OptimizerKind;
 use hd_native::report::colour;
 use std::path::Path;
-use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_hd-native");
-
-const PLAN: &str = r#"
-description = "report test"
-[[experiment]]
-name = "curves"
-model = "logreg"
-dataset = "mnist"
-batch-size = 64
-epochs = 2
-optimizer = ["sgd", "sgd-hd", "adam", "adam-hd"]
-seed = [0, 1]
-
-[[experiment]]
-name = "study"
-model = "logreg"
-dataset = "mnist"
-batch-size = 64
-epochs = 1
-beta = 1e-4
-optimizer = ["sgd", "sgd-hd"]
-alpha0 = [1e-1, 1e-2, 1e-3]
-
-[[experiment]]
-name = "grid"
-model = "logreg"
-dataset = "mnist"
-batch-size = 64
-epochs = 1
-optimizer = "sgd-hd"
-alpha0 = [1e-2, 1e-3]
-beta = [1e-3, 1e-4]
-"#;
-
-fn summary(run: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).expect("summary"))
-        .expect("json")
-}
+/// Logistic regression on MNIST: learning curves over two seeds, an α0 study and an α0 × β
+/// grid.
+const PLAN: &str = include_str!("plans/report.toml");
 
 /// The largest α in a run's log (column 6, every iteration).
 fn alpha_peak(run: &Path) -> f64 {
@@ -63,40 +30,14 @@ fn mean(a: f64, b: f64) -> f64 {
 
 #[test]
 fn report_draws_every_figure_and_tabulates_the_runs() {
-    let data = tempfile::tempdir().expect("tempdir");
-    common::write_mnist(data.path(), 300, 60, false);
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let plan = tmp.path().join("plan.toml");
-    std::fs::write(&plan, PLAN).expect("plan");
-    let runs = tmp.path().join("runs");
-    let o = Command::new(BIN)
-        .arg("sweep")
-        .arg(&plan)
-        .arg("--out")
-        .arg(&runs)
-        .args([
-            "--devices",
-            "cpu",
-            "--threads",
-            "2",
-            "--jobs",
-            "2",
-            "--data",
-        ])
-        .arg(format!("mnist={}", data.path().display()))
-        .output()
-        .expect("sweep");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let d = Dirs::mnist(300, 60, false);
+    let plan = write_plan(d.out(), PLAN);
+    let runs = d.run("runs");
+    let data = format!("mnist={}", d.data().display());
+    succeeds(sweep(&plan, &runs, &["--jobs", "2", "--data", &data]));
 
-    let out = tmp.path().join("report");
-    let o = Command::new(BIN)
-        .arg("report")
-        .arg(&runs)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .expect("report");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = d.run("report");
+    succeeds(hd_native(&["report", arg(&runs), "--out", arg(&out)]));
     for stem in [
         "curves-test-loss",
         "curves-test-accuracy",
@@ -206,17 +147,16 @@ fn report_draws_every_figure_and_tabulates_the_runs() {
 
 #[test]
 fn report_of_a_directory_without_runs_is_one_error() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let o = Command::new(BIN)
-        .arg("report")
-        .arg(tmp.path())
-        .arg("--out")
-        .arg(tmp.path().join("r"))
-        .output()
-        .expect("report");
-    assert_eq!(o.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let tmp = tempdir();
+    let err = fails_with(
+        hd_native(&[
+            "report",
+            arg(tmp.path()),
+            "--out",
+            arg(&tmp.path().join("r")),
+        ]),
+        1,
+    );
     assert!(err.contains("no run"), "{err}");
 }
 

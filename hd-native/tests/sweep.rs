@@ -5,54 +5,16 @@
 
 mod common;
 
-use std::collections::HashMap;
+use common::{
+    arg, hd_native, output as run, succeeds, summary_json, sweep as sweep_cmd, tempdir, text,
+    wait_for_epoch, write_plan, Dirs,
+};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
-use tch::Tensor;
-
-const BIN: &str = env!("CARGO_BIN_EXE_hd-native");
-
-fn write_plan(dir: &Path, text: &str) -> PathBuf {
-    let p = dir.join("plan.toml");
-    std::fs::write(&p, text).expect("write plan");
-    p
-}
-
-fn sweep_cmd(plan: &Path, out: &Path, extra: &[&str]) -> Command {
-    let mut c = Command::new(BIN);
-    c.arg("sweep")
-        .arg(plan)
-        .arg("--out")
-        .arg(out)
-        .args(["--devices", "cpu", "--threads", "2"])
-        .args(extra);
-    c
-}
-
-fn run(mut c: Command) -> Output {
-    c.output().expect("runs hd-native")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// A small MLP on generated MNIST-format data: four runs, four epochs each.
-const RESUME_PLAN: &str = r#"
-description = "kill and resume"
-[[experiment]]
-name = "mlp"
-model = "mlp"
-hidden = [64]
-dataset = "mnist"
-batch-size = 32
-alpha0 = 0.003
-epochs = 4
-optimizer = ["sgdn-hd", "adam-hd"]
-seed = [1, 2]
-"#;
+const RESUME_PLAN: &str = include_str!("plans/kill-and-resume.toml");
 
 const RUNS: [&str; 4] = [
     "mlp/sgdn-hd/s=1",
@@ -61,48 +23,10 @@ const RUNS: [&str; 4] = [
     "mlp/adam-hd/s=2",
 ];
 
-/// Every tensor of a run's checkpoint except the wall-clock time.
-fn checkpoint(run: &Path) -> HashMap<String, Tensor> {
-    Tensor::read_safetensors(run.join("checkpoint.safetensors"))
-        .expect("checkpoint")
-        .into_iter()
-        .filter(|(n, _)| n != "run.elapsed")
-        .collect()
-}
-
-fn log_without_time(run: &Path) -> Vec<Vec<String>> {
-    std::fs::read_to_string(run.join("log.csv"))
-        .expect("log")
-        .lines()
-        .map(|l| {
-            let mut r: Vec<String> = l.split(',').map(String::from).collect();
-            r[2].clear();
-            r
-        })
-        .collect()
-}
-
+/// [`common::assert_same_run`], and their summaries agree on everything but timings.
 fn assert_same_run(a: &Path, b: &Path) {
-    let (ca, cb) = (checkpoint(a), checkpoint(b));
-    assert_eq!(
-        ca.keys().collect::<std::collections::BTreeSet<_>>(),
-        cb.keys().collect::<std::collections::BTreeSet<_>>()
-    );
-    for (name, ta) in &ca {
-        let tb = &cb[name];
-        assert_eq!(ta.size(), tb.size(), "{name}");
-        let n = ta.numel() * ta.kind().elt_size_in_bytes();
-        let (mut ba, mut bb) = (vec![0u8; n], vec![0u8; n]);
-        ta.copy_data_u8(&mut ba, ta.numel());
-        tb.copy_data_u8(&mut bb, tb.numel());
-        assert!(ba == bb, "{}: {name} differs", b.display());
-    }
-    assert_eq!(log_without_time(a), log_without_time(b), "{}", b.display());
-    let summary = |d: &Path| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(d.join("summary.json")).expect("summary"))
-            .expect("json")
-    };
-    let (sa, sb) = (summary(a), summary(b));
+    common::assert_same_run(a, b);
+    let (sa, sb) = (summary_json(a), summary_json(b));
     for k in [
         "config",
         "epochs_completed",
@@ -114,14 +38,19 @@ fn assert_same_run(a: &Path, b: &Path) {
     }
 }
 
+/// `sweep` of `plan` into `out` with MNIST from `mnist` and CIFAR-10 from `cifar10`.
+fn sweep_with(plan: &Path, out: &Path, mnist: &Path, cifar10: &Path) -> Output {
+    let mnist = format!("mnist={}", mnist.display());
+    let cifar10 = format!("cifar10={}", cifar10.display());
+    run(sweep_cmd(
+        plan,
+        out,
+        &["--data", &mnist, "--data", &cifar10],
+    ))
+}
+
 fn status(out: &Path) -> String {
-    let o = run({
-        let mut c = Command::new(BIN);
-        c.args(["sweep", "status"]).arg(out);
-        c
-    });
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    text(&o.stdout)
+    text(&succeeds(hd_native(&["sweep", "status", arg(out)])).stdout)
 }
 
 /// The state column of `sweep status` for run `id`.
@@ -136,16 +65,13 @@ fn state_of(table: &str, id: &str) -> String {
 
 #[test]
 fn a_sigkilled_sweep_resumes_to_the_same_files() {
-    let data = tempfile::tempdir().expect("tempdir");
-    common::write_mnist(data.path(), 3000, 100, false);
-    let data_arg = format!("mnist={}", data.path().display());
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let plan = write_plan(tmp.path(), RESUME_PLAN);
-    let (whole, killed) = (tmp.path().join("whole"), tmp.path().join("killed"));
+    let d = Dirs::mnist(3000, 100, false);
+    let data_arg = format!("mnist={}", d.data().display());
+    let plan = write_plan(d.out(), RESUME_PLAN);
+    let (whole, killed) = (d.run("whole"), d.run("killed"));
     let args = ["--jobs", "2", "--data", &data_arg];
 
-    let o = run(sweep_cmd(&plan, &whole, &args));
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = succeeds(sweep_cmd(&plan, &whole, &args));
     assert!(text(&o.stdout).contains("sweep: 4 done, 0 diverged, 0 skipped, 0 failed"));
 
     // The same sweep, killed (the sweep and its train processes at once, as a node failure
@@ -156,20 +82,8 @@ fn a_sigkilled_sweep_resumes_to_the_same_files() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let started = RUNS.iter().any(|id| {
-            std::fs::read_to_string(killed.join(id).join("log.csv"))
-                .unwrap_or_default()
-                .lines()
-                .any(|l| l.starts_with("2,"))
-        });
-        if started {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no run reached epoch 2");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let runs: Vec<PathBuf> = RUNS.iter().map(|id| killed.join(id)).collect();
+    wait_for_epoch(&mut child, &runs, 2);
     // A second sweep of the same directory is refused while the first holds it.
     let o = run(sweep_cmd(&plan, &killed, &args));
     assert_eq!(o.status.code(), Some(1));
@@ -198,8 +112,7 @@ fn a_sigkilled_sweep_resumes_to_the_same_files() {
     );
     assert!(!table.contains("failed"), "{table}");
 
-    let o = run(sweep_cmd(&plan, &killed, &args));
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = succeeds(sweep_cmd(&plan, &killed, &args));
     assert!(
         text(&o.stdout).contains("sweep: 4 done"),
         "{}",
@@ -211,8 +124,7 @@ fn a_sigkilled_sweep_resumes_to_the_same_files() {
     }
     // Started again, a finished sweep has nothing to do and changes nothing.
     let before = std::fs::read(killed.join(RUNS[0]).join("log.csv")).expect("log");
-    let o = run(sweep_cmd(&plan, &killed, &args));
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = succeeds(sweep_cmd(&plan, &killed, &args));
     assert!(
         text(&o.stdout).contains(&format!("done      {} (already, test accuracy", RUNS[0])),
         "{}",
@@ -224,33 +136,15 @@ fn a_sigkilled_sweep_resumes_to_the_same_files() {
     );
 }
 
-const TWO_DATASETS: &str = r#"
-description = "one dataset here, one not"
-[[experiment]]
-name = "here"
-model = "logreg"
-dataset = "mnist"
-batch-size = 64
-epochs = 1
-optimizer = ["sgd", "sgd-hd"]
-
-[[experiment]]
-name = "there"
-model = "logreg"
-dataset = "cifar10"
-batch-size = 64
-epochs = 1
-optimizer = "sgd"
-"#;
+/// Logistic regression on MNIST (two runs) and on CIFAR-10 (one run).
+const TWO_DATASETS: &str = include_str!("plans/two-datasets.toml");
 
 #[test]
 fn a_run_without_data_is_skipped_with_its_path() {
-    let data = tempfile::tempdir().expect("tempdir");
-    common::write_mnist(data.path(), 300, 50, true);
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let plan = write_plan(tmp.path(), TWO_DATASETS);
-    let out = tmp.path().join("out");
-    let root = tmp.path().join("no-such-root");
+    let d = Dirs::mnist(300, 50, true);
+    let plan = write_plan(d.out(), TWO_DATASETS);
+    let out = d.run("out");
+    let root = d.run("no-such-root");
     let o = run(sweep_cmd(
         &plan,
         &out,
@@ -258,7 +152,7 @@ fn a_run_without_data_is_skipped_with_its_path() {
             "--data-root",
             root.to_str().expect("utf-8"),
             "--data",
-            &format!("mnist={}", data.path().display()),
+            &format!("mnist={}", d.data().display()),
         ],
     ));
     let stdout = text(&o.stdout);
@@ -285,27 +179,16 @@ fn a_run_without_data_is_skipped_with_its_path() {
 
 #[test]
 fn a_failing_run_does_not_stop_the_others_and_is_named() {
-    let data = tempfile::tempdir().expect("tempdir");
-    common::write_mnist(data.path(), 300, 50, false);
-    let cifar = tempfile::tempdir().expect("tempdir");
+    let d = Dirs::mnist(300, 50, false);
+    let cifar = tempdir();
     common::write_cifar10(cifar.path(), 20, 20);
     // One CIFAR batch cut short: not a whole number of records, which train refuses.
     let batch = cifar.path().join("data_batch_3.bin");
     let bytes = std::fs::read(&batch).expect("batch");
     std::fs::write(&batch, &bytes[..bytes.len() - 7]).expect("truncate");
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let plan = write_plan(tmp.path(), TWO_DATASETS);
-    let out = tmp.path().join("out");
-    let o = run(sweep_cmd(
-        &plan,
-        &out,
-        &[
-            "--data",
-            &format!("mnist={}", data.path().display()),
-            "--data",
-            &format!("cifar10={}", cifar.path().display()),
-        ],
-    ));
+    let plan = write_plan(d.out(), TWO_DATASETS);
+    let out = d.run("out");
+    let o = sweep_with(&plan, &out, d.data(), cifar.path());
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
     let err = text(&o.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
@@ -326,28 +209,27 @@ fn a_failing_run_does_not_stop_the_others_and_is_named() {
 
 #[test]
 fn slurm_script_has_one_task_per_run() {
-    let tmp = tempfile::tempdir().expect("tempdir");
+    let tmp = tempdir();
     let plan = write_plan(tmp.path(), RESUME_PLAN);
     let out = tmp.path().join("out");
-    let o = run({
-        let mut c = Command::new(BIN);
-        c.arg("sweep").arg(&plan).arg("--out").arg(&out).args([
-            "--slurm",
-            "--partition",
-            "gpu",
-            "--gpus-per-run",
-            "1",
-            "--cpus-per-run",
-            "8",
-            "--time",
-            "1:00:00",
-            "--throttle",
-            "3",
-            "--sbatch=--account=abc",
-        ]);
-        c
-    });
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    succeeds(hd_native(&[
+        "sweep",
+        arg(&plan),
+        "--out",
+        arg(&out),
+        "--slurm",
+        "--partition",
+        "gpu",
+        "--gpus-per-run",
+        "1",
+        "--cpus-per-run",
+        "8",
+        "--time",
+        "1:00:00",
+        "--throttle",
+        "3",
+        "--sbatch=--account=abc",
+    ]));
     let script_path = out.join(".sweep").join("sweep.sbatch");
     let script = std::fs::read_to_string(&script_path).expect("script");
     for line in [
@@ -394,15 +276,14 @@ fn slurm_script_has_one_task_per_run() {
         .collect();
     assert_eq!(ids, RUNS);
     // A task outside the plan is one clear error.
-    let o = run({
-        let mut c = Command::new(BIN);
-        c.arg("sweep")
-            .arg(&plan)
-            .arg("--out")
-            .arg(&out)
-            .args(["--task", "4"]);
-        c
-    });
+    let o = run(hd_native(&[
+        "sweep",
+        arg(&plan),
+        "--out",
+        arg(&out),
+        "--task",
+        "4",
+    ]));
     assert_eq!(o.status.code(), Some(1));
     assert!(
         text(&o.stderr).contains("task 4 is outside the plan (runs 0 to 3)"),
@@ -413,55 +294,18 @@ fn slurm_script_has_one_task_per_run() {
 
 /// One run that learns, one that blows up (α0 = 1e37: the first step makes the loss non-finite)
 /// and one whose data directory exists but lacks its files.
-const GOOD_DIVERGED_MISSING: &str = r#"
-description = "a result, a divergence and missing files"
-[[experiment]]
-name = "fine"
-model = "logreg"
-dataset = "mnist"
-batch-size = 64
-epochs = 2
-optimizer = "sgd-hd"
-
-[[experiment]]
-name = "blowup"
-model = "logreg"
-dataset = "mnist"
-batch-size = 64
-epochs = 2
-alpha0 = 1e37
-optimizer = "sgd"
-
-[[experiment]]
-name = "nofiles"
-model = "logreg"
-dataset = "cifar10"
-batch-size = 64
-epochs = 1
-optimizer = "sgd"
-"#;
+const GOOD_DIVERGED_MISSING: &str = include_str!("plans/good-diverged-missing.toml");
 
 /// `train`'s own exit statuses reach the sweep: a divergence (3) is a result, not a failure,
 /// and a data directory without its files (4) is a skip naming the file looked for; the report
 /// then draws the diverged run up to where it diverged.
 #[test]
 fn divergence_is_a_result_and_missing_files_a_skip() {
-    let data = tempfile::tempdir().expect("tempdir");
-    common::write_mnist(data.path(), 300, 50, false);
-    let empty = tempfile::tempdir().expect("tempdir");
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let plan = write_plan(tmp.path(), GOOD_DIVERGED_MISSING);
-    let out = tmp.path().join("out");
-    let o = run(sweep_cmd(
-        &plan,
-        &out,
-        &[
-            "--data",
-            &format!("mnist={}", data.path().display()),
-            "--data",
-            &format!("cifar10={}", empty.path().display()),
-        ],
-    ));
+    let d = Dirs::mnist(300, 50, false);
+    let empty = tempdir();
+    let plan = write_plan(d.out(), GOOD_DIVERGED_MISSING);
+    let out = d.run("out");
+    let o = sweep_with(&plan, &out, d.data(), empty.path());
     let stdout = text(&o.stdout);
     assert!(o.status.success(), "{stdout}\n{}", text(&o.stderr));
     assert!(
@@ -481,33 +325,24 @@ fn divergence_is_a_result_and_missing_files_a_skip() {
     assert_eq!(state_of(&table, "blowup/sgd"), "diverged");
     assert_eq!(state_of(&table, "nofiles/sgd"), "skipped");
 
-    let summary: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(out.join("blowup/sgd/summary.json")).expect("summary"),
-    )
-    .expect("json");
+    let summary = summary_json(&out.join("blowup/sgd"));
     assert_eq!(summary["finished"], false);
     assert!(summary["diverged"].is_object(), "{summary}");
 
     // A second sweep leaves the diverged run alone rather than retrying it.
     let log = std::fs::read(out.join("blowup/sgd/log.csv")).expect("log");
-    let again = run(sweep_cmd(
+    succeeds(sweep_cmd(
         &plan,
         &out,
-        &["--data", &format!("mnist={}", data.path().display())],
+        &["--data", &format!("mnist={}", d.data().display())],
     ));
-    assert!(again.status.success(), "{}", text(&again.stderr));
     assert_eq!(
         std::fs::read(out.join("blowup/sgd/log.csv")).expect("log"),
         log
     );
 
-    let report = tmp.path().join("report");
-    let r = run({
-        let mut c = Command::new(BIN);
-        c.arg("report").arg(&out).arg("--out").arg(&report);
-        c
-    });
-    assert!(r.status.success(), "{}", text(&r.stderr));
+    let report = d.run("report");
+    succeeds(hd_native(&["report", arg(&out), "--out", arg(&report)]));
     let md = std::fs::read_to_string(report.join("REPORT.md")).expect("REPORT.md");
     // The diverged run is in its experiment's table, its final training loss marked NaN
     // (the report's sign for a divergence), not the last finite epoch's.

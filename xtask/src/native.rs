@@ -137,10 +137,51 @@ pub fn test() -> Result<()> {
         torch_cargo(&venv)?
             .args(["test", "--release", "-p", "hd-native"])
             // The real-data test trains on the full Fashion-MNIST from here.
-            .env("HD_FASHION_MNIST_DIR", &fashion),
+            .env("HD_FASHION_MNIST_DIR", &fashion)
+            // The fused GPU kernels' sources must compile with the wheel's NVRTC (no GPU needed).
+            .env("HD_NVRTC", nvrtc(&venv)?),
     )?;
     // The suite on a real single-node Slurm cluster: its tasks run the release binary.
     crate::slurm::test(&build_release()?, &fashion)
+}
+
+/// The torch wheel's NVRTC (`nvidia/cu13/lib/libnvrtc.so.13` in its site-packages), asked of the
+/// venv's python rather than assumed.
+pub fn nvrtc(venv: &Path) -> Result<PathBuf> {
+    let python = venv.join("bin").join("python");
+    let lib = output(Command::new(python).args([
+        "-c",
+        "import os, nvidia.cu13 as m; print(os.path.join(list(m.__path__)[0], 'lib', 'libnvrtc.so.13'))",
+    ]))?;
+    let lib = PathBuf::from(lib.trim());
+    if !lib.exists() {
+        bail!("the torch wheel's NVRTC is not at {}", lib.display());
+    }
+    Ok(lib)
+}
+
+/// `cargo xtask gpu-bundle DIR`: the release binary, hd-native's scripts and the launcher
+/// (`hd-native.sh`, which finds the GPU machine's torch with its python) in `DIR`, to copy to
+/// a CUDA machine and run `bash DIR/gpu-bench.sh` there.
+pub fn gpu_bundle(dir: &Path) -> Result<()> {
+    let bin = build_release()?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut files = vec![bin];
+    let scripts = root().join("hd-native").join("scripts");
+    for entry in
+        std::fs::read_dir(&scripts).with_context(|| format!("reading {}", scripts.display()))?
+    {
+        files.push(entry?.path());
+    }
+    for f in files {
+        let name = f.file_name().context("a file without a name")?;
+        std::fs::copy(&f, dir.join(name)).with_context(|| format!("copying {}", f.display()))?;
+    }
+    println!(
+        "{}: run `bash gpu-bench.sh [cuda:N]` there, or `./hd-native.sh …`",
+        dir.display()
+    );
+    Ok(())
 }
 
 /// `cargo xtask bench-native`: the CPU benchmarks behind BENCHMARKS.md's native section, on one
