@@ -1,11 +1,10 @@
-// Chart redraws spread over animation frames, one chart per frame, and only for charts on
-// screen: no single task blocks the page for long even on a slow device (a chart with nine long
-// lines can take tens of milliseconds to draw at 4× CPU throttling), and charts out of view
-// (never yet seen, or scrolled away) cost nothing until they come into view. One job per frame rather than a time budget: uPlot
-// redraws in a microtask after `setData` returns, so a job's cost cannot be measured inside the
-// frame. A job queued again before it ran replaces the older one: only the latest data of a
-// chart is ever drawn. `<html data-drawn>` is "true" when no chart on screen waits, and a
-// chart's `data-stale` is set while its latest data is not drawn, for tests and tools.
+// Chart updates spread over animation frames, one chart per frame, and only for charts on
+// screen: the page's share of a chart update (its ranges, the lines decimated and posted to the
+// chart worker, the legend) stays small, and charts out of view (never yet seen, or scrolled
+// away) cost nothing until they come into view. A job queued again before it ran replaces the
+// older one: only the latest data of a chart is ever sent. `<html data-drawn>` is "true" when no
+// chart on screen waits, and a chart's `data-stale` is set while its latest data is not sent,
+// for tests and tools.
 
 const queue = new Map();
 /** Jobs of charts off screen, by element, run when it scrolls into view. */
@@ -31,8 +30,10 @@ function run() {
     queue.delete(key);
     job();
   }
-  if (queue.size > 0) request();
-  else setDrawn('true');
+  // A job that queued another (the redraw queues the charts') has requested the next frame
+  // already: a second request would run two jobs in it.
+  if (queue.size === 0) setDrawn('true');
+  else if (!pending) request();
 }
 
 function request() {

@@ -86,6 +86,13 @@ export function f32Decimal(v) {
   return f;
 }
 
+/** A value from training (f32 widened to f64) as the shortest decimal that reads back as the
+ * same f32 (7 significant digits suffice): the α0 typed as 0.001 comes back from wasm as
+ * 0.0010000000474974513. Non-finite values stay as they are. */
+export function decimal(v) {
+  return Number.isFinite(v) ? Number(v.toPrecision(7)) : v;
+}
+
 /** hd-wasm's `paperSettings()` in the page's units: every number as its f32's shortest decimal. */
 export function paperPreset(raw) {
   return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, typeof v === 'number' ? f32Decimal(v) : v]));

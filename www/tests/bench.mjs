@@ -5,7 +5,9 @@
 // - the wasm module's gzipped size;
 // - time to interactive: navigation start to the demo being ready to train, median of 5 cold loads;
 // - responsiveness: main-thread tasks over 50 ms while nine optimizers train at 4× CPU
-//   throttling (tests/longtasks.mjs; the page's goal is none), best of three runs.
+//   throttling (tests/longtasks.mjs; the page's goal is none), by the wall clock and by the
+//   main thread's CPU time in the same runs; the best of three runs by the wall clock counts,
+//   and every run's figures are printed.
 // Prints one JSON object. Needs HD_DEMO_URL, HD_DIST (the built site) and HD_NATIVE (the native
 // `throughput` example) with HD_DIGITS (the digits file it reads).
 import { execFileSync } from 'node:child_process';
@@ -50,12 +52,13 @@ try {
   const ttiSlow = await slowPage.evaluate(() => performance.getEntriesByName('hd-ready')[0].startTime);
   await slow.close();
 
-  // Main-thread tasks while nine optimizers train, with the CPU throttled 4× (a slow phone),
-  // as the e2e test checks them (tests/longtasks.mjs): every run's long tasks are reported,
-  // and the best run (fewest) counts.
+  // Main-thread tasks while nine optimizers train, with the CPU throttled 4× (a slow phone)
+  // (tests/longtasks.mjs): every run's long tasks are reported, by the wall clock and by CPU
+  // time, and the best run (fewest by the wall clock) counts.
   const taskRuns = [];
   for (let i = 0; i < TASK_RUNS; i++) taskRuns.push(await longTasksWhileTraining(browser));
-  const longTasks = taskRuns.reduce((a, b) => (b.length < a.length ? b : a));
+  const best = taskRuns.reduce((a, b) => (b.wall.length < a.wall.length ? b : a));
+  const busiest = Math.max(0, ...taskRuns.flatMap((r) => r.busy));
 
   const page = await browser.newPage();
   await page.goto(`${baseUrl()}bench.html?manual=1`);
@@ -77,9 +80,12 @@ try {
     tti_ms: tti.map(Math.round),
     tti_ms_median: median(tti),
     tti_slow_network_ms: Math.round(ttiSlow),
-    longest_task_while_training_ms: Math.max(0, ...longTasks),
-    tasks_over_50ms_while_training: longTasks.length,
-    long_tasks_per_run: taskRuns,
+    longest_task_while_training_ms: Math.max(0, ...best.wall),
+    tasks_over_50ms_while_training: best.wall.length,
+    long_tasks_per_run: taskRuns.map((r) => r.wall),
+    busy_tasks_over_50ms_per_run: taskRuns.map((r) => r.busy.length),
+    busiest_task_ms: busiest,
+    busy_tasks_per_run: taskRuns.map((r) => r.busy),
     browser_ahead_of_background_work: foregrounded,
     chromium: browser.version(),
   }));

@@ -23,8 +23,7 @@ export function useBrowser() {
 }
 
 /** A page of the demo at `query` that records console errors, uncaught exceptions and failed
- * requests in `problems`; `prepare(page)` runs before it loads. (Main-thread long tasks:
- * responsive.test.mjs.) */
+ * requests in `problems`; `prepare(page)` runs before it loads. */
 export async function open(browser, query, viewport = { width: 1280, height: 900 }, prepare = () => {}) {
   const page = await browser.newPage({ viewport });
   prepare(page);
