@@ -2,7 +2,7 @@
 // read only once drawn, and the checks and screenshots that end a test.
 import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { baseUrl, launch } from './browser.mjs';
 
@@ -37,6 +37,17 @@ export async function open(browser, query, viewport = { width: 1280, height: 900
   await page.addInitScript(() => window.addEventListener('error', (e) => console.error(`window error: ${e.message}`)));
   await page.goto(`${baseUrl()}${query}`);
   return { page, problems };
+}
+
+/** Waits until the run a page started (a link with `run=1`, or Train) has finished. */
+export async function finished(page) {
+  await page.getByRole('status').filter({ hasText: 'finished' }).waitFor({ timeout: TIMEOUT });
+}
+
+/** Clicks the CSV export `button` and returns the downloaded file's lines. */
+export async function downloadCsv(page, button) {
+  const [download] = await Promise.all([page.waitForEvent('download'), page.locator(button).click()]);
+  return readFileSync(await download.path(), 'utf8').trimEnd().split('\n');
 }
 
 /** Waits until the digits are loaded and Train works. */

@@ -3,8 +3,7 @@
 // bad settings are refused with a message. Screenshots go to $HD_ARTIFACTS.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { TIMEOUT, drawnChart, finish, open as openPage, ready, useBrowser } from '../pages.mjs';
+import { TIMEOUT, downloadCsv, drawnChart, finish, finished, open as openPage, ready, useBrowser } from '../pages.mjs';
 
 const LN10 = Math.log(10); // loss of the untrained (zero) model on any digit: −ln(1/10)
 const browser = useBrowser();
@@ -24,8 +23,7 @@ test('a link with run=1 trains SGD and SGD-HD to above 85 % test accuracy', { ti
   // Grey levels in [0, 1]: α0 = 0.05 is a good rate there (standardised inputs need a smaller one).
   const { page, problems } = await open('?opt=sgd,sgd-hd&alpha0=0.05&beta=0.001&batch=128&epochs=4&seed=1&inputs=unit&run=1');
   assert.equal(await page.locator('table#results caption').textContent(), 'Results');
-  const status = page.getByRole('status');
-  await status.filter({ hasText: 'finished' }).waitFor({ timeout: TIMEOUT });
+  await finished(page);
   const readyAt = await page.evaluate(() => performance.getEntriesByName('hd-ready')[0]?.startTime);
   assert.ok(readyAt > 0, 'the page marks when it is ready');
 
@@ -78,7 +76,7 @@ test('a diverging run is marked, stops, and leaves the charts readable', { timeo
   // Adam-HD with β = 1 (the largest the form allows): its first hypergradient step throws α to
   // about −36 (measured), the next loss is NaN. Adam beside it trains normally.
   const { page, problems } = await open('?opt=adam,adam-hd&alpha0=0.1&beta_adam=1&epochs=1&seed=1&inputs=unit&run=1');
-  await page.getByRole('status').filter({ hasText: 'finished' }).waitFor({ timeout: TIMEOUT });
+  await finished(page);
   assert.match(await page.getByRole('status').textContent(), /1 diverged/);
   const [adam, adamHd] = await table(page);
   assert.equal(adam.Optimizer, 'Adam');
@@ -227,8 +225,7 @@ test('paper preset, α0 sweep and CSV export', { timeout: TIMEOUT }, async () =>
   assert.match(await page.locator('#sweep-conclusion').textContent(), /SGD tuned \(its best α0, 1e-\d\) reaches/);
   const legend = await page.locator('#chart-sweep .u-legend .u-series .u-label').allTextContents();
   assert.ok(legend[1].startsWith('SGD') && legend[2].startsWith('SGD-HD'), legend.join());
-  const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#sweep-export').click()]);
-  const csv = readFileSync(await download.path(), 'utf8').trimEnd().split('\n');
+  const csv = await downloadCsv(page, '#sweep-export');
   assert.equal(csv[0], 'optimizer,alpha0,beta,mu,l2,batch,seed,status,record,index,train_loss,test_loss,test_accuracy,alpha');
   // 12 runs × (63 minibatches of 128 in 8,000 images + epochs 0 and 1).
   assert.equal(csv.length, 1 + 12 * (63 + 2));

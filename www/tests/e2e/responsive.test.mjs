@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MAX_POINTS } from '../../src/series.js';
 import { NINE } from '../longtasks.mjs';
-import { TIMEOUT, drawnChart, finish, open, useBrowser } from '../pages.mjs';
+import { TIMEOUT, drawnChart, finish, finished, open, useBrowser } from '../pages.mjs';
 
 const browser = useBrowser();
 /** The training worker's least spacing of progress messages (POST_MS in src/worker.js). */
@@ -48,7 +48,7 @@ function record(page) {
 test('charts drawn off the main thread, bounded per frame; results batched', { timeout: TIMEOUT }, async () => {
   // Nine optimizers, 5 epochs of 63 minibatches: 315 iterations per line, more than MAX_POINTS.
   const { page, problems } = await open(browser(), `?opt=${NINE}&epochs=5&run=1`, undefined, record);
-  await page.getByRole('status').filter({ hasText: 'finished' }).waitFor({ timeout: TIMEOUT });
+  await finished(page);
   await drawnChart(page, 'chart-loss');
 
   // Every chart's canvas was handed to the chart worker: the page cannot draw on it.

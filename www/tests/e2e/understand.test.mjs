@@ -4,8 +4,7 @@
 // accessibility tree, and the phone layout. Screenshots go to $HD_ARTIFACTS.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { TIMEOUT, drawnChart, finish, open as openPage, ready, snapshot, useBrowser } from '../pages.mjs';
+import { TIMEOUT, downloadCsv, drawnChart, finish, finished, open as openPage, ready, snapshot, useBrowser } from '../pages.mjs';
 
 const browser = useBrowser();
 const open = (query, viewport) => openPage(browser(), query, viewport);
@@ -18,7 +17,7 @@ const yRange = async (page, id) => {
 test('Adam-HD\'s α is readable on its own scale, beside its hypergradient, with one cursor', { timeout: TIMEOUT }, async () => {
   // The paper's settings (the defaults): α0 = 0.001, β = 1e-7 for Adam-HD.
   const { page, problems } = await open('?opt=sgd-hd,adam,adam-hd&epochs=1&run=1');
-  await page.getByRole('status').filter({ hasText: 'finished' }).waitFor({ timeout: TIMEOUT });
+  await finished(page);
   await drawnChart(page, 'chart-alpha-adam');
   await drawnChart(page, 'chart-signal-adam');
   const csv = await exportCsv(page, '#export');
@@ -51,8 +50,7 @@ test('Adam-HD\'s α is readable on its own scale, beside its hypergradient, with
 
 /** Clicks an export button and parses the CSV into objects. */
 async function exportCsv(page, button) {
-  const [download] = await Promise.all([page.waitForEvent('download'), page.locator(button).click()]);
-  const [head, ...lines] = readFileSync(await download.path(), 'utf8').trimEnd().split('\n');
+  const [head, ...lines] = await downloadCsv(page, button);
   const keys = head.split(',');
   return lines.map((l) => Object.fromEntries(l.split(',').map((v, i) => [keys[i], v])));
 }
@@ -60,7 +58,7 @@ async function exportCsv(page, button) {
 test('the paper\'s standardised inputs make SGD-HD\'s α peak early and decay, as in its Fig. 2', { timeout: TIMEOUT }, async () => {
   const peak = async (inputs) => {
     const { page, problems } = await open(`?opt=sgd-hd&epochs=2&inputs=${inputs}&run=1`);
-    await page.getByRole('status').filter({ hasText: 'finished' }).waitFor({ timeout: TIMEOUT });
+    await finished(page);
     const note = await page.locator('#inputs-note').textContent();
     const alphas = (await exportCsv(page, '#export')).filter((r) => r.record === 'iteration').map((r) => Number(r.alpha));
     await finish(page, problems);
@@ -148,7 +146,7 @@ test('keyboard only: train, keep the focus, draw a digit; the accessibility tree
   await page.locator('#epochs').fill('2');
   await page.locator('#start').focus();
   await page.keyboard.press('Enter');
-  await page.getByRole('status').filter({ hasText: 'finished' }).waitFor({ timeout: TIMEOUT });
+  await finished(page);
   assert.equal(await page.evaluate(() => document.activeElement?.id), 'start');
   // The slider says its value in words.
   assert.equal(await page.locator('#alpha0-slider').getAttribute('aria-valuetext'), 'α0 = 0.05');
@@ -181,7 +179,7 @@ test('keyboard only: train, keep the focus, draw a digit; the accessibility tree
 
 test('phone (390 × 844): Train in view, nothing overflows, the table and legends fit', { timeout: TIMEOUT }, async () => {
   const { page, problems } = await open('?opt=sgd,sgd-hd,adam,adam-hd&epochs=1&batch=512&run=1', { width: 390, height: 844 });
-  await page.getByRole('status').filter({ hasText: 'finished' }).waitFor({ timeout: TIMEOUT });
+  await finished(page);
   await page.evaluate(() => window.scrollTo(0, 0));
   const train = await page.locator('#start').boundingBox();
   assert.ok(train.y + train.height <= 844, `Train ends at ${train.y + train.height}`);
