@@ -139,8 +139,9 @@ async function train(mode, settings) {
     for (const id of settings.opt) session.addRun(id, settings.alpha0);
   }
   sent = new Array(session.runCount).fill(0);
-  snapshot(mode, session);
-  let posted = -Infinity; // the first slice's results go out at once: the charts start with data
+  // The first slice's results go out at once, so the first message already carries every
+  // run's first losses (the charts never start empty); then at most one every POST_MS.
+  let posted = -Infinity;
   let chunk = 1;
   while (job === me && !session.finished) {
     const t0 = performance.now();

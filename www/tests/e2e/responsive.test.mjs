@@ -73,12 +73,11 @@ test('charts drawn off the main thread, bounded per frame; results batched', { t
   assert.ok(Object.keys(perFrame).length >= 3, `charts updated in ${Object.keys(perFrame).length} frames`);
   assert.deepEqual(Object.entries(perFrame).filter(([, n]) => n > 1), []);
 
-  // Progress messages: the state before training, the first slice's results at once, then at
-  // least POST_MS apart by the worker's clock, and the final results.
+  // Progress messages: the first slice's results at once, then at least POST_MS apart by the
+  // worker's clock; only the final results may come sooner.
   const at = await page.evaluate(() => window.progressAt);
-  assert.ok(at.length >= 4, `${at.length} progress messages`);
+  assert.ok(at.length >= 3, `${at.length} progress messages`);
   const gaps = at.slice(1).map((t, i) => t - at[i]);
-  const middle = gaps.slice(1, -1);
-  assert.deepEqual(middle.filter((g) => g < POST_MS), [], `gaps between progress messages (ms): ${gaps.map(Math.round).join(', ')}`);
+  assert.deepEqual(gaps.slice(0, -1).filter((g) => g < POST_MS), [], `gaps between progress messages (ms): ${gaps.map(Math.round).join(', ')}`);
   await finish(page, problems);
 });
