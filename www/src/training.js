@@ -74,7 +74,6 @@ function nullIfNaN(v) {
   return Number.isFinite(v) ? v : null;
 }
 
-
 /** A loss: fixed decimals, or scientific for a run far off the scale. */
 export function fmt(v, digits = 4) {
   if (v === null || v === undefined) return '—';
@@ -224,11 +223,11 @@ export class TrainingView {
         }
       }, chart.el);
     });
-    // The text, in two frames of its own (frames.js): the table, then the buttons, the charts'
+    // The text, in frames of its own (frames.js): the table, the buttons, then the charts'
     // text alternatives and the note on negative α.
     schedule('train-table', () => this.renderTable(train));
+    schedule('train-toggles-text', () => this.updateToggles(runs));
     schedule('train-text', () => {
-      this.updateToggles(runs);
       this.describe(runs);
       this.explainNegative(runs);
     });
