@@ -8,10 +8,11 @@ const TEXT = '#1f2328';
 const GRID = 'rgba(0, 0, 0, 0.08)';
 const ZERO = '#57606a';
 
-/** Tick label of value `v` on axis `axis` ({ log, percent }). */
+/** Tick label of value `v` on axis `axis` ({ log, percent, exp }): powers of ten on a log axis
+ * as 1e-4 rather than 1.00e-4. */
 function label(v, axis) {
   if (axis.percent) return `${Math.round(v * 100)} %`;
-  if (axis.log && axis.exp) return v.toExponential(0);
+  if (axis.log && (axis.exp || Math.abs(v) < 1e-3 || Math.abs(v) >= 1e5)) return v.toExponential(0);
   return formatNumber(v);
 }
 

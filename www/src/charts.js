@@ -37,8 +37,9 @@ function element(tag, className, parent) {
  * range covers the 2nd to 98th percentile, so a few early spikes do not flatten the rest).
  * `right`: an optional second y scale { label, min, max } for series declared with
  * `scale: 'right'`. `sync`: charts with the same key share the hover cursor. `zero`: draw y = 0.
- * `el` gets `data-x-min`, `data-x-max`, `data-y-min`, `data-y-max` (the drawn ranges) and
- * `data-points` (the most points of a drawn line), for tests and assistive tools.
+ * `el` gets `data-x-min`, `data-x-max`, `data-y-min`, `data-y-max` (the drawn ranges),
+ * `data-points` (the most points of a drawn line) and `data-size` (the CSS pixels the worker
+ * draws, width × height), for tests and assistive tools.
  */
 export class LineChart {
   constructor(el, { x, y, right = null, points = false, sync = null, zero = false }) {
@@ -107,9 +108,12 @@ export class LineChart {
     this.el.dataset.empty = 'true';
   }
 
-  /** Sizes the canvas and the hover layer to the chart's width. */
+  /** Sizes the canvas and the hover layer to the chart's width, when that changed: every paint
+   * checks, so the canvas on the page always has the size the worker draws at. */
   layout() {
     const { width, height } = this.size();
+    if (this.laidOut === `${width}x${height}`) return;
+    this.laidOut = `${width}x${height}`;
     this.wrap.style.width = `${width}px`;
     this.wrap.style.height = `${height}px`;
     const box = this.box();
@@ -117,7 +121,6 @@ export class LineChart {
   }
 
   resize() {
-    this.layout();
     this.paint();
   }
 
@@ -232,11 +235,13 @@ export class LineChart {
 
   /** Sends the chart's latest state to the chart worker, and its ranges to the DOM. */
   paint() {
+    this.layout();
     const x = this.scaleX();
     const [ymin, ymax] = this.yRange();
     const y = { min: ymin, max: ymax, log: Boolean(this.y.log), percent: Boolean(this.y.percent), label: this.y.label };
     const data = this.el.dataset;
-    const attrs = { xMin: x.min, xMax: x.max, yMin: y.min, yMax: y.max, points: this.xs.length };
+    const { width, height } = this.size();
+    const attrs = { xMin: x.min, xMax: x.max, yMin: y.min, yMax: y.max, points: this.xs.length, size: `${width}x${height}` };
     for (const [k, v] of Object.entries(attrs)) if (data[k] !== String(v)) data[k] = String(v);
     const xs = Float64Array.from(this.xs);
     const lines = this.series.map((s, i) => {

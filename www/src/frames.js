@@ -7,21 +7,30 @@
 // for tests and tools.
 
 const queue = new Map();
-/** Jobs of charts off screen, by element, run when it scrolls into view. */
+/** Jobs of charts off screen: element → (key → job), run when it scrolls into view. */
 const parked = new Map();
+/** The element each keyed job of an element belongs to. */
+const owners = new Map();
 const visible = new WeakMap();
 let pending = false;
 
 const observer = new IntersectionObserver((entries) => {
   for (const e of entries) {
     visible.set(e.target, e.isIntersecting);
-    const job = parked.get(e.target);
-    if (e.isIntersecting && job) {
+    const jobs = parked.get(e.target);
+    if (e.isIntersecting && jobs) {
       parked.delete(e.target);
-      enqueue(job.key, job.run);
+      for (const [key, job] of jobs) enqueue(key, job);
     }
   }
 }, { rootMargin: '200px' });
+
+/** True while a job of `el` is queued or parked. */
+function waits(el) {
+  if (parked.get(el)?.size) return true;
+  for (const key of queue.keys()) if (owners.get(key) === el) return true;
+  return false;
+}
 
 function run() {
   pending = false;
@@ -54,16 +63,18 @@ function enqueue(key, job) {
 
 /**
  * Runs `job` in a coming animation frame, replacing any job queued under the same `key`. With
- * `el`, the job waits while `el` is off screen (its latest job runs when it scrolls into view).
+ * `el`, the job waits while `el` is off screen (the latest job of each key runs when it scrolls
+ * into view).
  */
 export function schedule(key, work, el = null) {
   let job = work;
   if (el) {
+    owners.set(key, el);
     // `data-stale` marks a chart whose latest data is not drawn yet (tests wait for it to go).
     if (el.dataset.stale !== 'true') el.dataset.stale = 'true';
     job = () => {
       work();
-      delete el.dataset.stale;
+      if (!waits(el)) delete el.dataset.stale;
     };
     if (!visible.has(el)) {
       // Not yet measured: the observer's first report (at the next frame) runs the job if the
@@ -73,9 +84,11 @@ export function schedule(key, work, el = null) {
     }
     if (!visible.get(el)) {
       queue.delete(key);
-      parked.set(el, { key, run: job });
+      if (!parked.has(el)) parked.set(el, new Map());
+      parked.get(el).set(key, job);
       return;
     }
+    parked.get(el)?.delete(key);
   }
   enqueue(key, job);
 }

@@ -68,6 +68,9 @@ export async function finish(page, problems, name = null) {
   if (name) {
     const charts = await page.locator('.chart').evaluateAll((els) => els.filter((e) => e.offsetParent).map((e) => e.id));
     for (const id of charts) await drawnChart(page, id);
+    // Sections far from the viewport are not rendered (`content-visibility: auto`); a visitor
+    // scrolling down sees them, so the full-page picture shows them too.
+    await page.addStyleTag({ content: 'main > section, main > form { content-visibility: visible !important; }' });
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: join(artifacts, name), fullPage: true });
   }

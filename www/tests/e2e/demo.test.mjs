@@ -44,11 +44,14 @@ test('a link with run=1 trains SGD and SGD-HD to above 85 % test accuracy', { ti
   assert.equal(number(sgd['α']), 0.05);
   assert.ok(Math.abs(number(hd['α']) - 0.05) > 0.05 * 0.05, `SGD-HD α ${hd['α']} barely moved`);
 
-  // Every chart drew both lines (once on screen), the weights show ten digits.
+  // Every chart drew both lines (once on screen), at the size its canvas has on the page (the
+  // chart worker draws what it is told; a chart sized while off screen once kept its old box).
   for (const id of ['chart-loss', 'chart-alpha-sgd', 'chart-test-loss', 'chart-test-accuracy']) {
     await drawnChart(page, id);
     const legend = await page.locator(`#${id} .u-legend .u-series .u-label`).allTextContents();
     assert.deepEqual(legend.slice(1), ['SGD', 'SGD-HD'], id);
+    const box = await page.locator(`#${id} canvas`).boundingBox();
+    assert.equal(await page.locator(`#${id}`).getAttribute('data-size'), `${Math.round(box.width)}x${Math.round(box.height)}`, id);
   }
   // The weights are drawn once they are on screen.
   await page.locator('#weights').scrollIntoViewIfNeeded();
