@@ -251,7 +251,9 @@ export class TrainingView {
 
   explainNegative(runs) {
     const notes = runs.flatMap((r) => (r.negativeAt === undefined ? [] : [`${r.label}'s α went below zero at iteration ${r.negativeAt}`]));
-    $('alpha-note').textContent = notes.length === 0 ? '' : `${notes.join('; ')}. A negative α steps uphill: successive gradients kept disagreeing, so HD kept shrinking α past zero (the paper lets it; a bad β makes it likely). Plain rules never do this.`;
+    const text = notes.length === 0 ? '' : `${notes.join('; ')}. A negative α steps uphill: successive gradients kept disagreeing, so HD kept shrinking α past zero (the paper lets it; a bad β makes it likely). Plain rules never do this.`;
+    // Written only when it changes: a write is a DOM mutation (and a live region's announcement).
+    if ($('alpha-note').textContent !== text) $('alpha-note').textContent = text;
   }
 
   /** One button per run: shows or hides it in every chart (the shared legend). */
