@@ -27,7 +27,7 @@
 //! `train` would refuse: each error names the file, the line and the problem.
 
 use crate::cli::{Cli, Command};
-use crate::config::{OptimizerKind, RunConfig};
+use crate::config::{BaseOptions, OptimizerKind, RunConfig};
 use clap::Parser;
 use hd_core::HyperRule;
 use serde::Deserialize;
@@ -97,11 +97,14 @@ const SWEEP_KEYS: [&str; 7] = [
 /// Whether option `key` applies to a run of `optimizer` (the rules `train` enforces).
 fn applies(key: &str, optimizer: OptimizerKind) -> bool {
     let rule = optimizer.rule();
+    // Destructured without `..`: an option added to BaseOptions does not compile until it has
+    // its keys here.
+    let BaseOptions { mu, adam } = BaseOptions::of(optimizer.family());
     match key {
         "beta" => rule == Some(HyperRule::Additive),
         "beta-mult" => rule == Some(HyperRule::Multiplicative),
-        "mu" => optimizer.base() == OptimizerKind::Sgdn,
-        "beta1" | "beta2" | "eps" | "adam-sqrt-decay" => optimizer.base() == OptimizerKind::Adam,
+        "mu" => mu,
+        "beta1" | "beta2" | "eps" | "adam-sqrt-decay" => adam,
         "scope" | "clamp" | "transition" => rule.is_some(),
         _ => true,
     }

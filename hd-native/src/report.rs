@@ -15,11 +15,12 @@
 //! `REPORT.md` has a table per experiment and, where the paper states a value (α peaks; the
 //! HD optimizers' lower training loss than their base ones), the paper's value beside ours
 //! with ✓ or ✗ against a stated band.
+//!
+//! The submodules: `runs` (reading and grouping the runs), `stats` (bands over seeds, α
+//! peaks against the paper's), `draw` (the plotting).
 
 use crate::config::OptimizerKind;
-use crate::models::Model;
-use crate::plot::{read_run, register_font, PlotError, Run};
-use crate::sweep::STATE_DIR;
+use crate::plot::{register_font, PlotError};
 use hd_core::{Family, HyperRule};
 use plotters::prelude::*;
 use std::collections::BTreeMap;
@@ -27,148 +28,12 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 mod draw;
+mod runs;
+mod stats;
 
 use draw::{draw_heat, draw_lines, Axes, Line};
-
-/// The colour of an optimizer in every figure: a hue per family (SGD blue, SGDN green, Adam
-/// red), the HD and HDM variants in neighbouring hues.
-pub fn colour(o: OptimizerKind) -> RGBColor {
-    match o {
-        OptimizerKind::Sgd => RGBColor(31, 119, 180),
-        OptimizerKind::SgdHd => RGBColor(23, 190, 207),
-        OptimizerKind::SgdHdm => RGBColor(148, 103, 189),
-        OptimizerKind::Sgdn => RGBColor(44, 160, 44),
-        OptimizerKind::SgdnHd => RGBColor(188, 189, 34),
-        OptimizerKind::SgdnHdm => RGBColor(140, 86, 75),
-        OptimizerKind::Adam => RGBColor(214, 39, 40),
-        OptimizerKind::AdamHd => RGBColor(255, 127, 14),
-        OptimizerKind::AdamHdm => RGBColor(227, 119, 194),
-    }
-}
-
-/// One run read from a sweep.
-#[derive(Debug, Clone)]
-struct Rec {
-    experiment: String,
-    /// Axis values from the id (`a0`, `b`, `s`, …).
-    axes: BTreeMap<String, String>,
-    run: Run,
-}
-
-impl Rec {
-    fn optimizer(&self) -> OptimizerKind {
-        self.run.summary.config.optimizer
-    }
-    /// The series: optimizer and every axis but the seed.
-    fn series(&self) -> String {
-        let rest: Vec<String> = self
-            .axes
-            .iter()
-            .filter(|(k, _)| k.as_str() != "s")
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        if rest.is_empty() {
-            self.optimizer().label().to_string()
-        } else {
-            format!("{} {}", self.optimizer().label(), rest.join(","))
-        }
-    }
-    /// The last epoch's training loss; NaN for a diverged run, whose last finite epoch is not
-    /// where it ended.
-    fn final_train_loss(&self) -> f64 {
-        if self.run.summary.diverged.is_some() {
-            return f64::NAN;
-        }
-        self.run.epochs.last().map_or(f64::NAN, |e| e.train_loss)
-    }
-}
-
-/// Every directory under `dir` (but `.sweep`) that holds a `summary.json`.
-fn find_runs(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), PlotError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| PlotError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut subdirs: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n != STATE_DIR))
-        .collect();
-    subdirs.sort();
-    if dir.join("summary.json").is_file() {
-        found.push(dir.to_path_buf());
-    }
-    for d in subdirs {
-        find_runs(&d, found)?;
-    }
-    Ok(())
-}
-
-fn read_all(dir: &Path) -> Result<(Vec<Rec>, Vec<String>), PlotError> {
-    let mut dirs = Vec::new();
-    find_runs(dir, &mut dirs)?;
-    let mut recs = Vec::new();
-    let mut unreadable = Vec::new();
-    for d in dirs {
-        let id = d
-            .strip_prefix(dir)
-            .unwrap_or(&d)
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().to_string())
-            .collect::<Vec<_>>()
-            .join("/");
-        match read_run(&d) {
-            Ok(run) => {
-                let parts: Vec<&str> = id.split('/').collect();
-                let experiment = parts.first().copied().unwrap_or("runs").to_string();
-                let axes = parts
-                    .get(2)
-                    .map(|s| {
-                        s.split(',')
-                            .filter_map(|kv| kv.split_once('='))
-                            .map(|(k, v)| (k.to_string(), v.to_string()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                recs.push(Rec {
-                    experiment,
-                    axes,
-                    run,
-                });
-            }
-            // A run that has not written its first epoch yet is not an error of the report.
-            Err(e) => unreadable.push(format!("{id}: {e}")),
-        }
-    }
-    Ok((recs, unreadable))
-}
-
-/// Mean, minimum and maximum of `ys` (finite values only; NaN when none).
-fn stats(ys: &[f64]) -> (f64, f64, f64) {
-    let f: Vec<f64> = ys.iter().copied().filter(|y| y.is_finite()).collect();
-    if f.is_empty() {
-        return (f64::NAN, f64::NAN, f64::NAN);
-    }
-    let mean = f.iter().sum::<f64>() / f.len() as f64;
-    let lo = f.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = f.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    (mean, lo, hi)
-}
-
-/// A curve with its band over seeds: `(x, mean, min, max)`.
-type Band = Vec<(f64, f64, f64, f64)>;
-
-/// Pointwise mean and band of several runs' curves, over the points all of them have.
-fn band(curves: &[Vec<(f64, f64)>]) -> Band {
-    let n = curves.iter().map(Vec::len).min().unwrap_or(0);
-    (0..n)
-        .map(|i| {
-            let ys: Vec<f64> = curves.iter().map(|c| c[i].1).collect();
-            let (m, lo, hi) = stats(&ys);
-            (curves[0][i].0, m, lo, hi)
-        })
-        .filter(|p| p.1.is_finite())
-        .collect()
-}
+use runs::{distinct, read_all, series, settings, study_key, Rec};
+use stats::{alpha_peak, band, paper_alpha_peak, stats, tick, Band};
 
 /// Writes a figure as `stem.png` and `stem.svg` with `draw` (called once per backend).
 macro_rules! figure {
@@ -194,89 +59,28 @@ macro_rules! figure {
     }};
 }
 
-/// The series of an experiment, in optimizer order, each with its runs (seeds).
-fn series(recs: &[&Rec]) -> Vec<(String, OptimizerKind, Vec<Rec>)> {
-    let mut by: Vec<(String, OptimizerKind, Vec<Rec>)> = Vec::new();
-    for r in recs {
-        let key = r.series();
-        match by.iter_mut().find(|(k, ..)| *k == key) {
-            Some(s) => s.2.push((*r).clone()),
-            None => by.push((key, r.optimizer(), vec![(*r).clone()])),
-        }
-    }
-    by.sort_by_key(|(k, o, _)| {
-        (
-            OptimizerKind::ALL.iter().position(|x| x == o).unwrap_or(9),
-            k.clone(),
-        )
-    });
-    by
-}
-
-/// The settings common to an experiment's runs, for figure titles.
-fn settings(rs: &[&Rec]) -> String {
-    let c = &rs[0].run.summary.config;
-    let same_alpha0 = rs
-        .iter()
-        .all(|r| r.run.summary.config.core.alpha0 == c.core.alpha0);
-    format!(
-        "{}, {}batch {}, λ={}, {} epochs",
-        rs[0].run.summary.title,
-        if same_alpha0 {
-            format!("α0={}, ", c.core.alpha0)
-        } else {
-            String::new()
-        },
-        c.batch_size,
-        c.core.weight_decay,
-        c.epochs
-    )
-}
-
-/// The paper's stated values for a run: (what, paper value, band low, band high).
-fn paper_alpha_peak(model: &Model, o: OptimizerKind) -> Option<(f64, f64, f64)> {
-    let small = matches!(model, Model::Logreg | Model::Mlp { .. });
-    match (o, model) {
-        // Read off the paper's Fig. 2: "≈ 0.05"; a factor of two either way.
-        (OptimizerKind::SgdHd | OptimizerKind::SgdnHd, _) if small => Some((0.05, 0.025, 0.1)),
-        // Stated to four digits in the paper's text; ±5 %.
-        (OptimizerKind::AdamHd, Model::Logreg) => {
-            Some((0.001174, 0.001174 / 1.05, 0.001174 * 1.05))
-        }
-        (OptimizerKind::AdamHd, Model::Mlp { .. }) => {
-            Some((0.001083, 0.001083 / 1.05, 0.001083 * 1.05))
-        }
-        _ => None,
+/// The colour of an optimizer in every figure: a hue per family (SGD blue, SGDN green, Adam
+/// red), the HD and HDM variants in neighbouring hues.
+pub fn colour(o: OptimizerKind) -> RGBColor {
+    match o {
+        OptimizerKind::Sgd => RGBColor(31, 119, 180),
+        OptimizerKind::SgdHd => RGBColor(23, 190, 207),
+        OptimizerKind::SgdHdm => RGBColor(148, 103, 189),
+        OptimizerKind::Sgdn => RGBColor(44, 160, 44),
+        OptimizerKind::SgdnHd => RGBColor(188, 189, 34),
+        OptimizerKind::SgdnHdm => RGBColor(140, 86, 75),
+        OptimizerKind::Adam => RGBColor(214, 39, 40),
+        OptimizerKind::AdamHd => RGBColor(255, 127, 14),
+        OptimizerKind::AdamHdm => RGBColor(227, 119, 194),
     }
 }
 
-/// Peak α of a run and the iteration where it is reached.
-fn alpha_peak(run: &Run) -> (f64, u64) {
-    let (peak, epoch) = alpha_peak_epoch(run);
-    let s = &run.summary;
-    let per_epoch = s.iterations as f64 / f64::from(s.epochs_completed.max(1));
-    (peak, (epoch * per_epoch).round() as u64)
-}
-
-/// Peak α of a run and the epoch (fraction) where it is reached.
-fn alpha_peak_epoch(run: &Run) -> (f64, f64) {
-    run.alpha.iter().filter(|p| p.1.is_finite()).fold(
-        (f64::NEG_INFINITY, 0.0),
-        |(best, at), &(x, y)| {
-            if y > best {
-                (y, x)
-            } else {
-                (best, at)
-            }
-        },
-    )
-}
-
-fn tick(ok: bool) -> &'static str {
-    if ok {
-        "✓"
-    } else {
-        "✗"
+/// Whether a family's α goes in the Adam panel of the α figure: Adam's α, about 0.001, would
+/// sit flat under SGD's 0.05 on one axis. Exhaustive, so a new family is placed on purpose.
+fn in_adam_panel(family: Family) -> bool {
+    match family {
+        Family::Sgd | Family::Sgdn => false,
+        Family::Adam => true,
     }
 }
 
@@ -346,17 +150,6 @@ pub fn report(dir: &Path, out: &Path) -> Result<Vec<PathBuf>, PlotError> {
     Ok(written)
 }
 
-/// The distinct values of axis `key` among `rs`, in numeric order.
-fn distinct(rs: &[&Rec], key: &str) -> Vec<String> {
-    let mut v: Vec<String> = rs.iter().filter_map(|r| r.axes.get(key).cloned()).collect();
-    v.sort_by(|a, b| {
-        let (x, y) = (a.parse::<f64>().ok(), b.parse::<f64>().ok());
-        x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal)
-    });
-    v.dedup();
-    v
-}
-
 fn curves(
     exp: &str,
     rs: &[&Rec],
@@ -416,7 +209,7 @@ fn curves(
     // Adam's in separate panels.
     let alpha_lines = |adam: bool| -> Vec<Line> {
         ss.iter()
-            .filter(|(_, o, _)| o.rule().is_some() && (o.family() == Family::Adam) == adam)
+            .filter(|(_, o, _)| o.rule().is_some() && in_adam_panel(o.family()) == adam)
             .map(|(label, o, runs)| Line {
                 label: label.clone(),
                 colour: colour(*o),
@@ -539,17 +332,6 @@ fn curves(
         );
     }
     Ok(())
-}
-
-/// A line of the α0 study: the optimizer and its β or β′ when the study varies them.
-fn study_key(r: &Rec) -> String {
-    let mut k = r.optimizer().label().to_string();
-    for b in ["b", "bm"] {
-        if let Some(v) = r.axes.get(b) {
-            let _ = write!(k, " {b}={v}");
-        }
-    }
-    k
 }
 
 #[allow(clippy::too_many_arguments)]

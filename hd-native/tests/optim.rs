@@ -6,108 +6,24 @@
 //! sums in 8 lanes, libtorch in its own order), so parameters and α must agree to 1e-6
 //! relative (to each tensor's largest magnitude).
 
-mod common;
-
-use common::Lcg;
-use hd_core::{Config, Hyper, Optimizer, Scope, State, TensorMut, Transition};
+use hd_core::{Config, Hyper, Scope, Variant};
+use hd_native::fused::verify::{
+    self, gradient, initial, reference, run_configured, Trajectory, STEPS, TOL,
+};
 use hd_native::optim::HdOptimizer;
 use tch::{nn, Device, Kind, Tensor};
 
 /// Tensor sizes of the toy model: odd sizes, so chunks and lanes never line up.
 const SIZES: [usize; 3] = [5, 37, 203];
-const STEPS: u64 = 100;
-const TOL: f32 = 1e-6;
 
-fn initial() -> Vec<Vec<f32>> {
-    let mut rng = Lcg(7);
-    SIZES
-        .iter()
-        .map(|&n| (0..n).map(|_| 2.0 * rng.unit() - 1.0).collect())
-        .collect()
-}
-
-/// Gradient of a badly conditioned quadratic ½ Σ k_i (θ_i − c_i)² with k_i in [0.1, 2], plus a
-/// deterministic step-dependent term so consecutive gradients do not simply agree.
-fn gradient(tensor: usize, step: u64, theta: &[f32]) -> Vec<f32> {
-    theta
-        .iter()
-        .enumerate()
-        .map(|(i, &t)| {
-            let j = (tensor * 1000 + i) as f32;
-            let k = 0.1 + 1.9 * (0.5 + 0.5 * (0.37 * j).sin());
-            let c = (0.11 * j).cos();
-            let wobble = 0.05 * ((step as f32) * 0.7 + j).sin();
-            k * (t - c) + wobble
-        })
-        .collect()
-}
-
-struct Trajectory {
-    params: Vec<Vec<f32>>,
-    /// α after every step: one per tensor for per-tensor scope, else one.
-    alphas: Vec<Vec<f32>>,
-    /// Per-parameter α at the end (per-parameter scope only).
-    alpha_buffer: Vec<f32>,
-}
-
+/// hd-core's slice step on the toy model ([`verify::reference`]).
 fn run_core(name: &str, config: Config) -> Trajectory {
-    let opt = Optimizer::new(config).expect("valid config");
-    let per_tensor = config.hyper.is_some_and(|h| h.scope == Scope::PerTensor);
-    let mut states: Vec<State> = vec![opt.init_state(); if per_tensor { SIZES.len() } else { 1 }];
-    let mut params = initial();
-    let mut buffers: Vec<Vec<f32>> = SIZES
-        .iter()
-        .map(|&n| {
-            let mut b = vec![0.0; opt.buffer_len(n).expect("len")];
-            opt.init_buffers(&mut b).expect("init");
-            b
-        })
-        .collect();
-    let mut alphas = Vec::new();
-    for step in 0..STEPS {
-        let grads: Vec<Vec<f32>> = params
-            .iter()
-            .enumerate()
-            .map(|(i, p)| gradient(i, step, p))
-            .collect();
-        let mut tensors: Vec<TensorMut> = params
-            .iter_mut()
-            .zip(&grads)
-            .zip(buffers.iter_mut())
-            .map(|((p, g), b)| TensorMut {
-                params: p,
-                grads: g,
-                buffers: b,
-            })
-            .collect();
-        if let Err(e) = opt.step_tensors(&mut states, &mut tensors) {
-            panic!("{name}: hd-core step {step}: {e}");
-        }
-        alphas.push(states.iter().map(|s| s.alpha).collect());
-    }
-    let alpha_buffer = if opt
-        .config()
-        .hyper
-        .is_some_and(|h| h.scope == Scope::PerParameter)
-    {
-        buffers
-            .iter()
-            .zip(SIZES)
-            .flat_map(|(b, n)| b[b.len() - n..].to_vec())
-            .collect()
-    } else {
-        Vec::new()
-    };
-    Trajectory {
-        params,
-        alphas,
-        alpha_buffer,
-    }
+    reference(config, &SIZES, STEPS).unwrap_or_else(|e| panic!("{name}: hd-core: {e}"))
 }
 
 /// The test model's variables, from [`initial`], in a fresh entry of `vs`.
 fn model_vars(vs: &nn::VarStore) -> Vec<Tensor> {
-    initial()
+    initial(&SIZES)
         .iter()
         .enumerate()
         .map(|(i, p)| vs.root().var_copy(&format!("t{i}"), &Tensor::from_slice(p)))
@@ -125,81 +41,28 @@ fn feed_gradients(vars: &[Tensor], step: u64) {
     });
 }
 
+/// hd-native on CPU tensors of the toy model, its work split into pieces of `chunk` elements
+/// ([`verify::run_configured`]).
 fn run_native(config: Config, chunk: usize) -> Trajectory {
-    let vs = nn::VarStore::new(Device::Cpu);
-    let vars = model_vars(&vs);
-    let mut opt = HdOptimizer::new(&vs, config).expect("optimizer");
-    opt.set_chunk_len(chunk);
-    let mut alphas = Vec::new();
-    for step in 0..STEPS {
-        feed_gradients(&vars, step);
-        opt.step().expect("step");
-        alphas.push(Vec::<f32>::try_from(opt.alphas()).expect("alphas"));
-    }
-    let params = vars
-        .iter()
-        .map(|v| Vec::<f32>::try_from(v).expect("to host"))
-        .collect();
-    let alpha_buffer = if config.hyper.is_some_and(|h| h.scope == Scope::PerParameter) {
-        let state = opt.state_tensors().expect("state");
-        let buffers = &state
-            .iter()
-            .find(|(n, _)| n == "buffers")
-            .expect("buffers")
-            .1;
-        let slot = Optimizer::new(config)
-            .expect("valid")
-            .alpha_slot()
-            .expect("per-parameter scope has an α slot");
-        Vec::<f32>::try_from(buffers.select(0, slot as i64)).expect("alpha row")
-    } else {
-        Vec::new()
-    };
-    Trajectory {
-        params,
-        alphas,
-        alpha_buffer,
-    }
-}
-
-fn assert_close(what: &str, a: &[f32], b: &[f32]) {
-    assert_eq!(a.len(), b.len(), "{what}: lengths");
-    let scale = a
-        .iter()
-        .chain(b)
-        .fold(0.0f32, |m, x| m.max(x.abs()))
-        .max(f32::MIN_POSITIVE);
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!(
-            (x - y).abs() <= TOL * scale,
-            "{what}[{i}]: core {x} vs native {y} (scale {scale})"
-        );
-    }
+    run_configured(config, &SIZES, STEPS, Device::Cpu, |opt| {
+        opt.set_chunk_len(chunk)
+    })
+    .expect("hd-native run")
+    .0
 }
 
 fn check(name: &str, config: Config) {
     let core = run_core(name, config);
-    // Chunks of 1 (every element its own piece), of 16 and whole tensors at once.
+    // Chunks of 1 (every element its own piece), of 16 and whole tensors at once. Every
+    // tensor's parameters, α after every step and the per-parameter α agree to TOL.
     for chunk in [1, 16, usize::MAX] {
         let native = run_native(config, chunk);
-        for (t, (a, b)) in core.params.iter().zip(&native.params).enumerate() {
-            assert_close(&format!("{name} chunk {chunk}: tensor {t}"), a, b);
+        if let Err(e) = verify::compare(&native, &core) {
+            panic!("{name} chunk {chunk}: {e}");
         }
-        for (s, (a, b)) in core.alphas.iter().zip(&native.alphas).enumerate() {
-            assert_close(
-                &format!("{name} chunk {chunk}: alpha at step {}", s + 1),
-                a,
-                b,
-            );
-        }
-        assert_close(
-            &format!("{name} chunk {chunk}: per-parameter alpha"),
-            &core.alpha_buffer,
-            &native.alpha_buffer,
-        );
     }
     // The trajectory must actually move: parameters away from the start, and α for HD.
-    let start = initial();
+    let start = initial(&SIZES);
     assert!(
         core.params[2]
             .iter()
@@ -226,99 +89,35 @@ fn with(config: Config, f: impl FnOnce(&mut Hyper)) -> Config {
     c
 }
 
+/// Whether a case of [`verify::cases`] is one of the nine optimizers as the paper defines
+/// them (named by its label), rather than one with an option.
+fn is_plain(name: &str) -> bool {
+    Variant::ALL.iter().any(|v| v.label() == name)
+}
+
 #[test]
 fn every_optimizer_follows_hd_core() {
     tch::set_num_threads(1);
-    let cases: Vec<(&str, Config)> = vec![
-        ("SGD", Config::sgd(0.05)),
-        ("SGD-HD", Config::sgd(0.05).with_hd(1e-5)),
-        ("SGD-HDM", Config::sgd(0.05).with_hdm(0.02)),
-        ("SGDN", Config::sgdn(0.02, 0.9)),
-        ("SGDN-HD", Config::sgdn(0.02, 0.9).with_hd(1e-5)),
-        ("SGDN-HDM", Config::sgdn(0.02, 0.9).with_hdm(0.02)),
-        ("Adam", Config::adam(0.01)),
-        ("Adam-HD", Config::adam(0.01).with_hd(1e-4)),
-        ("Adam-HDM", Config::adam(0.01).with_hdm(0.02)),
-    ];
+    let cases: Vec<(&str, Config)> = verify::cases()
+        .into_iter()
+        .filter(|(name, _)| is_plain(name))
+        .collect();
+    assert_eq!(cases.len(), Variant::ALL.len(), "one case per optimizer");
     for (name, config) in cases {
         check(name, config);
     }
 }
 
+/// Every option (scope, clamp, transition, L2, 1/√t, heavy ball) with the rules it applies
+/// to: the cases of [`verify::cases`] beyond the nine plain optimizers.
 #[test]
 fn every_option_follows_hd_core() {
     tch::set_num_threads(1);
-    let adam_sqrt = {
-        let mut c = Config::adam(0.05).with_hd(1e-4);
-        if let hd_core::Base::Adam(a) = &mut c.base {
-            a.sqrt_decay = true;
-        }
-        c
-    };
-    let cases: Vec<(&str, Config)> = vec![
-        (
-            "SGD-HD per tensor",
-            with(Config::sgd(0.05).with_hd(1e-5), |h| {
-                h.scope = Scope::PerTensor
-            }),
-        ),
-        (
-            "SGDN-HDM per tensor",
-            with(Config::sgdn(0.02, 0.9).with_hdm(0.02), |h| {
-                h.scope = Scope::PerTensor
-            }),
-        ),
-        (
-            "SGD-HD per parameter",
-            with(Config::sgd(0.05).with_hd(1e-4), |h| {
-                h.scope = Scope::PerParameter
-            }),
-        ),
-        (
-            "Adam-HD per parameter",
-            with(Config::adam(0.01).with_hd(1e-4), |h| {
-                h.scope = Scope::PerParameter
-            }),
-        ),
-        (
-            "SGD-HD clamped",
-            with(Config::sgd(0.05).with_hd(1e-4), |h| {
-                h.clamp = Some((0.0, 0.06))
-            }),
-        ),
-        (
-            "SGD-HD transition",
-            with(Config::sgd(0.05).with_hd(1e-5), |h| {
-                h.transition = Some(Transition {
-                    power: 2.0,
-                    alpha_inf: 0.03,
-                })
-            }),
-        ),
-        (
-            "SGDN-HD weight decay",
-            Config::sgdn(0.02, 0.9)
-                .with_hd(1e-5)
-                .with_weight_decay(0.01),
-        ),
-        ("Adam-HD 1/sqrt(t)", adam_sqrt),
-        (
-            "heavy-ball SGD-HD",
-            Config {
-                base: hd_core::Base::Sgd(hd_core::Sgd {
-                    momentum: 0.9,
-                    nesterov: false,
-                }),
-                ..Config::sgd(0.02).with_hd(1e-5)
-            },
-        ),
-        (
-            "Adam-HDM clamped",
-            with(Config::adam(0.01).with_hdm(0.02), |h| {
-                h.clamp = Some((0.005, 0.012))
-            }),
-        ),
-    ];
+    let cases: Vec<(&str, Config)> = verify::cases()
+        .into_iter()
+        .filter(|(name, _)| !is_plain(name))
+        .collect();
+    assert!(cases.len() >= 10, "{} option cases", cases.len());
     for (name, config) in cases {
         check(name, config);
     }
@@ -383,8 +182,10 @@ fn reported_alpha_is_the_mean_over_the_scope() {
     let per_parameter = with(Config::sgd(0.05).with_hd(1e-4), |h| {
         h.scope = Scope::PerParameter
     });
-    let core = run_core("per parameter", per_parameter);
-    let expected = core.alpha_buffer.iter().sum::<f32>() / core.alpha_buffer.len() as f32;
+    let core = run_core("per parameter", per_parameter)
+        .alpha_buffer
+        .concat();
+    let expected = core.iter().sum::<f32>() / core.len() as f32;
     let vs = nn::VarStore::new(Device::Cpu);
     let vars = model_vars(&vs);
     let mut opt = HdOptimizer::new(&vs, per_parameter).expect("optimizer");

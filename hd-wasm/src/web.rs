@@ -144,18 +144,6 @@ impl Session {
         self.0.iterations_per_epoch() as f64
     }
 
-    /// Images in the training set.
-    #[wasm_bindgen(getter, js_name = trainSize)]
-    pub fn train_size(&self) -> u32 {
-        self.0.train_len() as u32
-    }
-
-    /// Images in the test set.
-    #[wasm_bindgen(getter, js_name = testSize)]
-    pub fn test_size(&self) -> u32 {
-        self.0.test_len() as u32
-    }
-
     /// Number of runs.
     #[wasm_bindgen(getter, js_name = runCount)]
     pub fn run_count(&self) -> u32 {

@@ -58,6 +58,9 @@ export function preprocess(image) {
   return out;
 }
 
+/** One image buffer for the ten weight images, reused by every redraw. */
+let weightImage = null;
+
 /**
  * Draws 10 rows of 784 weights as ten small images in `container`: red positive, blue
  * negative, each digit scaled by its own largest |w| so every template is visible.
@@ -78,12 +81,13 @@ export function drawWeights(container, weights) {
       }),
     );
   }
+  weightImage ??= new ImageData(SIZE, SIZE);
+  const img = weightImage;
   [...container.children].forEach((fig, k) => {
     const row = weights.subarray(k * SIZE * SIZE, (k + 1) * SIZE * SIZE);
     let max = 0;
     for (const w of row) if (Number.isFinite(w)) max = Math.max(max, Math.abs(w));
-    const ctx = fig.querySelector('canvas').getContext('2d');
-    const img = ctx.createImageData(SIZE, SIZE);
+    const ctx = fig.firstChild.getContext('2d');
     for (let i = 0; i < row.length; i++) {
       const t = max > 0 && Number.isFinite(row[i]) ? row[i] / max : 0;
       // White at 0, towards red (positive) or blue (negative).

@@ -2,7 +2,7 @@
 // and its box kept in step, the paper preset, and the URL that reproduces the settings.
 import { paperSettings } from '../pkg/hd_wasm.js';
 import {
-  FIELDS, INPUTS, OPTIMIZERS, PAPER_OPTIMIZERS, paperMessage, parseField, parseOptimizers, toQuery,
+  FIELDS, INPUTS, OPTIMIZERS, PAPER_OPTIMIZERS, paperPreset, paperMessage, parseField, parseOptimizers, toQuery,
 } from './params.js';
 import { wasmReady } from './wasm.js';
 
@@ -102,7 +102,7 @@ export function wireForm({ onChange, onTrain, onSweep, say }) {
     if (e.key === 'Enter') onSweep();
   });
   // The paper's settings are hd-core's (through hd-wasm), so the page never restates them.
-  const paper = wasmReady.then(() => paperSettings());
+  const paper = wasmReady.then(() => paperPreset(paperSettings()));
   $('paper').addEventListener('click', async () => {
     const settings = await paper;
     for (const [key, v] of Object.entries(settings)) $(key).value = String(v);

@@ -1,28 +1,36 @@
-// Chart redraws spread over animation frames, one chart per frame, and only for charts on
-// screen: no single task blocks the page for long even on a slow device (a chart with nine long
-// lines can take tens of milliseconds to draw at 4× CPU throttling), and charts scrolled out of
-// view cost nothing until they come back. One job per frame rather than a time budget: uPlot
-// redraws in a microtask after `setData` returns, so a job's cost cannot be measured inside the
-// frame. A job queued again before it ran replaces the older one: only the latest data of a
-// chart is ever drawn. `<html data-drawn>` is "true" when no chart on screen waits, and a
-// chart's `data-stale` is set while its latest data is not drawn, for tests and tools.
+// Chart updates spread over animation frames, one chart per frame, and only for charts on
+// screen: the page's share of a chart update (its ranges, the lines decimated and posted to the
+// chart worker, the legend) stays small, and charts out of view (never yet seen, or scrolled
+// away) cost nothing until they come into view. A job queued again before it ran replaces the
+// older one: only the latest data of a chart is ever sent. `<html data-drawn>` is "true" when no
+// chart on screen waits, and a chart's `data-stale` is set while its latest data is not sent,
+// for tests and tools.
 
 const queue = new Map();
-/** Jobs of charts off screen, by element, run when it scrolls into view. */
+/** Jobs of charts off screen: element → (key → job), run when it scrolls into view. */
 const parked = new Map();
+/** The element each keyed job of an element belongs to. */
+const owners = new Map();
 const visible = new WeakMap();
 let pending = false;
 
 const observer = new IntersectionObserver((entries) => {
   for (const e of entries) {
     visible.set(e.target, e.isIntersecting);
-    const job = parked.get(e.target);
-    if (e.isIntersecting && job) {
+    const jobs = parked.get(e.target);
+    if (e.isIntersecting && jobs) {
       parked.delete(e.target);
-      enqueue(job.key, job.run);
+      for (const [key, job] of jobs) enqueue(key, job);
     }
   }
 }, { rootMargin: '200px' });
+
+/** True while a job of `el` is queued or parked. */
+function waits(el) {
+  if (parked.get(el)?.size) return true;
+  for (const key of queue.keys()) if (owners.get(key) === el) return true;
+  return false;
+}
 
 function run() {
   pending = false;
@@ -31,8 +39,10 @@ function run() {
     queue.delete(key);
     job();
   }
-  if (queue.size > 0) request();
-  else document.documentElement.dataset.drawn = 'true';
+  // A job that queued another (the redraw queues the charts') has requested the next frame
+  // already: a second request would run two jobs in it.
+  if (queue.size === 0) setDrawn('true');
+  else if (!pending) request();
 }
 
 function request() {
@@ -40,37 +50,45 @@ function request() {
   requestAnimationFrame(run);
 }
 
+/** Sets `<html data-drawn>`, only when it changes: each write is a DOM mutation. */
+function setDrawn(value) {
+  if (document.documentElement.dataset.drawn !== value) document.documentElement.dataset.drawn = value;
+}
+
 function enqueue(key, job) {
   queue.set(key, job);
-  document.documentElement.dataset.drawn = 'false';
+  setDrawn('false');
   if (!pending) request();
 }
 
 /**
  * Runs `job` in a coming animation frame, replacing any job queued under the same `key`. With
- * `el`, the job waits while `el` is off screen (its latest job runs when it scrolls into view).
+ * `el`, the job waits while `el` is off screen (the latest job of each key runs when it scrolls
+ * into view).
  */
 export function schedule(key, work, el = null) {
   let job = work;
   if (el) {
+    owners.set(key, el);
     // `data-stale` marks a chart whose latest data is not drawn yet (tests wait for it to go).
-    el.dataset.stale = 'true';
+    if (el.dataset.stale !== 'true') el.dataset.stale = 'true';
     job = () => {
       work();
-      delete el.dataset.stale;
+      if (!waits(el)) delete el.dataset.stale;
     };
     if (!visible.has(el)) {
+      // Not yet measured: the observer's first report (at the next frame) runs the job if the
+      // element is on screen, and parks it otherwise.
       visible.set(el, false);
       observer.observe(el);
-      // Not yet measured: run once now, so a first layout is never blank.
-      enqueue(key, job);
-      return;
     }
     if (!visible.get(el)) {
       queue.delete(key);
-      parked.set(el, { key, run: job });
+      if (!parked.has(el)) parked.set(el, new Map());
+      parked.get(el).set(key, job);
       return;
     }
+    parked.get(el)?.delete(key);
   }
   enqueue(key, job);
 }

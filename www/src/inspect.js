@@ -3,6 +3,7 @@
 // picks one. The pad works with a mouse, a finger or the keyboard (arrows move the pen, Space
 // lifts or lowers it).
 import { preprocess, drawWeights } from './digits.js';
+import { schedule } from './frames.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -62,8 +63,10 @@ export class Inspector {
     this.predict();
   }
 
+  /** Draws the weights in a frame of their own, and only once they are on screen (frames.js). */
   weights(w) {
-    drawWeights($('weights'), w);
+    const el = $('weights');
+    schedule('weights', () => drawWeights(el, w), el);
   }
 
   showProbabilities(probs) {

@@ -9,13 +9,15 @@ import { Runs, TrainingView } from './training.js';
 import { SweepView } from './sweep.js';
 import { Inspector } from './inspect.js';
 import { PlaygroundView } from './playground.js';
+import { schedule } from './frames.js';
 
 const $ = (id) => document.getElementById(id);
 const statusEl = $('status');
 const buttons = { start: $('start'), stop: $('stop'), sweep: $('sweep'), betasweep: $('betasweep'), export: $('export'), sweepExport: $('sweep-export') };
 
-/** Least time between two redraws: the charts need not follow every 25 ms slice. */
-const REDRAW_MS = 150;
+/** Least time between two redraws: the charts need not follow every 25 ms slice, and on a slow
+ * device every frame spent drawing is one the compositor and the visitor wait for. */
+const REDRAW_MS = 500;
 
 const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
 let ready = false;
@@ -41,18 +43,24 @@ function setStatus(text) {
 // first, so keyboard users are never dropped to the top of the page.
 function updateButtons() {
   const focused = document.activeElement;
-  buttons.start.disabled = !ready || busy !== null;
-  buttons.sweep.disabled = !ready || busy !== null;
-  buttons.betasweep.disabled = !ready || busy !== null;
-  buttons.stop.disabled = busy === null;
-  buttons.export.disabled = train.runs.length === 0;
-  buttons.sweepExport.disabled = sweep.runs.length === 0;
+  // Written only when it changes (each write is a DOM mutation): this runs with every redraw.
+  const set = (button, disabled) => {
+    if (button.disabled !== disabled) button.disabled = disabled;
+  };
+  set(buttons.start, !ready || busy !== null);
+  set(buttons.sweep, !ready || busy !== null);
+  set(buttons.betasweep, !ready || busy !== null);
+  set(buttons.stop, busy === null);
+  set(buttons.export, train.runs.length === 0);
+  set(buttons.sweepExport, sweep.runs.length === 0);
   if (focused?.disabled) (busy ? buttons.stop : buttons.start).focus();
 }
 
 function onChange() {
   const settings = readForm();
   if (settings) publish(settings);
+  // The charts and buttons for the chosen optimizers, built while nothing trains.
+  if (settings && busy === null) view.prepare(settings.opt);
   updateButtons();
 }
 
@@ -75,23 +83,20 @@ worker.onmessage = ({ data }) => {
       modes[data.mode].receive(data);
       scheduleRender();
       break;
-    case 'done':
-      if (data.stopped) {
-        // What arrived before the stop is shown now, so nothing changes after "Stopped."
-        const was = busy;
-        busy = null;
-        render();
-        if (was) setStatus(`Stopped${was === 'train' ? '' : ' the sweep'}.`);
-      } else {
-        modes[data.mode].finished = true;
-        busy = null;
-        render();
-        if (data.mode === 'train') inspector.chooseBest(train.runs);
-        setStatus(modes[data.mode].summary());
-      }
+    case 'done': {
+      // What arrived before the end is shown now, so nothing changes after "Stopped."
+      const was = busy;
+      busy = null;
+      if (!data.stopped) modes[data.mode].finished = true;
+      render();
+      if (!data.stopped && data.mode === 'train') inspector.chooseBest(train.runs);
+      const text = data.stopped ? (was ? `Stopped${was === 'train' ? '' : ' the sweep'}.` : null) : modes[data.mode].summary();
+      // A job after those render() queued: the status says "finished" once the table does.
+      if (text) schedule('status', () => busy === null && setStatus(text));
       for (const runs of [sweep, betaSweep]) if (runs.settings) sweepView.progress(runs, false);
       updateButtons();
       break;
+    }
     case 'prediction':
       inspector.showProbabilities(data.probs);
       break;
@@ -133,16 +138,18 @@ buttons.sweep.addEventListener('click', () => start('sweep'));
 buttons.betasweep.addEventListener('click', () => start('betasweep'));
 buttons.stop.addEventListener('click', () => worker.postMessage({ type: 'stop' }));
 
-// ---------- redraws: at most one per REDRAW_MS, inside an animation frame ----------
+// ---------- redraws: at most one per REDRAW_MS, as one job of the frame queue ----------
 
 let lastRender = 0;
 let renderPending = false;
 
+// The text (table, legend buttons, status) is one frame's job and each chart another's
+// (frames.js): a frame never does both.
 function scheduleRender() {
   if (renderPending) return;
   renderPending = true;
   const wait = Math.max(0, REDRAW_MS - (performance.now() - lastRender));
-  setTimeout(() => requestAnimationFrame(() => {
+  setTimeout(() => schedule('render', () => {
     renderPending = false;
     render();
   }), wait);
@@ -205,5 +212,6 @@ if (linkErrors.length > 0) {
   $('permalink').href = `?${toQuery(initial.settings)}`;
 }
 describeInputs(initial.settings);
+view.prepare(initial.settings.opt);
 updateButtons();
 window.addEventListener('error', (e) => setStatus(`Error: ${e.message}`));

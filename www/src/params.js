@@ -75,6 +75,29 @@ function paperNumber(v) {
   return v !== 0 && Math.abs(v) < 1e-3 ? v.toExponential() : String(v);
 }
 
+/** The shortest decimal that reads back as the same f32 as `v`: hd-wasm hands over f32 values
+ * widened exactly (0.9 arrives as 0.8999999761581421), the page writes the number as typed. */
+export function f32Decimal(v) {
+  const f = Math.fround(v);
+  for (let digits = 1; digits < 9; digits++) {
+    const d = Number(f.toPrecision(digits));
+    if (Math.fround(d) === f) return d;
+  }
+  return f;
+}
+
+/** A value from training (f32 widened to f64) as the shortest decimal that reads back as the
+ * same f32 (7 significant digits suffice): the α0 typed as 0.001 comes back from wasm as
+ * 0.0010000000474974513. Non-finite values stay as they are. */
+export function decimal(v) {
+  return Number.isFinite(v) ? Number(v.toPrecision(7)) : v;
+}
+
+/** hd-wasm's `paperSettings()` in the page's units: every number as its f32's shortest decimal. */
+export function paperPreset(raw) {
+  return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, typeof v === 'number' ? f32Decimal(v) : v]));
+}
+
 /** The page's note once the "Paper settings" preset is applied. `paper` is hd-wasm's
  * `paperSettings()`: the paper's logistic-regression settings (Baydin et al. 2018, §4) as hd-core
  * writes them down, in the page's settings fields. */

@@ -1,5 +1,9 @@
 // Preparing long series for drawing. No DOM, so node's test runner checks it.
 
+/** Most points per line a training chart draws (see `decimate`): what one chart update posts
+ * to the chart worker stays bounded however long the run. */
+export const MAX_POINTS = 300;
+
 /**
  * Averages consecutive points so a chart never draws more than `max` per line: drawing
  * 100,000 points per line (batch size 1) would block the page for hundreds of milliseconds.

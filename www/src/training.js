@@ -4,13 +4,11 @@
 import { FAMILIES, familyOf, labelOf } from './params.js';
 import { LineChart } from './charts.js';
 import { styleOf } from './palette.js';
-import { decimate, movingMean } from './series.js';
+import { MAX_POINTS, decimate, movingMean } from './series.js';
 import { schedule } from './frames.js';
 
 const $ = (id) => document.getElementById(id);
 
-/** Most points per line a chart draws (see `decimate`). */
-const MAX_POINTS = 300;
 /** Iterations averaged by the loss chart's "Smooth" option. */
 const SMOOTH = 25;
 
@@ -43,19 +41,20 @@ export class Runs {
     msg.runs.forEach((r, i) => {
       let run = this.runs[i];
       if (!run) {
-        run = { id: r.id, label: labelOf(r.id), alpha0: decimal(r.alpha0), beta: r.beta === null ? null : decimal(r.beta), loss: [], alpha: [], signal: [] };
+        run = { id: r.id, label: labelOf(r.id), alpha0: r.alpha0, beta: r.beta, loss: [], alpha: [], signal: [] };
         this.runs[i] = run;
       }
       run.status = r.status;
       run.divergedAt = r.divergedAt;
       run.alphaNow = r.alphaNow;
-      run.trainLoss = Array.from(r.trainLoss, (v) => decimal(nullIfNaN(v)));
-      run.testLoss = Array.from(r.testLoss, (v) => decimal(nullIfNaN(v)));
-      run.testAccuracy = Array.from(r.testAccuracy, (v) => decimal(nullIfNaN(v)));
-      for (const v of r.loss) run.loss.push(decimal(nullIfNaN(v)));
+      // The worker sent every number as its shortest decimal already (`decimal`, params.js).
+      run.trainLoss = Array.from(r.trainLoss, nullIfNaN);
+      run.testLoss = Array.from(r.testLoss, nullIfNaN);
+      run.testAccuracy = Array.from(r.testAccuracy, nullIfNaN);
+      for (const v of r.loss) run.loss.push(nullIfNaN(v));
       for (const v of r.alpha) {
         if (run.negativeAt === undefined && v < 0) run.negativeAt = run.alpha.length + 1;
-        run.alpha.push(decimal(nullIfNaN(v)));
+        run.alpha.push(nullIfNaN(v));
       }
       for (const v of r.signal) run.signal.push(nullIfNaN(v));
     });
@@ -73,12 +72,6 @@ export class Runs {
 
 function nullIfNaN(v) {
   return Number.isFinite(v) ? v : null;
-}
-
-/** The shortest decimal that reads back as the same f32 (7 significant digits suffice):
- * the α0 a user typed as 0.001 comes back from wasm as 0.0010000000474974513. */
-function decimal(v) {
-  return v === null ? null : Number(v.toPrecision(7));
 }
 
 /** A loss: fixed decimals, or scientific for a run far off the scale. */
@@ -156,6 +149,34 @@ export class TrainingView {
     for (const c of [this.charts.testLoss, this.charts.testAccuracy]) c.setXMax(epochs);
   }
 
+  /**
+   * Sets the view up for runs of the optimizers `ids` (in order) before they train: the family
+   * rows, the run buttons and each chart's lines and legend, each a frame job of its own
+   * (frames.js). The page calls it whenever the selection changes, so pressing Train finds it
+   * all built and its first frames only fill in numbers.
+   */
+  prepare(ids) {
+    const key = ids.join();
+    if (key === this.prepared) return;
+    this.prepared = key;
+    const runs = ids.map((id) => ({ id, label: labelOf(id) }));
+    this.hidden.clear();
+    this.layoutNow = this.layout(runs);
+    // Lines are set up in a chart's own job, or in its first drawing job if that comes first.
+    this.fresh = new Set(this.layoutNow.map(([chart]) => chart));
+    this.setUp = (chart, idx) => {
+      if (!this.fresh.delete(chart)) return;
+      chart.setSeries(idx.map((i) => ({ id: runs[i].id, label: runs[i].label, scale: chart.right && runs[i].id.endsWith('-hdm') ? 'right' : undefined })));
+    };
+    schedule('train-rows', () => {
+      for (const f of FAMILIES) this.panels[f.id].row.hidden = !runs.some((r) => familyOf(r.id) === f.id);
+    });
+    schedule('train-toggles', () => this.makeToggles(runs));
+    this.layoutNow.forEach(([chart, idx], n) => {
+      if (idx.length > 0) schedule(`train-${n}`, () => this.setUp(chart, idx), chart.el);
+    });
+  }
+
   render(train, force = false) {
     if (!train || (!train.dirty && !force)) return;
     this.train = train;
@@ -163,28 +184,26 @@ export class TrainingView {
     const runs = train.runs;
     const key = runs.map((r) => r.id).join();
     const total = train.settings.epochs * (train.iterationsPerEpoch || 1);
+    this.prepare(runs.map((r) => r.id));
     if (key !== this.key) {
       this.key = key;
-      this.hidden.clear();
-      this.layoutNow = this.layout(runs);
-      // New lines are set up in the chart's first drawing job (below), one chart per frame.
-      this.fresh = new Set(this.layoutNow.map(([chart]) => chart));
-      for (const f of FAMILIES) this.panels[f.id].row.hidden = !runs.some((r) => familyOf(r.id) === f.id);
-      this.makeToggles(runs);
       this.onRuns(runs);
     }
-    const setUp = (chart, idx) => {
-      if (!this.fresh.delete(chart)) return;
-      chart.setSeries(idx.map((i) => ({ id: runs[i].id, label: runs[i].label, scale: chart.right && runs[i].id.endsWith('-hdm') ? 'right' : undefined })));
-    };
+    const setUp = this.setUp;
     for (const c of [this.charts.loss, ...FAMILIES.flatMap((f) => [this.panels[f.id].alpha, this.panels[f.id].signal])]) c.setXMax(total);
     const smooth = $('smooth').checked;
     const series = (idx, pick) => decimate(idx.map((i) => pick(runs[i])), MAX_POINTS);
     const epochs = Math.max(0, ...runs.map((r) => r.testLoss?.length ?? 0));
     const ex = Array.from({ length: epochs }, (_, i) => i);
+    const hidden = [...this.hidden].join();
     this.layoutNow.forEach(([chart, idx], n) => {
       if (idx.length === 0) return;
       const epochly = chart === this.charts.testLoss || chart === this.charts.testAccuracy;
+      // What the chart would show: unchanged (the epoch charts between epochs), it is not
+      // redrawn.
+      const shown = `${epochly ? epochs : runs[idx[0]].loss.length}/${total}/${smooth}/${hidden}/${idx.map((i) => runs[i].status).join()}`;
+      if (chart.shown === shown && !this.fresh.has(chart)) return;
+      chart.shown = shown;
       const pick = chart === this.charts.loss ? (r) => (smooth ? movingMean(r.loss, SMOOTH) : r.loss)
         : epochly ? (r) => (chart === this.charts.testLoss ? r.testLoss : r.testAccuracy) ?? []
           : Object.values(this.panels).some((p) => p.alpha === chart) ? (r) => r.alpha : (r) => r.signal;
@@ -204,10 +223,14 @@ export class TrainingView {
         }
       }, chart.el);
     });
-    this.describe(runs);
-    this.renderTable(train);
-    this.updateToggles(runs);
-    this.explainNegative(runs);
+    // The text, in frames of its own (frames.js): the table, the buttons, then the charts'
+    // text alternatives and the note on negative α.
+    schedule('train-table', () => this.renderTable(train));
+    schedule('train-toggles-text', () => this.updateToggles(runs));
+    schedule('train-text', () => {
+      this.describe(runs);
+      this.explainNegative(runs);
+    });
   }
 
   /** The text alternative of every chart: each run's final value. */
@@ -228,7 +251,9 @@ export class TrainingView {
 
   explainNegative(runs) {
     const notes = runs.flatMap((r) => (r.negativeAt === undefined ? [] : [`${r.label}'s α went below zero at iteration ${r.negativeAt}`]));
-    $('alpha-note').textContent = notes.length === 0 ? '' : `${notes.join('; ')}. A negative α steps uphill: successive gradients kept disagreeing, so HD kept shrinking α past zero (the paper lets it; a bad β makes it likely). Plain rules never do this.`;
+    const text = notes.length === 0 ? '' : `${notes.join('; ')}. A negative α steps uphill: successive gradients kept disagreeing, so HD kept shrinking α past zero (the paper lets it; a bad β makes it likely). Plain rules never do this.`;
+    // Written only when it changes: a write is a DOM mutation (and a live region's announcement).
+    if ($('alpha-note').textContent !== text) $('alpha-note').textContent = text;
   }
 
   /** One button per run: shows or hides it in every chart (the shared legend). */
@@ -240,6 +265,8 @@ export class TrainingView {
       b.className = 'toggle';
       b.dataset.index = String(i);
       b.setAttribute('aria-pressed', 'true');
+      b.textContent = r.label;
+      b.style.borderLeftColor = styleOf(r.id).stroke;
       b.addEventListener('click', () => {
         if (this.hidden.has(i)) this.hidden.delete(i);
         else this.hidden.add(i);
@@ -265,9 +292,9 @@ export class TrainingView {
   updateToggles(runs) {
     $('toggles').querySelectorAll('button.toggle').forEach((b) => {
       const r = runs[Number(b.dataset.index)];
+      if (!r) return; // buttons of another selection, about to be replaced
       const text = `${runLabel(r)} · loss ${fmt(last(r.trainLoss), 3)} · α ${r.status === 'diverged' ? '—' : short(r.alphaNow, 3)}`;
       if (b.textContent !== text) b.textContent = text;
-      b.style.borderLeftColor = styleOf(r.id).stroke;
     });
   }
 
@@ -293,15 +320,20 @@ export class TrainingView {
       ];
     });
     while (body.rows.length > rows.length) body.deleteRow(-1);
+    const heads = [...$('results').tHead.rows[0].cells].map((c) => c.textContent);
     rows.forEach((cells, i) => {
-      const row = body.rows[i] ?? body.insertRow();
-      row.dataset.id = train.runs[i].id;
-      row.dataset.status = train.runs[i].status;
-      cells.forEach((text, j) => {
-        const cell = row.cells[j] ?? row.insertCell();
-        if (cell.textContent !== text) cell.textContent = text;
+      let row = body.rows[i];
+      if (!row) {
+        row = body.insertRow();
         // Stacked on a phone: each cell says which column it is.
-        cell.dataset.label = $('results').tHead.rows[0].cells[j].textContent;
+        for (const label of heads) row.insertCell().dataset.label = label;
+      }
+      const { id, status } = train.runs[i];
+      if (row.dataset.id !== id) row.dataset.id = id;
+      if (row.dataset.status !== status) row.dataset.status = status;
+      cells.forEach((text, j) => {
+        const cell = row.cells[j];
+        if (cell.textContent !== text) cell.textContent = text;
       });
     });
   }

@@ -1,19 +1,23 @@
 // The training worker: loads hd-wasm and the digits, then trains in slices of about 25 ms,
-// posting what changed after each slice, so the page never waits on a long computation.
+// posting what changed every POST_MS, so the page never waits on a long computation and gets
+// few, batched messages.
 //
 // Messages in:  {type: 'train' | 'sweep' | 'betasweep', settings}, {type: 'stop'}, {type: 'predict', run, pixels},
 //               {type: 'weights', run}, {type: 'bench', seconds}
-// Messages out: {type: 'loading', received, total}, {type: 'ready', ids, digits}, {type: 'progress', ...}, {type: 'done', stopped},
+// Messages out: {type: 'loading', received, total}, {type: 'ready', ids, digits}, {type: 'progress', at, ...}, {type: 'done', stopped},
 //               {type: 'prediction', run, probs}, {type: 'weights', run, weights},
 //               {type: 'bench', ...}, {type: 'error', message}
 import init, { Digits, Session, optimizerIds, optimizerLabel } from '../pkg/hd_wasm.js';
-import { BETA_FACTORS, OPTIMIZERS, SWEEP_ALPHAS } from './params.js';
+import { BETA_FACTORS, OPTIMIZERS, SWEEP_ALPHAS, decimal } from './params.js';
 
 const wasmUrl = new URL('../pkg/hd_wasm_bg.wasm', import.meta.url);
 const digitsUrl = new URL('../pkg/mnist-10k.bin.gz', import.meta.url);
 
 /** Target wall time of one training slice: short enough to react to "stop" at once. */
 const SLICE_MS = 25;
+/** Least time between two progress messages: each is a task on the page's main thread, and the
+ * page redraws every 500 ms at most, so the slices' results go out in batches. */
+const POST_MS = 200;
 
 let digits = null;
 /** The latest session of each mode; the training one answers predictions and weights. */
@@ -71,19 +75,27 @@ function replaceSession(mode, make) {
   return sessions[mode];
 }
 
+function decimals(values) {
+  return Float64Array.from(values, decimal);
+}
+
+/** Posts what the page does not have yet of every run. */
 function snapshot(mode, session) {
   const runs = [];
   for (let i = 0; i < session.runCount; i++) {
     const from = sent[i];
-    const loss = session.iterationLoss(i, from);
-    const alpha = session.iterationAlpha(i, from);
-    const signal = session.iterationSignal(i, from);
+    // Losses and α as the page shows them (their shortest decimals), converted here rather than
+    // on the page's main thread.
+    const loss = decimals(session.iterationLoss(i, from));
+    const alpha = decimals(session.iterationAlpha(i, from));
+    const signal = Float64Array.from(session.iterationSignal(i, from));
     sent[i] = from + loss.length;
+    const beta = session.beta(i);
     runs.push({
       index: i,
       id: session.runId(i),
-      alpha0: session.alpha0(i),
-      beta: session.beta(i) ?? null,
+      alpha0: decimal(session.alpha0(i)),
+      beta: beta === undefined || beta === null ? null : decimal(beta),
       status: session.runStatus(i),
       divergedAt: session.divergedAt(i) ?? null,
       alphaNow: session.alpha(i),
@@ -91,9 +103,9 @@ function snapshot(mode, session) {
       loss,
       alpha,
       signal,
-      trainLoss: session.epochTrainLoss(i),
-      testLoss: session.epochTestLoss(i),
-      testAccuracy: session.epochTestAccuracy(i),
+      trainLoss: decimals(session.epochTrainLoss(i)),
+      testLoss: decimals(session.epochTestLoss(i)),
+      testAccuracy: decimals(session.epochTestAccuracy(i)),
     });
   }
   const transfer = runs.flatMap((r) => [r.loss.buffer, r.alpha.buffer, r.signal.buffer]);
@@ -101,6 +113,8 @@ function snapshot(mode, session) {
     {
       type: 'progress',
       mode,
+      // When it was sent, by the worker's clock: its spacing is the batching (POST_MS).
+      at: performance.now(),
       iteration: session.iteration,
       epoch: session.epoch,
       iterationsPerEpoch: session.iterationsPerEpoch,
@@ -125,7 +139,9 @@ async function train(mode, settings) {
     for (const id of settings.opt) session.addRun(id, settings.alpha0);
   }
   sent = new Array(session.runCount).fill(0);
-  snapshot(mode, session);
+  // The first slice's results go out at once, so the first message already carries every
+  // run's first losses (the charts never start empty); then at most one every POST_MS.
+  let posted = -Infinity;
   let chunk = 1;
   while (job === me && !session.finished) {
     const t0 = performance.now();
@@ -133,7 +149,10 @@ async function train(mode, settings) {
     const ms = performance.now() - t0;
     // Aim each slice at SLICE_MS whatever the batch size and the number of runs.
     if (done === chunk) chunk = Math.max(1, Math.min(chunk * 4, Math.round((chunk * SLICE_MS) / Math.max(ms, 0.1))));
-    snapshot(mode, session);
+    if (session.finished || t0 + ms - posted >= POST_MS) {
+      snapshot(mode, session);
+      posted = performance.now();
+    }
     await yieldToEvents();
   }
   if (job === me) postMessage({ type: 'done', mode, stopped: false });

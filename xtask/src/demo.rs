@@ -235,7 +235,8 @@ const WASM_OPT_FEATURES: [&str; 7] = [
 ];
 
 /// `cargo xtask demo --bench`: native and in-browser throughput of the same training loop in one
-/// run, the wasm module's gzipped size and the page's time to interactive.
+/// run, the wasm module's gzipped size, the page's time to interactive, and its main-thread
+/// long tasks while training at 4× CPU throttling (by the wall clock and by CPU time).
 fn benchmark(dist: &Path) -> Result<()> {
     ensure_apt(&CHROMIUM_PACKAGES)?;
     let digits = www().join("pkg").join("mnist-10k.bin");
@@ -274,6 +275,9 @@ fn benchmark(dist: &Path) -> Result<()> {
     let over = json_number(&report, "tasks_over_50ms_while_training")?;
     // The browser reports only tasks over 50 ms (long tasks), so 0 means none.
     let longest = json_number(&report, "longest_task_while_training_ms")?;
+    // The same runs by the main thread's CPU time, which leaves out waiting for a core: the
+    // longest task of all three runs, and how many tasks of all three took over 50 ms.
+    let busiest = json_number(&report, "busiest_task_ms")?;
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -298,7 +302,11 @@ fn benchmark(dist: &Path) -> Result<()> {
     } else {
         format!("{over:.0} (longest {longest:.0} ms)")
     };
-    println!("  tasks over 50 ms, 9 optimizers, CPU 4x slower:   {tasks:>9}");
+    println!("  tasks over 50 ms, 9 optimizers, CPU 4x (best of 3): {tasks:>7}");
+    let busy = json_number(&report, "busy_tasks_over_50ms")?;
+    println!(
+        "  ... by main-thread CPU time (all 3 runs):  {busy:>4.0} over 50 ms (longest {busiest:.0} ms)"
+    );
     println!("  raw: {}", report.trim());
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! hd-core's [`Config`] as `summary.json` and checkpoints store it.
+//! hd-core's [`Config`] as `summary.json` and checkpoints store it, and the optimizer as its
+//! id.
 //!
 //! hd-core has no serde (it is `no_std` and takes no dependencies), so its types are
 //! described here with serde's remote derive: each definition names hd-core's type and the
@@ -103,3 +104,18 @@ macro_rules! optional {
 
 optional!(optional_hyper, Hyper, "HyperDef");
 optional!(optional_transition, Transition, "TransitionDef");
+
+/// `summary.json` and checkpoints write the optimizer as its id.
+pub(super) mod optimizer_id {
+    use crate::config::OptimizerKind;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &OptimizerKind, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(v.id())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OptimizerKind, D::Error> {
+        let id = String::deserialize(d)?;
+        id.parse().map_err(D::Error::custom)
+    }
+}

@@ -468,6 +468,30 @@ pub fn run_optimizer(
     device: Device,
     backend: Backend,
 ) -> Result<(Trajectory, Backend, Option<String>), OptimError> {
+    let mut used = Backend::Libtorch;
+    let (trajectory, opt) = run_configured(config, sizes, steps, device, |opt| {
+        used = opt.set_backend(backend);
+    })?;
+    Ok((
+        trajectory,
+        used,
+        opt.fused_unavailable().map(str::to_string),
+    ))
+}
+
+/// hd-native's [`HdOptimizer`] over tensors of `sizes` from [`initial`] on `device`, set up by
+/// `configure` (a backend, a chunk length) before its first step, for `steps` steps of the
+/// [`gradient`]s written as autograd would: the trajectory and the optimizer at the end.
+///
+/// # Errors
+/// A libtorch or optimizer error.
+pub fn run_configured(
+    config: Config,
+    sizes: &[usize],
+    steps: u64,
+    device: Device,
+    configure: impl FnOnce(&mut HdOptimizer),
+) -> Result<(Trajectory, HdOptimizer), OptimError> {
     let vs = nn::VarStore::new(device);
     let vars = initial(sizes)
         .iter()
@@ -478,7 +502,7 @@ pub fn run_optimizer(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut opt = HdOptimizer::new(&vs, config)?;
-    let used = opt.set_backend(backend);
+    configure(&mut opt);
     let mut alphas = Vec::new();
     for step in 0..steps {
         tch::no_grad(|| -> Result<(), OptimError> {
@@ -515,7 +539,6 @@ pub fn run_optimizer(
             alphas,
             alpha_buffer,
         },
-        used,
-        opt.fused_unavailable().map(str::to_string),
+        opt,
     ))
 }

@@ -1,47 +1,13 @@
 // End-to-end tests of the built demo in real headless Chromium: train from a link, check the
 // results table, the charts, the weights, the drawing pad, the sweep and CSV export, and that
 // bad settings are refused with a message. Screenshots go to $HD_ARTIFACTS.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { baseUrl, launch } from '../browser.mjs';
+import { TIMEOUT, downloadCsv, drawnChart, finish, finished, open as openPage, ready, useBrowser } from '../pages.mjs';
 
-const artifacts = process.env.HD_ARTIFACTS ?? 'test-artifacts';
-mkdirSync(artifacts, { recursive: true });
 const LN10 = Math.log(10); // loss of the untrained (zero) model on any digit: −ln(1/10)
-const TIMEOUT = 180_000;
-
-/** Scrolls chart `id` into view and waits until its latest data is drawn (charts off screen
- * are drawn when they come into view). */
-async function drawnChart(page, id) {
-  await page.locator(`#${id}`).scrollIntoViewIfNeeded();
-  await page.locator(`#${id}:not([data-stale])`).waitFor();
-}
-
-let browser;
-before(async () => {
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-});
-
-/** A page that records console errors, uncaught exceptions and failed requests. (Main-thread
- * long tasks are timings, measured by `cargo xtask demo --bench`, not asserted here.) */
-async function open(query) {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  const problems = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console.error: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`uncaught: ${e.message}`));
-  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()}`));
-  // Error events Playwright does not count as uncaught (e.g. a ResizeObserver loop).
-  await page.addInitScript(() => window.addEventListener('error', (e) => console.error(`window error: ${e.message}`)));
-  await page.goto(`${baseUrl()}${query}`);
-  return { page, problems };
-}
+const browser = useBrowser();
+const open = (query) => openPage(browser(), query);
 
 /** The results table as objects keyed by column header. */
 async function table(page) {
@@ -57,8 +23,7 @@ test('a link with run=1 trains SGD and SGD-HD to above 85 % test accuracy', { ti
   // Grey levels in [0, 1]: α0 = 0.05 is a good rate there (standardised inputs need a smaller one).
   const { page, problems } = await open('?opt=sgd,sgd-hd&alpha0=0.05&beta=0.001&batch=128&epochs=4&seed=1&inputs=unit&run=1');
   assert.equal(await page.locator('table#results caption').textContent(), 'Results');
-  const status = page.getByRole('status');
-  await status.filter({ hasText: 'finished' }).waitFor({ timeout: TIMEOUT });
+  await finished(page);
   const readyAt = await page.evaluate(() => performance.getEntriesByName('hd-ready')[0]?.startTime);
   assert.ok(readyAt > 0, 'the page marks when it is ready');
 
@@ -79,12 +44,17 @@ test('a link with run=1 trains SGD and SGD-HD to above 85 % test accuracy', { ti
   assert.equal(number(sgd['α']), 0.05);
   assert.ok(Math.abs(number(hd['α']) - 0.05) > 0.05 * 0.05, `SGD-HD α ${hd['α']} barely moved`);
 
-  // Every chart drew both lines (once on screen), the weights show ten digits.
+  // Every chart drew both lines (once on screen), at the size its canvas has on the page (the
+  // chart worker draws what it is told; a chart sized while off screen once kept its old box).
   for (const id of ['chart-loss', 'chart-alpha-sgd', 'chart-test-loss', 'chart-test-accuracy']) {
     await drawnChart(page, id);
     const legend = await page.locator(`#${id} .u-legend .u-series .u-label`).allTextContents();
     assert.deepEqual(legend.slice(1), ['SGD', 'SGD-HD'], id);
+    const box = await page.locator(`#${id} canvas`).boundingBox();
+    assert.equal(await page.locator(`#${id}`).getAttribute('data-size'), `${Math.round(box.width)}x${Math.round(box.height)}`, id);
   }
+  // The weights are drawn once they are on screen.
+  await page.locator('#weights').scrollIntoViewIfNeeded();
   await page.locator('#weights canvas').nth(9).waitFor();
   assert.equal(await page.locator('#weights canvas').count(), 10);
 
@@ -102,16 +72,14 @@ test('a link with run=1 trains SGD and SGD-HD to above 85 % test accuracy', { ti
   // Centred and scaled as MNIST's digits were, the stroke reads as a 1 to the trained model.
   assert.equal((await page.locator('#probs li.best .digit').textContent()).trim(), '1');
 
-  await page.screenshot({ path: join(artifacts, 'trained.png'), fullPage: true });
-  assert.deepEqual(problems, []);
-  await page.close();
+  await finish(page, problems, 'trained.png');
 });
 
 test('a diverging run is marked, stops, and leaves the charts readable', { timeout: TIMEOUT }, async () => {
   // Adam-HD with β = 1 (the largest the form allows): its first hypergradient step throws α to
   // about −36 (measured), the next loss is NaN. Adam beside it trains normally.
   const { page, problems } = await open('?opt=adam,adam-hd&alpha0=0.1&beta_adam=1&epochs=1&seed=1&inputs=unit&run=1');
-  await page.getByRole('status').filter({ hasText: 'finished' }).waitFor({ timeout: TIMEOUT });
+  await finished(page);
   assert.match(await page.getByRole('status').textContent(), /1 diverged/);
   const [adam, adamHd] = await table(page);
   assert.equal(adam.Optimizer, 'Adam');
@@ -128,14 +96,12 @@ test('a diverging run is marked, stops, and leaves the charts readable', { timeo
   assert.ok(lo > -1 && hi < 1 && lo < 0.1 && hi > 0.1, `α axis [${lo}, ${hi}]`);
   // Where α went negative, the page says so and why.
   assert.match(await page.locator('#alpha-note').textContent(), /Adam-HD's α went below zero at iteration \d+\. A negative α steps uphill/);
-  await page.screenshot({ path: join(artifacts, 'diverged.png'), fullPage: true });
-  assert.deepEqual(problems, []);
-  await page.close();
+  await finish(page, problems, 'diverged.png');
 });
 
 test('Stop halts training and Train starts a fresh run', { timeout: TIMEOUT }, async () => {
   const { page, problems } = await open('?opt=sgd,adam&alpha0=0.01&batch=1&epochs=100');
-  await page.locator('html[data-ready="true"]').waitFor({ timeout: TIMEOUT });
+  await ready(page);
   // Before any run the charts say they are empty rather than show an arbitrary range.
   assert.equal(await page.locator('#chart-test-loss').getAttribute('data-empty'), 'true');
   await page.locator('#start').click();
@@ -161,14 +127,12 @@ test('Stop halts training and Train starts a fresh run', { timeout: TIMEOUT }, a
   assert.deepEqual((await table(page)).map((r) => r.Epoch), ['1 / 1', '1 / 1']);
   // The narrow (phone) layout, for review.
   await page.setViewportSize({ width: 390, height: 844 });
-  await page.screenshot({ path: join(artifacts, 'narrow.png'), fullPage: true });
-  assert.deepEqual(problems, []);
-  await page.close();
+  await finish(page, problems, 'narrow.png');
 });
 
 test('bad settings get inline messages and never start a run', { timeout: TIMEOUT }, async () => {
   const { page, problems } = await open('?opt=sgd');
-  await page.locator('html[data-ready="true"]').waitFor({ timeout: TIMEOUT });
+  await ready(page);
   const train = page.locator('#start');
   assert.equal(await train.isEnabled(), true);
   let attempts = 0;
@@ -214,14 +178,12 @@ test('bad settings get inline messages and never start a run', { timeout: TIMEOU
   await train.click();
   await page.getByRole('status').filter({ hasText: 'Fix the highlighted settings' }).waitFor();
   assert.equal(await page.locator('table#results tbody tr').count(), 0, 'nothing ran');
-  await page.screenshot({ path: join(artifacts, 'invalid-settings.png'), fullPage: true });
-  assert.deepEqual(problems, []);
-  await page.close();
+  await finish(page, problems, 'invalid-settings.png');
 });
 
 test('bad values in a link are shown, and run=1 does not start', { timeout: TIMEOUT }, async () => {
   const { page, problems } = await open('?opt=sgd,warp&alpha0=NaN&batch=99999&run=1');
-  await page.locator('html[data-ready="true"]').waitFor({ timeout: TIMEOUT });
+  await ready(page);
   await page.locator('#alpha0-error').filter({ hasText: 'Not a number' }).waitFor();
   await page.locator('#batch-error').filter({ hasText: 'at most 8000' }).waitFor();
   await page.locator('#opt-error').filter({ hasText: 'Unknown optimizer “warp”' }).waitFor();
@@ -231,13 +193,12 @@ test('bad values in a link are shown, and run=1 does not start', { timeout: TIME
   assert.match(await page.getByRole('status').textContent(), /invalid settings \(alpha0, batch, opt\)/);
   await page.waitForTimeout(1000);
   assert.equal(await page.locator('table#results tbody tr').count(), 0, 'nothing ran');
-  assert.deepEqual(problems, []);
-  await page.close();
+  await finish(page, problems);
 });
 
 test('paper preset, α0 sweep and CSV export', { timeout: TIMEOUT }, async () => {
   const { page, problems } = await open('?opt=sgd,sgd-hd&epochs=1&sweep_epochs=1&alpha0=0.05&batch=500');
-  await page.locator('html[data-ready="true"]').waitFor({ timeout: TIMEOUT });
+  await ready(page);
   await page.locator('#paper').click();
   const values = {};
   for (const k of ['alpha0', 'beta', 'beta_adam', 'beta_mult', 'mu', 'l2', 'batch', 'inputs']) values[k] = await page.locator(`#${k}`).inputValue();
@@ -267,8 +228,7 @@ test('paper preset, α0 sweep and CSV export', { timeout: TIMEOUT }, async () =>
   assert.match(await page.locator('#sweep-conclusion').textContent(), /SGD tuned \(its best α0, 1e-\d\) reaches/);
   const legend = await page.locator('#chart-sweep .u-legend .u-series .u-label').allTextContents();
   assert.ok(legend[1].startsWith('SGD') && legend[2].startsWith('SGD-HD'), legend.join());
-  const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#sweep-export').click()]);
-  const csv = readFileSync(await download.path(), 'utf8').trimEnd().split('\n');
+  const csv = await downloadCsv(page, '#sweep-export');
   assert.equal(csv[0], 'optimizer,alpha0,beta,mu,l2,batch,seed,status,record,index,train_loss,test_loss,test_accuracy,alpha');
   // 12 runs × (63 minibatches of 128 in 8,000 images + epochs 0 and 1).
   assert.equal(csv.length, 1 + 12 * (63 + 2));
@@ -288,7 +248,5 @@ test('paper preset, α0 sweep and CSV export', { timeout: TIMEOUT }, async () =>
   const betaLegend = await page.locator('#chart-sweep-beta .u-legend .u-series .u-label').allTextContents();
   assert.deepEqual(betaLegend.slice(1), ['SGD-HD']);
   assert.match(await page.locator('#sweep-beta-conclusion').textContent(), /^β sweep at α0 = 0\.001, final training loss: SGD-HD: 0\.01× → [\d.]+, 0\.1× → [\d.]+, 1× → [\d.]+, 10× → [\d.]+, 100× → /);
-  await page.screenshot({ path: join(artifacts, 'sweep.png'), fullPage: true });
-  assert.deepEqual(problems, []);
-  await page.close();
+  await finish(page, problems, 'sweep.png');
 });

@@ -2,41 +2,12 @@
 // the hypergradient beside α with one cursor, the paper's preprocessing, the 2-D playground
 // (its path checked against the paper's rule computed here), keyboard-only use, the
 // accessibility tree, and the phone layout. Screenshots go to $HD_ARTIFACTS.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { baseUrl, launch } from '../browser.mjs';
+import { TIMEOUT, downloadCsv, drawnChart, finish, finished, open as openPage, ready, snapshot, useBrowser } from '../pages.mjs';
 
-const artifacts = process.env.HD_ARTIFACTS ?? 'test-artifacts';
-mkdirSync(artifacts, { recursive: true });
-const TIMEOUT = 180_000;
-
-/** Scrolls chart `id` into view and waits until its latest data is drawn (charts off screen
- * are drawn when they come into view). */
-async function drawnChart(page, id) {
-  await page.locator(`#${id}`).scrollIntoViewIfNeeded();
-  await page.locator(`#${id}:not([data-stale])`).waitFor();
-}
-
-let browser;
-before(async () => {
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-});
-
-async function open(query, viewport = { width: 1280, height: 900 }) {
-  const page = await browser.newPage({ viewport });
-  const problems = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console.error: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`uncaught: ${e.message}`));
-  await page.goto(`${baseUrl()}${query}`);
-  return { page, problems };
-}
+const browser = useBrowser();
+const open = (query, viewport) => openPage(browser(), query, viewport);
 
 const yRange = async (page, id) => {
   const el = page.locator(`#${id}`);
@@ -46,7 +17,7 @@ const yRange = async (page, id) => {
 test('Adam-HD\'s α is readable on its own scale, beside its hypergradient, with one cursor', { timeout: TIMEOUT }, async () => {
   // The paper's settings (the defaults): α0 = 0.001, β = 1e-7 for Adam-HD.
   const { page, problems } = await open('?opt=sgd-hd,adam,adam-hd&epochs=1&run=1');
-  await page.getByRole('status').filter({ hasText: 'finished' }).waitFor({ timeout: TIMEOUT });
+  await finished(page);
   await drawnChart(page, 'chart-alpha-adam');
   await drawnChart(page, 'chart-signal-adam');
   const csv = await exportCsv(page, '#export');
@@ -74,15 +45,12 @@ test('Adam-HD\'s α is readable on its own scale, beside its hypergradient, with
     return (el.style.transform || el.style.left) !== b;
   }, before);
   assert.notEqual(await cursor(), before);
-  await page.screenshot({ path: join(artifacts, 'alpha-panels.png'), fullPage: true });
-  assert.deepEqual(problems, []);
-  await page.close();
+  await finish(page, problems, 'alpha-panels.png');
 });
 
 /** Clicks an export button and parses the CSV into objects. */
 async function exportCsv(page, button) {
-  const [download] = await Promise.all([page.waitForEvent('download'), page.locator(button).click()]);
-  const [head, ...lines] = readFileSync(await download.path(), 'utf8').trimEnd().split('\n');
+  const [head, ...lines] = await downloadCsv(page, button);
   const keys = head.split(',');
   return lines.map((l) => Object.fromEntries(l.split(',').map((v, i) => [keys[i], v])));
 }
@@ -90,11 +58,10 @@ async function exportCsv(page, button) {
 test('the paper\'s standardised inputs make SGD-HD\'s α peak early and decay, as in its Fig. 2', { timeout: TIMEOUT }, async () => {
   const peak = async (inputs) => {
     const { page, problems } = await open(`?opt=sgd-hd&epochs=2&inputs=${inputs}&run=1`);
-    await page.getByRole('status').filter({ hasText: 'finished' }).waitFor({ timeout: TIMEOUT });
+    await finished(page);
     const note = await page.locator('#inputs-note').textContent();
     const alphas = (await exportCsv(page, '#export')).filter((r) => r.record === 'iteration').map((r) => Number(r.alpha));
-    assert.deepEqual(problems, []);
-    await page.close();
+    await finish(page, problems);
     const top = Math.max(...alphas);
     return { note, at: alphas.indexOf(top), top, end: alphas.at(-1), n: alphas.length };
   };
@@ -157,14 +124,13 @@ test('the 2-D playground steps hd-core\'s SGD-HD along the paper\'s path', { tim
   await page.locator('#pg-objective').selectOption('rosenbrock');
   await page.locator('#pg-canvas[data-steps="0"]').waitFor();
   await canvas.scrollIntoViewIfNeeded();
-  await page.screenshot({ path: join(artifacts, 'playground.png') });
-  assert.deepEqual(problems, []);
-  await page.close();
+  await snapshot(page, 'playground.png');
+  await finish(page, problems);
 });
 
 test('keyboard only: train, keep the focus, draw a digit; the accessibility tree names everything', { timeout: TIMEOUT }, async () => {
   const { page, problems } = await open('?opt=sgd,sgd-hd&epochs=40&batch=256&inputs=unit&alpha0=0.05');
-  await page.locator('html[data-ready="true"]').waitFor({ timeout: TIMEOUT });
+  await ready(page);
   // Tab to Train from the top of the page.
   for (let i = 0; i < 40 && (await page.evaluate(() => document.activeElement?.id)) !== 'start'; i++) await page.keyboard.press('Tab');
   assert.equal(await page.evaluate(() => document.activeElement?.id), 'start');
@@ -180,7 +146,7 @@ test('keyboard only: train, keep the focus, draw a digit; the accessibility tree
   await page.locator('#epochs').fill('2');
   await page.locator('#start').focus();
   await page.keyboard.press('Enter');
-  await page.getByRole('status').filter({ hasText: 'finished' }).waitFor({ timeout: TIMEOUT });
+  await finished(page);
   assert.equal(await page.evaluate(() => document.activeElement?.id), 'start');
   // The slider says its value in words.
   assert.equal(await page.locator('#alpha0-slider').getAttribute('aria-valuetext'), 'α0 = 0.05');
@@ -208,13 +174,12 @@ test('keyboard only: train, keep the focus, draw a digit; the accessibility tree
   assert.match(tree, /img "α per iteration, SGD family\. SGD from 0\.05 to 0\.05; SGD-HD from 0\.05 to [\d.]+\."/);
   assert.match(tree, /img "Test accuracy per epoch\. Latest: SGD \d+\.\d+ %; SGD-HD \d+\.\d+ %\."/);
   assert.match(tree, /slider "α0 on a log scale/);
-  assert.deepEqual(problems, []);
-  await page.close();
+  await finish(page, problems);
 });
 
 test('phone (390 × 844): Train in view, nothing overflows, the table and legends fit', { timeout: TIMEOUT }, async () => {
   const { page, problems } = await open('?opt=sgd,sgd-hd,adam,adam-hd&epochs=1&batch=512&run=1', { width: 390, height: 844 });
-  await page.getByRole('status').filter({ hasText: 'finished' }).waitFor({ timeout: TIMEOUT });
+  await finished(page);
   await page.evaluate(() => window.scrollTo(0, 0));
   const train = await page.locator('#start').boundingBox();
   assert.ok(train.y + train.height <= 844, `Train ends at ${train.y + train.height}`);
@@ -237,11 +202,7 @@ test('phone (390 × 844): Train in view, nothing overflows, the table and legend
     id: e.id, legend: e.querySelector('.u-legend')?.getBoundingClientRect().height ?? 0, plot: e.querySelector('.u-wrap')?.getBoundingClientRect().height ?? 0,
   })));
   for (const s of sizes) assert.ok(s.legend <= s.plot, `${s.id}: legend ${s.legend} px, chart ${s.plot} px`);
-  await page.screenshot({ path: join(artifacts, 'phone.png'), fullPage: true });
-  await page.screenshot({ path: join(artifacts, 'phone-top.png') });
-  for (const part of ['curves', 'alpha', 'results', 'playground']) {
-    await page.locator(`section.${part}`).screenshot({ path: join(artifacts, `phone-${part}.png`) });
-  }
-  assert.deepEqual(problems, []);
-  await page.close();
+  await snapshot(page, 'phone-top.png');
+  for (const part of ['curves', 'alpha', 'results', 'playground']) await snapshot(page.locator(`section.${part}`), `phone-${part}.png`);
+  await finish(page, problems, 'phone.png');
 });

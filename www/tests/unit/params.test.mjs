@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  FIELDS, OPTIMIZER_IDS, csvField, defaults, fromQuery, paperMessage, parseField, parseOptimizers, toCsv, toQuery,
+  FIELDS, OPTIMIZER_IDS, csvField, defaults, f32Decimal, fromQuery, paperMessage, paperPreset, parseField, parseOptimizers, toCsv, toQuery,
 } from '../../src/params.js';
 
 test('numbers in decimal or scientific form parse; junk does not', () => {
@@ -71,6 +71,17 @@ test('bad URL values are reported and replaced by defaults', () => {
 // the_paper_preset_is_the_papers_logistic_regression checks them against the paper); here, that
 // the page accepts each and says what it applied.
 const PAPER = { inputs: 'standardised', alpha0: 1e-3, beta: 1e-3, beta_adam: 1e-7, beta_mult: 0.02, mu: 0.9, l2: 1e-4, batch: 128 };
+
+test('hd-wasm\'s f32 values become the paper\'s decimals', () => {
+  // What paperSettings() hands over: each f32 widened exactly (Math.fround is that widening).
+  const raw = Object.fromEntries(Object.entries(PAPER).map(([k, v]) => [k, typeof v === 'number' ? Math.fround(v) : v]));
+  assert.notEqual(raw.beta_adam, 1e-7); // 1.0000000116860974e-7 as handed over
+  assert.deepEqual(paperPreset(raw), PAPER);
+  // Digits as few as the f32 needs: 0.1 + 0.2 is the f32 nearest 0.3; a third needs eight.
+  assert.equal(f32Decimal(0.1 + 0.2), 0.3);
+  assert.equal(f32Decimal(Math.fround(1 / 3)), 0.33333334);
+  assert.equal(f32Decimal(128), 128);
+});
 
 test('the paper preset matches Baydin et al. 2018 §4', () => {
   for (const [key, v] of Object.entries(PAPER)) assert.deepEqual(parseField(key, String(v)), { value: v }, key);

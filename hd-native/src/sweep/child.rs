@@ -1,0 +1,319 @@
+//! The `train` child processes: each run's command line, starting or resuming it and
+//! recording its [`Outcome`], the signals the sweep passes on ([`Stop`]), and the lock that
+//! keeps one local sweep per output directory.
+
+use super::state::{last_line, record, run_state, state_dir, Outcome, RunState};
+use super::{
+    Resources, EXIT_DIVERGED, EXIT_NO_DATA, EXIT_SIGINT, EXIT_SIGTERM, STATE_DIR, STATUS, TRAIN_LOG,
+};
+use crate::plan::Run;
+use anyhow::{anyhow, Context, Result};
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Signals received by the sweep, shared with its workers.
+#[derive(Debug, Default, Clone)]
+pub struct Stop {
+    int: Arc<AtomicBool>,
+    term: Arc<AtomicBool>,
+}
+
+impl Stop {
+    /// Registers SIGINT and SIGTERM: from now on they set this flag instead of ending the
+    /// process.
+    ///
+    /// # Errors
+    /// The handlers cannot be installed.
+    pub fn install() -> Result<Stop> {
+        let stop = Stop::default();
+        #[cfg(unix)]
+        {
+            use signal_hook::consts::{SIGINT, SIGTERM};
+            signal_hook::flag::register(SIGINT, Arc::clone(&stop.int))?;
+            signal_hook::flag::register(SIGTERM, Arc::clone(&stop.term))?;
+        }
+        Ok(stop)
+    }
+
+    /// Whether a signal came.
+    pub fn requested(&self) -> bool {
+        self.int.load(Ordering::Relaxed) || self.term.load(Ordering::Relaxed)
+    }
+
+    /// The exit status for the signal that came (143 for SIGTERM, 130 for SIGINT).
+    pub fn exit_code(&self) -> i32 {
+        if self.term.load(Ordering::Relaxed) {
+            EXIT_SIGTERM
+        } else {
+            EXIT_SIGINT
+        }
+    }
+}
+
+/// Passes the signal the sweep received on to a `train` it started.
+fn forward(child: &std::process::Child, stop: &Stop) {
+    #[cfg(unix)]
+    {
+        use nix::sys::signal::{kill, Signal};
+        use nix::unistd::Pid;
+        let sig = if stop.term.load(Ordering::Relaxed) {
+            Signal::SIGTERM
+        } else {
+            Signal::SIGINT
+        };
+        if let Ok(pid) = i32::try_from(child.id()) {
+            // The child may have ended already: nothing to do then.
+            let _ = kill(Pid::from_raw(pid), sig);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (child, stop);
+}
+
+/// Holds an flock on a file while alive (released when dropped).
+#[cfg(unix)]
+type Lock = nix::fcntl::Flock<std::fs::File>;
+#[cfg(not(unix))]
+type Lock = std::fs::File;
+
+/// Takes the lock on `path`: exclusive or shared, waiting for it or not.
+fn lock(path: &Path, exclusive: bool, wait: bool) -> Result<Option<Lock>> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(path)
+        .with_context(|| path.display().to_string())?;
+    #[cfg(unix)]
+    {
+        use nix::fcntl::{Flock, FlockArg};
+        let arg = match (exclusive, wait) {
+            (true, true) => FlockArg::LockExclusive,
+            (true, false) => FlockArg::LockExclusiveNonblock,
+            (false, true) => FlockArg::LockShared,
+            (false, false) => FlockArg::LockSharedNonblock,
+        };
+        match Flock::lock(file, arg) {
+            Ok(l) => Ok(Some(l)),
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+            Err((_, e)) => Err(anyhow!("locking {}: {e}", path.display())),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (exclusive, wait);
+        Ok(Some(file))
+    }
+}
+
+/// Locks `OUT/.sweep/lock` for a local sweep (exclusive) or a Slurm task (shared: the tasks
+/// of one array run side by side).
+///
+/// # Errors
+/// Another sweep holds it, or it cannot be created.
+pub(super) fn lock_sweep(out: &Path, exclusive: bool) -> Result<Lock> {
+    let path = out.join(STATE_DIR).join("lock");
+    lock(&path, exclusive, false)?.ok_or_else(|| {
+        anyhow!(
+            "{} is being swept by another hd-native sweep (its lock {} is held); wait for it or choose another --out",
+            out.display(),
+            path.display()
+        )
+    })
+}
+
+/// One run's `train` command line.
+fn train_command(
+    exe: &Path,
+    run: &Run,
+    out: &Path,
+    data_dir: &Path,
+    device: &str,
+    threads: Option<usize>,
+    resume: bool,
+) -> Command {
+    let mut cmd = Command::new(exe);
+    cmd.arg("train")
+        .args(run.train_args())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--out")
+        .arg(run.dir(out))
+        .args(["--device", device, "--quiet"]);
+    if let Some(t) = threads {
+        cmd.args(["--threads", &t.to_string()]);
+    }
+    if resume {
+        cmd.arg("--resume");
+    }
+    cmd
+}
+
+/// Runs (or continues, or leaves alone) one run and records what became of it.
+pub(super) fn run_one(
+    exe: &Path,
+    run: &Run,
+    out: &Path,
+    res: &Resources,
+    device: &str,
+    stop: &Stop,
+) -> Result<Outcome> {
+    let dir = run.dir(out);
+    // A `train` still holding the run (left by a sweep that was killed) finishes first.
+    let run_lock = dir.join(".lock");
+    if run_lock.is_file() && lock(&run_lock, true, false)?.is_none() {
+        eprintln!(
+            "{}: another process still trains it; waiting for it to finish",
+            run.id
+        );
+        drop(lock(&run_lock, true, true)?);
+    }
+    let outcome = match run_state(&dir) {
+        RunState::Finished => Outcome::Done,
+        RunState::Diverged(why) => Outcome::Diverged(why),
+        state => {
+            let data_dir = res.data_dir(run.config.dataset);
+            if !data_dir.is_dir() {
+                Outcome::Skipped(format!(
+                    "no {} data: {} does not exist",
+                    run.config.dataset,
+                    data_dir.display()
+                ))
+            } else {
+                let resume = matches!(
+                    state,
+                    RunState::Partial {
+                        checkpoint: true,
+                        ..
+                    }
+                );
+                launch(exe, run, out, res, &data_dir, device, resume, stop)?
+            }
+        }
+    };
+    match &outcome {
+        Outcome::Done => {
+            // A run that once failed and now succeeded keeps no stale reason.
+            let _ = std::fs::remove_file(state_dir(out, &run.id).join(STATUS));
+        }
+        o => record(out, &run.id, o)?,
+    }
+    Ok(outcome)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn launch(
+    exe: &Path,
+    run: &Run,
+    out: &Path,
+    res: &Resources,
+    data_dir: &Path,
+    device: &str,
+    resume: bool,
+    stop: &Stop,
+) -> Result<Outcome> {
+    if stop.requested() {
+        return Ok(Outcome::Interrupted);
+    }
+    let notes = state_dir(out, &run.id);
+    std::fs::create_dir_all(&notes).with_context(|| notes.display().to_string())?;
+    let log_path = notes.join(TRAIN_LOG);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| log_path.display().to_string())?;
+    let mut cmd = train_command(
+        exe,
+        run,
+        out,
+        data_dir,
+        device,
+        res.threads_per_job(),
+        resume,
+    );
+    cmd.stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("starting {}", exe.display()))?;
+    let mut forwarded = false;
+    let status: ExitStatus = loop {
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        if stop.requested() && !forwarded {
+            forward(&child, stop);
+            forwarded = true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Ok(outcome(
+        status.code(),
+        &run_state(&run.dir(out)),
+        &last_line(&log_path),
+    ))
+}
+
+/// What `train`'s exit status (`None`: killed by a signal), the run directory's state after it
+/// and its last message make of a run (the contract of `train`'s exit statuses).
+fn outcome(code: Option<i32>, state: &RunState, last: &str) -> Outcome {
+    match (code, state) {
+        (Some(0), RunState::Finished) => Outcome::Done,
+        (Some(0), _) => Outcome::Failed("train exited 0 but its summary says unfinished".into()),
+        (Some(EXIT_DIVERGED), RunState::Diverged(why)) => Outcome::Diverged(why.clone()),
+        (Some(EXIT_DIVERGED), _) => Outcome::Diverged(last.to_string()),
+        (Some(EXIT_NO_DATA), _) => Outcome::Skipped(last.to_string()),
+        (Some(EXIT_SIGINT | EXIT_SIGTERM) | None, _) => Outcome::Interrupted,
+        (Some(c), _) => Outcome::Failed(format!("exit {c}: {last}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `train`'s exit statuses (README, "Runs, resume and errors"): 0 done, 3 diverged (a result), 4 data missing (skipped), 130/143 or a
+    /// signal interrupted (resumable), anything else failed with train's last message.
+    #[test]
+    fn trains_exit_status_decides_the_outcome() {
+        let partial = RunState::Partial {
+            epochs: 1,
+            checkpoint: true,
+        };
+        let msg = "data/mnist/train-images-idx3-ubyte: not found";
+        assert_eq!(outcome(Some(0), &RunState::Finished, ""), Outcome::Done);
+        assert!(matches!(outcome(Some(0), &partial, ""), Outcome::Failed(_)));
+        let why = "epoch 2, iteration 300: loss is NaN".to_string();
+        assert_eq!(
+            outcome(Some(3), &RunState::Diverged(why.clone()), "x"),
+            Outcome::Diverged(why)
+        );
+        assert_eq!(
+            outcome(Some(3), &partial, "diverged"),
+            Outcome::Diverged("diverged".into())
+        );
+        assert_eq!(
+            outcome(Some(4), &RunState::Empty, msg),
+            Outcome::Skipped(msg.into())
+        );
+        for code in [Some(130), Some(143), None] {
+            assert_eq!(outcome(code, &partial, ""), Outcome::Interrupted);
+        }
+        assert_eq!(
+            outcome(Some(1), &partial, msg),
+            Outcome::Failed(format!("exit 1: {msg}"))
+        );
+        assert_eq!(
+            outcome(Some(2), &RunState::Empty, "bad flag"),
+            Outcome::Failed("exit 2: bad flag".into())
+        );
+    }
+}
