@@ -84,7 +84,7 @@ enum_with_all! {
 
 // `Variant::ALL` is each family of `Family::ALL` plain, with HD, with HDM, in that order: checked
 // at compile time, so a variant declared out of place, or a family whose variants are missing,
-// is a build error. Evaluated at compile time, where an index out of range is a build error, not a panic.
+// is a build error (as an index out of range is here, not a panic).
 #[allow(clippy::indexing_slicing)]
 const _: () = {
     const RULES: [Option<HyperRule>; 3] = [
