@@ -26,6 +26,7 @@
 //!
 //! Per-element buffers are plain f32 arrays: [`encode_f32s`] / [`decode_f32s`].
 
+use crate::variant::enum_with_all;
 use crate::{
     Adam, Base, Config, Error, Hyper, HyperRule, Optimizer, Scope, Sgd, State, Transition,
 };
@@ -55,6 +56,118 @@ const SQRT_DECAY: u8 = 2;
 const HYPER: u8 = 4;
 const CLAMP: u8 = 8;
 const TRANSITION: u8 = 16;
+
+// The coded bytes (6, 8 and 9). Each code is its tag's position in the tag's `ALL`, which
+// holds every tag; each tag maps to and from hd-core's type by exhaustive matches. So a new
+// base rule, hypergradient rule or scope does not compile until it has a tag, and every tag
+// `encode` writes `decode` reads.
+
+enum_with_all! {
+    /// Byte 6: the base rule.
+    #[derive(Clone, Copy)]
+    enum BaseTag {
+        Sgd,
+        Adam,
+    }
+    ALL;
+}
+
+impl BaseTag {
+    /// `base`'s tag, its flags and its parameters (μ or β1, 0 or β2, 0 or ε).
+    fn of(base: Base) -> (BaseTag, u8, [f32; 3]) {
+        match base {
+            Base::Sgd(s) => (
+                BaseTag::Sgd,
+                if s.nesterov { NESTEROV } else { 0 },
+                [s.momentum, 0.0, 0.0],
+            ),
+            Base::Adam(a) => (
+                BaseTag::Adam,
+                if a.sqrt_decay { SQRT_DECAY } else { 0 },
+                [a.beta1, a.beta2, a.eps],
+            ),
+        }
+    }
+
+    /// The base rule [`of`](BaseTag::of) wrote as this tag, `flags` and `p`.
+    fn base(self, flags: u8, p: [f32; 3]) -> Base {
+        let [p0, p1, p2] = p;
+        match self {
+            BaseTag::Sgd => Base::Sgd(Sgd {
+                momentum: p0,
+                nesterov: flags & NESTEROV != 0,
+            }),
+            BaseTag::Adam => Base::Adam(Adam {
+                beta1: p0,
+                beta2: p1,
+                eps: p2,
+                sqrt_decay: flags & SQRT_DECAY != 0,
+            }),
+        }
+    }
+}
+
+enum_with_all! {
+    /// Byte 8: the hypergradient rule.
+    #[derive(Clone, Copy)]
+    enum RuleTag {
+        Additive,
+        Multiplicative,
+    }
+    ALL;
+}
+
+impl RuleTag {
+    fn of(rule: HyperRule) -> RuleTag {
+        match rule {
+            HyperRule::Additive => RuleTag::Additive,
+            HyperRule::Multiplicative => RuleTag::Multiplicative,
+        }
+    }
+
+    fn rule(self) -> HyperRule {
+        match self {
+            RuleTag::Additive => HyperRule::Additive,
+            RuleTag::Multiplicative => HyperRule::Multiplicative,
+        }
+    }
+}
+
+enum_with_all! {
+    /// Byte 9: α's scope.
+    #[derive(Clone, Copy)]
+    enum ScopeTag {
+        Global,
+        PerTensor,
+        PerParameter,
+    }
+    ALL;
+}
+
+impl ScopeTag {
+    fn of(scope: Scope) -> ScopeTag {
+        match scope {
+            Scope::Global => ScopeTag::Global,
+            Scope::PerTensor => ScopeTag::PerTensor,
+            Scope::PerParameter => ScopeTag::PerParameter,
+        }
+    }
+
+    fn scope(self) -> Scope {
+        match self {
+            ScopeTag::Global => Scope::Global,
+            ScopeTag::PerTensor => Scope::PerTensor,
+            ScopeTag::PerParameter => Scope::PerParameter,
+        }
+    }
+}
+
+/// The tag coded as `code` in `all` (a tag type's `ALL`), or [`Error::Corrupt`] with `reason`.
+fn tag<T: Copy>(all: &[T], code: u8, reason: &'static str) -> Result<T, Error> {
+    all.get(usize::from(code))
+        .copied()
+        .ok_or(Error::Corrupt { reason })
+}
 
 /// A cursor over a fixed byte slice; every access is bounds-checked and never panics.
 struct Writer<'a> {
@@ -109,18 +222,7 @@ impl Optimizer {
             });
         }
         let c = self.config();
-        let (tag, mut flags, p) = match c.base {
-            Base::Sgd(s) => (
-                0u8,
-                if s.nesterov { NESTEROV } else { 0 },
-                [s.momentum, 0.0, 0.0],
-            ),
-            Base::Adam(a) => (
-                1u8,
-                if a.sqrt_decay { SQRT_DECAY } else { 0 },
-                [a.beta1, a.beta2, a.eps],
-            ),
-        };
+        let (base, mut flags, p) = BaseTag::of(c.base);
         let h = c.hyper.unwrap_or(Hyper::additive(0.0));
         if c.hyper.is_some() {
             flags |= HYPER;
@@ -136,19 +238,13 @@ impl Optimizer {
         if h.transition.is_some() {
             flags |= TRANSITION;
         }
-        let rule = match h.rule {
-            HyperRule::Additive => 0,
-            HyperRule::Multiplicative => 1,
-        };
-        let scope = match h.scope {
-            Scope::Global => 0,
-            Scope::PerTensor => 1,
-            Scope::PerParameter => 2,
-        };
+        // A tag's code is its discriminant: its position in the declaration, so in its ALL.
+        let rule = RuleTag::of(h.rule) as u8;
+        let scope = ScopeTag::of(h.scope) as u8;
         let mut w = Writer { out, at: 0 };
         w.bytes(&MAGIC);
         w.bytes(&VERSION.to_le_bytes());
-        w.bytes(&[tag, flags, rule, scope, 0, 0]);
+        w.bytes(&[base as u8, flags, rule, scope, 0, 0]);
         for x in [
             c.alpha0,
             c.weight_decay,
@@ -208,7 +304,7 @@ impl Optimizer {
                 });
             }
         }
-        let [tag, flags, rule, scope, r0, r1] = r.take::<6>()?;
+        let [base, flags, rule, scope, r0, r1] = r.take::<6>()?;
         if flags & !(NESTEROV | SQRT_DECAY | HYPER | CLAMP | TRANSITION) != 0 || r0 != 0 || r1 != 0
         {
             return Err(Error::Corrupt {
@@ -223,36 +319,9 @@ impl Optimizer {
         let alpha_inf = r.f32()?;
         let step = u64::from_le_bytes(r.take()?);
         let alpha = r.f32()?;
-        let base = match tag {
-            0 => Base::Sgd(Sgd {
-                momentum: p0,
-                nesterov: flags & NESTEROV != 0,
-            }),
-            1 => Base::Adam(Adam {
-                beta1: p0,
-                beta2: p1,
-                eps: p2,
-                sqrt_decay: flags & SQRT_DECAY != 0,
-            }),
-            _ => {
-                return Err(Error::Corrupt {
-                    reason: "unknown base rule",
-                })
-            }
-        };
-        // By their codes, as `encode` writes them.
-        let rule = [HyperRule::Additive, HyperRule::Multiplicative]
-            .get(usize::from(rule))
-            .copied()
-            .ok_or(Error::Corrupt {
-                reason: "unknown hypergradient rule",
-            })?;
-        let scope = [Scope::Global, Scope::PerTensor, Scope::PerParameter]
-            .get(usize::from(scope))
-            .copied()
-            .ok_or(Error::Corrupt {
-                reason: "unknown scope",
-            })?;
+        let base = tag(&BaseTag::ALL, base, "unknown base rule")?.base(flags, [p0, p1, p2]);
+        let rule = tag(&RuleTag::ALL, rule, "unknown hypergradient rule")?.rule();
+        let scope = tag(&ScopeTag::ALL, scope, "unknown scope")?.scope();
         let hyper = (flags & HYPER != 0).then_some(Hyper {
             rule,
             beta,

@@ -4,58 +4,111 @@ use crate::{Adam, Base, Config, Error, Hyper, HyperRule, Sgd};
 use core::fmt;
 use core::str::FromStr;
 
-/// The paper's nine optimizers: SGD, SGD with Nesterov momentum (SGDN) and Adam, each plain,
-/// with additive HD and with multiplicative HDM. Ids (`sgdn-hd`) name them in URLs, CLI
-/// arguments and files; labels (`SGDN-HD`) are the paper's.
-///
-/// ```
-/// use hd_core::{Optimizer, Variant};
-/// let v: Variant = "adam-hd".parse()?;
-/// assert_eq!(v.label(), "Adam-HD");
-/// // The paper's settings: α0 = 0.001, β = 1e-7 for Adam-HD.
-/// let opt = Optimizer::new(v.config(0.001, 1e-7, 0.0))?;
-/// assert_eq!(opt.config().alpha0, 0.001);
-/// # Ok::<(), hd_core::Error>(())
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Variant {
-    /// SGD with a fixed α.
-    Sgd,
-    /// SGD with additive hypergradient descent.
-    SgdHd,
-    /// SGD with multiplicative, normalised hypergradient descent.
-    SgdHdm,
-    /// SGD with Nesterov momentum.
-    Sgdn,
-    /// SGDN with HD.
-    SgdnHd,
-    /// SGDN with HDM.
-    SgdnHdm,
-    /// Adam.
-    Adam,
-    /// Adam with HD.
-    AdamHd,
-    /// Adam with HDM.
-    AdamHdm,
+/// Declares a fieldless enum together with `ALL`, its variants in the order declared, so a
+/// variant cannot be left out of the list that the CLI, the benches and the page offer (or,
+/// in the codec, of the tags a record may hold).
+macro_rules! enum_with_all {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident { $($(#[$variant_meta:meta])* $variant:ident,)* }
+        $(#[$all_meta:meta])*
+        ALL;
+    ) => {
+        $(#[$meta])*
+        $vis enum $name { $($(#[$variant_meta])* $variant,)* }
+
+        impl $name {
+            $(#[$all_meta])*
+            $vis const ALL: [$name; [$($name::$variant),*].len()] = [$($name::$variant),*];
+        }
+    };
+}
+pub(crate) use enum_with_all;
+
+enum_with_all! {
+    /// The paper's nine optimizers: SGD, SGD with Nesterov momentum (SGDN) and Adam, each plain,
+    /// with additive HD and with multiplicative HDM. Ids (`sgdn-hd`) name them in URLs, CLI
+    /// arguments and files; labels (`SGDN-HD`) are the paper's.
+    ///
+    /// ```
+    /// use hd_core::{Optimizer, Variant};
+    /// let v: Variant = "adam-hd".parse()?;
+    /// assert_eq!(v.label(), "Adam-HD");
+    /// // The paper's settings: α0 = 0.001, β = 1e-7 for Adam-HD.
+    /// let opt = Optimizer::new(v.config(0.001, 1e-7, 0.0))?;
+    /// assert_eq!(opt.config().alpha0, 0.001);
+    /// # Ok::<(), hd_core::Error>(())
+    /// ```
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum Variant {
+        /// SGD with a fixed α.
+        Sgd,
+        /// SGD with additive hypergradient descent.
+        SgdHd,
+        /// SGD with multiplicative, normalised hypergradient descent.
+        SgdHdm,
+        /// SGD with Nesterov momentum.
+        Sgdn,
+        /// SGDN with HD.
+        SgdnHd,
+        /// SGDN with HDM.
+        SgdnHdm,
+        /// Adam.
+        Adam,
+        /// Adam with HD.
+        AdamHd,
+        /// Adam with HDM.
+        AdamHdm,
+    }
+    /// All nine, in the paper's order: each [`Family`] plain, with HD, with HDM (checked at
+    /// compile time against [`Family::ALL`] and [`of`](Variant::of)).
+    ALL;
 }
 
-/// The paper's three base rules, each run plain, with HD and with HDM ([`Variant::of`]).
-/// Every match over a family is exhaustive, so adding one makes the compiler name each place
-/// that must learn it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Family {
-    /// SGD (a fixed-α step along g).
-    Sgd,
-    /// SGD with Nesterov momentum.
-    Sgdn,
-    /// Adam.
-    Adam,
+enum_with_all! {
+    /// The paper's three base rules, each run plain, with HD and with HDM ([`Variant::of`]).
+    /// Every match over a family is exhaustive, so adding one makes the compiler name each place
+    /// that must learn it.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum Family {
+        /// SGD (a fixed-α step along g).
+        Sgd,
+        /// SGD with Nesterov momentum.
+        Sgdn,
+        /// Adam.
+        Adam,
+    }
+    /// All three, in the paper's order.
+    ALL;
 }
+
+// `Variant::ALL` is each family of `Family::ALL` plain, with HD, with HDM, in that order: checked
+// at compile time, so a variant declared out of place, or a family whose variants are missing,
+// is a build error (as an index out of range is here, not a panic).
+#[allow(clippy::indexing_slicing)]
+const _: () = {
+    const RULES: [Option<HyperRule>; 3] = [
+        None,
+        Some(HyperRule::Additive),
+        Some(HyperRule::Multiplicative),
+    ];
+    assert!(
+        Variant::ALL.len() == Family::ALL.len() * RULES.len(),
+        "three variants per family"
+    );
+    let mut i = 0;
+    while i < Variant::ALL.len() {
+        let expected = Variant::of(Family::ALL[i / RULES.len()], RULES[i % RULES.len()]);
+        // `==` is not const; a fieldless enum's discriminant is.
+        assert!(
+            Variant::ALL[i] as u8 == expected as u8,
+            "Variant::ALL is each family plain, with HD, with HDM"
+        );
+        i += 1;
+    }
+};
 
 impl Family {
-    /// All three, in the paper's order.
-    pub const ALL: [Family; 3] = [Family::Sgd, Family::Sgdn, Family::Adam];
-
     /// Its variant without hypergradient.
     pub const fn base(self) -> Variant {
         Variant::of(self, None)
@@ -63,27 +116,6 @@ impl Family {
 }
 
 impl Variant {
-    /// All nine, in the paper's order: each [`Family`] plain, with HD, with HDM. Built from
-    /// [`Family::ALL`] and [`of`](Variant::of), so the list cannot miss one; a new family
-    /// fails to compile here until the length is raised.
-    // Evaluated at compile time, where an index out of range is a build error, not a panic.
-    #[allow(clippy::indexing_slicing)]
-    pub const ALL: [Variant; 9] = {
-        const RULES: [Option<HyperRule>; 3] = [
-            None,
-            Some(HyperRule::Additive),
-            Some(HyperRule::Multiplicative),
-        ];
-        let mut all = [Variant::Sgd; 9];
-        let mut i = 0;
-        while i < Family::ALL.len() * RULES.len() {
-            all[i] = Variant::of(Family::ALL[i / RULES.len()], RULES[i % RULES.len()]);
-            i += 1;
-        }
-        assert!(i == all.len(), "Variant::ALL's length is 3 per family");
-        all
-    };
-
     /// The id, e.g. `sgdn-hd`.
     pub const fn id(self) -> &'static str {
         match self {

@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use hd_core::{decode_f32s, encode_f32s, Error, Optimizer, RECORD_LEN};
+use hd_core::{decode_f32s, encode_f32s, Error, Optimizer, Scope, Variant, RECORD_LEN};
 
 #[test]
 fn every_config_round_trips_exactly() {
@@ -15,6 +15,40 @@ fn every_config_round_trips_exactly() {
         let (opt, state) = Optimizer::decode(&bytes).unwrap();
         assert_eq!(opt, run.opt, "{name}");
         assert_eq!(state, run.state, "{name}");
+    }
+}
+
+/// Every optimizer the front ends offer ([`Variant::ALL`], which a new family joins by
+/// construction) is saved and restored exactly, in every scope its rule takes.
+#[test]
+fn every_variant_round_trips_in_every_scope() {
+    for v in Variant::ALL {
+        let config = v.config(0.01, 1e-3, 0.9);
+        let scopes: &[Scope] = match config.hyper {
+            None => &[Scope::Global],
+            Some(_) => &[Scope::Global, Scope::PerTensor, Scope::PerParameter],
+        };
+        for &scope in scopes {
+            let config = match config.hyper {
+                Some(h) => hd_core::Config {
+                    hyper: Some(hd_core::Hyper { scope, ..h }),
+                    ..config
+                },
+                None => config,
+            };
+            // Per-parameter α is the additive rule's only.
+            if Optimizer::new(config).is_err() {
+                assert_eq!(scope, Scope::PerParameter, "{v} refused in {scope:?}");
+                continue;
+            }
+            let mut run = Run::new(config, theta0());
+            run.steps(3, quadratic_grad);
+            let mut bytes = [0u8; RECORD_LEN];
+            assert_eq!(run.opt.encode(&run.state, &mut bytes), Ok(RECORD_LEN));
+            let (decoded, state) = Optimizer::decode(&bytes).unwrap();
+            assert_eq!(decoded, run.opt, "{v} {scope:?}");
+            assert_eq!(state, run.state, "{v} {scope:?}");
+        }
     }
 }
 

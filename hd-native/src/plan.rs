@@ -47,68 +47,100 @@ enum Kind {
     Pair,
 }
 
-/// The plan keys: `train`'s options (same names), with the value each takes and how a value
-/// is abbreviated in run ids. This order is the order of axes and of options on the command
-/// line.
-pub const KEYS: [(&str, &str); 23] = [
-    ("preset", "preset"),
-    ("model", "model"),
-    ("hidden", "hidden"),
-    ("no-batch-norm", "no-bn"),
-    ("depth", "depth"),
-    ("width", "width"),
-    ("dataset", "data"),
-    ("optimizer", "opt"),
-    ("alpha0", "a0"),
-    ("beta", "b"),
-    ("beta-mult", "bm"),
-    ("mu", "mu"),
-    ("weight-decay", "wd"),
-    ("beta1", "b1"),
-    ("beta2", "b2"),
-    ("eps", "eps"),
-    ("adam-sqrt-decay", "sqrt"),
-    ("scope", "scope"),
-    ("clamp", "clamp"),
-    ("transition", "tr"),
-    ("epochs", "e"),
-    ("batch-size", "bs"),
-    ("seed", "s"),
-];
+/// Which runs an option applies to: the rules `train` enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Applies {
+    /// Every run.
+    Every,
+    /// Runs with additive hypergradient (HD).
+    Additive,
+    /// Runs with multiplicative hypergradient (HDM).
+    Multiplicative,
+    /// Runs with either hypergradient rule.
+    Hypergradient,
+    /// Runs whose base rule takes the momentum μ.
+    Mu,
+    /// Runs whose base rule is Adam.
+    Adam,
+}
 
-fn kind(key: &str) -> Kind {
-    match key {
-        "hidden" => Kind::Ints,
-        "clamp" | "transition" => Kind::Pair,
-        "no-batch-norm" | "adam-sqrt-decay" => Kind::Bool,
-        "depth" | "width" | "epochs" | "batch-size" | "seed" => Kind::Int,
-        "alpha0" | "beta" | "beta-mult" | "mu" | "weight-decay" | "beta1" | "beta2" | "eps" => {
-            Kind::Float
+impl Applies {
+    /// Whether an option that applies to these runs applies to a run of `optimizer`.
+    fn to(self, optimizer: OptimizerKind) -> bool {
+        let rule = optimizer.rule();
+        // Destructured without `..`: an option added to BaseOptions does not compile until it
+        // has its own `Applies` here.
+        let BaseOptions { mu, adam } = BaseOptions::of(optimizer.family());
+        match self {
+            Applies::Every => true,
+            Applies::Additive => rule == Some(HyperRule::Additive),
+            Applies::Multiplicative => rule == Some(HyperRule::Multiplicative),
+            Applies::Hypergradient => rule.is_some(),
+            Applies::Mu => mu,
+            Applies::Adam => adam,
         }
-        _ => Kind::Str,
     }
 }
+
+/// A plan key: one of `train`'s options, under the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    /// The option's name (`beta-mult`).
+    pub name: &'static str,
+    /// How it is abbreviated in run ids (`bm`).
+    pub short: &'static str,
+    /// The value it takes.
+    kind: Kind,
+    /// The runs it applies to; it is left out of the others.
+    applies: Applies,
+}
+
+const fn key(name: &'static str, short: &'static str, kind: Kind, applies: Applies) -> Key {
+    Key {
+        name,
+        short,
+        kind,
+        applies,
+    }
+}
+
+/// The plan keys: every option of `train` but those the sweep sets (`SWEEP_KEYS`), each
+/// with its value, abbreviation and the runs it applies to. This order is the order of axes
+/// and of options on the command line.
+pub const KEYS: [Key; 23] = {
+    use Applies::{Adam, Additive, Every, Hypergradient, Mu, Multiplicative};
+    use Kind::{Bool, Float, Int, Ints, Pair, Str};
+    [
+        key("preset", "preset", Str, Every),
+        key("model", "model", Str, Every),
+        key("hidden", "hidden", Ints, Every),
+        key("no-batch-norm", "no-bn", Bool, Every),
+        key("depth", "depth", Int, Every),
+        key("width", "width", Int, Every),
+        key("dataset", "data", Str, Every),
+        key("optimizer", "opt", Str, Every),
+        key("alpha0", "a0", Float, Every),
+        key("beta", "b", Float, Additive),
+        key("beta-mult", "bm", Float, Multiplicative),
+        key("mu", "mu", Float, Mu),
+        key("weight-decay", "wd", Float, Every),
+        key("beta1", "b1", Float, Adam),
+        key("beta2", "b2", Float, Adam),
+        key("eps", "eps", Float, Adam),
+        key("adam-sqrt-decay", "sqrt", Bool, Adam),
+        key("scope", "scope", Str, Hypergradient),
+        key("clamp", "clamp", Pair, Hypergradient),
+        key("transition", "tr", Pair, Hypergradient),
+        key("epochs", "e", Int, Every),
+        key("batch-size", "bs", Int, Every),
+        key("seed", "s", Int, Every),
+    ]
+};
 
 /// `train` options that the sweep sets for every run, so a plan may not.
 const SWEEP_KEYS: [&str; 7] = [
     "data-dir", "out", "resume", "quiet", "device", "threads", "progress",
 ];
-
-/// Whether option `key` applies to a run of `optimizer` (the rules `train` enforces).
-fn applies(key: &str, optimizer: OptimizerKind) -> bool {
-    let rule = optimizer.rule();
-    // Destructured without `..`: an option added to BaseOptions does not compile until it has
-    // its keys here.
-    let BaseOptions { mu, adam } = BaseOptions::of(optimizer.family());
-    match key {
-        "beta" => rule == Some(HyperRule::Additive),
-        "beta-mult" => rule == Some(HyperRule::Multiplicative),
-        "mu" => mu,
-        "beta1" | "beta2" | "eps" | "adam-sqrt-decay" => adam,
-        "scope" | "clamp" | "transition" => rule.is_some(),
-        _ => true,
-    }
-}
 
 /// What is wrong with a plan, with the file and line it is on.
 #[derive(Debug, thiserror::Error)]
@@ -247,14 +279,14 @@ fn line_of(text: &str, at: usize) -> usize {
 }
 
 /// Checks one TOML value against a key's kind.
-fn typed(key: &str, v: &toml::Value) -> Result<Value, String> {
+fn typed(key: Key, v: &toml::Value) -> Result<Value, String> {
     let float = |v: &toml::Value| match v {
         toml::Value::Float(x) => Some(*x),
         toml::Value::Integer(i) => Some(*i as f64),
         _ => None,
     };
-    let got = || format!("`{key}` takes {}, not {v}", describe(kind(key)));
-    Ok(match (kind(key), v) {
+    let got = || format!("`{}` takes {}, not {v}", key.name, describe(key.kind));
+    Ok(match (key.kind, v) {
         (Kind::Str, toml::Value::String(s)) => Value::Str(s.clone()),
         (Kind::Int, toml::Value::Integer(i)) => Value::Int(*i),
         (Kind::Float, v) => Value::Float(float(v).ok_or_else(got)?),
@@ -283,8 +315,8 @@ fn describe(kind: Kind) -> &'static str {
 }
 
 /// Whether a TOML value given for `key` is an axis (an array of values) rather than one value.
-fn is_axis(key: &str, v: &toml::Value) -> bool {
-    match (kind(key), v) {
+fn is_axis(key: Key, v: &toml::Value) -> bool {
+    match (key.kind, v) {
         (Kind::Ints | Kind::Pair, toml::Value::Array(a)) => {
             a.is_empty() || a.iter().all(|x| x.is_array())
         }
@@ -331,7 +363,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Plan, PlanError> {
         let table = exp.get_ref();
         let mut name = None;
         // Per key (in KEYS order): its values, whether it is an axis, and where it is.
-        let mut axes: Vec<(&'static str, Vec<Value>, bool, usize)> = Vec::new();
+        let mut axes: Vec<(Key, Vec<Value>, bool, usize)> = Vec::new();
         for (key, value) in table {
             let at = key.span().start;
             let k = key.get_ref().as_str();
@@ -358,13 +390,13 @@ pub fn parse(file: &Path, text: &str) -> Result<Plan, PlanError> {
             if k == "description" {
                 continue;
             }
-            let Some(&(key, _)) = KEYS.iter().find(|(known, _)| *known == k) else {
+            let Some(&key) = KEYS.iter().find(|known| known.name == k) else {
                 let what = if SWEEP_KEYS.contains(&k) {
                     format!("`{k}` is set by the sweep, not by a plan")
                 } else {
                     format!(
                         "unknown key `{k}` (plan keys: name, description, {})",
-                        KEYS.map(|(k, _)| k).join(", ")
+                        KEYS.map(|k| k.name).join(", ")
                     )
                 };
                 return Err(err(at, what));
@@ -374,7 +406,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Plan, PlanError> {
             let (values, axis) = if is_axis(key, v) {
                 let items = v.as_array().map(Vec::as_slice).unwrap_or_default();
                 if items.is_empty() {
-                    return Err(err(v_at, format!("the axis `{key}` is empty")));
+                    return Err(err(v_at, format!("the axis `{}` is empty", key.name)));
                 }
                 let vals = items
                     .iter()
@@ -388,7 +420,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Plan, PlanError> {
             axes.push((key, values, axis, v_at));
         }
         let name = name.ok_or_else(|| err(exp_at, "an [[experiment]] has no `name`".into()))?;
-        axes.sort_by_key(|(k, ..)| KEYS.iter().position(|(known, _)| known == k));
+        axes.sort_by_key(|(k, ..)| KEYS.iter().position(|known| known == k));
         // The product of the axes, first axis slowest.
         let mut combos: Vec<Vec<usize>> = vec![Vec::new()];
         for (_, values, ..) in &axes {
@@ -404,15 +436,13 @@ pub fn parse(file: &Path, text: &str) -> Result<Plan, PlanError> {
                 .collect();
         }
         for combo in combos {
-            let mut options: Vec<(&'static str, Value)> = axes
+            let optimizer = axes
                 .iter()
                 .zip(&combo)
-                .map(|((k, values, ..), &i)| (*k, values[i].clone()))
-                .collect();
-            let optimizer = options.iter().find_map(|(k, v)| match v {
-                Value::Str(s) if *k == "optimizer" => Some(s.clone()),
-                _ => None,
-            });
+                .find_map(|((k, values, ..), &i)| match &values[i] {
+                    Value::Str(s) if k.name == "optimizer" => Some(s.clone()),
+                    _ => None,
+                });
             let Some(optimizer) = optimizer else {
                 return Err(err(
                     exp_at,
@@ -421,19 +451,22 @@ pub fn parse(file: &Path, text: &str) -> Result<Plan, PlanError> {
             };
             let opt_at = axes
                 .iter()
-                .find(|(k, ..)| *k == "optimizer")
+                .find(|(k, ..)| k.name == "optimizer")
                 .map_or(exp_at, |a| a.3);
             let kind: OptimizerKind = optimizer.parse().map_err(|e| err(opt_at, format!("{e}")))?;
-            options.retain(|(k, _)| applies(k, kind));
-            let mut id = format!("{name}/{optimizer}");
-            let varying: Vec<String> = axes
+            // The keys that apply to this run, with the values of this combination.
+            let applying = axes
                 .iter()
-                .filter(|(k, _, axis, _)| *axis && *k != "optimizer" && applies(k, kind))
-                .map(|(k, ..)| {
-                    let short = KEYS.iter().find(|(key, _)| key == k).map_or(*k, |s| s.1);
-                    let v = options.iter().find(|(key, _)| key == k).map(|o| &o.1);
-                    format!("{short}={}", v.map(Value::to_string).unwrap_or_default())
-                })
+                .zip(&combo)
+                .filter(|((k, ..), _)| k.applies.to(kind));
+            let options: Vec<(&'static str, Value)> = applying
+                .clone()
+                .map(|((k, values, ..), &i)| (k.name, values[i].clone()))
+                .collect();
+            let mut id = format!("{name}/{optimizer}");
+            let varying: Vec<String> = applying
+                .filter(|((k, _, axis, _), _)| *axis && k.name != "optimizer")
+                .map(|((k, values, ..), &i)| format!("{}={}", k.short, values[i]))
                 .collect();
             if !varying.is_empty() {
                 id.push('/');
@@ -550,5 +583,93 @@ impl Plan {
             ));
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// `train`'s options by their long names, and whether each is a flag (takes no value).
+    fn train_options() -> Vec<(String, bool)> {
+        let cli = Cli::command();
+        let train = cli
+            .find_subcommand("train")
+            .unwrap_or_else(|| unreachable!("hd-native has a train command"));
+        train
+            .get_arguments()
+            .filter_map(|a| {
+                let flag = matches!(a.get_action(), clap::ArgAction::SetTrue);
+                a.get_long().map(|l| (l.to_string(), flag))
+            })
+            .filter(|(l, _)| l != "help")
+            .collect()
+    }
+
+    /// Every option of `train` is a plan key or set by the sweep, and every plan key is an
+    /// option of `train` that takes a value exactly when the key is not a switch: an option
+    /// added to `train` without a plan key fails here.
+    #[test]
+    fn the_keys_are_trains_options_but_the_sweeps() {
+        let options = train_options();
+        for (long, flag) in &options {
+            match KEYS.iter().find(|k| k.name == long) {
+                Some(key) => assert_eq!(key.kind == Kind::Bool, *flag, "--{long}"),
+                None => assert!(
+                    SWEEP_KEYS.contains(&long.as_str()),
+                    "--{long} is neither a plan key nor set by the sweep"
+                ),
+            }
+        }
+        for key in KEYS {
+            assert!(
+                options.iter().any(|(long, _)| long == key.name),
+                "plan key `{}` is not an option of train",
+                key.name
+            );
+        }
+    }
+
+    /// A key that applies to some optimizers only applies exactly to those `train` accepts it
+    /// for: each is given to a LogReg run of every optimizer, and `train`'s own checks decide.
+    #[test]
+    fn a_key_applies_to_exactly_the_optimizers_train_takes_it_for() {
+        let mut checked = 0;
+        for key in KEYS.iter().filter(|k| k.applies != Applies::Every) {
+            // A value `train` accepts wherever the option applies.
+            let value = match key.kind {
+                Kind::Float => Value::Float(0.5),
+                Kind::Bool => Value::Bool(true),
+                Kind::Pair if key.name == "transition" => Value::Pair(2.0, 1e-3),
+                Kind::Pair => Value::Pair(0.0, 1.0),
+                Kind::Str if key.name == "scope" => Value::Str("per-tensor".into()),
+                kind => unreachable!("no sample value of {kind:?} for `{}`", key.name),
+            };
+            for optimizer in OptimizerKind::ALL {
+                let run = Run {
+                    index: 0,
+                    id: String::new(),
+                    experiment: String::new(),
+                    options: vec![
+                        ("model", Value::Str("logreg".into())),
+                        ("dataset", Value::Str("mnist".into())),
+                        ("optimizer", Value::Str(optimizer.id().into())),
+                        (key.name, value.clone()),
+                    ],
+                    config: placeholder_config(),
+                };
+                let accepted = resolve(&run);
+                assert_eq!(
+                    accepted.is_ok(),
+                    key.applies.to(optimizer),
+                    "--{} for {optimizer}: {accepted:?}",
+                    key.name
+                );
+                checked += 1;
+            }
+        }
+        // β, β′, μ, Adam's four and α's three: 10 keys over the 9 optimizers.
+        assert_eq!(checked, 10 * OptimizerKind::ALL.len());
     }
 }

@@ -278,30 +278,55 @@ impl Options {
                 _ => Ok(()),
             }
         }
+        // Destructured without `..`: an option added to Options does not compile until it is
+        // compared here.
+        let Options {
+            model,
+            dataset,
+            optimizer,
+            alpha0,
+            beta,
+            beta_mult,
+            mu,
+            weight_decay,
+            beta1,
+            beta2,
+            eps,
+            adam_sqrt_decay,
+            scope,
+            clamp,
+            transition,
+            epochs,
+            batch_size,
+            seed,
+            // Handled above: the preset's settings were compared as given options.
+            paper: _,
+        } = self;
         let h = Hyperparameters::of(&saved.core);
-        same("model", &self.model, &saved.model)?;
-        same("dataset", &self.dataset, &saved.dataset)?;
-        same("optimizer", &self.optimizer, &saved.optimizer)?;
-        same("alpha0", &self.alpha0, &h.alpha0)?;
-        same("beta", &self.beta, &h.beta)?;
-        same("beta-mult", &self.beta_mult, &h.beta)?;
-        same("mu", &self.mu, &h.mu)?;
-        same("weight-decay", &self.weight_decay, &h.weight_decay)?;
-        same("beta1", &self.beta1, &h.beta1)?;
-        same("beta2", &self.beta2, &h.beta2)?;
-        same("eps", &self.eps, &h.eps)?;
+        same("model", model, &saved.model)?;
+        same("dataset", dataset, &saved.dataset)?;
+        same("optimizer", optimizer, &saved.optimizer)?;
+        same("alpha0", alpha0, &h.alpha0)?;
+        same("beta", beta, &h.beta)?;
+        same("beta-mult", beta_mult, &h.beta)?;
+        same("mu", mu, &h.mu)?;
+        same("weight-decay", weight_decay, &h.weight_decay)?;
+        same("beta1", beta1, &h.beta1)?;
+        same("beta2", beta2, &h.beta2)?;
+        same("eps", eps, &h.eps)?;
         same(
             "adam-sqrt-decay",
-            &self.adam_sqrt_decay.then_some(true),
+            &adam_sqrt_decay.then_some(true),
             &h.adam_sqrt_decay,
         )?;
-        same("scope", &self.scope, &h.scope)?;
-        same("clamp", &self.clamp.map(Some), &h.clamp)?;
-        same("transition", &self.transition.map(Some), &h.transition)?;
-        same("batch-size", &self.batch_size, &saved.batch_size)?;
-        same("seed", &self.seed, &saved.seed)?;
+        same("scope", scope, &h.scope)?;
+        same("clamp", &clamp.map(Some), &h.clamp)?;
+        same("transition", &transition.map(Some), &h.transition)?;
+        same("batch-size", batch_size, &saved.batch_size)?;
+        same("seed", seed, &saved.seed)?;
+        // The one option a resumed run may change.
         let mut config = saved.clone();
-        if let Some(e) = self.epochs {
+        if let Some(e) = *epochs {
             if e == 0 {
                 return Err(ConfigError::NotPositive("epochs"));
             }
