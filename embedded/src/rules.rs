@@ -79,6 +79,39 @@ rules! {
     hd_step_adam_hdm, "adam-hdm", Config::adam(ADAM_ALPHA0).with_weight_decay(WEIGHT_DECAY).with_hdm(HDM_BETA);
 }
 
+/// Whether two strings are equal, in a constant (`str`'s `==` is not `const`).
+const fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+// The list above is written by hand (each rule needs its own symbol); a rule hd-core adds, or
+// one listed out of order, fails the build here rather than going missing from the table.
+const _: () = {
+    assert!(
+        ALL.len() == hd_core::Variant::ALL.len(),
+        "embedded: one step function per hd-core Variant"
+    );
+    let mut i = 0;
+    while i < ALL.len() {
+        assert!(
+            same(ALL[i].name, hd_core::Variant::ALL[i].id()),
+            "embedded: the rules in hd-core's Variant::ALL order, named by their ids"
+        );
+        i += 1;
+    }
+};
+
 /// The rule called `name`.
 pub fn by_name(name: &str) -> Option<Rule> {
     ALL.iter().copied().find(|r| r.name == name)
