@@ -73,6 +73,7 @@ pub struct Hyper {
 
 impl Hyper {
     /// Additive HD with rate β, global α, no clamp, no transition.
+    #[inline]
     pub const fn additive(beta: f32) -> Hyper {
         Hyper {
             rule: HyperRule::Additive,
@@ -84,6 +85,7 @@ impl Hyper {
     }
 
     /// Multiplicative HDM with rate β′, global α, no clamp, no transition.
+    #[inline]
     pub const fn multiplicative(beta: f32) -> Hyper {
         Hyper {
             rule: HyperRule::Multiplicative,
