@@ -73,6 +73,7 @@ pub struct Hyper {
 
 impl Hyper {
     /// Additive HD with rate β, global α, no clamp, no transition.
+    #[inline]
     pub const fn additive(beta: f32) -> Hyper {
         Hyper {
             rule: HyperRule::Additive,
@@ -84,6 +85,7 @@ impl Hyper {
     }
 
     /// Multiplicative HDM with rate β′, global α, no clamp, no transition.
+    #[inline]
     pub const fn multiplicative(beta: f32) -> Hyper {
         Hyper {
             rule: HyperRule::Multiplicative,
@@ -195,9 +197,13 @@ impl<T: Real> Terms<T> {
 impl Terms<f32> {
     /// True when every term is finite, i.e. the gradient had no NaN or infinity.
     pub fn is_finite(&self) -> bool {
-        self.dot.is_finite()
-            && self
-                .norms
-                .is_none_or(|(a, b)| a.is_finite() && b.is_finite())
+        match self.norms {
+            // x·0 is ±0 for every finite x and NaN for NaN and ±∞, so one comparison tests all
+            // three: on a microcontroller 20–28 B less than a test and a branch for each.
+            // (Only there: on x86-64 it changed how LLVM laid out HDM's whole step.)
+            Some((a, b)) if !crate::layout::BLOCKS => self.dot * 0.0 + a * 0.0 + b * 0.0 == 0.0,
+            Some((a, b)) => self.dot.is_finite() && a.is_finite() && b.is_finite(),
+            None => self.dot.is_finite(),
+        }
     }
 }

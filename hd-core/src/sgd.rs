@@ -37,6 +37,7 @@ impl Sgd {
     };
 
     /// SGD with Nesterov momentum μ (the paper's SGDN uses μ = 0.9).
+    #[inline]
     pub const fn nesterov(momentum: f32) -> Sgd {
         Sgd {
             momentum,
