@@ -142,45 +142,30 @@ impl MaxAbs for Lanes {
 /// final `+ 0` turns a −0 total into +0, so the result has exactly the bits of the same sums
 /// started at +0. Once per step, out of line: HDM's three copies inlined cost a
 /// microcontroller flash and made HDM's step 2× slower in cache on x86-64 (BENCHMARKS.md).
+/// Where the lanes live in SIMD code they go by reference (passing eight values made
+/// SGD-HDM's step 5% slower at 1e4 on x86-64); on the one-element path (bare metal) as eight
+/// values, in FP registers: a reference into the accumulator made it escape, so a
+/// microcontroller build kept stores it otherwise drops.
 #[inline(always)]
 fn reduce(l: &[f32; LANES]) -> f32 {
     if BLOCKS {
-        return reduce_lanes(l);
+        return reduce_ref(l);
     }
     let [a, b, c, d, e, f, g, h] = *l;
     reduce_values(a, b, c, d, e, f, g, h)
 }
 
-/// [`reduce`] for HDM's three sums. On the one-element path `widen_range` already takes
-/// their accumulator's fields by reference, so passing them costs nothing more there; passed as values, the
-/// compiler kept all 24 lanes in FP registers across the step (SGD-HDM +244 B of flash).
-#[inline(always)]
-fn reduce_norm(l: &[f32; LANES]) -> f32 {
-    if BLOCKS {
-        return reduce_lanes(l);
-    }
-    reduce_ref(l)
-}
-
-/// [`reduce`] where the lanes live in SIMD code: by reference (passing eight values made
-/// SGD-HDM's step 5% slower at 1e4 on x86-64).
-#[inline(never)]
-fn reduce_lanes(l: &[f32; LANES]) -> f32 {
-    let [a, b, c, d, e, f, g, h] = *l;
-    tree(a, b, c, d, e, f, g, h)
-}
-
-/// [`reduce`] on the one-element path (bare metal): the lanes travel as eight values, in FP
-/// registers. A reference into the accumulator made it escape, so a microcontroller build
-/// kept stores it otherwise drops; this is 48 B of flash where the reference form was 80.
+/// [`reduce`] on the one-element path: 48 B of flash where the reference form was 80.
 #[inline(never)]
 #[allow(clippy::too_many_arguments, clippy::many_single_char_names)]
 fn reduce_values(a: f32, b: f32, c: f32, d: f32, e: f32, f: f32, g: f32, h: f32) -> f32 {
     tree(a, b, c, d, e, f, g, h)
 }
 
-/// [`reduce_values`] of lanes in memory, loaded here: 16 B of flash where loading them at
-/// each of HDM's three calls cost more, and `reduce_lanes` on this path is 80 B.
+/// [`reduce`] by reference: lanes in memory, loaded here. HDM's three sums always take this
+/// form: on the one-element path `widen_range` already takes their fields by reference, and
+/// passed as values the compiler kept all 24 lanes in FP registers across the step (SGD-HDM
+/// +244 B of flash); loading them here is 16 B where loading them at each call cost more.
 #[inline(never)]
 fn reduce_ref(l: &[f32; LANES]) -> f32 {
     let [a, b, c, d, e, f, g, h] = *l;
@@ -193,9 +178,9 @@ fn tree(a: f32, b: f32, c: f32, d: f32, e: f32, f: f32, g: f32, h: f32) -> f32 {
     (((a + b) + (c + d)) + ((e + f) + (g + h))) + 0.0
 }
 
-/// [`Accumulator::widen`] for one of HDM's ranges: admits a new largest |x| into `range`
-/// and rescales the sums held so far, the squares of x by the factor twice and the dot once
-/// (the same products, in the same order, as `widen`, so the same bits).
+/// Admits a new largest |x| into one of HDM's ranges and rescales the sums held so far to its
+/// new factor (exact: a power of two, except that what falls below f32's range was negligible
+/// anyway): the squares of x by the factor twice, the dot once.
 #[inline(never)]
 fn widen_range(range: &mut Range2, squares: &mut [f32; LANES], dot: &mut [f32; LANES], max: f32) {
     let f = range.admit(max);
@@ -241,8 +226,8 @@ impl Accumulator {
             }
         } else {
             // In place on bare metal (copying the sums in and out would link `memcpy`), and
-            // one range at a time: one out-of-line function for both ranges is 184 B of a
-            // microcontroller's flash, where `widen` calling `admit` for each was 246 B.
+            // one range at a time: one out-of-line function called per range is 184 B of a
+            // microcontroller's flash, where admitting both ranges in one function was 246 B.
             if g.exceeds(self.grad_range.seen) {
                 widen_range(
                     &mut self.grad_range,
@@ -264,24 +249,6 @@ impl Accumulator {
             g.scale(self.grad_range.factor),
             d.scale(self.dir_range.factor),
         )
-    }
-
-    /// Admits new maxima and rescales the sums held so far to the new factors (exact: powers
-    /// of two, except that what falls below f32's range was negligible anyway).
-    ///
-    /// The dot is multiplied by g's factor and then by d's, as one range after the other does.
-    #[inline(always)]
-    fn widen(&mut self, max_grad: f32, max_dir: f32) {
-        let fg = self.grad_range.admit(max_grad);
-        let fd = self.dir_range.admit(max_dir);
-        if fg != 1.0 || fd != 1.0 {
-            let lanes = self.grad_sq.iter_mut().zip(self.dir_sq.iter_mut());
-            for ((g, d), p) in lanes.zip(self.dot.iter_mut()) {
-                *g = *g * fg * fg;
-                *d = *d * fd * fd;
-                *p = *p * fg * fd;
-            }
-        }
     }
 
     /// Whether sums added unscaled, with these largest g² and d², are what the scaled sums
@@ -314,11 +281,22 @@ impl Accumulator {
         add_lanes(&mut self.dir_sq, dir_sq, 0, LANES);
     }
 
-    /// [`widen`](Accumulator::widen) by value, so that the caller's sums are never
-    /// address-taken and can stay in registers through the block loop.
+    /// Admits new maxima, one range after the other ([`widen_range`]), by value, so that the
+    /// caller's sums are never address-taken and can stay in registers through the block loop.
     #[inline(never)]
     fn widened(mut self, max_grad: f32, max_dir: f32) -> Accumulator {
-        self.widen(max_grad, max_dir);
+        widen_range(
+            &mut self.grad_range,
+            &mut self.grad_sq,
+            &mut self.dot,
+            max_grad,
+        );
+        widen_range(
+            &mut self.dir_range,
+            &mut self.dir_sq,
+            &mut self.dot,
+            max_dir,
+        );
         self
     }
 
@@ -368,8 +346,8 @@ impl Accumulator {
     pub fn terms(&self, norms: bool) -> Terms<f32> {
         if norms {
             return Terms {
-                dot: reduce_norm(&self.dot),
-                norms: Some((reduce_norm(&self.grad_sq), reduce_norm(&self.dir_sq))),
+                dot: reduce_ref(&self.dot),
+                norms: Some((reduce_ref(&self.grad_sq), reduce_ref(&self.dir_sq))),
             };
         }
         Terms {
