@@ -318,10 +318,13 @@ impl Accumulator {
         }
     }
 
+    /// Adds one element's terms to `lane` (taken mod [`LANES`]). The caller keeps the lane
+    /// and stores it once after its loop: the accumulator is address-taken on the one-element
+    /// path, so a lane kept in it was loaded and stored again for every element.
     #[inline(always)]
-    pub(crate) fn add_one(&mut self, t: &Terms<f32>) {
-        // Reduced once, so that the compiler sees every index below is in range.
-        let lane = self.lane % LANES;
+    pub(crate) fn add_one(&mut self, t: &Terms<f32>, lane: usize) {
+        // Reduced here, so that the compiler sees every index below is in range.
+        let lane = lane % LANES;
         if let Some(d) = self.dot.get_mut(lane) {
             *d += t.dot;
         }
@@ -333,7 +336,6 @@ impl Accumulator {
                 *a += d;
             }
         }
-        self.lane = (lane + 1) % LANES;
     }
 
     /// The accumulated terms (with norms when `norms`).
