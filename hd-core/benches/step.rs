@@ -1,10 +1,14 @@
-//! Step throughput of every rule at 1e4, 1e6 and 1e7 parameters, beside a plain copy of
-//! f32s measured in the same run. `cargo xtask bench` runs it and prints the table of
-//! achieved bandwidth as a fraction of the copy's (DESIGN §7).
+//! Step throughput of every rule at 1e4, 1e6 and 1e7 parameters, beside two bandwidth
+//! baselines measured in the same run: a plain copy of f32s and an in-place streaming update.
+//! `cargo xtask bench` runs it and prints the table of achieved bandwidth as a fraction of the
+//! faster baseline's (DESIGN §7).
 #![allow(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
 
+mod common;
+
+use common::{bytes, config, data, COPY_BYTES, STREAM_BYTES};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use hd_core::{Config, HyperRule, Optimizer, Variant};
+use hd_core::{Optimizer, Variant};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -13,27 +17,8 @@ const SIZES: [usize; 3] = [10_000, 1_000_000, 10_000_000];
 /// The id of the division-and-square-root kernel that bounds Adam's rules.
 const DIV_SQRT: &str = "div-sqrt";
 
-/// Bytes one step of `v` really moves per parameter: DESIGN §7's model, plus the 4-byte read
-/// of g that base rules make to refuse a non-finite gradient before writing.
-pub fn bytes(v: Variant) -> usize {
-    v.model_bytes_per_parameter() + if v.rule().is_none() { 4 } else { 0 }
-}
-
-/// `v` as benchmarked: α0 = 0.001, μ = 0.9. β is tiny so that millions of steps on one fixed
-/// gradient never overflow α; the work a step does does not depend on β's value.
-fn config(v: Variant) -> Config {
-    let beta = match v.rule() {
-        Some(HyperRule::Multiplicative) => 1e-9,
-        _ => 1e-12,
-    };
-    v.config(1e-3, beta, 0.9)
-}
-
-fn data(n: usize, seed: u32) -> Vec<f32> {
-    (0..n)
-        .map(|i| ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) as f32 * 1e-7 - 0.8)
-        .collect()
-}
+/// The id of the in-place streaming baseline.
+const STREAM: &str = "stream";
 
 fn bench(c: &mut Criterion) {
     for n in SIZES {
@@ -43,14 +28,24 @@ fn bench(c: &mut Criterion) {
             .warm_up_time(Duration::from_millis(500))
             .measurement_time(Duration::from_secs(2));
 
-        // Baseline: copy n f32s (read 4n bytes, write 4n bytes).
+        // The bandwidth baselines (see `common`): `cargo xtask bench` divides by the faster.
         let src = data(n, 1);
         let mut dst = vec![0.0f32; n];
-        group.throughput(Throughput::Bytes(8 * n as u64));
+        group.throughput(Throughput::Bytes((COPY_BYTES * n) as u64));
         group.bench_function("copy", |b| {
             b.iter(|| {
-                dst.copy_from_slice(black_box(&src));
+                common::copy(&mut dst, black_box(&src));
                 black_box(&mut dst);
+            })
+        });
+        let mut a = data(n, 6);
+        let b = data(n, 7);
+        let half = black_box(0.5f32);
+        group.throughput(Throughput::Bytes((STREAM_BYTES * n) as u64));
+        group.bench_function(STREAM, |bencher| {
+            bencher.iter(|| {
+                common::stream(&mut a, black_box(&b), half);
+                black_box(&mut a);
             })
         });
 

@@ -1,5 +1,6 @@
-//! `cargo xtask bench`: hd-core's step throughput (criterion), then the table of achieved
-//! bandwidth against a plain copy measured in the same run (DESIGN §7).
+//! `cargo xtask bench`: hd-core's step throughput (criterion), the table of achieved bandwidth
+//! against the two baselines measured in the same run (DESIGN §7: a plain copy and an in-place
+//! streaming update), then the paired run, which times each rule in alternation with them.
 
 use crate::env::{cargo, exec, root, step};
 use anyhow::{Context, Result};
@@ -43,33 +44,62 @@ pub fn run(extra: &[String]) -> Result<()> {
     )?;
 
     let dir = root().join("target").join("criterion");
-    println!("\n| params | rule | time/step | bytes/param (§7) | GB/s | fraction of copy | time ratio vs base | bytes ratio vs base |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("\n| params | rule | time/step | bytes/param (§7) | GB/s | fraction of copy | fraction of stream | time ratio vs base | bytes ratio vs base |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for n in SIZES {
         let group = format!("step-{n}");
-        let (copy_ns, copy_bytes) = measured(&dir, &group, "copy")?;
-        let copy_bw = copy_bytes / copy_ns; // bytes per ns = GB/s
-        println!(
-            "| {n:.0e} | copy | {:.1} µs | 8 | {copy_bw:.1} | 1.00 | | |",
-            copy_ns / 1e3
-        );
+        let [copy, stream] = baselines(&dir, &group)?;
+        for (id, bw) in BASELINES.iter().zip([copy, stream]) {
+            let (ns, bytes) = measured(&dir, &group, id)?;
+            println!(
+                "| {n:.0e} | {id} | {:.1} µs | {:.0} | {bw:.1} | {:.2} | {:.2} | | |",
+                ns / 1e3,
+                bytes / n as f64,
+                bw / copy,
+                bw / stream
+            );
+        }
         for v in Variant::ALL {
             let (ns, bytes) = measured(&dir, &group, v.id())?;
             let (base_ns, base_bytes) = measured(&dir, &group, v.base().id())?;
             let bw = bytes / ns;
             println!(
-                "| {n:.0e} | {} | {:.1} µs | {:.0} ({}) | {bw:.1} | {:.2} | {:.2} | {:.2} |",
+                "| {n:.0e} | {} | {:.1} µs | {:.0} ({}) | {bw:.1} | {:.2} | {:.2} | {:.2} | {:.2} |",
                 v.id(),
                 ns / 1e3,
                 bytes / n as f64,
                 v.model_bytes_per_parameter(),
-                bw / copy_bw,
+                bw / copy,
+                bw / stream,
                 ns / base_ns,
                 bytes / base_bytes
             );
         }
     }
-    divider_floor(&dir)
+    divider_floor(&dir)?;
+    // Criterion times each benchmark seconds after the last, and at 1e7 the bandwidth this
+    // shared machine gives drifts between them; the paired run alternates them instead.
+    step("cargo bench -p hd-core --bench paired");
+    exec(cargo().args([
+        "bench",
+        "-p",
+        "hd-core",
+        "--features",
+        "std",
+        "--bench",
+        "paired",
+    ]))
+}
+
+/// The bandwidth baselines: a copy (8 bytes per element, though write-allocate makes it move
+/// 12, and the C library's `memcpy` switches to non-temporal stores on large arrays) and an
+/// in-place update a ← a·½ + b·½ (12 bytes per element, the access pattern of a step).
+const BASELINES: [&str; 2] = ["copy", "stream"];
+
+/// The baselines' GB/s (bytes per ns) at this size, in the order of [`BASELINES`].
+fn baselines(dir: &Path, group: &str) -> Result<[f64; 2]> {
+    let bw = |id| measured(dir, group, id).map(|(ns, bytes)| bytes / ns);
+    Ok([bw(BASELINES[0])?, bw(BASELINES[1])?])
 }
 
 /// Adam's rules against their floor: the division and square root each element needs (one
@@ -81,7 +111,7 @@ fn divider_floor(dir: &Path) -> Result<()> {
     println!("|---|---|---|---|---|---|---|");
     for n in SIZES {
         let group = format!("step-{n}");
-        let (copy_ns, copy_bytes) = measured(dir, &group, "copy")?;
+        let [copy, _] = baselines(dir, &group)?;
         let (kernel_ns, _) = measured(dir, &group, "div-sqrt")?;
         for v in Variant::ALL
             .into_iter()
@@ -96,7 +126,7 @@ fn divider_floor(dir: &Path) -> Result<()> {
                 floor / 1e3,
                 ns / 1e3,
                 ns / floor,
-                (bytes / floor) / (copy_bytes / copy_ns)
+                (bytes / floor) / copy
             );
         }
     }
