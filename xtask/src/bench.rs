@@ -6,6 +6,7 @@ use crate::env::{cargo, exec, root, step};
 use anyhow::{Context, Result};
 use hd_core::{Family, Variant};
 use std::path::Path;
+use std::process::Command;
 
 const SIZES: [usize; 3] = [10_000, 1_000_000, 10_000_000];
 
@@ -27,21 +28,8 @@ fn measured(dir: &Path, group: &str, id: &str) -> Result<(f64, f64)> {
 
 pub fn run(extra: &[String]) -> Result<()> {
     // The default target (x86-64 with SSE2), as users build it: no target-cpu flags.
-    step("cargo bench -p hd-core");
-    exec(
-        cargo()
-            .args([
-                "bench",
-                "-p",
-                "hd-core",
-                "--features",
-                "std",
-                "--bench",
-                "step",
-                "--",
-            ])
-            .args(extra),
-    )?;
+    step("cargo bench -p hd-core --bench step");
+    exec(hd_core_bench("step").arg("--").args(extra))?;
 
     let dir = root().join("target").join("criterion");
     println!("\n| params | rule | time/step | bytes/param (§7) | GB/s | fraction of copy | fraction of stream | time ratio vs base | bytes ratio vs base |");
@@ -80,15 +68,22 @@ pub fn run(extra: &[String]) -> Result<()> {
     // Criterion times each benchmark seconds after the last, and at 1e7 the bandwidth this
     // shared machine gives drifts between them; the paired run alternates them instead.
     step("cargo bench -p hd-core --bench paired");
-    exec(cargo().args([
+    exec(&mut hd_core_bench("paired"))
+}
+
+/// `cargo bench` of one of hd-core's benchmarks, with `std` (the hardware square root).
+fn hd_core_bench(name: &str) -> Command {
+    let mut c = cargo();
+    c.args([
         "bench",
         "-p",
         "hd-core",
         "--features",
         "std",
         "--bench",
-        "paired",
-    ]))
+        name,
+    ]);
+    c
 }
 
 /// The bandwidth baselines: a copy (8 bytes per element, though write-allocate makes it move
