@@ -319,8 +319,8 @@ impl Accumulator {
     }
 
     /// Adds one element's terms to `lane` (taken mod [`LANES`]). The caller keeps the lane
-    /// and stores it once after its loop: the accumulator is address-taken on the one-element
-    /// path, so a lane kept in it was loaded and stored again for every element.
+    /// and stores it once, outside its loop: the accumulator is address-taken on the
+    /// one-element path, so a lane kept in it was loaded and stored again for every element.
     #[inline(always)]
     pub(crate) fn add_one(&mut self, t: &Terms<f32>, lane: usize) {
         // Reduced here, so that the compiler sees every index below is in range.

@@ -86,9 +86,8 @@ fn hd_core_bench(name: &str) -> Command {
     c
 }
 
-/// The bandwidth baselines: a copy (8 bytes per element, though write-allocate makes it move
-/// 12, and the C library's `memcpy` switches to non-temporal stores on large arrays) and an
-/// in-place update a ← a·½ + b·½ (12 bytes per element, the access pattern of a step).
+/// The bandwidth baselines' benchmark ids (see `hd-core/benches/common`): a copy and an
+/// in-place streaming update.
 const BASELINES: [&str; 2] = ["copy", "stream"];
 
 /// The baselines' GB/s (bytes per ns) at this size, in the order of [`BASELINES`].
