@@ -159,7 +159,7 @@ fn reduce(l: &[f32; LANES]) -> f32 {
 #[inline(never)]
 #[allow(clippy::too_many_arguments, clippy::many_single_char_names)]
 fn reduce_values(a: f32, b: f32, c: f32, d: f32, e: f32, f: f32, g: f32, h: f32) -> f32 {
-    tree(a, b, c, d, e, f, g, h)
+    (((a + b) + (c + d)) + ((e + f) + (g + h))) + 0.0
 }
 
 /// [`reduce`] by reference: lanes in memory, loaded here. HDM's three sums always take this
@@ -170,12 +170,6 @@ fn reduce_values(a: f32, b: f32, c: f32, d: f32, e: f32, f: f32, g: f32, h: f32)
 fn reduce_ref(l: &[f32; LANES]) -> f32 {
     let [a, b, c, d, e, f, g, h] = *l;
     reduce_values(a, b, c, d, e, f, g, h)
-}
-
-#[inline(always)]
-#[allow(clippy::too_many_arguments, clippy::many_single_char_names)]
-fn tree(a: f32, b: f32, c: f32, d: f32, e: f32, f: f32, g: f32, h: f32) -> f32 {
-    (((a + b) + (c + d)) + ((e + f) + (g + h))) + 0.0
 }
 
 /// Admits a new largest |x| into one of HDM's ranges and rescales the sums held so far to its

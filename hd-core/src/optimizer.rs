@@ -215,7 +215,7 @@ impl Optimizer {
             return Err(Error::NonFinite);
         }
         let step = state.step.checked_add(1).ok_or(Error::StepOverflow)?;
-        let alpha = self.next_alpha_unchecked(&state.alpha, &terms);
+        let alpha = self.next_alpha(&state.alpha, &terms);
         if !alpha.is_finite() {
             return Err(Error::NonFinite);
         }

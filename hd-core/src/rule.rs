@@ -141,14 +141,6 @@ impl Optimizer {
         )
     }
 
-    #[inline(always)]
-    pub(crate) fn next_alpha_unchecked<T: Real>(&self, alpha: &T, terms: &Terms<T>) -> T {
-        match self.config.hyper {
-            Some(h) if h.scope != Scope::PerParameter => h.next_alpha(alpha, terms),
-            _ => alpha.clone(),
-        }
-    }
-
     /// γ_t from α_t: the transition of §5.1 and Adam's 1/√t, when configured.
     #[inline(always)]
     fn step_size<T: Real>(&self, c: &StepConstants, alpha: &T) -> T {
@@ -164,10 +156,10 @@ impl Optimizer {
     }
 
     /// Phase 2 of one element, block or tensor, its lengths already checked.
-    #[inline(always)]
     ///
     /// Its operands stay separate arguments, though `apply_to` repeats them: gathered into one
     /// struct they made SGDN-HD's step 4% slower at 1e4 on x86-64 (BENCHMARKS.md).
+    #[inline(always)]
     pub(crate) fn apply_unchecked<T: Real>(
         &self,
         c: &StepConstants,
@@ -253,8 +245,12 @@ impl Optimizer {
 
     /// The α update on any backend, from the terms of every tensor in scope, merged.
     /// Per-parameter scope returns `alpha` unchanged (its α is updated in phase 2).
+    #[inline(always)]
     pub fn next_alpha<T: Real>(&self, alpha: &T, terms: &Terms<T>) -> T {
-        self.next_alpha_unchecked(alpha, terms)
+        match self.config.hyper {
+            Some(h) if h.scope != Scope::PerParameter => h.next_alpha(alpha, terms),
+            _ => alpha.clone(),
+        }
     }
 
     /// Phase 2 on any backend: θ_t = θ_{t−1} − γ_t d_t with α = α_t, advancing the buffers.
