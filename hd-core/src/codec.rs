@@ -57,10 +57,11 @@ const HYPER: u8 = 4;
 const CLAMP: u8 = 8;
 const TRANSITION: u8 = 16;
 
-// The coded bytes (6, 8 and 9). Each code is its tag's position in the tag's `ALL`, which
-// holds every tag; each tag maps to and from hd-core's type by exhaustive matches. So a new
-// base rule, hypergradient rule or scope does not compile until it has a tag, and every tag
-// `encode` writes `decode` reads.
+// The coded bytes (6, 8 and 9). Each code is a position in an `ALL` that holds every value:
+// `HyperRule::ALL` and `Scope::ALL` for bytes 8 and 9, and for byte 6 the tags below, which
+// map to and from `Base` (whose rules carry parameters) by exhaustive matches. So a new base
+// rule does not compile until it has a tag, and every code `encode` writes `decode` reads;
+// tests/codec.rs pins the documented codes.
 
 enum_with_all! {
     /// Byte 6: the base rule.
@@ -107,62 +108,7 @@ impl BaseTag {
     }
 }
 
-enum_with_all! {
-    /// Byte 8: the hypergradient rule.
-    #[derive(Clone, Copy)]
-    enum RuleTag {
-        Additive,
-        Multiplicative,
-    }
-    ALL;
-}
-
-impl RuleTag {
-    fn of(rule: HyperRule) -> RuleTag {
-        match rule {
-            HyperRule::Additive => RuleTag::Additive,
-            HyperRule::Multiplicative => RuleTag::Multiplicative,
-        }
-    }
-
-    fn rule(self) -> HyperRule {
-        match self {
-            RuleTag::Additive => HyperRule::Additive,
-            RuleTag::Multiplicative => HyperRule::Multiplicative,
-        }
-    }
-}
-
-enum_with_all! {
-    /// Byte 9: α's scope.
-    #[derive(Clone, Copy)]
-    enum ScopeTag {
-        Global,
-        PerTensor,
-        PerParameter,
-    }
-    ALL;
-}
-
-impl ScopeTag {
-    fn of(scope: Scope) -> ScopeTag {
-        match scope {
-            Scope::Global => ScopeTag::Global,
-            Scope::PerTensor => ScopeTag::PerTensor,
-            Scope::PerParameter => ScopeTag::PerParameter,
-        }
-    }
-
-    fn scope(self) -> Scope {
-        match self {
-            ScopeTag::Global => Scope::Global,
-            ScopeTag::PerTensor => Scope::PerTensor,
-            ScopeTag::PerParameter => Scope::PerParameter,
-        }
-    }
-}
-
-/// The tag coded as `code` in `all` (a tag type's `ALL`), or [`Error::Corrupt`] with `reason`.
+/// The value coded as `code` in `all` (a type's `ALL`), or [`Error::Corrupt`] with `reason`.
 fn tag<T: Copy>(all: &[T], code: u8, reason: &'static str) -> Result<T, Error> {
     all.get(usize::from(code))
         .copied()
@@ -238,9 +184,8 @@ impl Optimizer {
         if h.transition.is_some() {
             flags |= TRANSITION;
         }
-        // A tag's code is its discriminant: its position in the declaration, so in its ALL.
-        let rule = RuleTag::of(h.rule) as u8;
-        let scope = ScopeTag::of(h.scope) as u8;
+        // A code is the discriminant: the position in the declaration, so in `ALL`.
+        let (rule, scope) = (h.rule as u8, h.scope as u8);
         let mut w = Writer { out, at: 0 };
         w.bytes(&MAGIC);
         w.bytes(&VERSION.to_le_bytes());
@@ -320,8 +265,8 @@ impl Optimizer {
         let step = u64::from_le_bytes(r.take()?);
         let alpha = r.f32()?;
         let base = tag(&BaseTag::ALL, base, "unknown base rule")?.base(flags, [p0, p1, p2]);
-        let rule = tag(&RuleTag::ALL, rule, "unknown hypergradient rule")?.rule();
-        let scope = tag(&ScopeTag::ALL, scope, "unknown scope")?.scope();
+        let rule = tag(&HyperRule::ALL, rule, "unknown hypergradient rule")?;
+        let scope = tag(&Scope::ALL, scope, "unknown scope")?;
         let hyper = (flags & HYPER != 0).then_some(Hyper {
             rule,
             beta,

@@ -1,27 +1,37 @@
 //! The hypergradient part: how α_t follows from α_{t−1}, and the step size γ_t it gives.
 
+use crate::variant::enum_with_all;
 use crate::{Error, Real};
 
-/// How α is updated from the hypergradient h_t = −g_t · d_{t−1}.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HyperRule {
-    /// HD: α_t = α_{t−1} − β h_t = α_{t−1} + β g_t·d_{t−1} (paper Eq. 5).
-    Additive,
-    /// HDM, multiplicative and normalised: α_t = α_{t−1} (1 + β′ cos(g_t, d_{t−1})) with
-    /// cos = g·d / (‖g‖ ‖d‖) (paper Eq. 8). α is unchanged when either norm is 0 (always at t = 1).
-    Multiplicative,
+enum_with_all! {
+    /// How α is updated from the hypergradient h_t = −g_t · d_{t−1}.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum HyperRule {
+        /// HD: α_t = α_{t−1} − β h_t = α_{t−1} + β g_t·d_{t−1} (paper Eq. 5).
+        Additive,
+        /// HDM, multiplicative and normalised: α_t = α_{t−1} (1 + β′ cos(g_t, d_{t−1})) with
+        /// cos = g·d / (‖g‖ ‖d‖) (paper Eq. 8). α is unchanged when either norm is 0 (always at
+        /// t = 1).
+        Multiplicative,
+    }
+    /// Every rule, in declaration order (a rule's position is its code in a record).
+    ALL;
 }
 
-/// Over which parameters one α is shared.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scope {
-    /// One α for all parameters: every tensor's g·d summed before α changes (the paper's).
-    Global,
-    /// One α per tensor: each tensor keeps its own [`State`](crate::State).
-    PerTensor,
-    /// One α per parameter, kept in a per-element buffer (additive rule only):
-    /// α_{t,i} = α_{t−1,i} + β g_{t,i} d_{t−1,i}.
-    PerParameter,
+enum_with_all! {
+    /// Over which parameters one α is shared.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Scope {
+        /// One α for all parameters: every tensor's g·d summed before α changes (the paper's).
+        Global,
+        /// One α per tensor: each tensor keeps its own [`State`](crate::State).
+        PerTensor,
+        /// One α per parameter, kept in a per-element buffer (additive rule only):
+        /// α_{t,i} = α_{t−1,i} + β g_{t,i} d_{t−1,i}.
+        PerParameter,
+    }
+    /// Every scope, in declaration order (a scope's position is its code in a record).
+    ALL;
 }
 
 /// The convergent variant of paper §5.1: α_t evolves as usual, but the step uses

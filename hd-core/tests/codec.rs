@@ -61,12 +61,32 @@ fn the_layout_is_little_endian_as_documented() {
     assert_eq!(&b[4..6], &[2, 0]); // version 2
     assert_eq!(b[6], 0); // SGD
     assert_eq!(b[7], 1 | 4); // Nesterov, hyper
+    assert_eq!(&b[8..10], &[0, 0]); // additive, global
     assert_eq!(&b[12..16], &0.5f32.to_le_bytes()); // α_0
     assert_eq!(&b[20..24], &0.25f32.to_le_bytes()); // μ
     assert_eq!(&b[32..36], &2.0f32.to_le_bytes()); // β
     assert_eq!(&b[52..60], &0u64.to_le_bytes()); // t
     assert_eq!(&b[60..64], &0.5f32.to_le_bytes()); // α_t
     assert_eq!(&b[64..68], &crc32(&b[..64]).to_le_bytes()); // CRC-32 of the rest
+}
+
+/// Bytes 6, 8 and 9 hold the codes the module documents for the base rule, the hypergradient
+/// rule and the scope, so a reordered enum cannot change what old records mean.
+#[test]
+fn the_coded_bytes_are_the_documented_codes() {
+    use hd_core::Scope;
+    let code = |config: hd_core::Config| {
+        let run = Run::new(config, vec![0.0]);
+        let mut b = [0u8; RECORD_LEN];
+        run.opt.encode(&run.state, &mut b).unwrap();
+        [b[6], b[8], b[9]]
+    };
+    let adam = hd_core::Config::adam(0.001);
+    assert_eq!(code(adam.with_hdm(0.02)), [1, 1, 0]); // Adam, multiplicative, global
+    let per_tensor = adam.with_hdm(0.02).with_scope(Scope::PerTensor);
+    assert_eq!(code(per_tensor), [1, 1, 1]); // per-tensor
+    let per_parameter = adam.with_hd(1e-4).with_scope(Scope::PerParameter);
+    assert_eq!(code(per_parameter), [1, 0, 2]); // additive, per-parameter
 }
 
 /// CRC-32 (IEEE 802.3) written independently of hd-core's: table-driven, from the reflected
