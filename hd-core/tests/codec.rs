@@ -26,7 +26,7 @@ fn every_variant_round_trips_in_every_scope() {
         let config = v.config(0.01, 1e-3, 0.9);
         let scopes: &[Scope] = match config.hyper {
             None => &[Scope::Global],
-            Some(_) => &[Scope::Global, Scope::PerTensor, Scope::PerParameter],
+            Some(_) => &Scope::ALL,
         };
         for &scope in scopes {
             let config = match config.hyper {

@@ -170,7 +170,7 @@ fn per_parameter_alpha_starts_at_alpha0_from_zeroed_buffers() {
 #[test]
 fn per_parameter_scope_refuses_an_overflowing_alpha_before_writing() {
     let grads = [vec![1e19f32], vec![1e19]];
-    for scope in [Scope::Global, Scope::PerTensor, Scope::PerParameter] {
+    for scope in Scope::ALL {
         let config = Config::sgd(1e-30).with_hd(1e10).with_scope(scope);
         let opt = Optimizer::new(config).unwrap();
         let mut state = opt.init_state();

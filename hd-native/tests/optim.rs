@@ -170,7 +170,7 @@ fn reported_alpha_is_the_mean_over_the_scope() {
     let vs = nn::VarStore::new(Device::Cpu);
     model_vars(&vs);
     // A fresh optimizer reports α0 in every scope.
-    for scope in [Scope::Global, Scope::PerTensor, Scope::PerParameter] {
+    for scope in Scope::ALL {
         let c = with(Config::sgd(0.05).with_hd(1e-4), |h| h.scope = scope);
         let opt = HdOptimizer::new(&vs, c).expect("optimizer");
         assert_eq!(opt.alpha_value().expect("alpha"), 0.05, "{scope:?}");
