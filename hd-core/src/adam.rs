@@ -8,7 +8,8 @@ use crate::{Error, Real};
 /// m̂_t = m_t / (1−β1^t); v̂_t = v_t / (1−β2^t); d_t = m̂_t / (√v̂_t + ε).
 ///
 /// The step is θ_t = θ_{t−1} − γ_t d_t, and with `sqrt_decay` θ_t = θ_{t−1} − (γ_t/√t) d_t
-/// (the paper uses that decay for logistic regression only).
+/// (the paper uses that decay "for Adam" on logistic regression only). With the decay on a
+/// hypergradient rule, h_t = −g_t·d_{t−1}/√(t−1): the derivative of the step actually taken.
 ///
 /// Adam-HD needs no extra buffer: d_{t−1} is recomputed from m_{t−1}, v_{t−1} before they
 /// are updated. The seed's Adam-HD box divides m by (1−β2^t) and uses m_t rather than m̂_t;
@@ -21,7 +22,7 @@ use crate::{Error, Real};
 ///
 /// ```
 /// use hd_core::{Adam, Base, Config, Optimizer};
-/// // Adam-HD as the paper runs it on logistic regression: β = 1e-7 and the 1/√t decay.
+/// // Adam-HD with the 1/√t decay (the paper's presets decay plain Adam only).
 /// let config = Config {
 ///     base: Base::Adam(Adam { sqrt_decay: true, ..Adam::default() }),
 ///     ..Config::adam(0.001).with_hd(1e-7)
@@ -67,6 +68,8 @@ fn inverse_bias_correction(ln_beta: f32, step: u64) -> f32 {
 pub(crate) struct AdamStep {
     inv_bc1: f32,
     inv_bc2: f32,
+    /// 1/(1−β1^{t−1}), times 1/√(t−1) with `sqrt_decay`: d_{t−1} scaled to the direction
+    /// the step t − 1 actually took (see [`Adam::previous_direction`]).
     inv_bc1_prev: f32,
     inv_bc2_prev: f32,
     has_prev: bool,
@@ -86,10 +89,17 @@ impl Adam {
         let prev = step.saturating_sub(1);
         // Inlined, so that a β known at compile time (a firmware's) folds to a constant.
         let (l1, l2) = (crate::scalar::ln(self.beta1), crate::scalar::ln(self.beta2));
+        // With the decay, step t − 1 moved θ by −(α_{t−1}/√(t−1)) d_{t−1}; folding 1/√(t−1)
+        // into m̂'s correction costs nothing per element.
+        let decay_prev = if self.sqrt_decay && prev > 0 {
+            1.0 / crate::real::sqrtf(prev as f32)
+        } else {
+            1.0
+        };
         AdamStep {
             inv_bc1: inverse_bias_correction(l1, step),
             inv_bc2: inverse_bias_correction(l2, step),
-            inv_bc1_prev: inverse_bias_correction(l1, prev),
+            inv_bc1_prev: inverse_bias_correction(l1, prev) * decay_prev,
             inv_bc2_prev: inverse_bias_correction(l2, prev),
             has_prev: prev > 0,
         }
@@ -103,6 +113,11 @@ impl Adam {
 
     /// d_{t−1} = m̂_{t−1}/(√v̂_{t−1} + ε), recomputed from the state before this step;
     /// `zero` at t = 1, where d_0 = 0.
+    ///
+    /// With `sqrt_decay` it is d_{t−1}/√(t−1): the hypergradient is g_t·∂θ_{t−1}/∂α, and
+    /// step t − 1 took θ_{t−1} = θ_{t−2} − (α_{t−1}/√(t−1)) d_{t−1}, so the factor belongs in
+    /// it. (The reference code has no decay in its Adam-HD; a hypergradient that ignores the
+    /// factor overstates h by √(t−1) and lets α creep up for the whole run.)
     #[inline(always)]
     pub(crate) fn previous_direction<T: Real>(&self, c: &AdamStep, slots: &[T], zero: T) -> T {
         match slots {

@@ -266,6 +266,13 @@ pub fn reference(
                     .collect()
             }
         };
+        // Adam's 1/√t: the step taken is −(γ_t/√t) d_t, so ∂θ_t/∂α_t, which the next step's
+        // hypergradient reads as d_prev, carries the factor too.
+        let decay = if matches!(config.base, Base::Adam(a) if a.sqrt_decay) {
+            1.0 / (t as f64).sqrt()
+        } else {
+            1.0
+        };
         for i in 0..n {
             let a = alpha[if per_param { i } else { 0 }];
             let mut gamma = match config.hyper.and_then(|h| h.transition) {
@@ -275,12 +282,9 @@ pub fn reference(
                 }
                 None => a,
             };
-            if matches!(config.base, Base::Adam(a) if a.sqrt_decay) {
-                gamma /= (t as f64).sqrt();
-            }
-            theta[i] -= gamma * d[i];
+            theta[i] -= gamma * decay * d[i];
         }
-        d_prev = d;
+        d_prev = d.iter().map(|x| x * decay).collect();
         out.push((theta.clone(), alpha.clone()));
     }
     out

@@ -46,7 +46,8 @@ pub struct Options {
     /// Adam ε [default: 1e-8].
     #[arg(long)]
     pub eps: Option<f32>,
-    /// Divide Adam's step by √t (the paper's LogReg setting; on with --preset paper there).
+    /// Divide Adam's step by √t (the paper's LogReg setting for plain Adam; on with --preset
+    /// paper there). On Adam-HD/HDM the hypergradient then follows the decayed step.
     #[arg(long)]
     pub adam_sqrt_decay: bool,
     /// Where one α is shared [default: global].
@@ -108,7 +109,7 @@ impl Options {
     /// Defaults, from hd-core's [`paper`] module: α0 = 0.001, β = 0.001 for SGD-HD and SGDN-HD
     /// and 1e-7 for Adam-HD, β′ = 0.02 (the α0-sensitivity study's), μ = 0.9, Adam (0.9, 0.999,
     /// 1e-8), batch 128; then 10 epochs, seed 0, global α. `--preset paper` adds L2 1e-4 on
-    /// LogReg and MLP, Adam's 1/√t on LogReg, β = 1e-8 for Adam-HD on convnets, and the
+    /// LogReg and MLP, plain Adam's 1/√t on LogReg, β = 1e-8 for Adam-HD on convnets, and the
     /// paper's epoch counts (DESIGN §2).
     ///
     /// # Errors
@@ -174,9 +175,9 @@ impl Options {
             beta1: self.beta1.unwrap_or(adam.beta1),
             beta2: self.beta2.unwrap_or(adam.beta2),
             eps: self.eps.unwrap_or(adam.eps),
-            // A flag can only switch it on; the preset switches it on for LogReg.
+            // A flag can only switch it on; the preset switches it on for plain Adam on LogReg.
             adam_sqrt_decay: self.adam_sqrt_decay
-                || (takes_adam && preset.is_some_and(paper::adam_sqrt_decay)),
+                || preset.is_some_and(|m| paper::adam_sqrt_decay(optimizer, m)),
             scope: self.scope.unwrap_or_default(),
             clamp: self.clamp,
             transition: self.transition,

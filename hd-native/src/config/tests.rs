@@ -48,7 +48,19 @@ fn preset_paper_fills_the_papers_settings() {
         (c.hyper().alpha0, c.hyper().beta, c.hyper().weight_decay),
         (1e-3, 1e-7, 1e-4)
     );
-    assert!(c.hyper().adam_sqrt_decay);
+    // The paper decays plain Adam's step on LogReg, not Adam-HD's (the reference code's
+    // Adam-HD has no decay).
+    assert!(!c.hyper().adam_sqrt_decay);
+    assert!(
+        paper(Model::Logreg, OptimizerKind::Adam)
+            .hyper()
+            .adam_sqrt_decay
+    );
+    assert!(
+        !paper(Model::Logreg, OptimizerKind::AdamHdm)
+            .hyper()
+            .adam_sqrt_decay
+    );
     assert_eq!((c.epochs, c.batch_size), (20, 128));
     let c = paper(
         Model::Mlp {
