@@ -107,7 +107,7 @@ const fn key(name: &'static str, short: &'static str, kind: Kind, applies: Appli
 /// The plan keys: every option of `train` but those the sweep sets (`SWEEP_KEYS`), each
 /// with its value, abbreviation and the runs it applies to. This order is the order of axes
 /// and of options on the command line.
-pub const KEYS: [Key; 23] = {
+pub const KEYS: [Key; 24] = {
     use Applies::{Adam, Additive, Every, Hypergradient, Mu, Multiplicative};
     use Kind::{Bool, Float, Int, Ints, Pair, Str};
     [
@@ -134,6 +134,7 @@ pub const KEYS: [Key; 23] = {
         key("epochs", "e", Int, Every),
         key("batch-size", "bs", Int, Every),
         key("seed", "s", Int, Every),
+        key("stop-at-loss", "stop", Float, Every),
     ]
 };
 
