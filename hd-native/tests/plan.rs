@@ -92,15 +92,19 @@ fn shipped_plans_expand_to_the_papers_runs() {
         .expect("WRN Adam-HD");
     assert_eq!((wrn.config.epochs, wrn.config.beta()), (200, 1e-8));
 
-    // Paper Fig. 2: two models × nine optimizers; the MLP for 100 epochs.
+    // Paper Fig. 3: LogReg over three seeds and the MLP, nine optimizers each; LogReg for the
+    // paper's 20 epochs, the MLP for 100.
     let f = shipped("paper-logreg-mlp");
-    assert_eq!(f.runs.len(), 2 * ALL9);
-    assert_eq!(f.runs[ALL9].id, "mlp-mnist/sgd");
-    assert_eq!(f.runs[ALL9].config.epochs, 100);
+    assert_eq!(f.runs.len(), 3 * ALL9 + ALL9);
+    assert_eq!(f.runs[0].id, "logreg-mnist/sgd/s=0");
+    assert_eq!(f.runs[2].id, "logreg-mnist/sgd/s=2");
+    assert_eq!(f.runs[0].config.epochs, 20);
+    assert_eq!(f.runs[3 * ALL9].id, "mlp-mnist/sgd");
+    assert_eq!(f.runs[3 * ALL9].config.epochs, 100);
 
-    // α0 study: 6 α0 × 9 optimizers per model, and 6 α0 × 6 β × 3 optimizers per grid.
+    // Paper Fig. 2: 6 α0 × 6 optimizers per model; LogReg for 50 epochs, the MLP for 5.
     let a = shipped("alpha0-sensitivity");
-    assert_eq!(a.runs.len(), 2 * 6 * ALL9 + 2 * 6 * 6 * 3);
+    assert_eq!(a.runs.len(), 2 * 6 * 6);
     // The optimizer is the slowest axis within an experiment, then α0 (KEYS order).
     assert_eq!(a.runs[0].id, "alpha0-logreg/sgd/a0=0.1");
     assert_eq!(a.runs[5].id, "alpha0-logreg/sgd/a0=1e-6");
@@ -109,18 +113,15 @@ fn shipped_plans_expand_to_the_papers_runs() {
     assert_eq!(a.runs[6].config.beta(), 1e-4);
     assert_eq!(a.runs[12].config.beta(), 0.02);
     assert_eq!(a.runs[0].config.beta(), 0.0);
-    let grid = a
+    assert_eq!(a.runs[0].config.epochs, 50);
+    let mlp = a
         .runs
         .iter()
-        .find(|r| r.id == "grid-logreg/adam-hd/a0=1e-3,b=1e-7")
-        .expect("grid cell");
+        .find(|r| r.id == "alpha0-mlp/adam-hd/a0=1e-3")
+        .expect("MLP Adam-HD at α0 = 1e-3");
     assert_eq!(
-        (
-            grid.config.core.alpha0,
-            grid.config.beta(),
-            grid.config.epochs
-        ),
-        (1e-3, 1e-7, 10)
+        (mlp.config.core.alpha0, mlp.config.beta(), mlp.config.epochs),
+        (1e-3, 1e-4, 5)
     );
     // Indices are positions.
     assert!(a.runs.iter().enumerate().all(|(i, r)| r.index == i));
@@ -131,7 +132,7 @@ fn restricting_keeps_the_named_experiments_and_refuses_unknown_ones() {
     let a = shipped("alpha0-sensitivity")
         .restrict_to(&["alpha0-logreg".into()])
         .expect("known");
-    assert_eq!(a.runs.len(), 6 * ALL9);
+    assert_eq!(a.runs.len(), 6 * 6);
     assert!(a.runs.iter().all(|r| r.experiment == "alpha0-logreg"));
     let e = shipped("smoke")
         .restrict_to(&["nope".into()])
