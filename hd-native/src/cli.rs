@@ -35,7 +35,8 @@ pub enum Command {
     },
     /// Measure optimizer step time and training throughput.
     Bench(BenchArgs),
-    /// Experiment plans (TOML): `plan show PLAN` prints the runs a plan expands to.
+    /// Experiment plans (TOML): `plan list` lists the shipped ones, `plan show PLAN` prints
+    /// the runs a plan (a file or a shipped plan's name) expands to.
     #[command(subcommand)]
     Plan(crate::suite_cli::PlanCommand),
     /// Run every run of a plan (locally, N at a time, resumable), or write and submit it as a
