@@ -7,6 +7,13 @@
 //!   CIFAR-10 VGG of Zagoruyko's torch blog), batch norm on by default.
 //! - [`resnet18`], [`resnet101`]: ResNets in the CIFAR form (3×3 stem, no max-pool).
 //! - [`wide_resnet`]: WideResNet-d-k (Zagoruyko & Komodakis 2016), pre-activation blocks.
+//!
+//! Each model starts from the initialisation its reference code gives it, not from tch's
+//! defaults (Kaiming-uniform over the inputs, √6 times too wide for a linear layer; batch-norm
+//! scales drawn from U(0, 1)): linear layers as PyTorch's `nn.Linear`; convolutions
+//! N(0, √(2/n)) over n = k·k·out_channels, as the paper's VGG, torchvision's ResNet and the
+//! WideResNet reference code all draw them; batch norm γ = 1, β = 0. What differs between the
+//! models (the biases) is in each one's doc.
 
 use crate::data::InputSpec;
 use std::fmt;
@@ -210,32 +217,71 @@ fn inputs(spec: InputSpec) -> i64 {
     spec.channels * spec.size * spec.size
 }
 
-/// A fully connected layer initialised as PyTorch's `nn.Linear` (the paper's code builds its
-/// models from it): weight and bias uniform in ±1/√fan_in. tch's own default draws the weight
+/// PyTorch's `nn.Linear` default, which the paper's code (and every reference here) builds its
+/// linear layers with: U(−1/√fan_in, 1/√fan_in), for the weight (`kaiming_uniform_` with
+/// a = √5 comes to this bound) and the bias alike. tch's own default draws the weight
 /// Kaiming-uniform with the ReLU gain, √6 ≈ 2.45 times wider, which makes the first
 /// hypergradients about a hundred times larger and SGD-HD diverge on the MLP at the paper's β.
-fn linear(p: nn::Path, inputs: i64, outputs: i64) -> nn::Linear {
-    let bound = 1.0 / (inputs as f64).sqrt();
-    let uniform = nn::Init::Uniform {
+fn torch_linear_uniform(fan_in: i64) -> nn::Init {
+    let bound = 1.0 / (fan_in as f64).sqrt();
+    nn::Init::Uniform {
         lo: -bound,
         up: bound,
+    }
+}
+
+/// He et al. (2015)'s normal for ReLU networks, counted over the outputs: N(0, √(2/n)) with
+/// n = k·k·out_channels. torchvision's ResNet writes it `kaiming_normal_(w, mode="fan_out",
+/// nonlinearity="relu")`; the paper's VGG (from the pytorch-vgg-cifar10 lineage) and the
+/// WideResNet reference code (xternalz/WideResNet-pytorch) write
+/// `w.normal_(0, math.sqrt(2. / n))`: the same distribution. tch's default is Kaiming-uniform
+/// over the inputs: another shape, and another σ wherever in ≠ out channels.
+fn he_normal_fan_out(out_channels: i64, kernel: i64) -> nn::Init {
+    let n = (kernel * kernel * out_channels) as f64;
+    nn::Init::Randn {
+        mean: 0.0,
+        stdev: (2.0 / n).sqrt(),
+    }
+}
+
+/// Batch norm with γ = 1 and β = 0: PyTorch's `nn.BatchNorm2d` default since 2018, and what
+/// torchvision's ResNet and the WideResNet reference code set explicitly. tch's default draws
+/// γ ~ U(0, 1), as PyTorch did before.
+fn batch_norm2d(p: nn::Path, channels: i64) -> nn::BatchNorm {
+    let config = nn::BatchNormConfig {
+        ws_init: nn::Init::Const(1.0),
+        bs_init: nn::Init::Const(0.0),
+        ..Default::default()
     };
+    nn::batch_norm2d(p, channels, config)
+}
+
+/// A fully connected layer as PyTorch's `nn.Linear` makes it ([`torch_linear_uniform`] for
+/// the weight and the bias).
+fn linear(p: nn::Path, inputs: i64, outputs: i64) -> nn::Linear {
+    linear_with_bias(p, inputs, outputs, torch_linear_uniform(inputs))
+}
+
+/// A fully connected layer whose weight is as `nn.Linear`'s and whose bias starts from `bias`.
+fn linear_with_bias(p: nn::Path, inputs: i64, outputs: i64, bias: nn::Init) -> nn::Linear {
     let config = nn::LinearConfig {
-        ws_init: uniform,
-        bs_init: Some(uniform),
+        ws_init: torch_linear_uniform(inputs),
+        bs_init: Some(bias),
         bias: true,
     };
     nn::linear(p, inputs, outputs, config)
 }
 
-/// Logistic regression: `logits = W x + b` on the flattened image.
+/// Logistic regression: `logits = W x + b` on the flattened image. Initialised as the paper's
+/// code's `nn.Linear`: W and b uniform in ±1/√fan_in.
 pub fn logreg(p: &nn::Path, spec: InputSpec) -> nn::SequentialT {
     nn::seq_t()
         .add_fn(|x| x.flatten(1, -1))
         .add(linear(p / "fc", inputs(spec), spec.classes))
 }
 
-/// Multilayer perceptron: linear layers of the given widths with ReLU between them.
+/// Multilayer perceptron: linear layers of the given widths with ReLU between them, each
+/// initialised as the paper's code's `nn.Linear`: weight and bias uniform in ±1/√fan_in.
 pub fn mlp(p: &nn::Path, spec: InputSpec, hidden: &[i64]) -> nn::SequentialT {
     let mut seq = nn::seq_t().add_fn(|x| x.flatten(1, -1));
     let mut width = inputs(spec);
@@ -248,20 +294,25 @@ pub fn mlp(p: &nn::Path, spec: InputSpec, hidden: &[i64]) -> nn::SequentialT {
     seq.add(linear(p / "out", width, spec.classes))
 }
 
+/// A 3×3 convolution (padding 1), weights [`he_normal_fan_out`], bias (if any) 0.
 fn conv3x3(p: nn::Path, cin: i64, cout: i64, stride: i64, bias: bool) -> nn::Conv2D {
     let config = nn::ConvConfig {
         stride,
         padding: 1,
         bias,
+        ws_init: he_normal_fan_out(cout, 3),
+        bs_init: nn::Init::Const(0.0),
         ..Default::default()
     };
     nn::conv2d(p, cin, cout, 3, config)
 }
 
+/// A 1×1 convolution without bias, weights [`he_normal_fan_out`].
 fn conv1x1(p: nn::Path, cin: i64, cout: i64, stride: i64) -> nn::Conv2D {
     let config = nn::ConvConfig {
         stride,
         bias: false,
+        ws_init: he_normal_fan_out(cout, 1),
         ..Default::default()
     };
     nn::conv2d(p, cin, cout, 1, config)
@@ -270,6 +321,12 @@ fn conv1x1(p: nn::Path, cin: i64, cout: i64, stride: i64) -> nn::Conv2D {
 /// VGG configuration D: 13 convolutions in five stages of 64, 128, 256, 512, 512 channels,
 /// each stage ending in a 2×2 max-pool, then fc-512, ReLU, fc-classes. A pool is skipped
 /// once the feature map is 1×1 (28×28 inputs reach 1×1 after four pools).
+///
+/// Initialised as the paper's reference VGG (from the pytorch-vgg-cifar10 lineage) does it:
+/// every convolution's weight N(0, √(2/n)) with n = 3·3·out_channels (its
+/// `w.normal_(0, math.sqrt(2. / n))`) and bias 0 (there is one only without batch norm); the
+/// linear layers as `nn.Linear` (uniform in ±1/√fan_in); batch norm γ = 1, β = 0 (PyTorch's
+/// current default: the VGG the paper trained has no batch norm).
 pub fn vgg(p: &nn::Path, spec: InputSpec, batch_norm: bool) -> nn::SequentialT {
     const STAGES: [(i64, usize); 5] = [(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)];
     let features = p / "features";
@@ -287,11 +344,7 @@ pub fn vgg(p: &nn::Path, spec: InputSpec, batch_norm: bool) -> nn::SequentialT {
                 !batch_norm,
             ));
             if batch_norm {
-                seq = seq.add(nn::batch_norm2d(
-                    &features / format!("bn{layer}"),
-                    cout,
-                    Default::default(),
-                ));
+                seq = seq.add(batch_norm2d(&features / format!("bn{layer}"), cout));
             }
             seq = seq.add_fn(Tensor::relu);
             cin = cout;
@@ -318,9 +371,9 @@ enum Depth {
 /// ResNet basic block (two 3×3 convolutions), He et al. 2016.
 fn basic_block(p: nn::Path, cin: i64, cout: i64, stride: i64) -> impl ModuleT {
     let conv1 = conv3x3(&p / "conv1", cin, cout, stride, false);
-    let bn1 = nn::batch_norm2d(&p / "bn1", cout, Default::default());
+    let bn1 = batch_norm2d(&p / "bn1", cout);
     let conv2 = conv3x3(&p / "conv2", cout, cout, 1, false);
-    let bn2 = nn::batch_norm2d(&p / "bn2", cout, Default::default());
+    let bn2 = batch_norm2d(&p / "bn2", cout);
     let shortcut = projection(&p, cin, cout, stride);
     nn::func_t(move |x, train| {
         let y = x.apply(&conv1).apply_t(&bn1, train).relu();
@@ -333,11 +386,11 @@ fn basic_block(p: nn::Path, cin: i64, cout: i64, stride: i64) -> impl ModuleT {
 fn bottleneck(p: nn::Path, cin: i64, width: i64, stride: i64) -> impl ModuleT {
     let cout = 4 * width;
     let conv1 = conv1x1(&p / "conv1", cin, width, 1);
-    let bn1 = nn::batch_norm2d(&p / "bn1", width, Default::default());
+    let bn1 = batch_norm2d(&p / "bn1", width);
     let conv2 = conv3x3(&p / "conv2", width, width, stride, false);
-    let bn2 = nn::batch_norm2d(&p / "bn2", width, Default::default());
+    let bn2 = batch_norm2d(&p / "bn2", width);
     let conv3 = conv1x1(&p / "conv3", width, cout, 1);
-    let bn3 = nn::batch_norm2d(&p / "bn3", cout, Default::default());
+    let bn3 = batch_norm2d(&p / "bn3", cout);
     let shortcut = projection(&p, cin, cout, stride);
     nn::func_t(move |x, train| {
         let y = x.apply(&conv1).apply_t(&bn1, train).relu();
@@ -357,7 +410,7 @@ fn projection(
     (stride != 1 || cin != cout).then(|| {
         (
             conv1x1(p / "shortcut", cin, cout, stride),
-            nn::batch_norm2d(p / "shortcut_bn", cout, Default::default()),
+            batch_norm2d(p / "shortcut_bn", cout),
         )
     })
 }
@@ -369,15 +422,20 @@ fn shortcut_t(s: &Option<(nn::Conv2D, nn::BatchNorm)>, x: &Tensor, train: bool) 
     }
 }
 
-/// ResNet in the CIFAR form: 3×3 stem with 64 channels and no max-pool, four stages of
-/// 64, 128, 256, 512 (strides 1, 2, 2, 2), global average pool, fc-classes.
-/// ResNet-18 uses basic blocks [2, 2, 2, 2]; ResNet-101 bottlenecks [3, 4, 23, 3].
-/// ResNet-18 in the CIFAR form.
+/// ResNet-18 in the CIFAR form: 3×3 stem with 64 channels and no max-pool, four stages of
+/// 64, 128, 256, 512 (strides 1, 2, 2, 2), global average pool, fc-classes; basic blocks
+/// [2, 2, 2, 2].
+///
+/// Initialised as torchvision's ResNet: every convolution (shortcuts included)
+/// `kaiming_normal_(mode="fan_out", nonlinearity="relu")`, i.e. N(0, √(2/(k·k·out_channels))),
+/// batch norm γ = 1, β = 0 (torchvision's optional zero γ in each block's last batch norm is
+/// off, as it is there by default), fc as `nn.Linear` (uniform in ±1/√fan_in).
 pub fn resnet18(p: &nn::Path, spec: InputSpec) -> nn::SequentialT {
     resnet(p, spec, Depth::R18)
 }
 
-/// ResNet-101 in the CIFAR form.
+/// ResNet-101 in the CIFAR form: as [`resnet18`] (layout and initialisation), with
+/// bottleneck blocks [3, 4, 23, 3] (4× expansion).
 pub fn resnet101(p: &nn::Path, spec: InputSpec) -> nn::SequentialT {
     resnet(p, spec, Depth::R101)
 }
@@ -389,7 +447,7 @@ fn resnet(p: &nn::Path, spec: InputSpec, depth: Depth) -> nn::SequentialT {
     };
     let mut seq = nn::seq_t()
         .add(conv3x3(p / "conv1", spec.channels, 64, 1, false))
-        .add(nn::batch_norm2d(p / "bn1", 64, Default::default()))
+        .add(batch_norm2d(p / "bn1", 64))
         .add_fn(Tensor::relu);
     let mut cin = 64;
     for (stage, (&n, width)) in blocks.iter().zip([64, 128, 256, 512]).enumerate() {
@@ -410,9 +468,9 @@ fn resnet(p: &nn::Path, spec: InputSpec, depth: Depth) -> nn::SequentialT {
 /// WideResNet pre-activation block: BN-ReLU-conv3×3-BN-ReLU-conv3×3 plus the shortcut
 /// (a 1×1 convolution of the pre-activated input when the shape changes).
 fn wide_block(p: nn::Path, cin: i64, cout: i64, stride: i64) -> impl ModuleT {
-    let bn1 = nn::batch_norm2d(&p / "bn1", cin, Default::default());
+    let bn1 = batch_norm2d(&p / "bn1", cin);
     let conv1 = conv3x3(&p / "conv1", cin, cout, stride, false);
-    let bn2 = nn::batch_norm2d(&p / "bn2", cout, Default::default());
+    let bn2 = batch_norm2d(&p / "bn2", cout);
     let conv2 = conv3x3(&p / "conv2", cout, cout, 1, false);
     let shortcut =
         (stride != 1 || cin != cout).then(|| conv1x1(&p / "shortcut", cin, cout, stride));
@@ -428,6 +486,11 @@ fn wide_block(p: nn::Path, cin: i64, cout: i64, stride: i64) -> impl ModuleT {
 
 /// WideResNet-d-k: 3×3 stem of 16 channels, three groups of n = (d − 4)/6 pre-activation
 /// blocks of 16k, 32k, 64k channels (strides 1, 2, 2), BN-ReLU, global average pool, fc.
+///
+/// Initialised as the usual PyTorch WideResNet (xternalz/WideResNet-pytorch): every
+/// convolution N(0, √(2/n)) with n = k·k·out_channels (its `w.normal_(0, math.sqrt(2. / n))`,
+/// torchvision's `kaiming_normal_(mode="fan_out", nonlinearity="relu")`), batch norm γ = 1,
+/// β = 0, and the fc's bias 0 (its weight keeps `nn.Linear`'s uniform in ±1/√fan_in).
 pub fn wide_resnet(p: &nn::Path, spec: InputSpec, depth: i64, width: i64) -> nn::SequentialT {
     let n = (depth - 4) / 6;
     let mut seq = nn::seq_t().add(conv3x3(p / "conv1", spec.channels, 16, 1, false));
@@ -445,12 +508,17 @@ pub fn wide_resnet(p: &nn::Path, spec: InputSpec, depth: i64, width: i64) -> nn:
             cin = cout;
         }
     }
-    let bn = nn::batch_norm2d(p / "bn", cin, Default::default());
+    let bn = batch_norm2d(p / "bn", cin);
     seq.add_fn_t(move |x, train| {
         x.apply_t(&bn, train)
             .relu()
             .adaptive_avg_pool2d([1, 1])
             .flatten(1, -1)
     })
-    .add(linear(p / "fc", cin, spec.classes))
+    .add(linear_with_bias(
+        p / "fc",
+        cin,
+        spec.classes,
+        nn::Init::Const(0.0),
+    ))
 }

@@ -20,7 +20,7 @@ const APT_PACKAGES: [&str; 2] = ["dataset-fashion-mnist", "fonts-dejavu-core"];
 /// The virtual environment holding the torch wheel: created and filled once, then reused.
 pub fn ensure_torch() -> Result<PathBuf> {
     let venv = cache_dir()?.join(format!("torch-{TORCH_VERSION}"));
-    let python = venv.join("bin").join("python");
+    let python = python(&venv);
     if installed_torch(&python).as_deref() == Some(TORCH_VERSION) {
         return Ok(venv);
     }
@@ -53,6 +53,11 @@ pub fn ensure_torch() -> Result<PathBuf> {
             venv.display()
         ),
     }
+}
+
+/// The venv's python, which imports the torch wheel.
+fn python(venv: &Path) -> PathBuf {
+    venv.join("bin").join("python")
 }
 
 /// The torch version importable from `python`, without any local-build suffix (`2.11.0+cu130`).
@@ -139,7 +144,9 @@ pub fn test() -> Result<()> {
             // The real-data test trains on the full Fashion-MNIST from here.
             .env("HD_FASHION_MNIST_DIR", &fashion)
             // The fused GPU kernels' sources must compile with the wheel's NVRTC (no GPU needed).
-            .env("HD_NVRTC", nvrtc(&venv)?),
+            .env("HD_NVRTC", nvrtc(&venv)?)
+            // The models' initialisation is compared with torch's own initialisers.
+            .env("HD_TORCH_PYTHON", python(&venv)),
     )?;
     // The suite on a real single-node Slurm cluster: its tasks run the release binary.
     crate::slurm::test(&build_release()?, &fashion)
@@ -148,8 +155,7 @@ pub fn test() -> Result<()> {
 /// The torch wheel's NVRTC (`nvidia/cu13/lib/libnvrtc.so.13` in its site-packages), asked of the
 /// venv's python rather than assumed.
 pub fn nvrtc(venv: &Path) -> Result<PathBuf> {
-    let python = venv.join("bin").join("python");
-    let lib = output(Command::new(python).args([
+    let lib = output(Command::new(python(venv)).args([
         "-c",
         "import os, nvidia.cu13 as m; print(os.path.join(list(m.__path__)[0], 'lib', 'libnvrtc.so.13'))",
     ]))?;
