@@ -35,7 +35,8 @@ pub enum Command {
     },
     /// Measure optimizer step time and training throughput.
     Bench(BenchArgs),
-    /// Experiment plans (TOML): `plan show PLAN` prints the runs a plan expands to.
+    /// Experiment plans (TOML): `plan list` lists the shipped ones, `plan show PLAN` prints
+    /// the runs a plan (a file or a shipped plan's name) expands to.
     #[command(subcommand)]
     Plan(crate::suite_cli::PlanCommand),
     /// Run every run of a plan (locally, N at a time, resumable), or write and submit it as a
@@ -194,10 +195,18 @@ pub fn run(cli: Cli) -> Result<()> {
             train::stop_on_signals()?;
             let summary = train::run(&args.options()?, &args.setup())?;
             let n = summary.epochs_completed;
+            let target = match (summary.config.stop_at_loss, summary.reached) {
+                (_, Some(r)) => format!(", loss {:.4} at iteration {}", r.loss, r.iteration),
+                (Some(t), None) => format!(
+                    ", loss {t} not reached in {} iterations",
+                    summary.iterations
+                ),
+                (None, None) => String::new(),
+            };
             // A closed stderr (`2>&1 | head`) is no reason to fail a finished run.
             let _ = writeln!(
                 std::io::stderr(),
-                "{}: {n} epoch{}, test loss {:.4}, test accuracy {:.2}%, α {:.4e} ({})",
+                "{}: {n} epoch{}{target}, test loss {:.4}, test accuracy {:.2}%, α {:.4e} ({})",
                 summary.title,
                 if n == 1 { "" } else { "s" },
                 summary.last.test_loss,

@@ -77,6 +77,11 @@ pub struct RunConfig {
     pub batch_size: i64,
     /// Seed of the initialisation, shuffling and augmentation.
     pub seed: u64,
+    /// The training loss to stop at (`--stop-at-loss`): the run records the first iteration
+    /// whose minibatch loss is at most this and ends with that epoch; `epochs` is then the
+    /// cap. `None` (absent from older files): every epoch is trained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_at_loss: Option<f64>,
 }
 
 impl RunConfig {
@@ -94,6 +99,12 @@ impl RunConfig {
         }
         if self.batch_size < 1 {
             return Err(ConfigError::NotPositive("batch-size"));
+        }
+        if self
+            .stop_at_loss
+            .is_some_and(|l| !(l.is_finite() && l > 0.0))
+        {
+            return Err(ConfigError::NotAboveZero("stop-at-loss"));
         }
         hd_core::Optimizer::new(self.core).map_err(ConfigError::Invalid)?;
         // Valid values compare equal to themselves (no NaN): a difference is another rule.
@@ -167,6 +178,9 @@ pub enum ConfigError {
     /// The batch size or epoch count is not positive.
     #[error("--{0} must be at least 1")]
     NotPositive(&'static str),
+    /// A real-valued option that must be finite and above 0 is not.
+    #[error("--{0} must be a finite number above 0")]
+    NotAboveZero(&'static str),
     /// `--epochs` on resume is below what the run has already completed.
     #[error("--epochs {given} is fewer than the {completed} epochs the run has completed; a run cannot shrink")]
     BelowCompleted {

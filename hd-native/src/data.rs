@@ -10,7 +10,7 @@
 //! `error` (what can go wrong).
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
 mod error;
@@ -18,7 +18,7 @@ mod read;
 pub mod write;
 
 pub use error::DataError;
-use read::{read_cifar_split, read_idx_split};
+use read::{find, idx_names, read_cifar_split, read_idx_split};
 
 /// The datasets the runner knows.
 #[derive(
@@ -95,6 +95,34 @@ impl DatasetKind {
     pub fn augments(self) -> bool {
         matches!(self, DatasetKind::Cifar10 | DatasetKind::Cifar100)
     }
+}
+
+/// Finds the files [`Dataset::load`] reads for `kind` in `dir`, in the same layouts, without
+/// reading them: what a sweep checks before it starts a run.
+///
+/// # Errors
+/// [`DataError::Missing`] for the first file none of whose accepted names exists.
+pub fn locate(kind: DatasetKind, dir: &Path) -> Result<Vec<PathBuf>, DataError> {
+    let wanted: Vec<(Vec<String>, &'static str)> = match kind {
+        DatasetKind::Mnist | DatasetKind::FashionMnist => vec![
+            (idx_names("train", "images"), "training images"),
+            (idx_names("train", "labels"), "training labels"),
+            (idx_names("t10k", "images"), "test images"),
+            (idx_names("t10k", "labels"), "test labels"),
+        ],
+        DatasetKind::Cifar10 => (1..=5)
+            .map(|i| (vec![format!("data_batch_{i}.bin")], "training batches"))
+            .chain([(vec!["test_batch.bin".to_string()], "test batch")])
+            .collect(),
+        DatasetKind::Cifar100 => vec![
+            (vec!["train.bin".to_string()], "training set"),
+            (vec!["test.bin".to_string()], "test set"),
+        ],
+    };
+    wanted
+        .iter()
+        .map(|(names, what)| find(kind, dir, names, what))
+        .collect()
 }
 
 /// One split (training or test): `u8` images `[n, c, h, w]` and `i64` labels `[n]`.

@@ -1,6 +1,7 @@
 //! `hd-native`: train, plot and benchmark hypergradient descent on libtorch.
 
 use clap::Parser;
+use hd_native::sweep::SweepError;
 use hd_native::train::{panic_message, torch_message, TrainError};
 use std::io::Write;
 use std::process::ExitCode;
@@ -24,7 +25,9 @@ fn main() -> ExitCode {
             say(&e.to_string());
             ExitCode::from(
                 e.downcast_ref::<TrainError>()
-                    .map_or(1, TrainError::exit_code),
+                    .map(TrainError::exit_code)
+                    .or_else(|| e.downcast_ref::<SweepError>().map(SweepError::exit_code))
+                    .unwrap_or(1),
             )
         }
         Err(payload) => {

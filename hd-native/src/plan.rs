@@ -25,6 +25,13 @@
 //! (`logreg-mnist/sgd-hd/a0=0.001,s=0`); the run's directory is that path under the sweep's
 //! output. Two runs with the same id are refused, as are unknown keys, empty axes and runs that
 //! `train` would refuse: each error names the file, the line and the problem.
+//!
+//! **Shipped plans.** Every `*.toml` of the crate's `plans/` directory is built into the binary
+//! under its file stem ([`shipped()`]), so `hd-native sweep smoke` needs no checkout. [`find`]
+//! decides what a command-line argument names: an existing file is that file; otherwise a
+//! shipped plan of that name; otherwise an argument that looks like a path (it has a directory
+//! or an extension, `plans/x.toml`, `x.toml`) is a file that cannot be read, and anything else is
+//! an unknown name, refused with the list of shipped plans.
 
 use crate::cli::{Cli, Command};
 use crate::config::{BaseOptions, OptimizerKind, RunConfig};
@@ -35,6 +42,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
+
+mod shipped;
+
+pub use shipped::{shipped, Shipped};
 
 /// The kind of value a plan key takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,7 +118,7 @@ const fn key(name: &'static str, short: &'static str, kind: Kind, applies: Appli
 /// The plan keys: every option of `train` but those the sweep sets (`SWEEP_KEYS`), each
 /// with its value, abbreviation and the runs it applies to. This order is the order of axes
 /// and of options on the command line.
-pub const KEYS: [Key; 23] = {
+pub const KEYS: [Key; 24] = {
     use Applies::{Adam, Additive, Every, Hypergradient, Mu, Multiplicative};
     use Kind::{Bool, Float, Int, Ints, Pair, Str};
     [
@@ -134,6 +145,7 @@ pub const KEYS: [Key; 23] = {
         key("epochs", "e", Int, Every),
         key("batch-size", "bs", Int, Every),
         key("seed", "s", Int, Every),
+        key("stop-at-loss", "stop", Float, Every),
     ]
 };
 
@@ -142,16 +154,84 @@ const SWEEP_KEYS: [&str; 7] = [
     "data-dir", "out", "resume", "quiet", "device", "threads", "progress",
 ];
 
-/// What is wrong with a plan, with the file and line it is on.
+/// Where a plan comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A file, as named on the command line.
+    File(PathBuf),
+    /// A plan built into the binary, by name (`smoke`).
+    Shipped(&'static str),
+}
+
+impl Source {
+    /// A short name: the file's stem or the shipped plan's name (`smoke`).
+    pub fn name(&self) -> String {
+        match self {
+            Source::File(f) => f
+                .file_stem()
+                .map_or_else(|| "plan".into(), |s| s.to_string_lossy().into_owned()),
+            Source::Shipped(name) => (*name).to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    /// The file as given, or the shipped plan's name.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::File(file) => write!(f, "{}", file.display()),
+            Source::Shipped(name) => f.write_str(name),
+        }
+    }
+}
+
+/// What is wrong with a plan, or with the argument that should name one.
 #[derive(Debug, thiserror::Error)]
-#[error("{}:{line}: {what}", file.display())]
-pub struct PlanError {
-    /// The plan file.
-    pub file: PathBuf,
-    /// The line (1-based; 0 when the file could not be read).
-    pub line: usize,
-    /// The problem.
-    pub what: String,
+#[non_exhaustive]
+pub enum PlanError {
+    /// The plan file cannot be read (it does not exist, is a directory, …).
+    #[error("cannot read the plan {}: {source}", file.display())]
+    Read {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Neither a file nor a shipped plan has this name.
+    #[error("no plan file or shipped plan named `{name}` (shipped plans: {}; `hd-native plan list` describes them)", shipped_names())]
+    Unknown {
+        /// The argument given.
+        name: String,
+    },
+    /// The plan is malformed or describes runs `train` would refuse.
+    #[error("{plan}:{line}: {what}")]
+    Invalid {
+        /// The plan.
+        plan: Source,
+        /// The line (1-based).
+        line: usize,
+        /// The problem.
+        what: String,
+    },
+    /// `--only` names no experiment of the plan.
+    #[error("{plan}: no experiment `{name}` (experiments: {})", known.join(", "))]
+    NoExperiment {
+        /// The plan.
+        plan: Source,
+        /// The name given.
+        name: String,
+        /// The plan's experiments.
+        known: Vec<String>,
+    },
+}
+
+/// The shipped plans' names, comma-separated.
+fn shipped_names() -> String {
+    shipped()
+        .iter()
+        .map(|p| p.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// One value of a plan key.
@@ -253,8 +333,10 @@ impl Run {
 /// An expanded plan.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// The file it was read from.
-    pub file: PathBuf,
+    /// Where it was read from.
+    pub source: Source,
+    /// Its text, as read: what a sweep keeps, so that its Slurm tasks run this very plan.
+    pub text: String,
     /// Its `description`.
     pub description: String,
     /// Every run, in order.
@@ -327,29 +409,60 @@ fn is_axis(key: Key, v: &toml::Value) -> bool {
 /// Reads and expands the plan in `file`.
 ///
 /// # Errors
-/// [`PlanError`] naming the file, the line and the problem: unreadable file, TOML syntax, an
-/// unknown or sweep-set key, a value of the wrong type, an empty axis, a run `train` would
-/// refuse, or two runs with the same id.
+/// [`PlanError::Read`] naming the file and the cause when it cannot be read; otherwise
+/// [`PlanError::Invalid`] naming the file, the line and the problem: TOML syntax, an unknown or
+/// sweep-set key, a value of the wrong type, an empty axis, a run `train` would refuse, or two
+/// runs with the same id.
 pub fn load(file: &Path) -> Result<Plan, PlanError> {
-    let text = std::fs::read_to_string(file).map_err(|e| PlanError {
+    let text = std::fs::read_to_string(file).map_err(|source| PlanError::Read {
         file: file.to_path_buf(),
-        line: 0,
-        what: e.to_string(),
+        source,
     })?;
-    parse(file, &text)
+    expand(Source::File(file.to_path_buf()), text)
 }
 
 /// Expands plan `text` (read from `file`, named in errors).
 ///
 /// # Errors
-/// As [`load`].
+/// [`PlanError::Invalid`], as [`load`].
 pub fn parse(file: &Path, text: &str) -> Result<Plan, PlanError> {
-    let err = |at: usize, what: String| PlanError {
-        file: file.to_path_buf(),
-        line: line_of(text, at),
+    expand(Source::File(file.to_path_buf()), text.to_string())
+}
+
+/// The plan a command-line argument names: an existing file is that file; otherwise the
+/// shipped plan of that name; otherwise an argument with a directory or an extension is a file
+/// that cannot be read, and anything else an unknown name.
+///
+/// # Errors
+/// As [`load`] for a file; [`PlanError::Unknown`] (which lists the shipped plans) for a name
+/// that is neither a file nor a shipped plan.
+pub fn find(arg: &Path) -> Result<Plan, PlanError> {
+    if arg.is_file() {
+        return load(arg);
+    }
+    if let Some(plan) = arg
+        .to_str()
+        .and_then(|name| shipped().iter().find(|p| p.name == name))
+    {
+        return expand(Source::Shipped(plan.name), plan.text.to_string());
+    }
+    let path_like = arg.components().count() > 1 || arg.extension().is_some() || arg.exists();
+    if path_like {
+        return load(arg);
+    }
+    Err(PlanError::Unknown {
+        name: arg.display().to_string(),
+    })
+}
+
+/// Expands plan `text` from `source`.
+fn expand(source: Source, text: String) -> Result<Plan, PlanError> {
+    let err = |at: usize, what: String| PlanError::Invalid {
+        plan: source.clone(),
+        line: line_of(&text, at),
         what,
     };
-    let raw: RawPlan = toml::from_str(text).map_err(|e| {
+    let raw: RawPlan = toml::from_str(&text).map_err(|e| {
         let at = e.span().map_or(0, |s| s.start);
         err(at, e.message().trim().to_string())
     })?;
@@ -494,7 +607,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Plan, PlanError> {
         }
     }
     Ok(Plan {
-        file: file.to_path_buf(),
+        source,
+        text,
         description: raw.description.into_inner(),
         runs,
     })
@@ -552,10 +666,10 @@ impl Plan {
                 let mut known: Vec<&str> =
                     self.runs.iter().map(|r| r.experiment.as_str()).collect();
                 known.dedup();
-                return Err(PlanError {
-                    file: self.file.clone(),
-                    line: 0,
-                    what: format!("no experiment `{n}` (experiments: {})", known.join(", ")),
+                return Err(PlanError::NoExperiment {
+                    plan: self.source.clone(),
+                    name: n.clone(),
+                    known: known.into_iter().map(String::from).collect(),
                 });
             }
         }
@@ -567,7 +681,7 @@ impl Plan {
     pub fn show(&self, out: &Path) -> String {
         let mut s = format!(
             "{}: {} ({} run{})\n",
-            self.file.display(),
+            self.source,
             self.description,
             self.runs.len(),
             if self.runs.len() == 1 { "" } else { "s" }

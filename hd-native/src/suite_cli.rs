@@ -1,7 +1,13 @@
-//! The command line of the experiment suite: `plan show`, `sweep` (with `sweep status`) and
-//! `report`.
+//! The command line of the experiment suite: `plan list`, `plan show`, `sweep` (with `sweep
+//! status`) and `report`.
+//!
+//! A plan argument is a file or the name of a plan shipped in the binary ([`crate::plan::find`]
+//! says which). A sweep's exit status: 0 every run done or diverged; 1 a run failed (or the
+//! sweep could not run); 4 runs missing their data, unless `--allow-missing`; 130/143 stopped
+//! by SIGINT/SIGTERM ([`sweep::SweepError`]).
 
-use crate::sweep::{self, Outcome, Resources, Slurm, Stop};
+use crate::plan;
+use crate::sweep::{self, Outcome, Report, Resources, Slurm, Stop, SweepError};
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -9,9 +15,12 @@ use std::path::PathBuf;
 /// `hd-native plan …`.
 #[derive(Debug, Subcommand)]
 pub enum PlanCommand {
+    /// List the plans shipped in the binary: name, runs, description.
+    List,
     /// Print the runs a plan expands to: index, id, `train` options and run directory.
     Show {
-        /// The plan (TOML; see plans/ for the shipped ones).
+        /// A plan file (TOML), or the name of a shipped plan (`plan list`); an existing file
+        /// of that name comes first.
         plan: PathBuf,
         /// The sweep output the run directories are shown under.
         #[arg(long, default_value = "runs")]
@@ -38,7 +47,8 @@ pub struct SweepCommand {
 #[derive(Debug, Subcommand)]
 pub enum SweepStatus {
     /// Print a table of every run of the sweep in DIR: done / partial (epoch k of n) /
-    /// failed (why) / skipped (why) / diverged / pending.
+    /// failed (why) / missing (missing data: the directory and what is missing) / diverged /
+    /// pending.
     Status {
         /// The sweep's --out.
         dir: PathBuf,
@@ -48,7 +58,8 @@ pub enum SweepStatus {
 /// `hd-native sweep PLAN --out DIR …`.
 #[derive(Debug, Args)]
 pub struct SweepArgs {
-    /// The plan (TOML).
+    /// A plan file (TOML), or the name of a shipped plan (`plan list`); an existing file of
+    /// that name comes first.
     pub plan: PathBuf,
     /// Directory of the run directories (one per run, `DIR/<run id>`) and the sweep's state
     /// (`DIR/.sweep`).
@@ -72,6 +83,11 @@ pub struct SweepArgs {
     /// One dataset elsewhere: `--data fashion-mnist=/path/to/dir` (repeatable).
     #[arg(long, value_name = "DATASET=DIR", value_parser = parse_data)]
     pub data: Vec<(String, PathBuf)>,
+    /// Runs whose dataset files are missing are listed as missing data but do not fail the
+    /// sweep (without it, they make it exit 4); with --slurm, writes the array although some
+    /// runs have no data (their tasks fail).
+    #[arg(long)]
+    pub allow_missing: bool,
     /// Only these experiments of the plan (repeatable; a local sweep only).
     #[arg(long, value_name = "EXPERIMENT", conflicts_with_all = ["slurm", "task"])]
     pub only: Vec<String>,
@@ -135,9 +151,25 @@ pub struct ReportArgs {
 /// Runs `plan …`.
 ///
 /// # Errors
-/// The plan is invalid (one line naming file, line and problem).
+/// The plan cannot be found or is invalid (one line naming the file or name, the line and the
+/// problem).
 pub fn plan(cmd: PlanCommand) -> Result<()> {
     match cmd {
+        PlanCommand::List => {
+            let w = plan::shipped()
+                .iter()
+                .map(|p| p.name.len())
+                .max()
+                .unwrap_or(0);
+            for p in plan::shipped() {
+                let what = match plan::find(std::path::Path::new(p.name)) {
+                    Ok(plan) => format!("{:>4} runs  {}", plan.runs.len(), plan.description),
+                    Err(e) => format!("invalid: {e}"),
+                };
+                println!("{:<w$}  {what}", p.name);
+            }
+            Ok(())
+        }
         PlanCommand::Show { plan, out, only } => {
             print!("{}", sweep::load(&plan)?.restrict_to(&only)?.show(&out));
             Ok(())
@@ -145,11 +177,12 @@ pub fn plan(cmd: PlanCommand) -> Result<()> {
     }
 }
 
-/// Runs `sweep …`. A sweep stopped by SIGINT or SIGTERM exits 130 or 143 once its runs have
-/// stopped cleanly.
+/// Runs `sweep …`.
 ///
 /// # Errors
-/// An invalid plan, a sweep that cannot run, or runs that failed (named).
+/// An invalid plan or a sweep that cannot run (exit 1); otherwise a [`SweepError`] with the
+/// sweep's exit status: runs that failed (1, named), runs missing their data without
+/// `--allow-missing` (4), or a stop by SIGINT/SIGTERM (130/143, once the runs stopped cleanly).
 pub fn sweep(cmd: SweepCommand) -> Result<()> {
     if let Some(SweepStatus::Status { dir }) = cmd.status {
         println!("{}", sweep::status_table(&sweep::status(&dir)?));
@@ -170,6 +203,24 @@ pub fn sweep(cmd: SweepCommand) -> Result<()> {
         threads: a.threads,
     };
     if a.slurm {
+        let missing = sweep::missing_runs(&plan, &res);
+        if let Some((first, why)) = missing.first() {
+            let datasets: Vec<_> = missing.iter().map(|(r, _)| r.config.dataset).collect();
+            let line = format!(
+                "{} of the plan's {} runs have no data ({}: missing data ({why}), …); {}",
+                missing.len(),
+                plan.runs.len(),
+                first.id,
+                sweep::fetch_hint(&datasets, &res)
+            );
+            if !a.allow_missing {
+                return Err(SweepError::MissingData(format!(
+                    "{line} (--allow-missing writes the array anyway; those tasks will fail)"
+                ))
+                .into());
+            }
+            eprintln!("hd-native: note: {line}; their tasks will fail");
+        }
         let slurm = Slurm {
             partition: a.partition.clone(),
             gpus_per_run: a.gpus_per_run,
@@ -188,22 +239,35 @@ pub fn sweep(cmd: SweepCommand) -> Result<()> {
         return Ok(());
     }
     let stop = Stop::install()?;
+    let signal = || stop.requested().then(|| stop.exit_code());
     if let Some(i) = a.task {
-        return match sweep::task(&plan, &a.out, i, &res, &stop)? {
-            Outcome::Failed(why) => bail!("task {i} failed: {why}"),
-            Outcome::Interrupted => std::process::exit(stop.exit_code().max(1)),
-            _ => Ok(()),
+        let outcome = sweep::task(&plan, &a.out, i, &res, &stop)?;
+        let id = plan.run(i).map_or("", |r| r.id.as_str());
+        return match outcome {
+            Outcome::Done | Outcome::Diverged(_) => Ok(()),
+            Outcome::Failed(why) => {
+                Err(SweepError::Failed(format!("task {i} ({id}) failed: {why}")).into())
+            }
+            Outcome::MissingData(_) if a.allow_missing => Ok(()),
+            Outcome::MissingData(why) => {
+                let hint = plan
+                    .run(i)
+                    .map(|r| sweep::fetch_hint(&[r.config.dataset], &res))
+                    .unwrap_or_default();
+                Err(SweepError::MissingData(format!(
+                    "task {i} ({id}): missing data ({why}); {hint}"
+                ))
+                .into())
+            }
+            Outcome::Interrupted => Err(SweepError::stopped(
+                format!("task {i} ({id}) stopped; requeue it to continue"),
+                stop.exit_code(),
+            )
+            .into()),
         };
     }
-    let report = sweep::sweep(&plan, &a.out, &res, &stop)?;
-    let line = report.line();
-    if stop.requested() {
-        eprintln!("sweep stopped: {line}; run the same command again to continue");
-        std::process::exit(stop.exit_code());
-    }
-    if !report.failed.is_empty() {
-        bail!("{line}");
-    }
+    let report: Report = sweep::sweep(&plan, &a.out, &res, &stop)?;
+    let line = report.finish(&res, a.allow_missing, signal())?;
     println!("sweep: {line}");
     Ok(())
 }

@@ -3,24 +3,31 @@
 //!
 //! **Layout.** Run `r` of the plan goes to `OUT/<r.id>`, exactly what `train --out` writes.
 //! The sweep's own state lives beside the runs in `OUT/.sweep/`: `manifest.json` (the plan's
-//! runs in order), `lock` (an flock: one local sweep at a time, or any number of Slurm tasks),
-//! `runs/<id>/status.json` (why a run failed, was skipped or diverged) and
+//! runs in order), `plan.toml` (the plan's text, a file or a shipped plan alike: what the Slurm
+//! tasks read), `lock` (an flock: one local sweep at a time, or any number of Slurm tasks),
+//! `runs/<id>/status.json` (why a run failed, misses its data or diverged) and
 //! `runs/<id>/train.log` (the run's messages), and for Slurm `sweep.sbatch` and
 //! `slurm/<job>_<task>.out`.
 //!
-//! **Per run.** A finished or diverged run is left as it is; a run with a checkpoint is
+//! **Per run.** A finished or diverged run is left as it is; a run whose dataset files are not
+//! all there ([`missing_data`]) is not started and is *missing data*; a run with a checkpoint is
 //! continued with `train --resume`; any other is started (`train` starts over a directory
 //! that completed no epoch). So a sweep stopped at any moment, SIGKILL included, and started
 //! again ends with the files of a sweep never stopped. `train`'s exit status decides the
-//! outcome: 0 done, 3 diverged (a result), 4 data missing (skipped), 130/143 or a signal
-//! interrupted, anything else failed (its last message is kept as the reason).
+//! outcome: 0 done, 3 diverged (a result), 4 data missing, 130/143 or a signal interrupted,
+//! anything else failed (its last message is kept as the reason).
+//!
+//! **Exit status** ([`Report::finish`], [`SweepError::exit_code`]): 0 when every run is done or
+//! diverged; 1 when a run failed; 4 (`train`'s status for missing dataset files) when runs miss
+//! their data and none failed, unless the sweep allows it (`--allow-missing`); 130/143 when
+//! stopped by SIGINT/SIGTERM.
 //!
 //! **Signals.** SIGINT or SIGTERM (Slurm's warning before preemption or the time limit) is
 //! passed to the running `train` processes, which finish their write and stop; the sweep
 //! records them and exits 130 / 143. A later sweep, or the requeued task, resumes them.
 
-use crate::data::DatasetKind;
-use crate::plan::{self, Plan, Run};
+use crate::data::{DataError, DatasetKind};
+use crate::plan::{self, Plan, Run, Source};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -32,6 +39,8 @@ use std::time::Instant;
 /// The directory of the sweep's own state under the output directory.
 pub const STATE_DIR: &str = ".sweep";
 const MANIFEST: &str = "manifest.json";
+/// The plan's text, under the state directory.
+pub const PLAN_COPY: &str = "plan.toml";
 const STATUS: &str = "status.json";
 const TRAIN_LOG: &str = "train.log";
 
@@ -91,6 +100,87 @@ impl Resources {
     }
 }
 
+/// Why `dataset`'s files cannot be read where `res` says they are, as `DIR: what is missing`;
+/// `None` when every file [`crate::data::Dataset::load`] needs is there.
+pub fn missing_data(res: &Resources, dataset: DatasetKind) -> Option<String> {
+    let dir = res.data_dir(dataset);
+    if !dir.exists() {
+        return Some(format!("{}: no such directory", dir.display()));
+    }
+    if !dir.is_dir() {
+        return Some(format!("{}: not a directory", dir.display()));
+    }
+    match crate::data::locate(dataset, &dir) {
+        Ok(_) => None,
+        Err(DataError::Missing { wanted, tried, .. }) => Some(format!(
+            "{}: no {wanted} (looked for {tried})",
+            dir.display()
+        )),
+        Err(e) => Some(format!("{}: {e}", dir.display())),
+    }
+}
+
+/// The runs of `plan` whose data are missing, each with [`missing_data`]'s reason.
+pub fn missing_runs<'p>(plan: &'p Plan, res: &Resources) -> Vec<(&'p Run, String)> {
+    plan.runs
+        .iter()
+        .filter_map(|r| missing_data(res, r.config.dataset).map(|why| (r, why)))
+        .collect()
+}
+
+/// What fetches or places the missing `datasets`: the exact `cargo xtask data` command for
+/// MNIST and Fashion-MNIST (which it fills as `DIR/mnist` and `DIR/fashion-mnist`), where to
+/// put CIFAR by hand.
+pub fn fetch_hint(datasets: &[DatasetKind], res: &Resources) -> String {
+    let mut roots: Vec<String> = Vec::new();
+    let mut elsewhere = false;
+    let mut by_hand: Vec<String> = Vec::new();
+    for &d in datasets {
+        let dir = res.data_dir(d);
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
+        match d {
+            DatasetKind::Mnist | DatasetKind::FashionMnist => {
+                match dir.parent().filter(|_| dir.ends_with(d.to_string())) {
+                    Some(root) => {
+                        roots.push(format!("`cargo xtask data --dir {}`", root.display()))
+                    }
+                    None => elsewhere = true,
+                }
+            }
+            DatasetKind::Cifar10 | DatasetKind::Cifar100 => {
+                let (name, archive) = if d == DatasetKind::Cifar10 {
+                    ("CIFAR-10", "cifar-10-binary.tar.gz")
+                } else {
+                    ("CIFAR-100", "cifar-100-binary.tar.gz")
+                };
+                by_hand.push(format!(
+                    "place {name} in {} by hand (the files of {archive})",
+                    dir.display()
+                ));
+            }
+        }
+    }
+    roots.sort();
+    roots.dedup();
+    by_hand.sort();
+    by_hand.dedup();
+    let mut hints = Vec::new();
+    if !roots.is_empty() {
+        hints.push(format!(
+            "fetch MNIST and Fashion-MNIST with {}",
+            roots.join(" and ")
+        ));
+    }
+    if elsewhere {
+        hints.push(
+            "`cargo xtask data --dir DIR` fetches MNIST and Fashion-MNIST into DIR/mnist and DIR/fashion-mnist"
+                .into(),
+        );
+    }
+    hints.extend(by_hand);
+    hints.join("; ")
+}
+
 fn describe(run: &Run, out: &Path, outcome: &Outcome, seconds: Option<f64>) -> String {
     match outcome {
         Outcome::Done => {
@@ -110,9 +200,50 @@ fn describe(run: &Run, out: &Path, outcome: &Outcome, seconds: Option<f64>) -> S
             }
         }
         Outcome::Diverged(why) => format!("diverged  {} ({why})", run.id),
-        Outcome::Skipped(why) => format!("skipped   {} ({why})", run.id),
+        Outcome::MissingData(why) => format!("MISSING   {}: missing data ({why})", run.id),
         Outcome::Failed(why) => format!("FAILED    {} ({why})", run.id),
         Outcome::Interrupted => format!("stopped   {} (resumable)", run.id),
+    }
+}
+
+/// How a sweep or a Slurm task ends when not every run is done or diverged: the one line the
+/// binary prints, and its exit status ([`SweepError::exit_code`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SweepError {
+    /// Some run failed (exit 1).
+    #[error("{0}")]
+    Failed(String),
+    /// Some run has no data and the sweep was not told to allow it (exit 4, `train`'s status
+    /// for missing dataset files).
+    #[error("{0}")]
+    MissingData(String),
+    /// SIGINT or SIGTERM stopped it; the runs are resumable.
+    #[error("{line}")]
+    Stopped {
+        /// What was done, and how to continue.
+        line: String,
+        /// 130 for SIGINT, 143 for SIGTERM.
+        code: u8,
+    },
+}
+
+impl SweepError {
+    /// The exit status: 1 failed, 4 missing data, 130/143 stopped.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            SweepError::Failed(_) => 1,
+            SweepError::MissingData(_) => u8::try_from(EXIT_NO_DATA).unwrap_or(1),
+            SweepError::Stopped { code, .. } => *code,
+        }
+    }
+
+    /// The error a signal makes (`code` 130 or 143), with `line` saying what stopped.
+    pub fn stopped(line: String, code: i32) -> SweepError {
+        SweepError::Stopped {
+            line,
+            code: u8::try_from(code).unwrap_or(1),
+        }
     }
 }
 
@@ -123,8 +254,8 @@ pub struct Report {
     pub done: usize,
     /// Runs that diverged.
     pub diverged: usize,
-    /// Runs skipped, with why.
-    pub skipped: Vec<(String, String)>,
+    /// Runs whose data are missing: id, dataset and why.
+    pub missing: Vec<(String, DatasetKind, String)>,
     /// Runs that failed, with why.
     pub failed: Vec<(String, String)>,
     /// Runs stopped by a signal.
@@ -132,39 +263,76 @@ pub struct Report {
 }
 
 impl Report {
-    fn add(&mut self, id: &str, o: &Outcome) {
+    /// Counts `run`'s outcome.
+    pub fn add(&mut self, run: &Run, o: &Outcome) {
+        let id = run.id.clone();
         match o {
             Outcome::Done => self.done += 1,
             Outcome::Diverged(_) => self.diverged += 1,
-            Outcome::Skipped(w) => self.skipped.push((id.into(), w.clone())),
-            Outcome::Failed(w) => self.failed.push((id.into(), w.clone())),
+            Outcome::MissingData(w) => self.missing.push((id, run.config.dataset, w.clone())),
+            Outcome::Failed(w) => self.failed.push((id, w.clone())),
             Outcome::Interrupted => self.interrupted += 1,
         }
     }
 
-    /// One line: the counts, and the failed runs by id.
-    pub fn line(&self) -> String {
+    /// One line: the counts, the failed runs by id, and what fetches the missing data.
+    pub fn line(&self, res: &Resources) -> String {
         let mut s = format!(
-            "{} done, {} diverged, {} skipped, {} failed",
+            "{} done, {} diverged, {} missing data, {} failed",
             self.done,
             self.diverged,
-            self.skipped.len(),
+            self.missing.len(),
             self.failed.len()
         );
         if self.interrupted > 0 {
             s.push_str(&format!(", {} stopped (resumable)", self.interrupted));
         }
         if !self.failed.is_empty() {
-            let ids: Vec<&str> = self.failed.iter().map(|(id, _)| id.as_str()).collect();
+            let ids: Vec<&str> = self.failed.iter().map(|(id, ..)| id.as_str()).collect();
             s.push_str(&format!(": failed {}", ids.join(", ")));
+        }
+        if !self.missing.is_empty() {
+            let datasets: Vec<DatasetKind> = self.missing.iter().map(|(_, d, _)| *d).collect();
+            s.push_str(&format!("; {}", fetch_hint(&datasets, res)));
         }
         s
     }
+
+    /// The sweep's verdict: its summary line when it succeeded (every run done or diverged, or
+    /// missing its data with `allow_missing`), else the [`SweepError`] that says why, in order:
+    /// stopped by `signal` (130/143), a run failed, runs missing data.
+    ///
+    /// # Errors
+    /// As above.
+    pub fn finish(
+        &self,
+        res: &Resources,
+        allow_missing: bool,
+        signal: Option<i32>,
+    ) -> Result<String, SweepError> {
+        let line = self.line(res);
+        if let Some(code) = signal {
+            return Err(SweepError::stopped(
+                format!("sweep stopped: {line}; run the same command again to continue"),
+                code,
+            ));
+        }
+        if !self.failed.is_empty() {
+            return Err(SweepError::Failed(line));
+        }
+        if !self.missing.is_empty() && !allow_missing {
+            return Err(SweepError::MissingData(format!(
+                "{line} (--allow-missing lets the sweep pass without them)"
+            )));
+        }
+        Ok(line)
+    }
 }
 
-/// Prepares `out` for `plan`: creates it, records the manifest.
+/// Prepares `out` for `plan`: creates it, records the manifest and the plan's text.
 fn prepare(plan: &Plan, out: &Path) -> Result<()> {
     std::fs::create_dir_all(out.join(STATE_DIR)).with_context(|| out.display().to_string())?;
+    write_atomic(&out.join(STATE_DIR).join(PLAN_COPY), plan.text.as_bytes())?;
     Manifest::of(plan).write(out)
 }
 
@@ -220,7 +388,7 @@ pub fn sweep(plan: &Plan, out: &Path, res: &Resources, stop: &Stop) -> Result<Re
                             say(describe(run, out, &o, t));
                         }
                         if let Ok(mut r) = report.lock() {
-                            r.add(&run.id, &o);
+                            r.add(run, &o);
                         }
                         bar.inc(1);
                     }
@@ -268,7 +436,7 @@ pub fn task(
             if m.runs.get(index).map(|r| &r.id) != Some(&run.id) {
                 bail!(
                     "{} changed since the sweep in {} was set up: task {index} is {} there; write the Slurm script again",
-                    plan.file.display(),
+                    plan.source,
                     out.display(),
                     m.runs.get(index).map_or("missing", |r| r.id.as_str())
                 );
@@ -290,12 +458,26 @@ pub fn task(
     Ok(outcome)
 }
 
-/// Loads a plan for the sweep (re-exported for the command line).
+/// The plan a command-line argument names, a file or a shipped plan (see [`plan::find`]).
 ///
 /// # Errors
-/// As [`plan::load`].
-pub fn load(file: &Path) -> Result<Plan> {
-    Ok(plan::load(file)?)
+/// As [`plan::find`].
+pub fn load(arg: &Path) -> Result<Plan> {
+    Ok(plan::find(arg)?)
+}
+
+/// How the manifest names a plan: its file's absolute path, or the shipped plan's name.
+fn origin(source: &Source) -> String {
+    match source {
+        Source::File(f) => std::path::absolute(f)
+            .unwrap_or_else(|_| f.clone())
+            .display()
+            .to_string(),
+        Source::Shipped(name) => format!(
+            "{name} (shipped with hd-native {})",
+            env!("CARGO_PKG_VERSION")
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -334,5 +516,81 @@ mod tests {
             Path::new("d/fashion-mnist")
         );
         assert_eq!(r.data_dir(DatasetKind::Cifar10), Path::new("elsewhere"));
+    }
+
+    /// The exit status a sweep's outcomes make: a signal first, then a failure, then missing
+    /// data (unless allowed).
+    #[test]
+    fn a_stop_outranks_a_failure_which_outranks_missing_data() {
+        let res = Resources {
+            data_root: PathBuf::from("/d"),
+            ..Resources::default()
+        };
+        let missing = (
+            "m/sgd".to_string(),
+            DatasetKind::Mnist,
+            "/d/mnist: x".into(),
+        );
+        let mut r = Report {
+            done: 2,
+            missing: vec![missing],
+            ..Report::default()
+        };
+        let code = |r: &Report, allow, signal| {
+            r.finish(&res, allow, signal)
+                .map_err(|e| (e.exit_code(), e.to_string()))
+        };
+        let line = "2 done, 0 diverged, 1 missing data, 0 failed; fetch MNIST and Fashion-MNIST with `cargo xtask data --dir /d`";
+        assert_eq!(code(&r, true, None), Ok(line.to_string()));
+        assert_eq!(
+            code(&r, false, None),
+            Err((
+                4,
+                format!("{line} (--allow-missing lets the sweep pass without them)")
+            ))
+        );
+        r.failed.push(("f/sgd".into(), "exit 1: boom".into()));
+        assert!(matches!(code(&r, true, None), Err((1, l)) if l.contains(": failed f/sgd; fetch")));
+        assert!(
+            matches!(code(&r, true, Some(143)), Err((143, l)) if l.starts_with("sweep stopped: "))
+        );
+        assert!(matches!(code(&r, false, Some(130)), Err((130, _))));
+        assert_eq!(
+            code(&Report::default(), false, None),
+            Ok("0 done, 0 diverged, 0 missing data, 0 failed".into())
+        );
+    }
+
+    /// MNIST and Fashion-MNIST get the `cargo xtask data` command that fills their directories
+    /// (one per root), CIFAR where to put it by hand.
+    #[test]
+    fn the_hint_fetches_what_is_missing_where_the_sweep_looks() {
+        let res = Resources {
+            data_root: PathBuf::from("/d"),
+            data: vec![
+                ("fashion-mnist".into(), PathBuf::from("/e/fashion-mnist")),
+                ("cifar100".into(), PathBuf::from("/c")),
+            ],
+            ..Resources::default()
+        };
+        use DatasetKind::{Cifar10, Cifar100, FashionMnist, Mnist};
+        assert_eq!(
+            fetch_hint(&[Mnist, Mnist], &res),
+            "fetch MNIST and Fashion-MNIST with `cargo xtask data --dir /d`"
+        );
+        assert_eq!(
+            fetch_hint(&[FashionMnist, Mnist, Cifar10, Cifar100], &res),
+            "fetch MNIST and Fashion-MNIST with `cargo xtask data --dir /d` and `cargo xtask data --dir /e`; \
+             place CIFAR-10 in /d/cifar10 by hand (the files of cifar-10-binary.tar.gz); \
+             place CIFAR-100 in /c by hand (the files of cifar-100-binary.tar.gz)"
+        );
+        let odd = Resources {
+            data: vec![("mnist".into(), PathBuf::from("/digits"))],
+            ..Resources::default()
+        };
+        assert_eq!(
+            fetch_hint(&[Mnist], &odd),
+            "`cargo xtask data --dir DIR` fetches MNIST and Fashion-MNIST into DIR/mnist and DIR/fashion-mnist"
+        );
     }
 }

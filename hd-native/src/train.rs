@@ -64,7 +64,7 @@ pub use epoch::cross_entropy;
 pub use error::{panic_message, torch_message, TrainError};
 pub use log::{parse_epoch_row, EpochColumns, LogRow, LOG_EVERY, LOG_HEADER};
 pub use signals::stop_on_signals;
-pub use summary::{Divergence, EpochStats, Summary};
+pub use summary::{Divergence, EpochStats, Reached, Summary};
 
 /// A note to the user on stderr; a closed stderr is not an error.
 fn note(text: &str) {
@@ -96,6 +96,8 @@ struct Trainer<'a> {
     per_epoch: i64,
     /// Iterations done, counted from the start of the run.
     iteration: u64,
+    /// With a target loss, where it was first met.
+    reached: Option<Reached>,
     progress: bool,
 }
 
@@ -182,6 +184,11 @@ pub fn run(options: &Options, setup: &Setup) -> Result<Summary, TrainError> {
     let vs = nn::VarStore::new(device);
     let net = build_model(&vs, &config, &data)?;
     let mut opt = HdOptimizer::new(&vs, config.core())?;
+    // A resumed run that met its target is complete: the log it kept says where.
+    let reached = match (&resumed, config.stop_at_loss) {
+        (Some((_, _, kept_log)), Some(target)) => Reached::first(&log_rows(kept_log), target),
+        _ => None,
+    };
     let (start, mut history) = match resumed {
         Some((c, history, kept_log)) => {
             restore(&ckpt_path, &vs, &mut opt, &c)?;
@@ -219,7 +226,7 @@ pub fn run(options: &Options, setup: &Setup) -> Result<Summary, TrainError> {
         parameters: opt.num_parameters(),
         epochs_completed: start.epoch,
         iterations: start.iteration,
-        finished: start.epoch >= config.epochs,
+        finished: start.epoch >= config.epochs || reached.is_some(),
         elapsed_seconds: start.elapsed,
         images_per_second: 0.0,
         last: history.last().copied().unwrap_or(EpochStats {
@@ -231,6 +238,7 @@ pub fn run(options: &Options, setup: &Setup) -> Result<Summary, TrainError> {
         }),
         best_test_accuracy: best(&history),
         diverged: None,
+        reached,
         config: config.clone(),
     };
     let mut trainer = Trainer {
@@ -246,6 +254,7 @@ pub fn run(options: &Options, setup: &Setup) -> Result<Summary, TrainError> {
         batch,
         per_epoch,
         iteration: start.iteration,
+        reached,
         progress: setup.progress,
     };
     let diverged = |summary: &mut Summary, divergence: Divergence| -> TrainError {
@@ -277,6 +286,9 @@ pub fn run(options: &Options, setup: &Setup) -> Result<Summary, TrainError> {
         write_summary(out, &summary)?;
     }
     for epoch in start.epoch + 1..=config.epochs {
+        if summary.finished {
+            break;
+        }
         let signal = match trainer.epoch(epoch)? {
             EpochEnd::Done(stats, train_seconds) => {
                 history.push(stats);
@@ -290,12 +302,13 @@ pub fn run(options: &Options, setup: &Setup) -> Result<Summary, TrainError> {
                 summary.best_test_accuracy = best(&history);
                 summary.epochs_completed = epoch;
                 summary.iterations = trainer.iteration;
-                summary.finished = epoch == config.epochs;
+                summary.reached = trainer.reached;
+                summary.finished = epoch == config.epochs || trainer.reached.is_some();
                 summary.elapsed_seconds = progress.elapsed;
                 summary.images_per_second = n as f64 / train_seconds.max(1e-9);
                 write_summary(out, &summary)?;
                 // A signal after the last epoch stops nothing: the run is complete.
-                stop_requested().filter(|_| epoch < config.epochs)
+                stop_requested().filter(|_| !summary.finished)
             }
             EpochEnd::Diverged(d) => return Err(diverged(&mut summary, d)),
             EpochEnd::Stopped(signal) => Some(signal),
@@ -311,6 +324,14 @@ pub fn run(options: &Options, setup: &Setup) -> Result<Summary, TrainError> {
     summary.finished = true;
     write_summary(out, &summary)?;
     Ok(summary)
+}
+
+/// The iteration rows of a `log.csv` text (its header and any unreadable line skipped).
+fn log_rows(log: &str) -> Vec<LogRow> {
+    log.lines()
+        .skip(1)
+        .filter_map(|line| LogRow::from_fields(&line.split(',').collect::<Vec<_>>()))
+        .collect()
 }
 
 /// Refuses a model whose weights and gradients (4 bytes each) exceed the memory available,

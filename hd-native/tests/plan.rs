@@ -1,11 +1,13 @@
-//! Experiment plans: the shipped plans expand to the runs their comments describe, and a plan
-//! with an error is refused with the file, the line and the problem.
+//! Experiment plans: the shipped plans expand to the runs their comments describe and are found
+//! by name, a plan with an error is refused with the file, the line and the problem, and an
+//! argument that names neither a file nor a shipped plan is refused with the shipped plans.
 
 use hd_native::config::OptimizerKind;
 use hd_native::data::DatasetKind;
 use hd_native::models::Model;
-use hd_native::plan::{self, Plan, PlanError};
+use hd_native::plan::{self, Plan, PlanError, Source};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 fn shipped(name: &str) -> Plan {
     let file = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -92,15 +94,19 @@ fn shipped_plans_expand_to_the_papers_runs() {
         .expect("WRN Adam-HD");
     assert_eq!((wrn.config.epochs, wrn.config.beta()), (200, 1e-8));
 
-    // Paper Fig. 2: two models × nine optimizers; the MLP for 100 epochs.
+    // Paper Fig. 3: LogReg over three seeds and the MLP, nine optimizers each; LogReg for the
+    // paper's 20 epochs, the MLP for 100.
     let f = shipped("paper-logreg-mlp");
-    assert_eq!(f.runs.len(), 2 * ALL9);
-    assert_eq!(f.runs[ALL9].id, "mlp-mnist/sgd");
-    assert_eq!(f.runs[ALL9].config.epochs, 100);
+    assert_eq!(f.runs.len(), 3 * ALL9 + ALL9);
+    assert_eq!(f.runs[0].id, "logreg-mnist/sgd/s=0");
+    assert_eq!(f.runs[2].id, "logreg-mnist/sgd/s=2");
+    assert_eq!(f.runs[0].config.epochs, 20);
+    assert_eq!(f.runs[3 * ALL9].id, "mlp-mnist/sgd");
+    assert_eq!(f.runs[3 * ALL9].config.epochs, 100);
 
-    // α0 study: 6 α0 × 9 optimizers per model, and 6 α0 × 6 β × 3 optimizers per grid.
+    // Paper Fig. 2: 6 α0 × 6 optimizers per model; LogReg for 50 epochs, the MLP for 3.
     let a = shipped("alpha0-sensitivity");
-    assert_eq!(a.runs.len(), 2 * 6 * ALL9 + 2 * 6 * 6 * 3);
+    assert_eq!(a.runs.len(), 2 * 6 * 6);
     // The optimizer is the slowest axis within an experiment, then α0 (KEYS order).
     assert_eq!(a.runs[0].id, "alpha0-logreg/sgd/a0=0.1");
     assert_eq!(a.runs[5].id, "alpha0-logreg/sgd/a0=1e-6");
@@ -109,21 +115,41 @@ fn shipped_plans_expand_to_the_papers_runs() {
     assert_eq!(a.runs[6].config.beta(), 1e-4);
     assert_eq!(a.runs[12].config.beta(), 0.02);
     assert_eq!(a.runs[0].config.beta(), 0.0);
-    let grid = a
+    assert_eq!(a.runs[0].config.epochs, 50);
+    let mlp = a
         .runs
         .iter()
-        .find(|r| r.id == "grid-logreg/adam-hd/a0=1e-3,b=1e-7")
-        .expect("grid cell");
+        .find(|r| r.id == "alpha0-mlp/adam-hd/a0=1e-3")
+        .expect("MLP Adam-HD at α0 = 1e-3");
     assert_eq!(
-        (
-            grid.config.core.alpha0,
-            grid.config.beta(),
-            grid.config.epochs
-        ),
-        (1e-3, 1e-7, 10)
+        (mlp.config.core.alpha0, mlp.config.beta(), mlp.config.epochs),
+        (1e-3, 1e-4, 3)
     );
     // Indices are positions.
     assert!(a.runs.iter().enumerate().all(|(i, r)| r.index == i));
+
+    // Paper Fig. 4: 6 α0 × 6 β for the three HD rules, 6 α0 for the three base rules; every
+    // run stops at a minibatch loss of 0.29 within 1,000 epochs.
+    let g = shipped("fig4-grid");
+    assert_eq!(g.runs.len(), 3 * 6 * 6 + 3 * 6);
+    let cell = g
+        .runs
+        .iter()
+        .find(|r| r.id == "fig4-hd/sgdn-hd/a0=1e-4,b=0.01")
+        .expect("an SGDN-HD cell");
+    assert_eq!(
+        (
+            cell.config.core.alpha0,
+            cell.config.beta(),
+            cell.config.stop_at_loss
+        ),
+        (1e-4, 1e-2, Some(0.29))
+    );
+    assert!(g.runs.iter().all(|r| r.config.epochs == 1000));
+    assert!(g
+        .runs
+        .iter()
+        .any(|r| r.id == "fig4-base/adam/a0=1e-6" && r.config.beta() == 0.0));
 }
 
 #[test]
@@ -131,12 +157,16 @@ fn restricting_keeps_the_named_experiments_and_refuses_unknown_ones() {
     let a = shipped("alpha0-sensitivity")
         .restrict_to(&["alpha0-logreg".into()])
         .expect("known");
-    assert_eq!(a.runs.len(), 6 * ALL9);
+    assert_eq!(a.runs.len(), 6 * 6);
     assert!(a.runs.iter().all(|r| r.experiment == "alpha0-logreg"));
     let e = shipped("smoke")
         .restrict_to(&["nope".into()])
         .expect_err("unknown");
-    assert!(e.to_string().contains("no experiment `nope`"), "{e}");
+    assert!(
+        e.to_string()
+            .ends_with("plans/smoke.toml: no experiment `nope` (experiments: logreg-fashion)"),
+        "{e}"
+    );
 }
 
 /// A plan's first five lines: its description and an experiment without an optimizer.
@@ -299,4 +329,144 @@ fn plan_show_prints_the_runs_and_refuses_a_bad_plan_in_one_line() {
             bad.display()
         )
     );
+}
+
+/// `plan.toml` files of the crate's plans/ directory, by stem, sorted.
+fn plan_files() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("plans/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .map(|p| p.file_stem().expect("stem").to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn every_plan_file_is_shipped_under_its_name_with_the_same_runs() {
+    let names: Vec<&str> = plan::shipped().iter().map(|p| p.name).collect();
+    assert_eq!(names, plan_files());
+    for name in [
+        "smoke",
+        "paper-logreg-mlp",
+        "alpha0-sensitivity",
+        "seed-table1",
+    ] {
+        assert!(names.contains(&name), "{name} is not shipped: {names:?}");
+    }
+    for p in plan::shipped() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("plans")
+            .join(format!("{}.toml", p.name));
+        assert_eq!(p.text, std::fs::read_to_string(&file).expect("plan file"));
+        let by_name = plan::find(Path::new(p.name)).unwrap_or_else(|e| panic!("{e}"));
+        let from_file = plan::load(&file).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(by_name.source, Source::Shipped(p.name));
+        assert_eq!(by_name.text, from_file.text);
+        assert_eq!(by_name.description, from_file.description);
+        assert_eq!(by_name.runs, from_file.runs, "{}", p.name);
+    }
+}
+
+/// `hd-native plan ARGS…` run in `dir`.
+fn plan_cmd(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hd-native"))
+        .current_dir(dir)
+        .arg("plan")
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+/// What `plan show` printed after its first line (the plan's name and description).
+fn runs_shown(o: &Output) -> String {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    out.split_once('\n').expect("a header").1.to_string()
+}
+
+/// Its one line of error, checked to be one line and exit 1.
+fn one_error(o: &Output) -> String {
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    err.trim_end().to_string()
+}
+
+#[test]
+fn a_plan_argument_is_a_file_first_then_a_shipped_name() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let smoke_file = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/smoke.toml");
+
+    // By name, where no file of that name exists: the shipped plan, the same runs as its file.
+    let by_name = plan_cmd(dir, &["show", "smoke", "--out", "o"]);
+    let header = String::from_utf8_lossy(&by_name.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(header.starts_with("smoke: Smoke test"), "{header}");
+    assert!(header.ends_with("(4 runs)"), "{header}");
+    let by_file = plan_cmd(
+        dir,
+        &["show", smoke_file.to_str().expect("utf-8"), "--out", "o"],
+    );
+    assert_eq!(runs_shown(&by_name), runs_shown(&by_file));
+    assert!(runs_shown(&by_name).contains("-> o/logreg-fashion/adam-hd\n"));
+
+    // A file of that name is that file.
+    std::fs::write(dir.join("smoke"), format!("{HEAD}optimizer = \"sgd\"\n")).expect("write");
+    let o = plan_cmd(dir, &["show", "smoke"]);
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.starts_with("smoke: test (1 run)\n"), "{out}");
+
+    // Neither a file nor a shipped plan: refused with the shipped plans.
+    let names: Vec<&str> = plan::shipped().iter().map(|p| p.name).collect();
+    assert_eq!(
+        one_error(&plan_cmd(dir, &["show", "smok"])),
+        format!(
+            "hd-native: error: no plan file or shipped plan named `smok` (shipped plans: {}; `hd-native plan list` describes them)",
+            names.join(", ")
+        )
+    );
+    // Something path-like that is no file: the file and the cause, no line.
+    for missing in ["nowhere/plan.toml", "smoke.toml"] {
+        assert_eq!(
+            one_error(&plan_cmd(dir, &["show", missing])),
+            format!(
+                "hd-native: error: cannot read the plan {missing}: No such file or directory (os error 2)"
+            )
+        );
+    }
+    // A directory is no plan, not even when named like one.
+    std::fs::create_dir(dir.join("d.toml")).expect("mkdir");
+    let e = one_error(&plan_cmd(dir, &["show", "d.toml"]));
+    assert!(
+        e.starts_with("hd-native: error: cannot read the plan d.toml: "),
+        "{e}"
+    );
+}
+
+#[test]
+fn plan_list_names_every_shipped_plan_with_its_runs_and_description() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let o = plan_cmd(tmp.path(), &["list"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let names = plan_files();
+    assert_eq!(out.lines().count(), names.len(), "{out}");
+    for (line, name) in out.lines().zip(&names) {
+        let p = shipped(name);
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(
+            words[..3],
+            [name.as_str(), &p.runs.len().to_string(), "runs"],
+            "{line}"
+        );
+        assert!(line.ends_with(&p.description), "{line}");
+    }
 }

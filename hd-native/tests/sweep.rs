@@ -1,13 +1,14 @@
 //! `hd-native sweep`: a sweep killed with SIGKILL and started again ends with the files of a
-//! sweep never stopped; a run without data is skipped with its path; a failing run does not
-//! stop the others and is named; `sweep status` tells each run's state; the Slurm script has
-//! one array task per run.
+//! sweep never stopped; a run without data is missing data, named with its directory, and fails
+//! the sweep (exit 4) unless allowed; a failing run does not stop the others and is named;
+//! `sweep status` tells each run's state; a shipped plan sweeps by name; the Slurm script has
+//! one array task per run, which reads the plan the sweep saved and fails without data.
 
 mod common;
 
 use common::{
-    arg, hd_native, output as run, succeeds, summary_json, sweep as sweep_cmd, tempdir, text,
-    wait_for_epoch, write_plan, Dirs,
+    arg, fails_with, hd_native, output as run, succeeds, summary_json, sweep as sweep_cmd, tempdir,
+    text, wait_for_epoch, write_plan, Dirs,
 };
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -72,7 +73,7 @@ fn a_sigkilled_sweep_resumes_to_the_same_files() {
     let args = ["--jobs", "2", "--data", &data_arg];
 
     let o = succeeds(sweep_cmd(&plan, &whole, &args));
-    assert!(text(&o.stdout).contains("sweep: 4 done, 0 diverged, 0 skipped, 0 failed"));
+    assert!(text(&o.stdout).contains("sweep: 4 done, 0 diverged, 0 missing data, 0 failed"));
 
     // The same sweep, killed (the sweep and its train processes at once, as a node failure
     // or `kill -9` of the process group does) once some run is in its second epoch.
@@ -139,41 +140,176 @@ fn a_sigkilled_sweep_resumes_to_the_same_files() {
 /// Logistic regression on MNIST (two runs) and on CIFAR-10 (one run).
 const TWO_DATASETS: &str = include_str!("plans/two-datasets.toml");
 
+/// A run whose data directory does not exist is missing data, with the directory; the sweep
+/// runs the others and exits 4, saying how many runs miss their data and what fetches it, unless
+/// `--allow-missing`.
 #[test]
-fn a_run_without_data_is_skipped_with_its_path() {
+fn a_run_without_data_fails_the_sweep_unless_allowed() {
     let d = Dirs::mnist(300, 50, true);
     let plan = write_plan(d.out(), TWO_DATASETS);
     let out = d.run("out");
     let root = d.run("no-such-root");
-    let o = run(sweep_cmd(
-        &plan,
-        &out,
-        &[
-            "--data-root",
-            root.to_str().expect("utf-8"),
-            "--data",
-            &format!("mnist={}", d.data().display()),
-        ],
-    ));
+    let mnist = format!("mnist={}", d.data().display());
+    let args = ["--data-root", arg(&root), "--data", &mnist];
+    let o = run(sweep_cmd(&plan, &out, &args));
     let stdout = text(&o.stdout);
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{stdout}{err}");
     let looked = root.join("cifar10");
-    let line = format!(
-        "skipped   there/sgd (no cifar10 data: {} does not exist)",
-        looked.display()
-    );
-    assert!(stdout.contains(&line), "{stdout}");
+    let missing = format!("missing data ({}: no such directory)", looked.display());
     assert!(
-        stdout.contains("sweep: 2 done, 0 diverged, 1 skipped, 0 failed"),
+        stdout.contains(&format!("MISSING   there/sgd: {missing}\n")),
         "{stdout}"
     );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("hd-native: error: 2 done, 0 diverged, 1 missing data, 0 failed; "),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "place CIFAR-10 in {} by hand (the files of cifar-10-binary.tar.gz)",
+            looked.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("--allow-missing"), "{err}");
     let table = status(&out);
-    assert_eq!(state_of(&table, "there/sgd"), "skipped");
-    assert!(table.contains(&looked.display().to_string()), "{table}");
+    assert_eq!(state_of(&table, "there/sgd"), "missing");
+    assert!(table.contains(&missing), "{table}");
     assert_eq!(state_of(&table, "here/sgd-hd"), "done");
     assert!(
         !out.join("there").exists(),
-        "a skipped run leaves no directory"
+        "a run without data leaves no directory"
+    );
+
+    // Allowed, the same sweep passes, the run still listed as missing its data.
+    let o = succeeds(sweep_cmd(
+        &plan,
+        &out,
+        &[&args[..], &["--allow-missing"]].concat(),
+    ));
+    let stdout = text(&o.stdout);
+    assert!(
+        stdout.contains("sweep: 2 done, 0 diverged, 1 missing data, 0 failed; place CIFAR-10 in "),
+        "{stdout}"
+    );
+    assert_eq!(state_of(&status(&out), "there/sgd"), "missing");
+
+    // MNIST missing too: the summary gives the exact command that fetches it.
+    let o = run(sweep_cmd(
+        &plan,
+        &d.run("none"),
+        &["--data-root", arg(&root)],
+    ));
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    assert!(
+        err.contains("0 done, 0 diverged, 3 missing data, 0 failed"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "fetch MNIST and Fashion-MNIST with `cargo xtask data --dir {}`",
+            root.display()
+        )),
+        "{err}"
+    );
+}
+
+/// A shipped plan found by name sweeps the runs of its file; its Slurm tasks, run as Slurm runs
+/// them, read the plan the sweep saved and find the same run.
+#[test]
+fn a_shipped_plan_sweeps_by_name_and_its_slurm_tasks_read_its_saved_text() {
+    // MNIST-format files are Fashion-MNIST's format too.
+    let d = Dirs::mnist(300, 50, false);
+    let fashion = format!("fashion-mnist={}", d.data().display());
+    let local = d.run("local");
+    let cpu = ["--devices", "cpu", "--threads", "2", "--data", &fashion];
+    let mut c = hd_native(&["sweep", "smoke", "--out", arg(&local)]);
+    c.args(cpu);
+    let o = succeeds(c);
+    assert!(
+        text(&o.stdout).contains("sweep: 4 done, 0 diverged, 0 missing data, 0 failed"),
+        "{}",
+        text(&o.stdout)
+    );
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/smoke.toml");
+    let smoke = hd_native::plan::load(&file).expect("the smoke plan");
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(local.join(".sweep/manifest.json")).expect("manifest"),
+    )
+    .expect("json");
+    let ids: Vec<&str> = manifest["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|r| r["id"].as_str().expect("id"))
+        .collect();
+    let file_ids: Vec<&str> = smoke.runs.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, file_ids);
+    assert_eq!(
+        std::fs::read_to_string(local.join(".sweep/plan.toml")).expect("saved plan"),
+        smoke.text
+    );
+    let table = status(&local);
+    for id in &file_ids {
+        assert_eq!(state_of(&table, id), "done");
+    }
+
+    // The same plan as a Slurm array; task 1 run as an array task runs.
+    let slurm = d.run("slurm");
+    succeeds(hd_native(&[
+        "sweep",
+        "smoke",
+        "--out",
+        arg(&slurm),
+        "--slurm",
+        "--cpus-per-run",
+        "2",
+        "--data",
+        &fashion,
+    ]));
+    let script = slurm.join(".sweep/sweep.sbatch");
+    let text_of = std::fs::read_to_string(&script).expect("script");
+    assert!(
+        text_of.contains("#SBATCH --job-name=hd-smoke\n"),
+        "{text_of}"
+    );
+    let saved = slurm.join(".sweep/plan.toml");
+    assert!(
+        text_of.contains(&format!(" sweep {} --out ", saved.display())),
+        "{text_of}"
+    );
+    let o = succeeds({
+        let mut c = Command::new("bash");
+        c.arg(&script).env("SLURM_ARRAY_TASK_ID", "1");
+        c
+    });
+    assert!(
+        text(&o.stdout).contains("done      logreg-fashion/sgd-hd ("),
+        "{}",
+        text(&o.stdout)
+    );
+    assert_same_run(
+        &local.join("logreg-fashion/sgd-hd"),
+        &slurm.join("logreg-fashion/sgd-hd"),
+    );
+
+    // A name that is neither a file nor a shipped plan, and a file that is not there.
+    let err = fails_with(hd_native(&["sweep", "smok", "--out", arg(&slurm)]), 1);
+    assert!(
+        err.contains("no plan file or shipped plan named `smok` (shipped plans: ")
+            && err.contains("smoke"),
+        "{err}"
+    );
+    let err = fails_with(
+        hd_native(&["sweep", "nowhere.toml", "--out", arg(&slurm)]),
+        1,
+    );
+    assert_eq!(
+        err.trim_end(),
+        "hd-native: error: cannot read the plan nowhere.toml: No such file or directory (os error 2)"
     );
 }
 
@@ -193,7 +329,7 @@ fn a_failing_run_does_not_stop_the_others_and_is_named() {
     let err = text(&o.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(
-        err.contains("2 done, 0 diverged, 0 skipped, 1 failed: failed there/sgd"),
+        err.contains("2 done, 0 diverged, 0 missing data, 1 failed: failed there/sgd"),
         "{err}"
     );
     let stdout = text(&o.stdout);
@@ -207,16 +343,43 @@ fn a_failing_run_does_not_stop_the_others_and_is_named() {
     }
 }
 
+/// The Slurm script has one array task per run, each reading the plan the sweep saved; a plan
+/// whose data are missing is refused unless allowed, and then its tasks fail.
 #[test]
 fn slurm_script_has_one_task_per_run() {
     let tmp = tempdir();
     let plan = write_plan(tmp.path(), RESUME_PLAN);
     let out = tmp.path().join("out");
+    let root = tmp.path().join("no-data");
+    let refused = fails_with(
+        hd_native(&[
+            "sweep",
+            arg(&plan),
+            "--out",
+            arg(&out),
+            "--slurm",
+            "--data-root",
+            arg(&root),
+        ]),
+        4,
+    );
+    assert!(
+        refused.contains(&format!(
+            "4 of the plan's 4 runs have no data (mlp/sgdn-hd/s=1: missing data ({}: no such directory), …); fetch MNIST and Fashion-MNIST with `cargo xtask data --dir {}`",
+            root.join("mnist").display(),
+            root.display()
+        )) && refused.contains("--allow-missing"),
+        "{refused}"
+    );
+    assert!(!out.join(".sweep").join("sweep.sbatch").exists());
     succeeds(hd_native(&[
         "sweep",
         arg(&plan),
         "--out",
         arg(&out),
+        "--data-root",
+        arg(&root),
+        "--allow-missing",
         "--slurm",
         "--partition",
         "gpu",
@@ -256,8 +419,13 @@ fn slurm_script_has_one_task_per_run() {
         .lines()
         .find(|l| l.starts_with("exec "))
         .expect("exec line");
+    let saved = out.join(".sweep").join("plan.toml");
+    assert_eq!(
+        std::fs::read_to_string(&saved).expect("saved plan"),
+        RESUME_PLAN
+    );
     assert!(
-        exec.contains(" sweep ")
+        exec.contains(&format!(" sweep {} --out ", saved.display()))
             && exec.contains("--task \"$SLURM_ARRAY_TASK_ID\"")
             && exec.contains("--threads 8")
             && exec.contains("--devices cuda"),
@@ -290,52 +458,84 @@ fn slurm_script_has_one_task_per_run() {
         "{}",
         text(&o.stderr)
     );
+    // A task without its data, run as Slurm runs it, fails: Slurm must not call it COMPLETED.
+    let o = run({
+        let mut c = Command::new("bash");
+        c.arg(&script_path).env("SLURM_ARRAY_TASK_ID", "2");
+        c
+    });
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "hd-native: error: task 2 (mlp/adam-hd/s=1): missing data ({}: no such directory); fetch MNIST",
+            root.join("mnist").display()
+        )),
+        "{err}"
+    );
+    assert!(
+        text(&o.stdout).contains("MISSING   mlp/adam-hd/s=1: missing data ("),
+        "{}",
+        text(&o.stdout)
+    );
+    assert_eq!(state_of(&status(&out), "mlp/adam-hd/s=1"), "missing");
+    assert_eq!(state_of(&status(&out), "mlp/adam-hd/s=2"), "pending");
 }
 
 /// One run that learns, one that blows up (α0 = 1e37: the first step makes the loss non-finite)
 /// and one whose data directory exists but lacks its files.
 const GOOD_DIVERGED_MISSING: &str = include_str!("plans/good-diverged-missing.toml");
 
-/// `train`'s own exit statuses reach the sweep: a divergence (3) is a result, not a failure,
-/// and a data directory without its files (4) is a skip naming the file looked for; the report
-/// then draws the diverged run up to where it diverged.
+/// `train`'s own exit statuses reach the sweep: a divergence (3) is a result, not a failure;
+/// a data directory without its files is missing data naming the file looked for, which fails
+/// the sweep (4) unless allowed; the report then draws the diverged run up to where it diverged.
 #[test]
-fn divergence_is_a_result_and_missing_files_a_skip() {
+fn divergence_is_a_result_and_missing_files_are_missing_data() {
     let d = Dirs::mnist(300, 50, false);
     let empty = tempdir();
     let plan = write_plan(d.out(), GOOD_DIVERGED_MISSING);
     let out = d.run("out");
     let o = sweep_with(&plan, &out, d.data(), empty.path());
     let stdout = text(&o.stdout);
-    assert!(o.status.success(), "{stdout}\n{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{stdout}\n{err}");
     assert!(
-        stdout.contains("sweep: 1 done, 1 diverged, 1 skipped, 0 failed"),
-        "{stdout}"
+        err.contains("1 done, 1 diverged, 1 missing data, 0 failed; place CIFAR-10 in "),
+        "{err}"
     );
-    let skipped = stdout
-        .lines()
-        .find(|l| l.starts_with("skipped") && l.contains("nofiles/sgd"))
-        .unwrap_or_else(|| panic!("no skip line: {stdout}"));
     assert!(
-        skipped.contains(&empty.path().display().to_string()),
-        "{skipped}"
+        stdout.contains(&format!(
+            "MISSING   nofiles/sgd: missing data ({}: no training batches (looked for data_batch_1.bin))\n",
+            empty.path().display()
+        )),
+        "{stdout}"
     );
     let table = status(&out);
     assert_eq!(state_of(&table, "fine/sgd-hd"), "done");
     assert_eq!(state_of(&table, "blowup/sgd"), "diverged");
-    assert_eq!(state_of(&table, "nofiles/sgd"), "skipped");
+    assert_eq!(state_of(&table, "nofiles/sgd"), "missing");
 
     let summary = summary_json(&out.join("blowup/sgd"));
     assert_eq!(summary["finished"], false);
     assert!(summary["diverged"].is_object(), "{summary}");
 
-    // A second sweep leaves the diverged run alone rather than retrying it.
+    // A second sweep, allowed to miss data, leaves the diverged run alone rather than
+    // retrying it.
     let log = std::fs::read(out.join("blowup/sgd/log.csv")).expect("log");
-    succeeds(sweep_cmd(
+    let o = succeeds(sweep_cmd(
         &plan,
         &out,
-        &["--data", &format!("mnist={}", d.data().display())],
+        &[
+            "--data",
+            &format!("mnist={}", d.data().display()),
+            "--allow-missing",
+        ],
     ));
+    assert!(
+        text(&o.stdout).contains("sweep: 1 done, 1 diverged, 1 missing data, 0 failed; "),
+        "{}",
+        text(&o.stdout)
+    );
     assert_eq!(
         std::fs::read(out.join("blowup/sgd/log.csv")).expect("log"),
         log

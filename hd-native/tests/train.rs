@@ -6,7 +6,7 @@ mod common;
 
 use common::{
     arg, checkpoint, fails, hd_native, log_rows as rows, start, succeeds, summary, tempdir,
-    train_logreg_plain, wait_for_epoch, words, Dirs, ADAM_HD,
+    train_logreg, train_logreg_plain, wait_for_epoch, words, Dirs, ADAM_HD,
 };
 use hd_native::config::{OptimizerKind, Options};
 use hd_native::data::DatasetKind;
@@ -393,4 +393,62 @@ fn real_fashion_mnist_logreg_sgd_hd() {
     // (the paper's Figure 2 shows the same for LogReg on MNIST).
     assert!(s.last.alpha > 0.001, "α {}", s.last.alpha);
     check_log(&run, 469, 1, 0.001);
+}
+
+/// `--stop-at-loss`: against the log of the same run without a target, the run records the
+/// first iteration whose minibatch loss is at most the target, ends with that epoch on the same
+/// trajectory, stays complete when resumed, and a target never met trains every epoch.
+#[test]
+fn stop_at_loss_records_the_first_iteration_and_ends_with_its_epoch() {
+    let d = Dirs::mnist(640, 200, false);
+    let opts = |target: Option<f64>| Options {
+        stop_at_loss: target,
+        ..options(OptimizerKind::SgdHd, DatasetKind::Mnist, 4)
+    };
+    let (whole, stopped, never) = (d.run("whole"), d.run("stopped"), d.run("never"));
+    train(&opts(None), &setup(d.data(), &whole, false));
+    let log = rows(&whole);
+    // The log holds f32 losses, which the comparison widens: parsed as f32, then widened.
+    let loss = |r: &Vec<String>| f64::from(r[3].parse::<f32>().expect("loss"));
+    // The target: the loss of the first iteration of epoch 2 that is a new low, so that the
+    // first iteration at or below it is exactly that one, found here from the plain log.
+    let (mut low, mut pick) = (f64::INFINITY, None);
+    for (i, r) in log.iter().enumerate().skip(1) {
+        if loss(r) < low {
+            low = loss(r);
+            if i > 20 && pick.is_none() {
+                pick = Some(i);
+            }
+        }
+    }
+    let pick = pick.expect("a new low loss after the first epoch");
+    let target = loss(&log[pick]);
+    let s = train(&opts(Some(target)), &setup(d.data(), &stopped, false));
+    let reached = s.reached.expect("the target is reached");
+    assert_eq!(reached.iteration, pick as u64);
+    assert_eq!(reached.loss, target);
+    let epoch = (pick as u32 - 1) / 20 + 1;
+    assert_eq!((reached.epoch, s.epochs_completed), (epoch, epoch));
+    assert!(s.finished && epoch < 4, "ends early, complete: {s:?}");
+    assert_eq!(summary(&stopped).reached, Some(reached), "summary.json");
+    let kept = rows(&stopped);
+    assert_eq!(kept.len(), 1 + 20 * epoch as usize);
+    for (a, b) in kept.iter().zip(&log).skip(1) {
+        assert_eq!((&a[..2], &a[3..]), (&b[..2], &b[3..]), "same trajectory");
+    }
+    // Resumed, the run is complete: nothing more is trained.
+    let again = train(&opts(Some(target)), &setup(d.data(), &stopped, true));
+    assert_eq!(
+        (again.reached, again.epochs_completed),
+        (Some(reached), epoch)
+    );
+    assert_eq!(rows(&stopped).len(), kept.len());
+    let s = train(&opts(Some(1e-9)), &setup(d.data(), &never, false));
+    assert_eq!((s.reached, s.epochs_completed, s.finished), (None, 4, true));
+    let bad = ["--optimizer", "sgd", "--stop-at-loss=0"];
+    let err = fails(train_logreg(d.data(), &d.run("bad"), &bad));
+    assert!(
+        err.contains("--stop-at-loss must be a finite number above 0"),
+        "{err}"
+    );
 }

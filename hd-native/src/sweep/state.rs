@@ -2,7 +2,7 @@
 //! [`Outcome`], what a run directory holds ([`RunState`], read from `train`'s files), and the
 //! table of `sweep status`.
 
-use super::{MANIFEST, STATE_DIR, STATUS};
+use super::{origin, MANIFEST, STATE_DIR, STATUS};
 use crate::plan::Plan;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 /// The plan's runs as a sweep directory records them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
-    /// The plan file.
-    pub plan: PathBuf,
+    /// The plan: its file's absolute path, or the name of a shipped plan.
+    pub plan: String,
     /// Its description.
     pub description: String,
     /// Every run in order: a Slurm array task's index is its position.
@@ -31,7 +31,7 @@ pub struct ManifestRun {
 impl Manifest {
     pub(super) fn of(plan: &Plan) -> Manifest {
         Manifest {
-            plan: std::path::absolute(&plan.file).unwrap_or_else(|_| plan.file.clone()),
+            plan: origin(&plan.source),
             description: plan.description.clone(),
             runs: plan
                 .runs
@@ -80,8 +80,10 @@ pub enum Outcome {
     Done,
     /// Stopped at a non-finite loss (a result of the run, not a failure of the sweep).
     Diverged(String),
-    /// Not run: its data are missing.
-    Skipped(String),
+    /// Not run: its dataset's files are missing (`DIR: what is missing`). Recorded as
+    /// `missing-data`; `skipped`, its name before it was an error, is still read.
+    #[serde(alias = "skipped")]
+    MissingData(String),
     /// `train` failed.
     Failed(String),
     /// Stopped by a signal; resumable.
@@ -177,11 +179,11 @@ pub(super) fn last_line(path: &Path) -> String {
 pub struct StatusRow {
     /// The run's id.
     pub id: String,
-    /// done / partial / failed / skipped / diverged / pending.
+    /// done / partial / failed / missing / diverged / pending.
     pub state: &'static str,
     /// Epochs completed and asked for.
     pub epochs: (u32, u32),
-    /// Why, for failed, skipped and diverged runs.
+    /// Why, for failed, missing and diverged runs (`missing data (DIR: what is missing)`).
     pub note: String,
 }
 
@@ -202,7 +204,9 @@ pub fn status(out: &Path) -> Result<Vec<StatusRow>> {
                 (RunState::Finished, _) => ("done", r.epochs, String::new()),
                 (RunState::Diverged(why), _) => ("diverged", 0, why),
                 (_, Some(Outcome::Failed(why))) => ("failed", 0, why),
-                (_, Some(Outcome::Skipped(why))) => ("skipped", 0, why),
+                (_, Some(Outcome::MissingData(why))) => {
+                    ("missing", 0, format!("missing data ({why})"))
+                }
                 (RunState::Partial { epochs, .. }, _) => ("partial", epochs, String::new()),
                 (RunState::Empty, _) => ("pending", 0, String::new()),
             };
@@ -266,5 +270,17 @@ mod tests {
         );
         std::fs::write(d.join("summary.json"), r#"{"finished": true}"#).expect("write");
         assert_eq!(run_state(d), RunState::Finished);
+    }
+
+    /// A run's status as recorded, and as a sweep from before missing data was an error
+    /// recorded it (`skipped`).
+    #[test]
+    fn missing_data_is_recorded_and_an_old_skip_still_read() {
+        let json =
+            serde_json::to_string(&Outcome::MissingData("/d/mnist: x".into())).expect("json");
+        assert_eq!(json, r#"{"state":"missing-data","reason":"/d/mnist: x"}"#);
+        let old: Outcome =
+            serde_json::from_str(r#"{"state":"skipped","reason":"no data"}"#).expect("parses");
+        assert_eq!(old, Outcome::MissingData("no data".into()));
     }
 }

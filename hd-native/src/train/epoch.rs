@@ -4,7 +4,7 @@
 
 use super::log::{read_back, EpochColumns, LogRow, LOG_EVERY};
 use super::signals::stop_requested;
-use super::{Divergence, EpochStats, TrainError, Trainer};
+use super::{Divergence, EpochStats, Reached, TrainError, Trainer};
 use crate::data::{Dataset, Split};
 use crate::models::Net;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -163,6 +163,9 @@ impl Trainer<'_> {
                     iteration: rows[bad].iteration,
                     reason: "the training loss is not finite".into(),
                 }));
+            }
+            if let (Some(target), None) = (self.config.stop_at_loss, self.reached) {
+                self.reached = Reached::first(&rows, target);
             }
             loss_sum += rows
                 .iter()

@@ -1,6 +1,8 @@
 //! `summary.json` ([`Summary`]): the configuration, the latest figures of each epoch
-//! ([`EpochStats`]) and, when a run diverged, where and why ([`Divergence`]).
+//! ([`EpochStats`]), when a run diverged, where and why ([`Divergence`]), and where a run with
+//! a target loss met it ([`Reached`]).
 
+use super::LogRow;
 use crate::config::RunConfig;
 
 /// Where and why a run diverged (`summary.json`'s `diverged`).
@@ -12,6 +14,31 @@ pub struct Divergence {
     pub iteration: u64,
     /// What was not finite.
     pub reason: String,
+}
+
+/// Where a run with a target loss (`--stop-at-loss`) first met it (`summary.json`'s `reached`).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Reached {
+    /// The iteration, counted from 1 at the run's first step (log.csv's `Iteration`).
+    pub iteration: u64,
+    /// Its epoch.
+    pub epoch: u32,
+    /// Its minibatch training loss, at most the target.
+    pub loss: f64,
+}
+
+impl Reached {
+    /// The first row of `rows` whose minibatch loss is at most `target`.
+    pub fn first(rows: &[LogRow], target: f64) -> Option<Reached> {
+        rows.iter().find_map(|r| {
+            let loss = f64::from(r.loss?);
+            (loss <= target).then_some(Reached {
+                iteration: r.iteration,
+                epoch: r.epoch,
+                loss,
+            })
+        })
+    }
 }
 
 /// One epoch's figures, as in the epoch columns of `log.csv`.
@@ -73,6 +100,10 @@ pub struct Summary {
     /// Where and why the run diverged; `null` while it has not.
     #[serde(default)]
     pub diverged: Option<Divergence>,
+    /// With a target loss, where it was first met; `null` while it has not been (or without
+    /// a target).
+    #[serde(default)]
+    pub reached: Option<Reached>,
 }
 
 pub(super) fn best(history: &[EpochStats]) -> f64 {
