@@ -155,12 +155,35 @@ pub fn report(dir: &Path, out: &Path, plan: Option<&Path>) -> Result<Vec<PathBuf
     let mut body = String::new();
     let mut all_claims: Vec<Claim> = Vec::new();
     let mut grids: Vec<String> = Vec::new();
-    for exp in &experiments {
-        let rs: Vec<&Rec> = recs.iter().filter(|r| &r.experiment == exp).collect();
+    let by_experiment: Vec<(&str, Vec<&Rec>)> = experiments
+        .iter()
+        .map(|e| {
+            let rs: Vec<&Rec> = recs.iter().filter(|r| &r.experiment == e).collect();
+            (e.as_str(), rs)
+        })
+        .collect();
+    // Fig. 4's base rows may be an experiment of their own (a base optimizer takes no β).
+    let base_rows = fig4::base_rows(&by_experiment);
+    for (exp, rs) in &by_experiment {
+        let joins: Vec<&Rec> = base_rows
+            .iter()
+            .filter(|(_, host)| host == exp)
+            .flat_map(|(base, _)| {
+                by_experiment
+                    .iter()
+                    .filter(move |(e, _)| e == base)
+                    .flat_map(|(_, rs)| rs.iter().copied())
+            })
+            .collect();
         let mut section = Section {
             exp,
-            rs: &rs,
+            rs,
             all: &recs,
+            joins,
+            part_of: base_rows
+                .iter()
+                .find(|(base, _)| base == exp)
+                .map(|(_, host)| *host),
             out,
             written: &mut written,
             md: String::new(),
@@ -198,7 +221,14 @@ pub fn report(dir: &Path, out: &Path, plan: Option<&Path>) -> Result<Vec<PathBuf
             );
         }
     }
-    let _ = writeln!(md, "{}\n", claim_counts(&all_claims));
+    if all_claims.is_empty() {
+        let _ = writeln!(
+            md,
+            "**Claims: none of the paper's claims rests on these runs.**\n"
+        );
+    } else {
+        let _ = writeln!(md, "{}\n", claim_counts(&all_claims));
+    }
     for g in &grids {
         let _ = writeln!(md, "{g}\n");
     }

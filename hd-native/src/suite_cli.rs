@@ -142,8 +142,8 @@ pub struct ReportArgs {
     /// Where the figures (PNG and SVG) and REPORT.md go.
     #[arg(long)]
     pub out: PathBuf,
-    /// The plan to hold the runs against: a run it asks for that is missing is "not run"
-    /// [default: the plan the sweep's state in DIR/.sweep names, if any].
+    /// The plan to hold the runs against, a file or a shipped plan's name: a run it asks for
+    /// that is missing is "not run" [default: the plan the sweep saved in DIR/.sweep, if any].
     #[arg(long)]
     pub plan: Option<PathBuf>,
 }

@@ -87,7 +87,7 @@ fn report_draws_every_figure_and_tabulates_the_runs() {
     assert!(!out.join("grid-alpha0.png").exists());
     // The plan came from the sweep's manifest, and every run is done.
     assert!(
-        md.contains("held against the plan `plan.toml` (named by the sweep's manifest)"),
+        md.contains("held against the plan `plan.toml` (as the sweep saved it)"),
         "{md}"
     );
     assert!(md.contains("Runs: 8 runs, 8 done."), "{md}");
@@ -264,6 +264,7 @@ impl Fake {
             alpha0: Some(self.alpha0),
             beta: self.beta,
             epochs: Some(self.epochs),
+            stop_at_loss: self.stop_at_loss,
             paper: true,
             ..Default::default()
         }
@@ -342,10 +343,7 @@ impl Fake {
                 break;
             }
         }
-        let mut config = serde_json::to_value(&config).expect("config");
-        if let Some(t) = self.stop_at_loss {
-            config["stop_at_loss"] = json!(t);
-        }
+        let config = serde_json::to_value(&config).expect("config");
         let finished = divergence.is_none() && (completed == self.epochs || reached.is_some());
         let mut summary = json!({
             "config": config,
@@ -495,6 +493,11 @@ seed = [0, 1]
     // ...but its α peak is behind it (the epoch after the peak's is done, and α has given
     // back more than half of its rise): judged on both seeds.
     assert_eq!(verdict("| α peak and its iteration, Adam-HD |"), "✓");
+    let claim = line(&md, "| α peak and its iteration, Adam-HD |");
+    assert!(
+        claim.contains("at iteration 200 — judged at 2 of 4 epochs (the peak is behind it) |"),
+        "{claim}"
+    );
     // The table and the figures say it too.
     let row = line(&md, "| SGD-HD | 2 | ");
     assert!(row.contains("| diverged (1 of 2 seeds) |"), "{row}");
@@ -584,7 +587,9 @@ fn corrupt_runs_are_marked_not_fatal() {
 
 /// Fig. 4 from known cells: ours beside the paper's, "> cap" where a run did all its
 /// iterations without reaching the loss, the cells that are not a result marked, and the count
-/// within a factor of 2. The plan is the sweep's manifest's (the plan file it names is gone).
+/// within a factor of 2. As in the shipped plan, the base rows are an experiment of their own
+/// (a base optimizer takes no β), joined to the HD rules' grid. Held first against the sweep's
+/// manifest (the plan file it names is gone), then against the shipped `fig4-grid` plan.
 #[test]
 fn fig4_grid_gives_its_cells_caps_and_agreement() {
     let tmp = tempdir();
@@ -592,48 +597,44 @@ fn fig4_grid_gives_its_cells_caps_and_agreement() {
     use OptimizerKind as O;
     let at = |n: u64| move |i: u64| if i >= n { 0.28 } else { 0.5 };
     let never = |_: u64| 0.5;
+    let hd = |o, a0, b| Fake::new(o, 2).grid(a0, Some(b));
     // (id, run) — None: in the plan, not run.
     let cells: Vec<(&str, Option<Fake>)> = vec![
         // Paper 76: within ×2.
         (
-            "sgd-hd/a0=0.1,b=1e-3",
-            Some(Fake::new(O::SgdHd, 2).grid(0.1, Some(1e-3)).loss(at(100))),
+            "fig4-hd/sgd-hd/a0=0.1,b=1e-3",
+            Some(hd(O::SgdHd, 0.1, 1e-3).loss(at(100))),
         ),
         // Paper 97: outside.
         (
-            "sgd-hd/a0=0.1,b=0.01",
-            Some(Fake::new(O::SgdHd, 2).grid(0.1, Some(1e-2)).loss(at(300))),
+            "fig4-hd/sgd-hd/a0=0.1,b=0.01",
+            Some(hd(O::SgdHd, 0.1, 1e-2).loss(at(300))),
         ),
         // Paper 153: not reached in 938 ≥ 2 × 153, outside.
         (
-            "sgd-hd/a0=0.01,b=1e-3",
-            Some(Fake::new(O::SgdHd, 2).grid(0.01, Some(1e-3)).loss(never)),
+            "fig4-hd/sgd-hd/a0=0.01,b=1e-3",
+            Some(hd(O::SgdHd, 0.01, 1e-3).loss(never)),
         ),
         // Paper 208: not run.
-        ("sgd-hd/a0=0.01,b=0.01", None),
+        ("fig4-hd/sgd-hd/a0=0.01,b=0.01", None),
         // Paper 212: within.
         (
-            "adam-hd/a0=0.1,b=1e-3",
-            Some(Fake::new(O::AdamHd, 2).grid(0.1, Some(1e-3)).loss(at(212))),
+            "fig4-hd/adam-hd/a0=0.1,b=1e-3",
+            Some(hd(O::AdamHd, 0.1, 1e-3).loss(at(212))),
         ),
         // Paper 13018: not reached in 938 < 2 × 13018, undecided.
         (
-            "adam-hd/a0=0.1,b=0.01",
-            Some(Fake::new(O::AdamHd, 2).grid(0.1, Some(1e-2)).loss(never)),
+            "fig4-hd/adam-hd/a0=0.1,b=0.01",
+            Some(hd(O::AdamHd, 0.1, 1e-2).loss(never)),
         ),
         // Paper 356: diverged.
         (
-            "adam-hd/a0=0.01,b=1e-3",
-            Some(
-                Fake::new(O::AdamHd, 2)
-                    .grid(0.01, Some(1e-3))
-                    .completed(0)
-                    .diverged(),
-            ),
+            "fig4-hd/adam-hd/a0=0.01,b=1e-3",
+            Some(hd(O::AdamHd, 0.01, 1e-3).completed(0).diverged()),
         ),
-        // Paper 22141: within (the run's cap is raised to reach it).
+        // Paper 22141: within (this run's cap is 50 epochs).
         (
-            "adam-hd/a0=0.01,b=0.01",
+            "fig4-hd/adam-hd/a0=0.01,b=0.01",
             Some(
                 Fake::new(O::AdamHd, 50)
                     .grid(0.01, Some(1e-2))
@@ -642,12 +643,12 @@ fn fig4_grid_gives_its_cells_caps_and_agreement() {
         ),
         // Paper 33: within.
         (
-            "sgd/a0=0.1",
+            "fig4-base/sgd/a0=0.1",
             Some(Fake::new(O::Sgd, 2).grid(0.1, None).loss(at(40))),
         ),
         // Paper 348: incomplete (1 of 2 epochs, not reached yet).
         (
-            "sgd/a0=0.01",
+            "fig4-base/sgd/a0=0.01",
             Some(
                 Fake::new(O::Sgd, 2)
                     .grid(0.01, None)
@@ -658,7 +659,6 @@ fn fig4_grid_gives_its_cells_caps_and_agreement() {
     ];
     let mut manifest = Vec::new();
     for (id, fake) in &cells {
-        let id = format!("fig4/{id}");
         let epochs = fake.as_ref().map_or(2, |f| f.epochs);
         manifest.push(json!({"id": id, "epochs": epochs}));
         if let Some(f) = fake {
@@ -679,6 +679,11 @@ fn fig4_grid_gives_its_cells_caps_and_agreement() {
         md.contains("The plan the sweep names cannot be read"),
         "{md}"
     );
+    assert!(md.contains("With the base rows from `fig4-base`."), "{md}");
+    assert!(
+        md.contains("Its runs are the base rows of Fig. 4: see `fig4-hd`."),
+        "{md}"
+    );
     for row in [
         "| 0.1 | 100 / 76 ≈ | 300 / 97 ≠ |",
         "| 0.01 | > 938 / 153 ≠ | not run / 208 |",
@@ -689,19 +694,38 @@ fn fig4_grid_gives_its_cells_caps_and_agreement() {
     ] {
         assert!(md.contains(row), "{row} not in\n{md}");
     }
-    let count = "**Fig. 4: 4 of 7 cells within a factor of 2 of the paper's** (1 undecided; 3 of \
-                 the paper's cells without a result of ours (not run, incomplete or diverged)).";
+    let count = "**Fig. 4: 4 of 7 cells within a factor of 2 of the paper's**; 1 undecided; 3 of \
+                 the paper's cells without a result of ours: not run, incomplete or diverged.";
     assert!(md.contains(count), "{count} not in\n{md}");
+    // And at the top of the report, where there is no claim of the paper's text.
+    assert!(
+        md.contains("**Fig. 4 (`fig4-hd`): 4 of 7 cells within a factor of 2 of the paper's**"),
+        "{md}"
+    );
+    assert!(md.contains("**Claims: none of the paper's claims rests on these runs.**"));
     // The heat map of iterations replaces the final-loss one for this grid.
     for ext in ["png", "svg"] {
-        assert!(out.join(format!("fig4-fig4.{ext}")).is_file(), "{ext}");
+        assert!(out.join(format!("fig4-hd-fig4.{ext}")).is_file(), "{ext}");
     }
-    assert!(!out.join("fig4-sgd-hd-heatmap.png").exists());
-    let svg = std::fs::read_to_string(out.join("fig4-fig4.svg")).expect("svg");
+    assert!(!out.join("fig4-hd-sgd-hd-heatmap.png").exists());
+    assert!(!out.join("fig4-base-alpha0.png").exists());
+    let svg = std::fs::read_to_string(out.join("fig4-hd-fig4.svg")).expect("svg");
+    assert!(svg.contains("(13018)"), "the paper's number in its cell");
+
+    // Against the shipped plan: 1,000 epochs a run, every cell of the paper's grid. A run that
+    // did its own 2 epochs without reaching the loss is incomplete against it, not "> 938".
+    let md = report(&runs, &tmp.path().join("shipped"), &["--plan", "fig4-grid"]);
     assert!(
-        svg.contains("paper 13018"),
-        "the paper's number in its cell"
+        md.contains("held against the plan `fig4-grid` (given with `--plan`): 126 runs, 5 done, 3 incomplete, 1 diverged, 117 not run."),
+        "{md}"
     );
+    assert!(
+        md.contains("| 0.01 | not run / 348 | not run / 272 | not run / 208 | incomplete (2 of 1000 epochs) / 153 | not run / 208 | not run / 1036 |"),
+        "{md}"
+    );
+    let count = "**Fig. 4: 4 of 5 cells within a factor of 2 of the paper's**; 121 of the paper's \
+                 cells without a result of ours: not run, incomplete or diverged.";
+    assert!(md.contains(count), "{count} not in\n{md}");
 }
 
 #[test]

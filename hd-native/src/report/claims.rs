@@ -245,6 +245,15 @@ fn judged<'a>(s: &Series<'a>, early: &dyn Fn(&RunData) -> bool) -> Vec<&'a RunDa
         .collect()
 }
 
+/// For a claim judged on runs still under way: " — judged at k of n epochs (why that is
+/// enough)"; empty when every run is done.
+fn early_note(series: &[&Series], why: &str) -> String {
+    let runs: Vec<_> = series.iter().flat_map(|s| s.runs.iter().copied()).collect();
+    least_incomplete(&runs).map_or(String::new(), |(done, of)| {
+        format!(" — judged at {done} of {of} epochs ({why})")
+    })
+}
+
 fn pct(x: f64) -> String {
     format!("{:.1} %", 100.0 * x)
 }
@@ -351,6 +360,9 @@ fn alpha_peak(s: &Series, p: &Peak, iterations_an_epoch: Option<u64>) -> Claim {
     if !in_window {
         claim.ours.push_str(" — iteration outside the window");
     }
+    claim
+        .ours
+        .push_str(&early_note(&[s], "the peak is behind it"));
     claim.verdict = Verdict::tick(in_band && in_window);
     claim
 }
@@ -469,6 +481,9 @@ fn sgdn_first(net: Net, sgd: &Series, sgdn: &Series) -> Claim {
         fmt_range(&b, |x| format!("{x:.0}")),
         overlap(&a, &b)
     );
+    claim
+        .ours
+        .push_str(&early_note(&[sgdn, sgd], "both peaks are behind them"));
     claim.verdict = Verdict::tick(stats(&a).0 < stats(&b).0);
     claim
 }
@@ -540,6 +555,10 @@ fn negative_share(net: Net, s: &Series, reference: f64) -> Claim {
             String::new()
         }
     );
+    claim.ours.push_str(&early_note(
+        &[s],
+        &format!("epochs 1–{window} are complete"),
+    ));
     claim.verdict = Verdict::tick(ok(mean));
     claim
 }

@@ -141,7 +141,7 @@ impl Cell {
         };
         HeatCell {
             shade,
-            text: vec![ours, format!("paper {}", self.paper_text())],
+            text: vec![ours, format!("({})", self.paper_text())],
         }
     }
 }
@@ -163,11 +163,36 @@ pub(super) struct Grid {
     pub(super) not_comparable: Option<String>,
 }
 
-/// Whether an experiment's runs are a Fig. 4 grid: a loss target, and several α0 and β.
-pub(super) fn is_grid(rs: &[&Rec]) -> bool {
-    rs.iter().any(|r| r.target().is_some())
-        && distinct(rs, "a0").len() > 1
-        && distinct(rs, "b").len() > 1
+/// Whether an experiment's runs are (part of) a Fig. 4 grid: they stop at a loss and differ in
+/// α0. With several β they are a grid of their own; without, they may be the base rows of one.
+pub(super) fn is_target_study(rs: &[&Rec]) -> bool {
+    rs.iter().any(|r| r.target().is_some()) && distinct(rs, "a0").len() > 1
+}
+
+/// What a Fig. 4 grid's experiments must share to be one figure: the loss target, the model
+/// and the data.
+pub(super) fn grid_key(rs: &[&Rec]) -> Option<String> {
+    let target = rs.iter().find_map(|r| r.target())?;
+    let c = rs.iter().find_map(|r| r.config())?;
+    Some(format!("{target} {} {}", c.title(), c.batch_size))
+}
+
+/// The experiments whose runs are only the base rows of a Fig. 4 grid (a loss target and α0,
+/// no β), each with the experiment of the grid they join (one with β, the same target, model,
+/// data and batch).
+pub(super) fn base_rows<'a>(experiments: &[(&'a str, Vec<&Rec>)]) -> Vec<(&'a str, &'a str)> {
+    let with_beta = |rs: &[&Rec]| distinct(rs, "b").len() > 1;
+    experiments
+        .iter()
+        .filter(|(_, rs)| is_target_study(rs) && !with_beta(rs))
+        .filter_map(|(exp, rs)| {
+            let key = grid_key(rs)?;
+            let host = experiments.iter().find(|(_, h)| {
+                is_target_study(h) && with_beta(h) && grid_key(h).as_deref() == Some(&key)
+            })?;
+            Some((*exp, host.0))
+        })
+        .collect()
 }
 
 /// Our cell from the runs of one setting (its seeds).
@@ -179,10 +204,7 @@ fn ours(runs: &[&Rec]) -> Ours {
         return Ours::Pending(note, word);
     }
     let data: Vec<_> = runs.iter().filter_map(|r| r.data()).collect();
-    let reached: Vec<u64> = data
-        .iter()
-        .filter_map(|d| d.reached.map(|r| r.iteration))
-        .collect();
+    let reached: Vec<u64> = data.iter().filter_map(|d| d.reached()).collect();
     if reached.len() == data.len() {
         let mean = reached.iter().sum::<u64>() as f64 / reached.len() as f64;
         Ours::Reached(mean.round() as u64)
@@ -299,8 +321,10 @@ pub(super) fn markdown(g: &Grid, iterations_an_epoch: Option<u64>, md: &mut Stri
         "Fig. 4: iterations until the minibatch training loss is at most {}, ours / the \
          paper's (Baydin et al. 2018, Fig. 4) in each cell. \"> N\": not reached in the N \
          iterations the run had (its epochs × {} iterations an epoch); the paper's cap is \
-         {FIG4_CAP} (1,000 epochs). ≈ within a factor of 2 of the paper's, ≠ not, ? undecided \
-         (one side did not reach the loss, within a cap too short to tell).\n",
+         468,750 (1,000 epochs). ≈ within a factor of 2 of the paper's, ≠ not, ? undecided \
+         (one side did not reach the loss, within a cap too short to tell); a paper's \
+         \"> 468750\" agrees with ours only if ours is beyond 468,750 too (a cap at least that, \
+         or a number above it).\n",
         g.target,
         iterations_an_epoch.map_or("the".into(), |n| n.to_string())
     );
@@ -342,27 +366,29 @@ pub(super) fn markdown(g: &Grid, iterations_an_epoch: Option<u64>, md: &mut Stri
         }
         md.push('\n');
     }
-    let _ = writeln!(md, "{}\n", count_sentence(g));
+    let _ = writeln!(md, "{}\n", count_sentence(g, None));
 }
 
-/// "k of N cells within a factor of 2 of the paper's", with the undecided and missing ones.
-pub(super) fn count_sentence(g: &Grid) -> String {
+/// "k of N cells within a factor of 2 of the paper's", with the undecided and missing ones;
+/// `of` names the grid's experiment.
+pub(super) fn count_sentence(g: &Grid, of: Option<&str>) -> String {
     let (within, outside, undecided, missing) = count(g);
     let judged = within + outside + undecided;
+    let of = of.map_or(String::new(), |e| format!(" (`{e}`)"));
     let mut s =
-        format!("**Fig. 4: {within} of {judged} cells within a factor of 2 of the paper's**");
+        format!("**Fig. 4{of}: {within} of {judged} cells within a factor of 2 of the paper's**");
     let mut rest = Vec::new();
     if undecided > 0 {
         rest.push(format!("{undecided} undecided"));
     }
     if missing > 0 {
         rest.push(format!(
-            "{missing} of the paper's cells without a result of ours (not run, incomplete or \
-             diverged)"
+            "{missing} of the paper's cells without a result of ours: not run, incomplete or \
+             diverged"
         ));
     }
     if !rest.is_empty() {
-        let _ = write!(s, " ({})", rest.join("; "));
+        let _ = write!(s, "; {}", rest.join("; "));
     }
     s.push('.');
     s

@@ -1,10 +1,10 @@
 //! What the report holds the runs against: the plan's runs ([`Planned`]), taken from `--plan`
-//! or from the sweep's own state (`DIR/.sweep/manifest.json`: the plan's text when the sweep
-//! stored it, else the plan file it names, else the manifest's run ids and epochs alone).
+//! or from the sweep's own state (`DIR/.sweep/`: the plan's text the sweep saved, else the plan
+//! its manifest names, else the manifest's run ids and epochs alone).
 
 use crate::config::{OptimizerKind, RunConfig};
-use crate::plan::{self, Plan, PlanError};
-use crate::sweep::{Manifest, Outcome, STATE_DIR};
+use crate::plan::{self, Plan, PlanError, Source};
+use crate::sweep::{Manifest, ManifestRun, Outcome, PLAN_COPY, STATE_DIR};
 use std::path::{Path, PathBuf};
 
 /// One run the plan asks for.
@@ -33,7 +33,7 @@ impl Planned {
             experiment: r.experiment.clone(),
             epochs: r.config.epochs,
             config: Some(r.config.clone()),
-            target: None,
+            target: r.config.stop_at_loss,
         }
     }
 }
@@ -46,136 +46,156 @@ pub(super) struct PlanInfo {
     pub(super) runs: Vec<Planned>,
 }
 
-/// The manifest's key for the plan's text, if a sweep stores it there.
-const PLAN_TEXT: &str = "plan_text";
-
-/// The plan for the sweep in `dir`: `given` (`--plan`) if any, else the one the sweep's state
+/// The plan for the sweep in `dir`: `given` (`--plan`: a file or a shipped plan's name) if
+/// any, else the plan's text the sweep saved (`.sweep/plan.toml`), else the plan its manifest
 /// names; with notes on how it was resolved. `Ok((None, _))`: no plan.
 ///
 /// # Errors
-/// [`PlanError`] only for a plan given with `--plan`: one found through the sweep's state that
-/// cannot be read is noted, and the manifest's runs are used.
+/// [`PlanError`] only for a plan given with `--plan`. One found through the sweep's state that
+/// cannot be read, or that no longer matches the runs its manifest records, is noted, and the
+/// manifest's runs are used.
 pub(super) fn resolve(
     dir: &Path,
     given: Option<&Path>,
 ) -> Result<(Option<PlanInfo>, Vec<String>), PlanError> {
     let mut notes = Vec::new();
-    if let Some(file) = given {
-        let plan = plan::load(file)?;
+    if let Some(arg) = given {
+        let plan = plan::find(arg)?;
         return Ok((
             Some(PlanInfo {
-                source: format!("plan `{}` (given with `--plan`)", name(file)),
+                source: format!("plan `{}` (given with `--plan`)", shown(&plan.source)),
                 runs: plan.runs.iter().map(Planned::of).collect(),
             }),
             notes,
         ));
     }
-    let path = dir.join(STATE_DIR).join("manifest.json");
-    if !path.is_file() {
-        return Ok((None, notes));
-    }
-    let value: serde_json::Value = match std::fs::read_to_string(&path)
-        .map_err(|e| e.to_string())
-        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
-    {
-        Ok(v) => v,
+    let state = dir.join(STATE_DIR);
+    let manifest = match Manifest::read(dir) {
+        Ok(m) => Some(m),
+        Err(_) if !state.join("manifest.json").exists() => None,
         Err(e) => {
             notes.push(format!(
-                "The sweep's manifest (`.sweep/manifest.json`) cannot be read ({e}): no plan."
+                "The sweep's manifest cannot be read ({}): its runs are not known.",
+                one_line(&e)
+            ));
+            None
+        }
+    };
+    let copy = state.join(PLAN_COPY);
+    // The manifest names a file by its absolute path, a shipped plan as `NAME (shipped with
+    // hd-native VERSION)`.
+    let named = manifest.as_ref().map(|m| {
+        m.plan
+            .split(" (shipped with ")
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    });
+    let (plan, source) = if copy.is_file() {
+        let name = named.as_deref().map_or("plan.toml".to_string(), |n| {
+            shown(&Source::File(PathBuf::from(n)))
+        });
+        (
+            Some(plan::load(&copy).map_err(|e| e.to_string())),
+            format!("plan `{name}` (as the sweep saved it)"),
+        )
+    } else if let Some(n) = &named {
+        let plan = plan::find(Path::new(n)).map_err(|e| e.to_string());
+        let name = shown(&Source::File(PathBuf::from(n)));
+        (
+            Some(plan),
+            format!("plan `{name}` (named by the sweep's manifest)"),
+        )
+    } else {
+        (None, String::new())
+    };
+    let runs = match (plan, manifest) {
+        (None, _) => return Ok((None, notes)),
+        (Some(Err(e)), None) => {
+            notes.push(format!(
+                "The sweep's saved plan cannot be read ({e}): no plan."
             ));
             return Ok((None, notes));
         }
-    };
-    let manifest: Manifest = match serde_json::from_value(value.clone()) {
-        Ok(m) => m,
-        Err(e) => {
-            notes.push(format!(
-                "The sweep's manifest (`.sweep/manifest.json`) is not a manifest ({e}): no plan."
-            ));
-            return Ok((None, notes));
-        }
-    };
-    let plan: Result<Plan, String> = match value.get(PLAN_TEXT).and_then(|t| t.as_str()) {
-        Some(text) => plan::parse(&manifest.plan, text).map_err(|e| e.to_string()),
-        None => plan::load(&manifest.plan).map_err(|e| e.to_string()),
-    };
-    let from_manifest = |r: &crate::sweep::ManifestRun, config: Option<RunConfig>| Planned {
-        id: r.id.clone(),
-        experiment: r.id.split('/').next().unwrap_or_default().to_string(),
-        epochs: r.epochs,
-        config,
-        target: None,
-    };
-    let source = format!(
-        "plan `{}` (named by the sweep's manifest)",
-        name(&manifest.plan)
-    );
-    let runs = match plan {
-        Ok(plan) => {
-            let differs: Vec<&str> = manifest
-                .runs
-                .iter()
-                .filter(|m| {
-                    !plan
-                        .runs
-                        .iter()
-                        .any(|r| r.id == m.id && r.config.epochs == m.epochs)
-                })
-                .map(|m| m.id.as_str())
-                .collect();
-            if differs.is_empty() {
-                if plan.runs.len() > manifest.runs.len() {
-                    notes.push(format!(
-                        "The sweep ran {} of the plan's {} runs (`--only`); the others are \
-                         reported as not run.",
-                        manifest.runs.len(),
-                        plan.runs.len()
-                    ));
-                }
-                plan.runs.iter().map(Planned::of).collect()
-            } else {
-                notes.push(format!(
-                    "The plan file has changed since the sweep ({} of its runs are not in it as \
-                     the sweep recorded them, e.g. `{}`): the runs are the sweep manifest's, \
-                     their settings their own.",
-                    differs.len(),
-                    differs[0]
-                ));
-                manifest
-                    .runs
-                    .iter()
-                    .map(|m| {
-                        let config = plan
-                            .runs
-                            .iter()
-                            .find(|r| r.id == m.id && r.config.epochs == m.epochs)
-                            .map(|r| r.config.clone());
-                        from_manifest(m, config)
-                    })
-                    .collect()
-            }
-        }
-        Err(e) => {
+        (Some(Ok(plan)), None) => plan.runs.iter().map(Planned::of).collect(),
+        (Some(Err(e)), Some(m)) => {
             notes.push(format!(
                 "The plan the sweep names cannot be read ({e}): the runs are the sweep \
                  manifest's, their settings their own."
             ));
-            manifest
-                .runs
-                .iter()
-                .map(|m| from_manifest(m, None))
-                .collect()
+            m.runs.iter().map(|r| from_manifest(r, None)).collect()
         }
+        (Some(Ok(plan)), Some(m)) => against_manifest(&plan, &m, &mut notes),
     };
     Ok((Some(PlanInfo { source, runs }), notes))
 }
 
-/// A plan file's name, for the report (its directory is the machine's, not the result's).
-fn name(file: &Path) -> String {
-    file.file_name().map_or_else(
-        || file.display().to_string(),
-        |n| n.to_string_lossy().into(),
-    )
+/// A manifest's run, with its configuration where the plan still has it.
+fn from_manifest(r: &ManifestRun, config: Option<RunConfig>) -> Planned {
+    Planned {
+        id: r.id.clone(),
+        experiment: r.id.split('/').next().unwrap_or_default().to_string(),
+        epochs: r.epochs,
+        target: config.as_ref().and_then(|c| c.stop_at_loss),
+        config,
+    }
+}
+
+/// The plan's runs when every run the manifest records is in it as recorded (noting those a
+/// restricted sweep left out); else the manifest's own runs, with what the plan says of them.
+fn against_manifest(plan: &Plan, m: &Manifest, notes: &mut Vec<String>) -> Vec<Planned> {
+    let same = |r: &ManifestRun| {
+        plan.runs
+            .iter()
+            .find(|p| p.id == r.id && p.config.epochs == r.epochs)
+    };
+    let differs: Vec<&str> = m
+        .runs
+        .iter()
+        .filter(|r| same(r).is_none())
+        .map(|r| r.id.as_str())
+        .collect();
+    if let Some(first) = differs.first() {
+        notes.push(format!(
+            "The plan differs from the runs the sweep's manifest records ({} of them, e.g. \
+             `{first}`): the runs are the manifest's, their settings their own.",
+            differs.len()
+        ));
+        return m
+            .runs
+            .iter()
+            .map(|r| from_manifest(r, same(r).map(|p| p.config.clone())))
+            .collect();
+    }
+    if plan.runs.len() > m.runs.len() {
+        notes.push(format!(
+            "The sweep's manifest records {} of the plan's {} runs (a sweep with `--only`); the \
+             report holds every run of the plan, so those it did not run are \"not run\" unless \
+             their directories say otherwise.",
+            m.runs.len(),
+            plan.runs.len()
+        ));
+    }
+    plan.runs.iter().map(Planned::of).collect()
+}
+
+/// A plan's name for the report: a file's name (its directory is the machine's, not the
+/// result's), or a shipped plan's.
+fn shown(source: &Source) -> String {
+    match source {
+        Source::File(f) => f
+            .file_name()
+            .map_or_else(|| f.display().to_string(), |n| n.to_string_lossy().into()),
+        Source::Shipped(name) => (*name).to_string(),
+    }
+}
+
+/// An error and its causes on one line.
+fn one_line(e: &anyhow::Error) -> String {
+    e.chain()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// What the sweep recorded about a run it did not run: skipped (its data are missing) or
@@ -187,7 +207,7 @@ pub(super) fn sweep_note(dir: &Path, id: &str) -> Option<String> {
         .join("status.json");
     let outcome: Outcome = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
     match outcome {
-        Outcome::Skipped(why) => Some(format!("the sweep skipped it: {why}")),
+        Outcome::MissingData(why) => Some(format!("the sweep found its data missing: {why}")),
         Outcome::Failed(why) => Some(format!("the sweep recorded a failure: {why}")),
         _ => None,
     }

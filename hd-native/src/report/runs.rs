@@ -24,38 +24,10 @@ pub(super) struct Step {
     pub(super) alpha: f64,
 }
 
-/// `summary.json`'s `reached`: the first iteration whose minibatch loss was at most the run's
-/// `stop_at_loss`.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
-pub(super) struct Reached {
-    /// The iteration, counted from 1 (log.csv's `Iteration`).
-    pub(super) iteration: u64,
-}
-
-/// What `summary.json` holds beyond [`Summary`]: the loss target and when it was reached.
-/// Read on its own so that the report reads runs written with or without them.
-#[derive(Debug, Default, serde::Deserialize)]
-struct Target {
-    #[serde(default)]
-    config: TargetConfig,
-    #[serde(default)]
-    reached: Option<Reached>,
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-struct TargetConfig {
-    #[serde(default)]
-    stop_at_loss: Option<f64>,
-}
-
 /// A run's files as the report reads them.
 #[derive(Debug, Clone)]
 pub(super) struct RunData {
     pub(super) summary: Summary,
-    /// The loss the run stops at (`config.stop_at_loss`), if any.
-    pub(super) target: Option<f64>,
-    /// When it reached the target; `None` if it has not (or has none).
-    pub(super) reached: Option<Reached>,
     /// The epoch rows of the log, epoch 0 first.
     pub(super) epochs: Vec<EpochStats>,
     /// Every iteration of the log.
@@ -85,8 +57,6 @@ impl RunData {
         let text =
             std::fs::read_to_string(&summary_path).map_err(|e| format!("summary.json: {e}"))?;
         let summary: Summary =
-            serde_json::from_str(&text).map_err(|e| format!("summary.json: {e}"))?;
-        let target: Target =
             serde_json::from_str(&text).map_err(|e| format!("summary.json: {e}"))?;
         let log =
             std::fs::read_to_string(dir.join("log.csv")).map_err(|e| format!("log.csv: {e}"))?;
@@ -124,8 +94,6 @@ impl RunData {
         }
         Ok(RunData {
             summary,
-            target: target.config.stop_at_loss,
-            reached: target.reached,
             epochs,
             steps,
         })
@@ -136,6 +104,16 @@ impl RunData {
         self.epochs.retain(|e| e.epoch <= n);
         self.steps.retain(|s| s.epoch <= n);
         self.summary.epochs_completed = self.summary.epochs_completed.min(n);
+    }
+
+    /// The loss the run stops at (`--stop-at-loss`), if any.
+    pub(super) fn target(&self) -> Option<f64> {
+        self.summary.config.stop_at_loss
+    }
+
+    /// The iteration at which the run first met its target loss, if it has.
+    pub(super) fn reached(&self) -> Option<u64> {
+        self.summary.reached.map(|r| r.iteration)
     }
 
     /// α0 of the run.
@@ -266,7 +244,7 @@ impl Rec {
     /// The loss the run stops at: its own, else the plan's.
     pub(super) fn target(&self) -> Option<f64> {
         self.data()
-            .and_then(|d| d.target)
+            .and_then(RunData::target)
             .or_else(|| self.planned.as_ref().and_then(|p| p.target))
     }
 
@@ -288,7 +266,7 @@ impl Rec {
                 let s = &d.summary;
                 if s.diverged.is_some() {
                     Status::Diverged
-                } else if s.epochs_completed >= of || (s.finished && d.reached.is_some()) {
+                } else if s.epochs_completed >= of || (s.finished && d.reached().is_some()) {
                     // A run with a loss target that reached it stops there, done.
                     Status::Done
                 } else {

@@ -37,6 +37,10 @@ pub(super) struct Section<'a> {
     pub(super) rs: &'a [&'a Rec],
     /// Every run of the report (for the iterations an epoch of an experiment without any).
     pub(super) all: &'a [Rec],
+    /// Runs of other experiments that join this one's Fig. 4 grid (its base rows).
+    pub(super) joins: Vec<&'a Rec>,
+    /// The experiment whose Fig. 4 grid this one's runs are the base rows of.
+    pub(super) part_of: Option<&'a str>,
     pub(super) out: &'a Path,
     pub(super) written: &'a mut Vec<PathBuf>,
     pub(super) md: String,
@@ -52,7 +56,13 @@ impl Section<'_> {
         let (ipe, from) = self.iterations_an_epoch();
         let _ = writeln!(self.md, "{}\n", self.data_line(ipe, from));
         let _ = writeln!(self.md, "Runs: {}.\n", run_counts(rs.iter().copied()));
-        if fig4::is_grid(rs) {
+        if let Some(host) = self.part_of {
+            let _ = writeln!(
+                self.md,
+                "Its runs are the base rows of Fig. 4: see `{host}`.\n"
+            );
+            Ok(())
+        } else if fig4::is_target_study(rs) {
             self.grid(ipe)
         } else if distinct(rs, "a0").len() > 1 {
             self.alpha0_study()
@@ -175,24 +185,32 @@ impl Section<'_> {
     }
 
     pub(super) fn grid(&mut self, ipe: Option<u64>) -> Result<(), PlotError> {
-        let (exp, rs) = (self.exp, self.rs);
-        let g = fig4::grid(rs);
+        let exp = self.exp;
+        let mut rs: Vec<&Rec> = self.rs.to_vec();
+        rs.extend(self.joins.iter().copied());
+        let g = fig4::grid(&rs);
+        if !self.joins.is_empty() {
+            let mut from: Vec<&str> = self.joins.iter().map(|r| r.experiment.as_str()).collect();
+            from.dedup();
+            let _ = writeln!(
+                self.md,
+                "With the base rows from `{}`.\n",
+                from.join("`, `")
+            );
+        }
         fig4::markdown(&g, ipe, &mut self.md);
-        self.grid = Some(format!(
-            "{} ({exp})",
-            fig4::count_sentence(&g).trim_end_matches('.')
-        ));
+        self.grid = Some(fig4::count_sentence(&g, Some(exp)));
         if g.hd.is_empty() && g.base.is_empty() {
             return Ok(());
         }
         let (panels, range) = fig4::panels(&g);
         let rows_up: Vec<String> = g.alpha0.iter().rev().cloned().collect();
         let title = format!("{exp}: iterations to training loss ≤ {}", g.target);
-        let w = 560 * panels.len() as u32;
+        let w = 720 * panels.len() as u32;
         figure!(
             self.out,
             format!("{exp}-fig4"),
-            (w, 620),
+            (w, 640),
             self.written,
             |root| {
                 let (head, body) = root.split_vertically(40);
@@ -218,7 +236,7 @@ impl Section<'_> {
             self.md,
             "![Fig. 4: iterations to the loss]({exp}-fig4.png)\n\nThe heat map: colour by log10 \
              of our iterations (dark fewer), a cell not reached at the top of the scale, grey \
-             where there is no result; each cell gives ours above the paper's.\n"
+             where there is no result; each cell gives ours above the paper's (in brackets).\n"
         );
         Ok(())
     }
