@@ -70,10 +70,12 @@ pub(super) fn agreement(ours: &Ours, paper: Option<Option<u64>>) -> Agreement {
         }
     };
     match (ours, p) {
-        (Ours::Reached(n), Some(p)) => within(2 * n >= p && *n <= 2 * p),
+        (Ours::Reached(n), Some(p)) => {
+            within(n.saturating_mul(2) >= p && *n <= p.saturating_mul(2))
+        }
         (Ours::Reached(n), None) => within(*n > FIG4_CAP),
         (Ours::NotReached { cap }, Some(p)) => {
-            if *cap >= 2 * p {
+            if *cap >= p.saturating_mul(2) {
                 Agreement::Outside
             } else {
                 Agreement::Undecided
@@ -206,7 +208,7 @@ fn ours(runs: &[&Rec]) -> Ours {
     let data: Vec<_> = runs.iter().filter_map(|r| r.data()).collect();
     let reached: Vec<u64> = data.iter().filter_map(|d| d.reached()).collect();
     if reached.len() == data.len() {
-        let mean = reached.iter().sum::<u64>() as f64 / reached.len() as f64;
+        let mean = reached.iter().map(|&n| n as f64).sum::<f64>() / reached.len() as f64;
         Ours::Reached(mean.round() as u64)
     } else if reached.is_empty() {
         Ours::NotReached {

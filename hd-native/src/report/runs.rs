@@ -128,6 +128,7 @@ impl RunData {
         let s = &self.summary;
         (s.epochs_completed > 0 && s.diverged.is_none())
             .then(|| s.iterations / u64::from(s.epochs_completed))
+            .filter(|n| *n > 0)
     }
 
     /// The epoch row of epoch `e`.
@@ -456,13 +457,22 @@ impl Series<'_> {
         self.runs.iter().filter_map(|r| r.done()).collect()
     }
 
-    /// The runs that have data to draw: done or incomplete, not diverged.
+    /// The runs that have data to draw: done or incomplete; when every seed diverged, those
+    /// up to where they diverged (a diverged seed beside others would cut their band short).
     pub(super) fn drawable(&self) -> Vec<&RunData> {
-        self.runs
-            .iter()
-            .filter(|r| matches!(r.status(), Status::Done | Status::Incomplete { .. }))
-            .filter_map(|r| r.data())
-            .collect()
+        let of = |f: &dyn Fn(Status) -> bool| -> Vec<&RunData> {
+            self.runs
+                .iter()
+                .filter(|r| f(r.status()))
+                .filter_map(|r| r.data())
+                .collect()
+        };
+        let going = of(&|s| matches!(s, Status::Done | Status::Incomplete { .. }));
+        if going.is_empty() {
+            of(&|s| s == Status::Diverged)
+        } else {
+            going
+        }
     }
 
     /// What keeps the series from being whole, for its legend and table row: "diverged (1 of

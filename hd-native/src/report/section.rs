@@ -116,7 +116,7 @@ impl Section<'_> {
                 c.dataset
             );
         };
-        let (lo, hi) = ((n - 1) * batch + 1, n * batch);
+        let (lo, hi) = ((n - 1).saturating_mul(batch) + 1, n.saturating_mul(batch));
         let full = full_size(c.dataset);
         let which = if (lo..=hi).contains(&full) {
             format!("the full training set of {}", thousands(full))
