@@ -1,39 +1,53 @@
-//! The suite's report: figures and `REPORT.md` from every run under a sweep's output.
+//! The suite's report: figures and `REPORT.md` from a sweep's runs, held against its plan.
+//!
+//! **The plan.** `--plan PLAN` if given, else the plan the sweep's own state names
+//! (`DIR/.sweep/manifest.json`: the plan's text if the sweep stored it, else the plan file at
+//! the path it recorded, else the manifest's run ids and epochs alone). Every run of the plan
+//! is then **done**, **incomplete (k of n epochs)** (n the plan's epochs: a run whose own
+//! configuration asks for fewer is incomplete too), **diverged** or **not run** (no directory
+//! or no `summary.json`); files that cannot be read mark their run **unreadable**. Without a
+//! plan the report reads every run directory under `DIR`, holds each against its own epochs,
+//! and says at the top that a claim cannot be marked "not run" without one.
 //!
 //! Runs are grouped by experiment (the first component of their id) and, within one, into
 //! series: the optimizer and every axis value except the seed, so the seeds of a series give
 //! its mean and a shaded band (minimum to maximum over seeds). Each optimizer has one colour
-//! in every figure ([`colour`]).
+//! in every figure ([`colour`]). No seed is dropped silently: a series that is not whole says
+//! so in every legend and table ("diverged (1 of 3 seeds)", "incomplete (5 of 20 epochs)").
 //!
-//! - An experiment whose runs differ in α0 is an **α0 study**: final training loss against α0
-//!   (log axes) per series; if its runs differ in β (or β′) too, one Fig. 4-style heat map per
-//!   optimizer of the final training loss over α0 × β.
-//! - Any other experiment gets the seed's panels: test loss, test accuracy and training loss
-//!   against epoch, and α against iteration with the SGD and Adam families in panels of
-//!   their own (Adam's α, about 0.001, would sit flat under SGD's 0.05 on one axis).
+//! Each experiment's section states the dataset, the iterations an epoch (from the runs'
+//! summaries) and the training set size they imply, then, by what the experiment is:
+//! - **Fig. 4** (its runs stop at a loss and differ in α0 and β): the iterations until the
+//!   minibatch training loss reaches the target, per HD rule over α0 × β and per base
+//!   optimizer over α0, with the paper's number in each cell and the count of cells within a
+//!   factor of 2 of it, as tables and a heat map ([`fig4`](self)).
+//! - **an α0 study** (its runs differ in α0): the final training loss against α0 (log axes),
+//!   a table of it, and for each hypergradient rule whether its final loss spreads less over
+//!   α0 than its base optimizer's (the paper's Fig. 2); where β varies too, a heat map of the
+//!   final training loss over α0 × β per optimizer.
+//! - **learning curves** (any other): test loss, test accuracy and training loss against
+//!   epoch, and α at every iteration with the SGD and Adam families in panels of their own;
+//!   a table per series (with our losses at the reference logs' last epoch beside theirs);
+//!   and on LogReg and the MLP the paper's claims: α peaks with their iterations, α's decay,
+//!   SGDN-HD's α peaking first, the share of negative α, each HD rule below its base in
+//!   training loss, and the MLP's Adam-HD an order of magnitude below Adam.
 //!
-//! `REPORT.md` has a table per experiment and, where the paper states a value (α peaks; the
-//! HD optimizers' lower training loss than their base ones), the paper's value beside ours
-//! with ✓ or ✗ against a stated band.
+//! Every claim comes out ✓ or ✗ against a band stated beside it, or as "not run",
+//! "incomplete (k of n epochs)", "diverged (s of S seeds)" or "unreadable" when its runs do
+//! not allow a verdict (see `claims` for the one exception: claims about the first iterations
+//! of runs still under way). `REPORT.md` opens with the count of each.
 //!
-//! The submodules: `runs` (reading and grouping the runs), `stats` (bands over seeds, α
-//! peaks against the paper's), `draw` (the plotting).
+//! The submodules: `planned` (finding the plan), `runs` (reading the runs, their status and
+//! series), `paper` (the paper's and the reference code's numbers, with their bands),
+//! `claims`, `fig4`, `stats` (bands over seeds) and `draw` (the plotting).
 
 use crate::config::OptimizerKind;
+use crate::plan::PlanError;
 use crate::plot::{register_font, PlotError};
-use hd_core::{Family, HyperRule};
+use hd_core::Family;
 use plotters::prelude::*;
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-
-mod draw;
-mod runs;
-mod stats;
-
-use draw::{draw_heat, draw_lines, Axes, Line};
-use runs::{distinct, read_all, series, settings, study_key, Rec};
-use stats::{alpha_peak, band, paper_alpha_peak, stats, tick, Band};
 
 /// Writes a figure as `stem.png` and `stem.svg` with `draw` (called once per backend).
 macro_rules! figure {
@@ -58,6 +72,21 @@ macro_rules! figure {
         })?;
     }};
 }
+
+mod claims;
+mod curves;
+mod draw;
+mod fig4;
+mod paper;
+mod planned;
+mod runs;
+mod section;
+mod stats;
+mod study;
+
+use claims::{Claim, Kind};
+use runs::{status_note, Rec, Status};
+use section::Section;
 
 /// The colour of an optimizer in every figure: a hue per family (SGD blue, SGDN green, Adam
 /// red), the HD and HDM variants in neighbouring hues.
@@ -84,16 +113,32 @@ fn in_adam_panel(family: Family) -> bool {
     }
 }
 
-/// Writes the report of every run under `dir` into `out`: figures (PNG and SVG) and
-/// `REPORT.md`. Returns the files written.
+/// What can stop a report.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReportError {
+    /// The runs cannot be read or a figure written.
+    #[error(transparent)]
+    Plot(#[from] PlotError),
+    /// The plan given with `--plan` is invalid.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+}
+
+/// Writes the report of the sweep in `dir` into `out`: figures (PNG and SVG) and
+/// `REPORT.md`. `plan` is the plan to hold the runs against (else the one the sweep's state
+/// names, if any). Returns the files written.
 ///
 /// # Errors
-/// [`PlotError`] when `dir` cannot be read, holds no run, no font is found, or a file cannot
-/// be written.
-pub fn report(dir: &Path, out: &Path) -> Result<Vec<PathBuf>, PlotError> {
-    let (recs, unreadable) = read_all(dir)?;
+/// [`ReportError`] when `dir` cannot be read or holds no run (and no plan names any), the
+/// plan given is invalid, no font is found, or a file cannot be written. A run whose files
+/// are corrupt is marked in the report, not an error.
+pub fn report(dir: &Path, out: &Path, plan: Option<&Path>) -> Result<Vec<PathBuf>, ReportError> {
+    let (plan, mut notes) = planned::resolve(dir, plan)?;
+    let (recs, more) = runs::collect(dir, plan.as_ref())?;
+    notes.extend(more);
     if recs.is_empty() {
-        return Err(PlotError::NoRuns);
+        return Err(PlotError::NoRuns.into());
     }
     register_font()?;
     std::fs::create_dir_all(out).map_err(|source| PlotError::Io {
@@ -107,39 +152,103 @@ pub fn report(dir: &Path, out: &Path) -> Result<Vec<PathBuf>, PlotError> {
         }
     }
     let mut written: Vec<PathBuf> = Vec::new();
-    let mut md = String::from("# Report\n\n");
-    let _ = writeln!(
-        md,
-        "{} runs from `{}`. Figures: mean over seeds, shaded from the lowest to the highest seed \
-         where a series has several. ✓/✗ compare with the paper (Baydin et al., ICLR 2018) \
-         within the band stated beside each value.\n",
-        recs.len(),
-        dir.file_name().map_or_else(
-            || dir.display().to_string(),
-            |n| n.to_string_lossy().to_string()
-        )
-    );
-    for exp in &experiments {
-        let rs: Vec<&Rec> = recs.iter().filter(|r| &r.experiment == exp).collect();
-        let _ = writeln!(md, "## {exp}: {}\n", settings(&rs));
-        let a0s: Vec<String> = distinct(&rs, "a0");
-        let betas: Vec<String> = {
-            let mut b = distinct(&rs, "b");
-            b.extend(distinct(&rs, "bm"));
-            b
+    let mut body = String::new();
+    let mut all_claims: Vec<Claim> = Vec::new();
+    let mut grids: Vec<String> = Vec::new();
+    let by_experiment: Vec<(&str, Vec<&Rec>)> = experiments
+        .iter()
+        .map(|e| {
+            let rs: Vec<&Rec> = recs.iter().filter(|r| &r.experiment == e).collect();
+            (e.as_str(), rs)
+        })
+        .collect();
+    // Fig. 4's base rows may be an experiment of their own (a base optimizer takes no β).
+    let base_rows = fig4::base_rows(&by_experiment);
+    for (exp, rs) in &by_experiment {
+        let joins: Vec<&Rec> = base_rows
+            .iter()
+            .filter(|(_, host)| host == exp)
+            .flat_map(|(base, _)| {
+                by_experiment
+                    .iter()
+                    .filter(move |(e, _)| e == base)
+                    .flat_map(|(_, rs)| rs.iter().copied())
+            })
+            .collect();
+        let mut section = Section {
+            exp,
+            rs,
+            all: &recs,
+            joins,
+            part_of: base_rows
+                .iter()
+                .find(|(base, _)| base == exp)
+                .map(|(_, host)| *host),
+            out,
+            written: &mut written,
+            md: String::new(),
+            claims: Vec::new(),
+            grid: None,
         };
-        if a0s.len() > 1 {
-            alpha0_study(exp, &rs, &a0s, &betas, out, &mut written, &mut md)?;
-        } else {
-            curves(exp, &rs, out, &mut written, &mut md)?;
+        section.write()?;
+        body.push_str(&section.md);
+        all_claims.append(&mut section.claims);
+        grids.extend(section.grid);
+    }
+    let not_done = not_done(dir, &recs);
+
+    let mut md = String::from("# Report\n\n");
+    let dir_name = dir.file_name().map_or_else(
+        || dir.display().to_string(),
+        |n| n.to_string_lossy().to_string(),
+    );
+    let counts = run_counts(&recs);
+    match &plan {
+        Some(p) => {
+            let _ = writeln!(
+                md,
+                "Runs of `{dir_name}` held against the {}: {counts}.\n",
+                p.source
+            );
+        }
+        None => {
+            let _ = writeln!(
+                md,
+                "Runs of `{dir_name}`: {counts}. **No plan**: neither `--plan` nor the sweep's \
+                 state (`.sweep/manifest.json`) names one, so the report holds each run \
+                 against its own epochs, and a claim whose runs are missing cannot be marked \
+                 \"not run\": it is left out.\n"
+            );
         }
     }
-    if !unreadable.is_empty() {
-        let _ = writeln!(md, "## Runs not included\n");
-        for u in &unreadable {
-            let _ = writeln!(md, "- {u}");
-        }
+    if all_claims.is_empty() {
+        let _ = writeln!(
+            md,
+            "**Claims: none of the paper's claims rests on these runs.**\n"
+        );
+    } else {
+        let _ = writeln!(md, "{}\n", claim_counts(&all_claims));
+    }
+    for g in &grids {
+        let _ = writeln!(md, "{g}\n");
+    }
+    for n in &notes {
+        let _ = writeln!(md, "- {n}");
+    }
+    if !notes.is_empty() {
         md.push('\n');
+    }
+    let _ = writeln!(
+        md,
+        "Figures: the mean over seeds, shaded from the lowest to the highest seed where a \
+         series has several; a series that is not whole says so in its legend. The claims set \
+         ours beside Baydin et al. 2018 (the paper) and, where they give a number, the \
+         reference code's logs (its PyTorch re-run), ✓ or ✗ against the band stated beside \
+         each; a claim whose runs are not all done says so instead.\n"
+    );
+    md.push_str(&body);
+    if !not_done.is_empty() {
+        let _ = writeln!(md, "## Runs not done\n\n{}\n", not_done.join("\n"));
     }
     let path = out.join("REPORT.md");
     std::fs::write(&path, md).map_err(|source| PlotError::Io {
@@ -150,370 +259,102 @@ pub fn report(dir: &Path, out: &Path) -> Result<Vec<PathBuf>, PlotError> {
     Ok(written)
 }
 
-fn curves(
-    exp: &str,
-    rs: &[&Rec],
-    out: &Path,
-    written: &mut Vec<PathBuf>,
-    md: &mut String,
-) -> Result<(), PlotError> {
-    let ss = series(rs);
-    let title = format!("{exp}: {}", settings(rs));
-    let epoch_lines = |f: fn(&crate::train::EpochStats) -> f64| -> Vec<Line> {
-        ss.iter()
-            .map(|(label, o, runs)| Line {
-                label: label.clone(),
-                colour: colour(*o),
-                points: band(
-                    &runs
-                        .iter()
-                        .map(|r| {
-                            r.run
-                                .epochs
-                                .iter()
-                                .map(|s| (f64::from(s.epoch), f(s)))
-                                .collect()
-                        })
-                        .collect::<Vec<_>>(),
-                ),
-            })
-            .collect()
-    };
-    for (stem, y, f) in [
-        (
-            "test-loss",
-            "Test loss",
-            (|s: &crate::train::EpochStats| s.test_loss) as fn(&_) -> f64,
-        ),
-        ("test-accuracy", "Test accuracy", |s| s.test_accuracy),
-        ("train-loss", "Training loss", |s| s.train_loss),
-    ] {
-        let lines = epoch_lines(f);
-        let ax = Axes {
-            title: &title,
-            x: "Epoch",
-            y,
-            log_x: false,
-            log_y: false,
-            legend: if stem == "test-accuracy" {
-                SeriesLabelPosition::LowerRight
-            } else {
-                SeriesLabelPosition::UpperRight
-            },
+/// The list of runs that are not done, with why where the run or the sweep says; runs simply
+/// not run are counted per experiment rather than listed.
+fn not_done(dir: &Path, recs: &[Rec]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut plain: Vec<(String, usize)> = Vec::new();
+    for r in recs.iter().filter(|r| r.status() != Status::Done) {
+        let why = match &r.state {
+            runs::State::Unreadable(why) => why.clone(),
+            _ => planned::sweep_note(dir, &r.id).unwrap_or_default(),
         };
-        figure!(out, format!("{exp}-{stem}"), (960, 640), written, |root| {
-            draw_lines(&root, &ax, &lines)
-        });
-    }
-    // α: the HD optimizers only (a base optimizer's α is α0 throughout), SGD families and
-    // Adam's in separate panels.
-    let alpha_lines = |adam: bool| -> Vec<Line> {
-        ss.iter()
-            .filter(|(_, o, _)| o.rule().is_some() && in_adam_panel(o.family()) == adam)
-            .map(|(label, o, runs)| Line {
-                label: label.clone(),
-                colour: colour(*o),
-                points: band(&runs.iter().map(|r| r.run.alpha.clone()).collect::<Vec<_>>()),
-            })
-            .collect()
-    };
-    let panels: Vec<(Vec<Line>, &str)> = [(false, "SGD and SGDN families"), (true, "Adam family")]
-        .into_iter()
-        .map(|(adam, name)| (alpha_lines(adam), name))
-        .filter(|(l, _)| !l.is_empty())
-        .collect();
-    if !panels.is_empty() {
-        let h = 420 * panels.len() as u32;
-        figure!(out, format!("{exp}-alpha"), (960, h), written, |root| {
-            let areas = root.split_evenly((panels.len(), 1));
-            let mut r: Result<(), String> = Ok(());
-            for (area, (lines, name)) in areas.iter().zip(&panels) {
-                let t = format!("{exp}: α, {name}");
-                let ax = Axes {
-                    title: &t,
-                    x: "Epoch (α at every iteration)",
-                    y: "α",
-                    log_x: false,
-                    log_y: false,
-                    legend: SeriesLabelPosition::UpperRight,
-                };
-                r = r.and(draw_lines(area, &ax, lines));
+        let status = status_note(&[r], "runs").unwrap_or_default();
+        if why.is_empty() && r.status() == Status::NotRun {
+            match plain.iter_mut().find(|(e, _)| *e == r.experiment) {
+                Some((_, n)) => *n += 1,
+                None => plain.push((r.experiment.clone(), 1)),
             }
-            r
-        });
-    }
-    // The table.
-    let _ = writeln!(
-        md,
-        "![test loss]({exp}-test-loss.png) ![test accuracy]({exp}-test-accuracy.png)\n\n\
-         ![training loss]({exp}-train-loss.png) ![alpha]({exp}-alpha.png)\n"
-    );
-    let _ = writeln!(
-        md,
-        "| series | seeds | final test loss | final test accuracy | best accuracy (epoch) | final training loss | α peak (iteration) | wall time | device |\n|---|---|---|---|---|---|---|---|---|"
-    );
-    for (label, _, runs) in &ss {
-        let last = |f: fn(&Rec) -> f64| stats(&runs.iter().map(f).collect::<Vec<_>>()).0;
-        let tl = last(|r| r.run.summary.last.test_loss);
-        let ta = last(|r| r.run.summary.last.test_accuracy);
-        let (best, best_epoch) = runs[0]
-            .run
-            .epochs
-            .iter()
-            .map(|e| (e.test_accuracy, e.epoch))
-            .fold((f64::NEG_INFINITY, 0), |a, b| if b.0 > a.0 { b } else { a });
-        let (peak, at) = alpha_peak(&runs[0].run);
-        let _ = writeln!(
-            md,
-            "| {label} | {} | {tl:.4} | {:.2}% | {:.2}% ({best_epoch}) | {:.4} | {peak:.6} ({at}) | {:.1} s | {} |",
-            runs.len(),
-            100.0 * ta,
-            100.0 * best,
-            last(Rec::final_train_loss),
-            last(|r| r.run.summary.elapsed_seconds),
-            runs[0].run.summary.device
-        );
-    }
-    md.push('\n');
-    // Beside the paper.
-    let mut rows = String::new();
-    for (label, o, runs) in &ss {
-        let c = &runs[0].run.summary.config;
-        if let Some((paper, lo, hi)) = paper_alpha_peak(&c.model, *o) {
-            let peak = stats(
-                &runs
-                    .iter()
-                    .map(|r| alpha_peak(&r.run).0)
-                    .collect::<Vec<_>>(),
-            )
-            .0;
-            let _ = writeln!(
-                rows,
-                "| α peak, {label} | {paper} | {lo:.6} – {hi:.6} | {peak:.6} | {} |",
-                tick(peak >= lo && peak <= hi)
-            );
+        } else if why.is_empty() {
+            lines.push(format!("- `{}`: {status}", r.id));
+        } else {
+            lines.push(format!("- `{}`: {status} — {why}", r.id));
         }
     }
-    for (label, o, runs) in &ss {
-        if o.rule() != Some(HyperRule::Additive) {
-            continue;
-        }
-        let Some((base_label, _, base_runs)) = ss.iter().find(|(_, b, _)| *b == o.base()) else {
-            continue;
-        };
-        let hd = stats(&runs.iter().map(Rec::final_train_loss).collect::<Vec<_>>()).0;
-        let base = stats(
-            &base_runs
-                .iter()
-                .map(Rec::final_train_loss)
-                .collect::<Vec<_>>(),
-        )
-        .0;
-        let _ = writeln!(
-            rows,
-            "| final training loss, {label} below {base_label} | {label} < {base_label} | lower | {hd:.4} vs {base:.4} | {} |",
-            tick(hd < base)
-        );
+    for (e, n) in plain {
+        lines.push(format!(
+            "- `{e}`: {n} run{} not run",
+            if n == 1 { "" } else { "s" }
+        ));
     }
-    if !rows.is_empty() {
-        let dataset = rs[0].run.summary.config.dataset;
-        if dataset != crate::data::DatasetKind::Mnist {
-            let _ = writeln!(
-                md,
-                "The paper's values below are for MNIST; this experiment is on {dataset}.\n"
-            );
-        }
-        let _ = writeln!(
-            md,
-            "Beside the paper (its α peaks: SGD-HD and SGDN-HD ≈ 0.05 read off its figures, \
-             band a factor of 2; Adam-HD 0.001174 on LogReg and 0.001083 on the MLP as stated, \
-             band ±5 %; its figures show each HD optimizer ending below its base optimizer in \
-             training loss):\n\n| quantity | paper | band | ours | |\n|---|---|---|---|---|\n{rows}"
-        );
-    }
-    Ok(())
+    lines
 }
 
-#[allow(clippy::too_many_arguments)]
-fn alpha0_study(
-    exp: &str,
-    rs: &[&Rec],
-    a0s: &[String],
-    betas: &[String],
-    out: &Path,
-    written: &mut Vec<PathBuf>,
-    md: &mut String,
-) -> Result<(), PlotError> {
-    let title = format!("{exp}: {}", settings(rs));
-    // Final training loss against α0, one line per optimizer (and β where several).
-    let mut lines: Vec<Line> = Vec::new();
-    let mut table: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
-    let mut order: Vec<(String, OptimizerKind)> = Vec::new();
-    for r in rs {
-        let key = study_key(r);
-        if !order.iter().any(|(k, _)| *k == key) {
-            order.push((key.clone(), r.optimizer()));
-        }
-        table.entry(key).or_default();
-    }
-    order.sort_by_key(|(k, o)| {
-        (
-            OptimizerKind::ALL.iter().position(|x| x == o).unwrap_or(9),
-            k.clone(),
-        )
-    });
-    for (key, o) in &order {
-        let mut pts: Band = Vec::new();
-        for a in a0s {
-            let losses: Vec<f64> = rs
-                .iter()
-                .filter(|r| r.axes.get("a0") == Some(a) && study_key(r) == *key)
-                .map(|r| r.final_train_loss())
-                .collect();
-            if losses.is_empty() {
-                continue;
-            }
-            let (m, lo, hi) = stats(&losses);
-            if let Some(t) = table.get_mut(key) {
-                t.insert(a.clone(), m);
-            }
-            if let Ok(x) = a.parse::<f64>() {
-                if m.is_finite() {
-                    pts.push((x, m, lo, hi));
-                }
-            }
-        }
-        lines.push(Line {
-            label: key.clone(),
-            colour: colour(*o),
-            points: pts,
-        });
-    }
-    let several_betas = betas.len() > 1;
-    if !several_betas {
-        let ax = Axes {
-            title: &title,
-            x: "α0",
-            y: "Final training loss",
-            log_x: true,
-            log_y: true,
-            // Losses fall as α0 grows: the upper right stays empty.
-            legend: SeriesLabelPosition::UpperRight,
-        };
-        figure!(out, format!("{exp}-alpha0"), (960, 640), written, |root| {
-            draw_lines(&root, &ax, &lines)
-        });
-        let _ = writeln!(md, "![final training loss against α0]({exp}-alpha0.png)\n");
-    }
-    // The heat maps over α0 × β, one per optimizer.
-    if several_betas {
-        let mut opts: Vec<OptimizerKind> = order.iter().map(|(_, o)| *o).collect();
-        opts.dedup();
-        for o in opts {
-            let bkey = if o.rule() == Some(HyperRule::Multiplicative) {
-                "bm"
-            } else {
-                "b"
-            };
-            let bs: Vec<String> = distinct(
-                &rs.iter()
-                    .copied()
-                    .filter(|r| r.optimizer() == o)
-                    .collect::<Vec<_>>(),
-                bkey,
-            );
-            let mut cells = BTreeMap::new();
-            for (i, a) in a0s.iter().enumerate() {
-                for (j, b) in bs.iter().enumerate() {
-                    let v: Vec<f64> = rs
-                        .iter()
-                        .filter(|r| {
-                            r.optimizer() == o
-                                && r.axes.get("a0") == Some(a)
-                                && r.axes.get(bkey) == Some(b)
-                        })
-                        .map(|r| r.final_train_loss())
-                        .collect();
-                    if !v.is_empty() {
-                        cells.insert((i, j), stats(&v).0);
-                    }
-                }
-            }
-            let t = format!("{exp}: {} final training loss over α0 × β", o.label());
-            let ylabel = if bkey == "bm" { "β′" } else { "β" };
-            figure!(
-                out,
-                format!("{exp}-{}-heatmap", o.id()),
-                (960, 640),
-                written,
-                |root| { draw_heat(&root, &t, ("α0", a0s), (ylabel, &bs), &cells) }
-            );
-            let _ = writeln!(
-                md,
-                "![{} heat map]({exp}-{}-heatmap.png)\n",
-                o.label(),
-                o.id()
-            );
+/// "36 runs: 27 done, 9 not run".
+fn run_counts<'a>(recs: impl IntoIterator<Item = &'a Rec>) -> String {
+    let mut total = 0;
+    let mut done = 0;
+    let mut incomplete = 0;
+    let mut diverged = 0;
+    let mut not_run = 0;
+    let mut unreadable = 0;
+    for r in recs {
+        total += 1;
+        match r.status() {
+            Status::Done => done += 1,
+            Status::Incomplete { .. } => incomplete += 1,
+            Status::Diverged => diverged += 1,
+            Status::NotRun => not_run += 1,
+            Status::Unreadable => unreadable += 1,
         }
     }
-    let _ = writeln!(
-        md,
-        "Final training loss (mean over seeds; — not run, NaN diverged):\n\n| series | {} |\n|---|{}",
-        a0s.iter().map(|a| format!("α0={a}")).collect::<Vec<_>>().join(" | "),
-        "---|".repeat(a0s.len())
+    let mut parts = vec![format!("{done} done")];
+    for (n, what) in [
+        (incomplete, "incomplete"),
+        (diverged, "diverged"),
+        (not_run, "not run"),
+        (unreadable, "unreadable"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {what}"));
+        }
+    }
+    format!("{total} runs, {}", parts.join(", "))
+}
+
+/// "**Claims: 10 ✓, 2 ✗, 12 not run, 0 incomplete.**" (diverged and unreadable when any).
+fn claim_counts(claims: &[Claim]) -> String {
+    let n = |k: Kind| claims.iter().filter(|c| c.verdict.kind() == k).count();
+    let mut s = format!(
+        "**Claims: {} ✓, {} ✗, {} not run, {} incomplete",
+        n(Kind::Pass),
+        n(Kind::Fail),
+        n(Kind::NotRun),
+        n(Kind::Incomplete)
     );
-    for (key, _) in &order {
-        let row: Vec<String> = a0s
-            .iter()
-            .map(|a| {
-                table
-                    .get(key)
-                    .and_then(|t| t.get(a))
-                    .map_or("—".into(), |v| format!("{v:.4}"))
-            })
-            .collect();
-        let _ = writeln!(md, "| {key} | {} |", row.join(" | "));
-    }
-    md.push('\n');
-    // The paper (§4.3): the HD variants are much less sensitive to α0 than their base
-    // optimizers. Sensitivity here: the largest final training loss over α0 divided by the
-    // smallest.
-    if !several_betas {
-        let spread = |key: &str| {
-            let v: Vec<f64> = table
-                .get(key)
-                .map(|t| t.values().copied().collect())
-                .unwrap_or_default();
-            // A run that diverged at some α0 is as sensitive as it gets.
-            if v.iter().any(|x| !x.is_finite()) {
-                return f64::INFINITY;
-            }
-            let (_, lo, hi) = stats(&v);
-            hi / lo
-        };
-        let mut rows = String::new();
-        for (key, o) in &order {
-            if o.rule() != Some(HyperRule::Additive) {
-                continue;
-            }
-            let Some((base_key, _)) = order.iter().find(|(_, b)| *b == o.base()) else {
-                continue;
-            };
-            let (hd, base) = (spread(key), spread(base_key));
-            let _ = writeln!(
-                rows,
-                "| {key} less sensitive to α0 than {base_key} | {key} < {base_key} | lower | {hd:.2} vs {base:.2} | {} |",
-                tick(hd < base)
-            );
-        }
-        if !rows.is_empty() {
-            let _ = writeln!(
-                md,
-                "Beside the paper (§4.3: the HD variants are much less sensitive to α0; here the \
-                 largest final training loss over α0 divided by the smallest):\n\n\
-                 | quantity | paper | band | ours | |\n|---|---|---|---|---|\n{rows}"
-            );
+    for (k, what) in [
+        (Kind::Diverged, "diverged"),
+        (Kind::Unreadable, "unreadable"),
+    ] {
+        if n(k) > 0 {
+            let _ = write!(s, ", {} {what}", n(k));
         }
     }
-    Ok(())
+    s.push_str(".**");
+    s
+}
+
+/// A claims table.
+fn claims_table(claims: &[Claim]) -> String {
+    let mut s = String::from(
+        "| claim | paper | band | reference code's logs | ours | |\n|---|---|---|---|---|---|\n",
+    );
+    for c in claims {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} |",
+            c.what, c.paper, c.band, c.reference, c.ours, c.verdict
+        );
+    }
+    s
 }

@@ -134,7 +134,7 @@ fn parse_data(s: &str) -> Result<(String, PathBuf), String> {
     Ok((d.to_string(), PathBuf::from(p)))
 }
 
-/// `hd-native report DIR --out REPORT_DIR`.
+/// `hd-native report DIR --out REPORT_DIR [--plan PLAN]`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// A sweep's --out (every run directory under it is read).
@@ -142,6 +142,10 @@ pub struct ReportArgs {
     /// Where the figures (PNG and SVG) and REPORT.md go.
     #[arg(long)]
     pub out: PathBuf,
+    /// The plan to hold the runs against, a file or a shipped plan's name: a run it asks for
+    /// that is missing is "not run" [default: the plan the sweep saved in DIR/.sweep, if any].
+    #[arg(long)]
+    pub plan: Option<PathBuf>,
 }
 
 /// Runs `plan …`.
@@ -273,7 +277,7 @@ pub fn sweep(cmd: SweepCommand) -> Result<()> {
 /// # Errors
 /// The runs cannot be read or the report written.
 pub fn report(args: &ReportArgs) -> Result<()> {
-    for f in crate::report::report(&args.dir, &args.out)? {
+    for f in crate::report::report(&args.dir, &args.out, args.plan.as_deref())? {
         println!("{}", f.display());
     }
     Ok(())

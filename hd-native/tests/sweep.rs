@@ -544,8 +544,9 @@ fn divergence_is_a_result_and_missing_files_are_missing_data() {
     let report = d.run("report");
     succeeds(hd_native(&["report", arg(&out), "--out", arg(&report)]));
     let md = std::fs::read_to_string(report.join("REPORT.md")).expect("REPORT.md");
-    // The diverged run is in its experiment's table, its final training loss marked NaN
-    // (the report's sign for a divergence), not the last finite epoch's.
+    // The diverged run is in its experiment's table, marked diverged, with no final training
+    // loss (not the last finite epoch's), and drawn up to where it diverged; the run without
+    // its files is not run, with what the sweep recorded.
     let blowup = md
         .split("\n## ")
         .find(|s| s.starts_with("blowup"))
@@ -554,10 +555,22 @@ fn divergence_is_a_result_and_missing_files_are_missing_data() {
         .lines()
         .find(|l| l.starts_with("| SGD |"))
         .unwrap_or_else(|| panic!("no SGD row: {blowup}"));
-    assert!(row.contains("NaN"), "{row}");
+    assert!(
+        row.starts_with("| SGD | 1 | diverged (1 of 1 seeds) | – | – | – | – |"),
+        "{row}"
+    );
+    let svg = std::fs::read_to_string(report.join("blowup-train-loss.svg")).expect("svg");
+    assert!(svg.contains("SGD — diverged (1 of 1 seeds)"), "legend");
+    assert!(
+        md.contains("- `nofiles/sgd`: not run — the sweep found its data missing: "),
+        "{md}"
+    );
     let fine = md
         .split("\n## ")
         .find(|s| s.starts_with("fine"))
         .unwrap_or_else(|| panic!("no fine section: {md}"));
-    assert!(!fine.contains("NaN"), "{fine}");
+    assert!(
+        !fine.contains("NaN") && !fine.contains("diverged"),
+        "{fine}"
+    );
 }

@@ -1,7 +1,7 @@
 //! The report's figures on any plotters backend: lines with their bands over seeds on linear
 //! or log axes, and heat maps coloured by the log of their values.
 
-use super::Band;
+use super::stats::Band;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
@@ -158,27 +158,35 @@ fn ramp(t: f64) -> RGBColor {
     RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
 }
 
-/// A heat map: `cells[(i, j)]` over `xs` × `ys` (labels), coloured by log10 of the value.
+/// One cell of a heat map: its shade (a number the colour ramp spans, e.g. a log10) and its
+/// lines of text. A cell without a shade is grey.
+pub(super) struct HeatCell {
+    pub(super) shade: Option<f64>,
+    pub(super) text: Vec<String>,
+}
+
+/// A heat map: `cells[(i, j)]` over `xs` × `ys` (labels; `ys[0]` at the bottom), coloured
+/// along the viridis-like ramp by shade, from `range` (low, high) or else the cells' own.
 pub(super) fn draw_heat<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
     x: (&str, &[String]),
     y: (&str, &[String]),
-    cells: &BTreeMap<(usize, usize), f64>,
+    cells: &BTreeMap<(usize, usize), HeatCell>,
+    range: Option<(f64, f64)>,
 ) -> Result<(), String> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     let (nx, ny) = (x.1.len(), y.1.len());
-    let logs: Vec<f64> = cells
-        .values()
-        .filter(|v| v.is_finite() && **v > 0.0)
-        .map(|v| v.log10())
-        .collect();
-    let (lo, hi) = (
-        logs.iter().copied().fold(f64::INFINITY, f64::min),
-        logs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-    );
+    let (lo, hi) = range.unwrap_or_else(|| {
+        cells
+            .values()
+            .filter_map(|c| c.shade.filter(|s| s.is_finite()))
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+                (a.min(v), b.max(v))
+            })
+    });
     let mut chart = ChartBuilder::on(area)
-        .caption(title, ("sans-serif", 22))
+        .caption(title, ("sans-serif", 20))
         .margin(14)
         .x_label_area_size(48)
         .y_label_area_size(84)
@@ -197,39 +205,39 @@ pub(super) fn draw_heat<DB: DrawingBackend>(
         .label_style(("sans-serif", 15))
         .draw()
         .map_err(e)?;
-    for (&(i, j), &v) in cells {
+    for (&(i, j), cell) in cells {
         let (x0, y0) = (i as f64, j as f64);
-        let t = if v.is_finite() && v > 0.0 && hi > lo {
-            (v.log10() - lo) / (hi - lo)
-        } else {
-            0.5
+        let shade = cell.shade.filter(|s| s.is_finite());
+        let t = match shade {
+            Some(s) if hi > lo => (s - lo) / (hi - lo),
+            _ => 0.5,
         };
-        let fill = if v.is_finite() && v > 0.0 {
-            // Low loss dark blue, high loss yellow (a viridis-like ramp).
-            ramp(t)
+        // Low dark blue, high yellow; no shade grey.
+        let fill = shade.map_or(RGBColor(200, 200, 200), |_| ramp(t));
+        // White on the dark end of the ramp, black on the light end and on grey.
+        let text_colour = if shade.is_none() || t > 0.6 {
+            BLACK
         } else {
-            RGBColor(200, 200, 200)
+            WHITE
         };
-        // White on the dark end of the ramp, black on the light end.
-        let text_colour = if t > 0.6 { BLACK } else { WHITE };
         chart
             .draw_series(std::iter::once(Rectangle::new(
                 [(x0, y0), (x0 + 1.0, y0 + 1.0)],
                 fill.filled(),
             )))
             .map_err(e)?;
-        let text = if v.is_finite() {
-            format!("{v:.3}")
-        } else {
-            "diverged".into()
-        };
-        chart
-            .draw_series(std::iter::once(Text::new(
-                text,
-                (x0 + 0.3, y0 + 0.55),
-                ("sans-serif", 14).into_font().color(&text_colour),
-            )))
-            .map_err(e)?;
+        let n = cell.text.len().max(1) as f64;
+        for (k, line) in cell.text.iter().enumerate() {
+            // Lines from the top of the cell down, centred in its height.
+            let at = y0 + 0.5 + (n / 2.0 - k as f64 - 0.5) * 0.22 + 0.06;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    line.clone(),
+                    (x0 + 0.08, at),
+                    ("sans-serif", 13).into_font().color(&text_colour),
+                )))
+                .map_err(e)?;
+        }
     }
     Ok(())
 }

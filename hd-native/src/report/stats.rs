@@ -1,9 +1,5 @@
-//! The figures the report computes from runs: the mean and band over seeds, and the α peaks
-//! set beside the paper's stated values.
-
-use crate::config::OptimizerKind;
-use crate::models::Model;
-use crate::plot::Run;
+//! The figures the report computes from runs: the mean and band over seeds, and a value with
+//! its range over seeds as the report writes it.
 
 /// Mean, minimum and maximum of `ys` (finite values only; NaN when none).
 pub(super) fn stats(ys: &[f64]) -> (f64, f64, f64) {
@@ -15,6 +11,32 @@ pub(super) fn stats(ys: &[f64]) -> (f64, f64, f64) {
     let lo = f.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = f.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     (mean, lo, hi)
+}
+
+/// The mean of `ys` written by `f`, followed by their range when there are several that
+/// differ: `0.0490 (0.0460–0.0510)`.
+pub(super) fn fmt_range(ys: &[f64], f: impl Fn(f64) -> String) -> String {
+    let (mean, lo, hi) = stats(ys);
+    let (m, l, h) = (f(mean), f(lo), f(hi));
+    if ys.len() > 1 && l != h {
+        format!("{m} ({l}–{h})")
+    } else {
+        m
+    }
+}
+
+/// `x` to `digits` significant digits, plainly written: `0.001115`, `0.05`, `33`.
+pub(super) fn sig(x: f64, digits: i32) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let decimals = (digits - 1 - x.abs().log10().floor() as i32).max(0) as usize;
+    let s = format!("{x:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
 }
 
 /// A curve with its band over seeds: `(x, mean, min, max)`.
@@ -31,51 +53,4 @@ pub(super) fn band(curves: &[Vec<(f64, f64)>]) -> Band {
         })
         .filter(|p| p.1.is_finite())
         .collect()
-}
-
-/// The paper's stated values for a run: (what, paper value, band low, band high).
-pub(super) fn paper_alpha_peak(model: &Model, o: OptimizerKind) -> Option<(f64, f64, f64)> {
-    let small = matches!(model, Model::Logreg | Model::Mlp { .. });
-    match (o, model) {
-        // Read off the paper's Fig. 2: "≈ 0.05"; a factor of two either way.
-        (OptimizerKind::SgdHd | OptimizerKind::SgdnHd, _) if small => Some((0.05, 0.025, 0.1)),
-        // Stated to four digits in the paper's text; ±5 %.
-        (OptimizerKind::AdamHd, Model::Logreg) => {
-            Some((0.001174, 0.001174 / 1.05, 0.001174 * 1.05))
-        }
-        (OptimizerKind::AdamHd, Model::Mlp { .. }) => {
-            Some((0.001083, 0.001083 / 1.05, 0.001083 * 1.05))
-        }
-        _ => None,
-    }
-}
-
-/// Peak α of a run and the iteration where it is reached.
-pub(super) fn alpha_peak(run: &Run) -> (f64, u64) {
-    let (peak, epoch) = alpha_peak_epoch(run);
-    let s = &run.summary;
-    let per_epoch = s.iterations as f64 / f64::from(s.epochs_completed.max(1));
-    (peak, (epoch * per_epoch).round() as u64)
-}
-
-/// Peak α of a run and the epoch (fraction) where it is reached.
-pub(super) fn alpha_peak_epoch(run: &Run) -> (f64, f64) {
-    run.alpha.iter().filter(|p| p.1.is_finite()).fold(
-        (f64::NEG_INFINITY, 0.0),
-        |(best, at), &(x, y)| {
-            if y > best {
-                (y, x)
-            } else {
-                (best, at)
-            }
-        },
-    )
-}
-
-pub(super) fn tick(ok: bool) -> &'static str {
-    if ok {
-        "✓"
-    } else {
-        "✗"
-    }
 }
