@@ -561,3 +561,81 @@ fn divergence_is_a_result_and_missing_files_are_missing_data() {
         .unwrap_or_else(|| panic!("no fine section: {md}"));
     assert!(!fine.contains("NaN"), "{fine}");
 }
+
+/// LogReg on MNIST, one SGD run of `epochs` epochs at `alpha0`.
+fn one_run(epochs: u32, alpha0: &str) -> String {
+    format!(
+        "description = \"one run\"\n[[experiment]]\nname = \"x\"\nmodel = \"logreg\"\n\
+         dataset = \"mnist\"\nbatch-size = 64\noptimizer = \"sgd\"\nepochs = {epochs}\nalpha0 = {alpha0}\n"
+    )
+}
+
+/// A run's identity is its options: a plan that asks for more epochs extends the finished run;
+/// one that changes anything else makes it stale (named in the sweep's line and `sweep status`,
+/// exit 1, the run untouched) until `--rerun-stale` moves it aside and runs it again.
+#[test]
+fn a_changed_plan_extends_or_reports_stale_runs_never_done() {
+    let d = Dirs::mnist(300, 50, false);
+    let data = format!("mnist={}", d.data().display());
+    let out = d.run("out");
+    let args = ["--data", &data];
+    let plan = write_plan(d.out(), &one_run(1, "0.001"));
+    succeeds(sweep_cmd(&plan, &out, &args));
+    assert_eq!(summary_json(&out.join("x/sgd"))["epochs_completed"], 1);
+
+    // More epochs: extended, not "done (already)".
+    write_plan(d.out(), &one_run(2, "0.001"));
+    let o = succeeds(sweep_cmd(&plan, &out, &args));
+    let stdout = text(&o.stdout);
+    assert!(
+        stdout.contains("done      x/sgd (") && !stdout.contains("already"),
+        "{stdout}"
+    );
+    let s = summary_json(&out.join("x/sgd"));
+    assert_eq!(
+        (s["epochs_completed"].as_u64(), s["finished"].as_bool()),
+        (Some(2), Some(true))
+    );
+
+    // Another α0: stale, the run left as it was, the sweep failing.
+    write_plan(d.out(), &one_run(2, "0.01"));
+    let log = std::fs::read(out.join("x/sgd/log.csv")).expect("log");
+    let o = run(sweep_cmd(&plan, &out, &args));
+    let (stdout, err) = (text(&o.stdout), text(&o.stderr));
+    assert_eq!(o.status.code(), Some(1), "{stdout}{err}");
+    assert!(
+        stdout.contains(
+            "STALE     x/sgd (run with core.alpha0 = 0.001, the plan has 0.01; --rerun-stale"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("0 done, 0 diverged, 0 missing data, 0 failed, 1 stale: stale x/sgd (x/sgd: run with core.alpha0 = 0.001"), "{err}");
+    assert_eq!(std::fs::read(out.join("x/sgd/log.csv")).expect("log"), log);
+    let table = status(&out);
+    assert_eq!(state_of(&table, "x/sgd"), "stale", "{table}");
+    assert!(table.contains("core.alpha0"), "{table}");
+
+    // --rerun-stale: the old run kept under .sweep/stale, the new one done.
+    let o = succeeds(sweep_cmd(
+        &plan,
+        &out,
+        &[&args[..], &["--rerun-stale"]].concat(),
+    ));
+    assert!(
+        text(&o.stdout).contains("sweep: 1 done"),
+        "{}",
+        text(&o.stdout)
+    );
+    let kept = out.join(".sweep/stale/x/sgd-1");
+    assert_eq!(std::fs::read(kept.join("log.csv")).expect("kept log"), log);
+    assert!(kept.join("train.log").is_file());
+    let s = summary_json(&out.join("x/sgd"));
+    assert_eq!(
+        s["config"]["core"]["alpha0"]
+            .as_f64()
+            .map(|a| (a * 1e6).round()),
+        Some(1e4)
+    );
+    assert_eq!(state_of(&status(&out), "x/sgd"), "done");
+}

@@ -2,14 +2,16 @@
 //! recording its [`Outcome`], the signals the sweep passes on ([`Stop`]), and the lock that
 //! keeps one local sweep per output directory.
 
-use super::state::{last_line, record, run_state, state_dir, Outcome, RunState};
+use super::state::{
+    fit, inspect, last_line, record, run_state, state_dir, Fit, Outcome, RunState, Stored,
+};
 use super::{
     missing_data, Resources, EXIT_DIVERGED, EXIT_NO_DATA, EXIT_SIGINT, EXIT_SIGTERM, STATE_DIR,
     STATUS, TRAIN_LOG,
 };
 use crate::plan::Run;
 use anyhow::{anyhow, Context, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -156,7 +158,21 @@ fn train_command(
     cmd
 }
 
-/// Runs (or continues, or leaves alone) one run and records what became of it.
+/// What [`run_one`] did with a run.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Ran {
+    /// What became of it.
+    pub outcome: Outcome,
+    /// Whether `train` ran for it (not when it was done already, stale or missing data).
+    pub trained: bool,
+}
+
+/// Runs (or continues, or extends, or leaves alone) one run and records what became of it.
+///
+/// The run directory's recorded options decide first: the plan's options are the same run;
+/// the same run with more epochs is extended (`train --resume`); anything else is *stale*,
+/// left alone unless `rerun_stale`, which moves it to `OUT/.sweep/stale/<id>-<n>` and starts
+/// the run afresh.
 pub(super) fn run_one(
     exe: &Path,
     run: &Run,
@@ -164,7 +180,8 @@ pub(super) fn run_one(
     res: &Resources,
     device: &str,
     stop: &Stop,
-) -> Result<Outcome> {
+    rerun_stale: bool,
+) -> Result<Ran> {
     let dir = run.dir(out);
     // A `train` still holding the run (left by a sweep that was killed) finishes first.
     let run_lock = dir.join(".lock");
@@ -175,9 +192,37 @@ pub(super) fn run_one(
         );
         drop(lock(&run_lock, true, true)?);
     }
-    let outcome = match run_state(&dir) {
+    let Stored { state, config } = inspect(&dir);
+    let state = match (state, fit(config.as_ref(), &run.config)) {
+        (RunState::Unreadable(why), _) => RunState::Unreadable(why),
+        (_, Fit::Stale(why)) if !rerun_stale => {
+            let outcome = Outcome::Stale(why);
+            record(out, &run.id, &outcome)?;
+            return Ok(Ran {
+                outcome,
+                trained: false,
+            });
+        }
+        (_, Fit::Stale(why)) => {
+            let to = move_aside(out, run)?;
+            eprintln!(
+                "hd-native: note: {} was a stale run ({why}); moved to {}",
+                run.id,
+                to.display()
+            );
+            RunState::Empty
+        }
+        (RunState::Finished, Fit::MoreEpochs { from, .. }) => RunState::Partial {
+            epochs: from,
+            checkpoint: true,
+        },
+        (state, _) => state,
+    };
+    let mut trained = false;
+    let outcome = match state {
         RunState::Finished => Outcome::Done,
         RunState::Diverged(why) => Outcome::Diverged(why),
+        RunState::Unreadable(why) => Outcome::Failed(why),
         state => match missing_data(res, run.config.dataset) {
             Some(why) => Outcome::MissingData(why),
             None => {
@@ -189,6 +234,7 @@ pub(super) fn run_one(
                     }
                 );
                 let data_dir = res.data_dir(run.config.dataset);
+                trained = !stop.requested();
                 launch(exe, run, out, res, &data_dir, device, resume, stop)?
             }
         },
@@ -200,7 +246,36 @@ pub(super) fn run_one(
         }
         o => record(out, &run.id, o)?,
     }
-    Ok(outcome)
+    Ok(Ran { outcome, trained })
+}
+
+/// Moves a stale run's directory, and the sweep's log of it, to `OUT/.sweep/stale/<id>-<n>`
+/// (the first `n` from 1 not taken): kept, never deleted. Returns where it went.
+fn move_aside(out: &Path, run: &Run) -> Result<PathBuf> {
+    let dir = run.dir(out);
+    let (parent, last) = run
+        .id
+        .rsplit_once('/')
+        .map_or(("", run.id.as_str()), |(p, l)| (p, l));
+    let under = parent
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .fold(out.join(STATE_DIR).join("stale"), |p, c| p.join(c));
+    std::fs::create_dir_all(&under).with_context(|| format!("creating {}", under.display()))?;
+    let to = (1u32..)
+        .map(|n| under.join(format!("{last}-{n}")))
+        .find(|p| std::fs::symlink_metadata(p).is_err())
+        .ok_or_else(|| anyhow!("no free name under {}", under.display()))?;
+    std::fs::rename(&dir, &to)
+        .with_context(|| format!("moving {} to {}", dir.display(), to.display()))?;
+    let notes = state_dir(out, &run.id);
+    let log = notes.join(TRAIN_LOG);
+    if log.is_file() {
+        std::fs::rename(&log, to.join(TRAIN_LOG))
+            .with_context(|| format!("moving {} to {}", log.display(), to.display()))?;
+    }
+    let _ = std::fs::remove_file(notes.join(STATUS));
+    Ok(to)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -2,8 +2,10 @@
 //! [`Outcome`], what a run directory holds ([`RunState`], read from `train`'s files), and the
 //! table of `sweep status`.
 
-use super::{origin, MANIFEST, STATE_DIR, STATUS};
-use crate::plan::Plan;
+use super::{origin, MANIFEST, PLAN_COPY, STATE_DIR, STATUS};
+use crate::config::RunConfig;
+use crate::plan::{self, Plan};
+use crate::train::Summary;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -86,8 +88,10 @@ pub enum Outcome {
     MissingData(String),
     /// `train` failed.
     Failed(String),
-    /// Stopped by a signal; resumable.
+    /// Stopped by a signal the sweep passed on; resumable.
     Interrupted,
+    /// Not run: the run directory holds a run with other options (the first that differs).
+    Stale(String),
 }
 
 /// `OUT/.sweep/runs/<id>/`: the sweep's notes about one run.
@@ -122,16 +126,45 @@ pub enum RunState {
     Finished,
     /// Stopped at a non-finite loss; `summary.json` says where.
     Diverged(String),
+    /// `summary.json` is there but cannot be read: the file and why.
+    Unreadable(String),
 }
 
-/// Reads a run directory's state from `summary.json` and the checkpoint.
-pub fn run_state(dir: &Path) -> RunState {
+/// A run directory as the sweep sees it: its state, and the configuration its `summary.json`
+/// records (`None` before the first summary).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    /// What it holds.
+    pub state: RunState,
+    /// The options it was run with.
+    pub config: Option<RunConfig>,
+}
+
+/// Reads a run directory's `summary.json` (typed, so a field renamed in [`Summary`] is a
+/// compile error here, not a run read as unfinished) and whether it has a checkpoint.
+pub fn inspect(dir: &Path) -> Stored {
     let checkpoint = dir.join("checkpoint.safetensors").is_file();
-    let summary: Option<serde_json::Value> = std::fs::read_to_string(dir.join("summary.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
+    let path = dir.join("summary.json");
+    let summary = match std::fs::read_to_string(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Stored {
+                state: RunState::Unreadable(format!("{}: {e}", path.display())),
+                config: None,
+            }
+        }
+        Ok(text) => match serde_json::from_str::<Summary>(&text) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                return Stored {
+                    state: RunState::Unreadable(format!("{}: {e}", path.display())),
+                    config: None,
+                }
+            }
+        },
+    };
     let Some(s) = summary else {
-        return if checkpoint {
+        let state = if checkpoint {
             RunState::Partial {
                 epochs: 0,
                 checkpoint,
@@ -139,24 +172,73 @@ pub fn run_state(dir: &Path) -> RunState {
         } else {
             RunState::Empty
         };
+        return Stored {
+            state,
+            config: None,
+        };
     };
-    if s["finished"].as_bool() == Some(true) {
-        return RunState::Finished;
+    let state = if s.finished {
+        RunState::Finished
+    } else if let Some(d) = &s.diverged {
+        RunState::Diverged(format!(
+            "epoch {}, iteration {}: {}",
+            d.epoch, d.iteration, d.reason
+        ))
+    } else {
+        RunState::Partial {
+            epochs: s.epochs_completed,
+            checkpoint,
+        }
+    };
+    Stored {
+        state,
+        config: Some(s.config),
     }
-    if let Some(d) = s.get("diverged").filter(|d| !d.is_null()) {
-        let reason = d["reason"].as_str().unwrap_or("non-finite loss");
-        return RunState::Diverged(format!(
-            "epoch {}, iteration {}: {reason}",
-            d["epoch"], d["iteration"]
-        ));
+}
+
+/// Reads a run directory's state from `summary.json` and the checkpoint.
+pub fn run_state(dir: &Path) -> RunState {
+    inspect(dir).state
+}
+
+/// How a run directory's options stand against the plan's.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fit {
+    /// The same run (or nothing recorded yet).
+    Same,
+    /// The same run asked for more epochs: it is extended (resumed).
+    MoreEpochs {
+        /// Epochs it was run for.
+        from: u32,
+        /// Epochs the plan asks for.
+        to: u32,
+    },
+    /// Another run: the first setting that differs, as a note.
+    Stale(String),
+}
+
+/// Compares the options a run directory records with those the plan gives the run.
+pub fn fit(stored: Option<&RunConfig>, planned: &RunConfig) -> Fit {
+    let Some(stored) = stored else {
+        return Fit::Same;
+    };
+    let Some(d) = stored.first_difference(planned) else {
+        return Fit::Same;
+    };
+    if d.field == "epochs" && planned.epochs > stored.epochs {
+        let mut grown = stored.clone();
+        grown.epochs = planned.epochs;
+        if grown == *planned {
+            return Fit::MoreEpochs {
+                from: stored.epochs,
+                to: planned.epochs,
+            };
+        }
     }
-    RunState::Partial {
-        epochs: s["epochs_completed"]
-            .as_u64()
-            .and_then(|e| u32::try_from(e).ok())
-            .unwrap_or(0),
-        checkpoint,
-    }
+    Fit::Stale(format!(
+        "run with {} = {}, the plan has {}",
+        d.field, d.this, d.other
+    ))
 }
 
 /// The last non-empty line of a log: what `train` said last.
@@ -179,36 +261,61 @@ pub(super) fn last_line(path: &Path) -> String {
 pub struct StatusRow {
     /// The run's id.
     pub id: String,
-    /// done / partial / failed / missing / diverged / pending.
+    /// done / partial / failed / missing / diverged / stale / pending.
     pub state: &'static str,
     /// Epochs completed and asked for.
     pub epochs: (u32, u32),
-    /// Why, for failed, missing and diverged runs (`missing data (DIR: what is missing)`).
+    /// Why, for failed, missing, diverged and stale runs (`missing data (DIR: what is
+    /// missing)`).
     pub note: String,
 }
 
-/// The state of every run of the sweep in `out`.
+/// The state of every run of the sweep in `out`. A run whose directory holds other options
+/// than the plan the sweep saved (`OUT/.sweep/plan.toml`) gives it is `stale`, naming the first
+/// that differs; one whose plan asks for more epochs is `partial`.
 ///
 /// # Errors
 /// `out` holds no sweep manifest.
 pub fn status(out: &Path) -> Result<Vec<StatusRow>> {
     let manifest = Manifest::read(out)?;
+    // The options the sweep gives each run, when its saved plan still reads (a plan saved by
+    // another version of hd-native may not: its runs are then not checked for staleness).
+    let planned: Option<Plan> = plan::load(&out.join(STATE_DIR).join(PLAN_COPY)).ok();
     Ok(manifest
         .runs
         .iter()
         .map(|r| {
             let dir = r.id.split('/').fold(out.to_path_buf(), |p, c| p.join(c));
-            let state = run_state(&dir);
+            let Stored { state, config } = inspect(&dir);
+            let wanted = planned
+                .as_ref()
+                .and_then(|p| p.runs.iter().find(|run| run.id == r.id))
+                .map(|run| &run.config);
+            let fits = wanted.map_or(Fit::Same, |w| fit(config.as_ref(), w));
             let note = recorded(out, &r.id);
-            let (state, done, note) = match (state, note) {
-                (RunState::Finished, _) => ("done", r.epochs, String::new()),
-                (RunState::Diverged(why), _) => ("diverged", 0, why),
-                (_, Some(Outcome::Failed(why))) => ("failed", 0, why),
-                (_, Some(Outcome::MissingData(why))) => {
+            let partial = |epochs| ("partial", epochs, String::new());
+            let (state, done, note) = match (state, fits, note) {
+                (RunState::Empty, _, Some(Outcome::MissingData(why))) => {
                     ("missing", 0, format!("missing data ({why})"))
                 }
-                (RunState::Partial { epochs, .. }, _) => ("partial", epochs, String::new()),
-                (RunState::Empty, _) => ("pending", 0, String::new()),
+                (RunState::Empty, _, Some(Outcome::Failed(why))) => ("failed", 0, why),
+                (RunState::Empty, ..) => ("pending", 0, String::new()),
+                (RunState::Unreadable(why), ..) => ("failed", 0, why),
+                (_, Fit::Stale(why), _) => (
+                    "stale",
+                    0,
+                    format!("{why}; `sweep --rerun-stale` runs it again"),
+                ),
+                (RunState::Finished, Fit::MoreEpochs { from, .. }, _) => partial(from),
+                (RunState::Finished, ..) => ("done", r.epochs, String::new()),
+                (RunState::Diverged(why), ..) => ("diverged", 0, why),
+                (RunState::Partial { epochs, .. }, _, Some(Outcome::Failed(why))) => {
+                    ("failed", epochs, why)
+                }
+                (RunState::Partial { epochs, .. }, _, Some(Outcome::MissingData(why))) => {
+                    ("missing", epochs, format!("missing data ({why})"))
+                }
+                (RunState::Partial { epochs, .. }, ..) => partial(epochs),
             };
             StatusRow {
                 id: r.id.clone(),
@@ -239,6 +346,49 @@ pub fn status_table(rows: &[StatusRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::Divergence;
+
+    /// A LogReg SGD run on MNIST with `epochs` epochs.
+    fn config(epochs: u32) -> RunConfig {
+        crate::config::Options {
+            model: Some(crate::models::Model::Logreg),
+            dataset: Some(crate::data::DatasetKind::Mnist),
+            optimizer: Some(crate::config::OptimizerKind::Sgd),
+            epochs: Some(epochs),
+            ..Default::default()
+        }
+        .resolve()
+        .expect("a valid run")
+    }
+
+    /// A `summary.json` as `train` writes it.
+    fn summary(finished: bool, completed: u32, diverged: Option<Divergence>) -> String {
+        let config = config(4);
+        let stats = crate::train::EpochStats {
+            epoch: completed,
+            train_loss: 0.5,
+            test_loss: 0.5,
+            test_accuracy: 0.9,
+            alpha: 0.001,
+        };
+        serde_json::to_string(&Summary {
+            label: config.label(),
+            title: config.title(),
+            config,
+            device: "Cpu".into(),
+            parameters: 7850,
+            epochs_completed: completed,
+            iterations: 10,
+            finished,
+            elapsed_seconds: 1.0,
+            images_per_second: 1.0,
+            last: stats,
+            best_test_accuracy: 0.9,
+            diverged,
+            reached: None,
+        })
+        .expect("json")
+    }
 
     #[test]
     fn a_run_directory_tells_its_state() {
@@ -246,14 +396,8 @@ mod tests {
         let d = tmp.path();
         assert_eq!(run_state(d), RunState::Empty);
         std::fs::write(d.join("checkpoint.safetensors"), b"x").expect("write");
-        let summary = |extra: &str| {
-            std::fs::write(
-                d.join("summary.json"),
-                format!(r#"{{"finished": false, "epochs_completed": 2{extra}}}"#),
-            )
-            .expect("write");
-        };
-        summary("");
+        let write = |text: String| std::fs::write(d.join("summary.json"), text).expect("write");
+        write(summary(false, 2, None));
         assert_eq!(
             run_state(d),
             RunState::Partial {
@@ -261,15 +405,49 @@ mod tests {
                 checkpoint: true
             }
         );
-        summary(r#", "diverged": null"#);
-        assert!(matches!(run_state(d), RunState::Partial { .. }));
-        summary(r#", "diverged": {"epoch": 3, "iteration": 250, "reason": "loss is NaN"}"#);
+        assert_eq!(inspect(d).config, Some(config(4)));
+        let nan = Divergence {
+            epoch: 3,
+            iteration: 250,
+            reason: "loss is NaN".into(),
+        };
+        write(summary(false, 2, Some(nan)));
         assert_eq!(
             run_state(d),
             RunState::Diverged("epoch 3, iteration 250: loss is NaN".into())
         );
-        std::fs::write(d.join("summary.json"), r#"{"finished": true}"#).expect("write");
+        write(summary(true, 4, None));
         assert_eq!(run_state(d), RunState::Finished);
+        // A summary that is not train's is no finished run: it says why it cannot be read.
+        write(r#"{"finished": true}"#.into());
+        assert!(
+            matches!(run_state(d), RunState::Unreadable(why) if why.contains("missing field")),
+            "{:?}",
+            run_state(d)
+        );
+    }
+
+    /// A run is the same run, the same run with more epochs (extended), or stale, naming the
+    /// first setting that differs.
+    #[test]
+    fn a_run_with_other_options_is_stale_unless_only_its_epochs_grew() {
+        assert_eq!(fit(None, &config(3)), Fit::Same);
+        assert_eq!(fit(Some(&config(3)), &config(3)), Fit::Same);
+        assert_eq!(
+            fit(Some(&config(1)), &config(3)),
+            Fit::MoreEpochs { from: 1, to: 3 }
+        );
+        assert_eq!(
+            fit(Some(&config(3)), &config(1)),
+            Fit::Stale("run with epochs = 3, the plan has 1".into())
+        );
+        let mut other = config(3);
+        other.core.alpha0 = 0.01;
+        other.seed = 7;
+        assert_eq!(
+            fit(Some(&config(1)), &other),
+            Fit::Stale("run with core.alpha0 = 0.001, the plan has 0.01".into())
+        );
     }
 
     /// A run's status as recorded, and as a sweep from before missing data was an error
