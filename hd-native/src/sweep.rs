@@ -16,10 +16,13 @@
 //! run asked for more epochs is extended (`train --resume`). Otherwise a finished or diverged
 //! run is left as it is; a run whose dataset files are not all there ([`missing_data`]) is not
 //! started and is *missing data*; a run with a checkpoint is continued with `train --resume`;
-//! any other is started (`train` starts over a directory that completed no epoch). So a sweep stopped at any moment, SIGKILL included, and started
-//! again ends with the files of a sweep never stopped. `train`'s exit status decides the
-//! outcome: 0 done, 3 diverged (a result), 4 data missing, 130/143 or a signal interrupted,
-//! anything else failed (its last message is kept as the reason).
+//! any other is started (`train` starts over a directory that completed no epoch). So a
+//! sweep stopped at any moment, SIGKILL included, and started again ends with the files of a
+//! sweep never stopped. `train`'s exit status decides the outcome: 0 done, 3 diverged (a
+//! result), 4 data missing, 130/143 or a signal the sweep passed on interrupted, anything else
+//! failed (its last message is kept as the reason). A `train` killed by a signal the sweep did
+//! not pass on (the OOM killer's SIGKILL) failed: "killed by signal 9 (resumable)", and the next
+//! sweep resumes it.
 //!
 //! **Exit status** ([`Report::finish`], [`SweepError::exit_code`]): 0 when every run is done or
 //! diverged; 1 when a run failed or is stale; 4 (`train`'s status for missing dataset files) when runs miss
@@ -347,7 +350,9 @@ impl Report {
                 code,
             ));
         }
-        if !self.failed.is_empty() {
+        // Runs stop only on a signal the sweep passed on; stopped without one, they did not
+        // finish and the sweep must not pass.
+        if !self.failed.is_empty() || self.interrupted > 0 {
             return Err(SweepError::Failed(line));
         }
         if !self.stale.is_empty() {

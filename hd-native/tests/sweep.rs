@@ -639,3 +639,51 @@ fn a_changed_plan_extends_or_reports_stale_runs_never_done() {
     );
     assert_eq!(state_of(&status(&out), "x/sgd"), "done");
 }
+
+/// A `train` killed by a signal the sweep did not send (the OOM killer's SIGKILL) fails the
+/// sweep, and `sweep status` says so; the next sweep resumes it.
+#[test]
+fn a_train_killed_behind_the_sweeps_back_fails_it_and_resumes_later() {
+    let d = Dirs::mnist(3000, 100, false);
+    let data = format!("mnist={}", d.data().display());
+    let plan = write_plan(
+        d.out(),
+        &one_run(4, "0.001").replace("batch-size = 64", "batch-size = 16"),
+    );
+    let out = d.run("out");
+    let args = ["--data", &data];
+    let mut sweep = sweep_cmd(&plan, &out, &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let run_dir = out.join("x/sgd");
+    wait_for_epoch(&mut sweep, &[&run_dir], 1);
+    // The `train` process, as its run lock names it: `pid N on HOST`.
+    let holder = std::fs::read_to_string(run_dir.join(".lock")).expect("lock");
+    let pid = holder.split_whitespace().nth(1).expect("a pid");
+    let k = Command::new("kill")
+        .args(["-KILL", pid])
+        .status()
+        .expect("kill");
+    assert!(k.success());
+    let o = sweep.wait_with_output().expect("wait");
+    let (stdout, err) = (text(&o.stdout), text(&o.stderr));
+    assert_eq!(o.status.code(), Some(1), "{stdout}{err}");
+    assert!(
+        stdout.contains("FAILED    x/sgd (killed by signal 9 (resumable))"),
+        "{stdout}"
+    );
+    assert!(err.contains("1 failed: failed x/sgd"), "{err}");
+    let table = status(&out);
+    assert_eq!(state_of(&table, "x/sgd"), "failed", "{table}");
+    assert!(table.contains("killed by signal 9 (resumable)"), "{table}");
+
+    let o = succeeds(sweep_cmd(&plan, &out, &args));
+    assert!(
+        text(&o.stdout).contains("sweep: 1 done"),
+        "{}",
+        text(&o.stdout)
+    );
+    assert_eq!(state_of(&status(&out), "x/sgd"), "done");
+}

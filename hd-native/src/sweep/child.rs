@@ -326,24 +326,63 @@ fn launch(
         }
         std::thread::sleep(Duration::from_millis(50));
     };
+    let end = match status.code() {
+        Some(code) => End::Exit(code),
+        None => End::Signal(signal_of(&status)),
+    };
     Ok(outcome(
-        status.code(),
+        end,
+        forwarded,
         &run_state(&run.dir(out)),
         &last_line(&log_path),
     ))
 }
 
-/// What `train`'s exit status (`None`: killed by a signal), the run directory's state after it
-/// and its last message make of a run (the contract of `train`'s exit statuses).
-fn outcome(code: Option<i32>, state: &RunState, last: &str) -> Outcome {
-    match (code, state) {
-        (Some(0), RunState::Finished) => Outcome::Done,
-        (Some(0), _) => Outcome::Failed("train exited 0 but its summary says unfinished".into()),
-        (Some(EXIT_DIVERGED), RunState::Diverged(why)) => Outcome::Diverged(why.clone()),
-        (Some(EXIT_DIVERGED), _) => Outcome::Diverged(last.to_string()),
-        (Some(EXIT_NO_DATA), _) => Outcome::MissingData(last.to_string()),
-        (Some(EXIT_SIGINT | EXIT_SIGTERM) | None, _) => Outcome::Interrupted,
-        (Some(c), _) => Outcome::Failed(format!("exit {c}: {last}")),
+/// How a `train` process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// It exited with this status.
+    Exit(i32),
+    /// A signal killed it (its number; 0 where the platform does not tell).
+    Signal(i32),
+}
+
+/// The signal that ended a process that has no exit status.
+fn signal_of(status: &ExitStatus) -> i32 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        status.signal().unwrap_or(0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = status;
+        0
+    }
+}
+
+/// What the end of `train` (its exit status, or the signal that killed it), whether the sweep
+/// had passed it a signal (`forwarded`), the run directory's state after it and its last
+/// message make of a run (the contract of `train`'s exit statuses). A stop the sweep asked for
+/// is an interruption; a signal it did not send (the OOM killer's SIGKILL, a `kill` from
+/// elsewhere) fails the run, which stays resumable.
+fn outcome(end: End, forwarded: bool, state: &RunState, last: &str) -> Outcome {
+    match (end, state) {
+        (End::Exit(0), RunState::Finished) => Outcome::Done,
+        (End::Exit(0), _) => {
+            Outcome::Failed("train exited 0 but its summary says unfinished".into())
+        }
+        (End::Exit(EXIT_DIVERGED), RunState::Diverged(why)) => Outcome::Diverged(why.clone()),
+        (End::Exit(EXIT_DIVERGED), _) => Outcome::Diverged(last.to_string()),
+        (End::Exit(EXIT_NO_DATA), _) => Outcome::MissingData(last.to_string()),
+        (End::Exit(EXIT_SIGINT | EXIT_SIGTERM) | End::Signal(_), _) if forwarded => {
+            Outcome::Interrupted
+        }
+        (End::Exit(c @ (EXIT_SIGINT | EXIT_SIGTERM)), _) => Outcome::Failed(format!(
+            "stopped by a signal the sweep did not send (exit {c}; resumable)"
+        )),
+        (End::Signal(sig), _) => Outcome::Failed(format!("killed by signal {sig} (resumable)")),
+        (End::Exit(c), _) => Outcome::Failed(format!("exit {c}: {last}")),
     }
 }
 
@@ -351,8 +390,9 @@ fn outcome(code: Option<i32>, state: &RunState, last: &str) -> Outcome {
 mod tests {
     use super::*;
 
-    /// `train`'s exit statuses (README, "Runs, resume and errors"): 0 done, 3 diverged (a result), 4 data missing, 130/143 or a
-    /// signal interrupted (resumable), anything else failed with train's last message.
+    /// `train`'s exit statuses (README, "Runs, resume and errors"): 0 done, 3 diverged (a
+    /// result), 4 data missing, 130/143 or a signal interrupted (resumable) when the sweep
+    /// passed a signal on and failed otherwise, anything else failed with train's last message.
     #[test]
     fn trains_exit_status_decides_the_outcome() {
         let partial = RunState::Partial {
@@ -360,30 +400,47 @@ mod tests {
             checkpoint: true,
         };
         let msg = "data/mnist/train-images-idx3-ubyte: not found";
-        assert_eq!(outcome(Some(0), &RunState::Finished, ""), Outcome::Done);
-        assert!(matches!(outcome(Some(0), &partial, ""), Outcome::Failed(_)));
+        let exit = |c, state: &RunState, last| outcome(End::Exit(c), false, state, last);
+        assert_eq!(exit(0, &RunState::Finished, ""), Outcome::Done);
+        assert!(matches!(exit(0, &partial, ""), Outcome::Failed(_)));
         let why = "epoch 2, iteration 300: loss is NaN".to_string();
         assert_eq!(
-            outcome(Some(3), &RunState::Diverged(why.clone()), "x"),
+            exit(3, &RunState::Diverged(why.clone()), "x"),
             Outcome::Diverged(why)
         );
         assert_eq!(
-            outcome(Some(3), &partial, "diverged"),
+            exit(3, &partial, "diverged"),
             Outcome::Diverged("diverged".into())
         );
         assert_eq!(
-            outcome(Some(4), &RunState::Empty, msg),
+            exit(4, &RunState::Empty, msg),
             Outcome::MissingData(msg.into())
         );
-        for code in [Some(130), Some(143), None] {
-            assert_eq!(outcome(code, &partial, ""), Outcome::Interrupted);
+        for end in [
+            End::Exit(130),
+            End::Exit(143),
+            End::Signal(2),
+            End::Signal(9),
+        ] {
+            assert_eq!(outcome(end, true, &partial, ""), Outcome::Interrupted);
         }
+        // A signal the sweep did not send (the OOM killer's SIGKILL) fails the run.
         assert_eq!(
-            outcome(Some(1), &partial, msg),
+            outcome(End::Signal(9), false, &partial, ""),
+            Outcome::Failed("killed by signal 9 (resumable)".into())
+        );
+        assert_eq!(
+            exit(143, &partial, ""),
+            Outcome::Failed(
+                "stopped by a signal the sweep did not send (exit 143; resumable)".into()
+            )
+        );
+        assert_eq!(
+            exit(1, &partial, msg),
             Outcome::Failed(format!("exit 1: {msg}"))
         );
         assert_eq!(
-            outcome(Some(2), &RunState::Empty, "bad flag"),
+            exit(2, &RunState::Empty, "bad flag"),
             Outcome::Failed("exit 2: bad flag".into())
         );
     }
