@@ -23,8 +23,11 @@
 //! that run, so one experiment can give β for its HD optimizers beside their base ones. A run's
 //! id is `experiment/optimizer` followed, when the experiment has other axes, by their values
 //! (`logreg-mnist/sgd-hd/a0=0.001,s=0`); the run's directory is that path under the sweep's
-//! output. Two runs with the same id are refused, as are unknown keys, empty axes and runs that
-//! `train` would refuse: each error names the file, the line and the problem.
+//! output. Experiment names are unique, so no run's directory lies inside another's. Two runs
+//! with the same id are refused, as are unknown keys, empty axes and runs that `train` would
+//! refuse: each error names the file, the line of the key concerned (the experiment's where a
+//! key is missing) and the problem. Values reach `train` as `--key=value`, so negative numbers
+//! (`clamp = [-0.1, 0.1]`) are values like any other.
 //!
 //! **Shipped plans.** Every `*.toml` of the crate's `plans/` directory is built into the binary
 //! under its file stem ([`shipped()`]), so `hd-native sweep smoke` needs no checkout. [`find`]
@@ -308,20 +311,18 @@ pub struct Run {
 }
 
 impl Run {
-    /// `train`'s options for this run (without `--data-dir`, `--out` and the sweep's own).
+    /// `train`'s options for this run (without `--data-dir`, `--out` and the sweep's own),
+    /// each value joined to its option (`--clamp=-1e-1,1e-1`), so that a value starting with
+    /// `-` is never read as an option.
     pub fn train_args(&self) -> Vec<String> {
-        let mut args = Vec::new();
-        for (key, value) in &self.options {
-            match value {
-                Value::Bool(false) => {}
-                Value::Bool(true) => args.push(format!("--{key}")),
-                v => {
-                    args.push(format!("--{key}"));
-                    args.push(v.arg());
-                }
-            }
-        }
-        args
+        self.options
+            .iter()
+            .filter_map(|(key, value)| match value {
+                Value::Bool(false) => None,
+                Value::Bool(true) => Some(format!("--{key}")),
+                v => Some(format!("--{key}={}", v.arg())),
+            })
+            .collect()
     }
 
     /// The run's directory under a sweep's output `dir`.
@@ -471,11 +472,15 @@ fn expand(source: Source, text: String) -> Result<Plan, PlanError> {
     }
     let mut runs: Vec<Run> = Vec::new();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    // Each experiment's name and where it is named: names are unique, so no run id is nested in
+    // another's directory (ids are `name/optimizer[/axes]`, and one experiment's runs of one
+    // optimizer all have the same axes).
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
     for exp in &raw.experiment {
         let exp_at = exp.span().start;
         let table = exp.get_ref();
         let mut name = None;
-        // Per key (in KEYS order): its values, whether it is an axis, and where it is.
+        // Per key (in KEYS order): its values, whether it is an axis, and where the key is.
         let mut axes: Vec<(Key, Vec<Value>, bool, usize)> = Vec::new();
         for (key, value) in table {
             let at = key.span().start;
@@ -488,6 +493,16 @@ fn expand(source: Source, text: String) -> Result<Plan, PlanError> {
                                 .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
                             && !s.starts_with('.') =>
                     {
+                        if let Some(&first) = names.get(s) {
+                            return Err(err(
+                                at,
+                                format!(
+                                    "a second experiment named `{s}` (the first is named on line {}); experiment names must be unique",
+                                    line_of(&text, first)
+                                ),
+                            ));
+                        }
+                        names.insert(s.clone(), at);
                         name = Some(s.clone());
                     }
                     _ => {
@@ -530,7 +545,7 @@ fn expand(source: Source, text: String) -> Result<Plan, PlanError> {
             } else {
                 (vec![typed(key, v).map_err(|w| err(v_at, w))?], false)
             };
-            axes.push((key, values, axis, v_at));
+            axes.push((key, values, axis, at));
         }
         let name = name.ok_or_else(|| err(exp_at, "an [[experiment]] has no `name`".into()))?;
         axes.sort_by_key(|(k, ..)| KEYS.iter().position(|known| known == k));
@@ -592,7 +607,14 @@ fn expand(source: Source, text: String) -> Result<Plan, PlanError> {
                 options,
                 config: placeholder_config(),
             };
-            run.config = resolve(&run).map_err(|w| err(exp_at, format!("run {}: {w}", run.id)))?;
+            run.config = resolve(&run).map_err(|w| {
+                // The key the run is refused for: the first without which train accepts it
+                // (none when a key is missing: then the experiment).
+                let at = culprit(&run)
+                    .and_then(|k| axes.iter().find(|a| a.0.name == k))
+                    .map_or(exp_at, |a| a.3);
+                err(at, format!("run {}: {w}", run.id))
+            })?;
             if let Some(&other) = seen.get(&run.id) {
                 return Err(err(
                     exp_at,
@@ -606,11 +628,32 @@ fn expand(source: Source, text: String) -> Result<Plan, PlanError> {
             runs.push(run);
         }
     }
+    // Never reached while names are unique; kept so that no id can become another's directory.
+    let mut ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+    ids.sort_unstable();
+    if let Some(w) = ids.windows(2).find(|w| {
+        w[1].strip_prefix(w[0])
+            .is_some_and(|rest| rest.starts_with('/'))
+    }) {
+        return Err(err(
+            0,
+            format!("run {} would lie inside run {}'s directory", w[1], w[0]),
+        ));
+    }
     Ok(Plan {
         source,
         text,
         description: raw.description.into_inner(),
         runs,
+    })
+}
+
+/// The first option of a refused run (in [`KEYS`] order) without which `train` accepts it.
+fn culprit(run: &Run) -> Option<&'static str> {
+    run.options.iter().enumerate().find_map(|(i, (key, _))| {
+        let mut without = run.clone();
+        without.options.remove(i);
+        resolve(&without).is_ok().then_some(*key)
     })
 }
 

@@ -47,16 +47,11 @@ fn shipped_plans_expand_to_the_papers_runs() {
     assert_eq!(
         r.train_args(),
         [
-            "--preset",
-            "paper",
-            "--model",
-            "logreg",
-            "--dataset",
-            "fashion-mnist",
-            "--optimizer",
-            "sgd-hd",
-            "--epochs",
-            "4"
+            "--preset=paper",
+            "--model=logreg",
+            "--dataset=fashion-mnist",
+            "--optimizer=sgd-hd",
+            "--epochs=4"
         ]
     );
     // What train resolves for it: DESIGN §2's paper settings, 4 epochs.
@@ -215,23 +210,29 @@ fn wrong_values_and_runs_train_refuses_are_refused() {
     assert_eq!(e, "p.toml:7: `epochs` takes an integer, not \"ten\"");
     let e = refused(&format!("{HEAD}optimizer = \"sgd-xx\"\n"));
     assert!(e.starts_with("p.toml:6:"), "{e}");
-    // Parsed by train's own command line: zero epochs is refused as train refuses it.
+    // Parsed by train's own command line: zero epochs is refused as train refuses it, at the
+    // key's line.
     let e = refused(&format!("{HEAD}optimizer = \"sgd\"\nepochs = 0\n"));
-    assert_eq!(e, "p.toml:2: run x/sgd: --epochs must be at least 1");
+    assert_eq!(e, "p.toml:7: run x/sgd: --epochs must be at least 1");
+    let e = refused(&format!(
+        "{HEAD}optimizer = \"sgd-hd\"\nseed = [0, 1]\n\nclamp = [0.5, 0.1]\nepochs = 2\n"
+    ));
+    assert!(e.starts_with("p.toml:9: run x/sgd-hd/s=0: "), "{e}");
     let e = refused(&format!("{HEAD}\n"));
     assert_eq!(e, "p.toml:2: experiment `x` has no `optimizer`");
 }
 
 #[test]
 fn two_runs_sharing_a_directory_are_refused() {
-    // Two experiments of the same name.
+    // Two experiments of the same name, even with different runs (`x/sgd/s=0` would lie in
+    // `x/sgd`).
     let e = refused(&format!(
-        "{HEAD}optimizer = \"sgd\"\n{}optimizer = \"sgd\"\n",
+        "{HEAD}optimizer = \"sgd\"\n{}optimizer = \"sgd\"\nseed = [0, 1]\n",
         EXP
     ));
     assert_eq!(
         e,
-        "p.toml:7: runs 0 and 1 would share the directory x/sgd (give them different names or axes)"
+        "p.toml:8: a second experiment named `x` (the first is named on line 3); experiment names must be unique"
     );
     // A β axis means nothing to SGD: its runs would all be the same run.
     let e = refused(&format!(
@@ -246,6 +247,28 @@ fn two_runs_sharing_a_directory_are_refused() {
         "{HEAD}optimizer = \"sgd\"\nalpha0 = [0.001, 1e-3]\n"
     ));
     assert!(e.contains("x/sgd/a0=1e-3"), "{e}");
+}
+
+/// Negative numbers, and every value train takes, reach it as values (`--clamp=-1e-1,1e-1`),
+/// not as options.
+#[test]
+fn negative_numbers_are_values() {
+    let p = parse(&format!(
+        "{HEAD}optimizer = \"sgd-hd\"\nclamp = [-0.1, 0.1]\nweight-decay = -0.0\n"
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let r = &p.runs[0];
+    assert!(
+        r.train_args().contains(&"--clamp=-1e-1,1e-1".to_string()),
+        "{:?}",
+        r.train_args()
+    );
+    let hyper = r.config.core.hyper.expect("HD");
+    assert_eq!(hyper.clamp, Some((-0.1, 0.1)));
+    // A negative value train refuses is refused as train refuses it, not as an unknown option.
+    let e = refused(&format!("{HEAD}optimizer = \"sgd\"\nbatch-size = -1\n"));
+    assert!(e.starts_with("p.toml:7: run x/sgd: "), "{e}");
+    assert!(!e.contains("unexpected argument"), "{e}");
 }
 
 #[test]
@@ -308,7 +331,7 @@ fn plan_show_prints_the_runs_and_refuses_a_bad_plan_in_one_line() {
     assert!(out.contains("(4 runs)"), "{out}");
     assert!(
         out.contains(
-            "   1  logreg-fashion/sgd-hd\n      train --preset paper --model logreg --dataset fashion-mnist --optimizer sgd-hd --epochs 4  (4 epochs)\n      -> sweeps/s/logreg-fashion/sgd-hd\n"
+            "   1  logreg-fashion/sgd-hd\n      train --preset=paper --model=logreg --dataset=fashion-mnist --optimizer=sgd-hd --epochs=4  (4 epochs)\n      -> sweeps/s/logreg-fashion/sgd-hd\n"
         ),
         "{out}"
     );
