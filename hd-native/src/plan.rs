@@ -38,6 +38,7 @@
 
 use crate::cli::{Cli, Command};
 use crate::config::{BaseOptions, OptimizerKind, RunConfig};
+use crate::files;
 use clap::Parser;
 use hd_core::HyperRule;
 use serde::Deserialize;
@@ -151,6 +152,10 @@ pub const KEYS: [Key; 24] = {
         key("stop-at-loss", "stop", Float, Every),
     ]
 };
+
+/// The most runs a plan may have: a larger one is refused, with its count, before it is
+/// expanded.
+pub const MAX_RUNS: u64 = 100_000;
 
 /// `train` options that the sweep sets for every run, so a plan may not.
 const SWEEP_KEYS: [&str; 7] = [
@@ -410,15 +415,19 @@ fn is_axis(key: Key, v: &toml::Value) -> bool {
 /// Reads and expands the plan in `file`.
 ///
 /// # Errors
-/// [`PlanError::Read`] naming the file and the cause when it cannot be read; otherwise
+/// [`PlanError::Read`] naming the file and the cause when it cannot be read (it is no regular
+/// file, or larger than [`files::PLAN_LIMIT`]); otherwise
 /// [`PlanError::Invalid`] naming the file, the line and the problem: TOML syntax, an unknown or
-/// sweep-set key, a value of the wrong type, an empty axis, a run `train` would refuse, or two
-/// runs with the same id.
+/// sweep-set key, a value of the wrong type, an empty axis, a run `train` would refuse, two
+/// runs with the same id, or more than [`MAX_RUNS`] runs.
 pub fn load(file: &Path) -> Result<Plan, PlanError> {
-    let text = std::fs::read_to_string(file).map_err(|source| PlanError::Read {
-        file: file.to_path_buf(),
-        source,
-    })?;
+    let text =
+        files::read_text(file, files::PLAN_LIMIT, files::Links::Follow).map_err(|source| {
+            PlanError::Read {
+                file: file.to_path_buf(),
+                source,
+            }
+        })?;
     expand(Source::File(file.to_path_buf()), text)
 }
 
@@ -470,6 +479,7 @@ fn expand(source: Source, text: String) -> Result<Plan, PlanError> {
     if raw.experiment.is_empty() {
         return Err(err(0, "the plan has no [[experiment]]".into()));
     }
+    count_runs(&raw, &err)?;
     let mut runs: Vec<Run> = Vec::new();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     // Each experiment's name and where it is named: names are unique, so no run id is nested in
@@ -646,6 +656,37 @@ fn expand(source: Source, text: String) -> Result<Plan, PlanError> {
         description: raw.description.into_inner(),
         runs,
     })
+}
+
+/// Refuses a plan of more than [`MAX_RUNS`] runs, counting them as the product of each
+/// experiment's axis lengths, before anything is expanded.
+fn count_runs(raw: &RawPlan, err: &dyn Fn(usize, String) -> PlanError) -> Result<(), PlanError> {
+    let mut total: u64 = 0;
+    let mut first_over = None;
+    for exp in &raw.experiment {
+        let runs = exp
+            .get_ref()
+            .iter()
+            .filter_map(|(k, v)| {
+                let key = KEYS.iter().find(|known| known.name == k.get_ref())?;
+                let v = v.get_ref();
+                is_axis(*key, v).then(|| v.as_array().map_or(1, Vec::len) as u64)
+            })
+            .fold(1u64, u64::saturating_mul);
+        total = total.saturating_add(runs);
+        if total > MAX_RUNS && first_over.is_none() {
+            first_over = Some(exp.span().start);
+        }
+    }
+    match first_over {
+        Some(at) => Err(err(
+            at,
+            format!(
+                "the plan has {total} runs, more than the {MAX_RUNS} a plan may have; split it"
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The first option of a refused run (in [`KEYS`] order) without which `train` accepts it.

@@ -65,7 +65,7 @@ pub struct SweepArgs {
     /// (`DIR/.sweep`).
     #[arg(long)]
     pub out: PathBuf,
-    /// Runs at once.
+    /// Runs at once (at most the machine's logical CPUs: a larger N is lowered, with a note).
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
     /// Devices, comma-separated, given to the jobs in turn: `cpu`, `cuda`, `cuda:0,cuda:1`, or
@@ -196,12 +196,13 @@ pub fn sweep(cmd: SweepCommand) -> Result<()> {
     if a.jobs == 0 {
         bail!("--jobs must be at least 1");
     }
+    let jobs = bounded_jobs(a.jobs);
     let plan = sweep::load(&a.plan)?.restrict_to(&a.only)?;
     let res = Resources {
         data_root: a.data_root.clone(),
         data: a.data.clone(),
         devices: a.devices.clone(),
-        jobs: a.jobs,
+        jobs,
         threads: a.threads,
     };
     if a.slurm {
@@ -276,6 +277,18 @@ pub fn sweep(cmd: SweepCommand) -> Result<()> {
     let line = report.finish(&res, a.allow_missing, signal())?;
     println!("sweep: {line}");
     Ok(())
+}
+
+/// `--jobs n`, at most the machine's logical CPUs (each run needs one; more only adds
+/// contention), with a note when it is lowered.
+fn bounded_jobs(n: usize) -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    if n > cpus {
+        eprintln!("hd-native: note: --jobs {n} exceeds the {cpus} logical CPUs; using {cpus}");
+        cpus
+    } else {
+        n
+    }
 }
 
 /// Runs `report …`.

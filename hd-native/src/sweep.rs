@@ -192,10 +192,14 @@ pub fn fetch_hint(datasets: &[DatasetKind], res: &Resources) -> String {
 fn describe(run: &Run, out: &Path, outcome: &Outcome, seconds: Option<f64>) -> String {
     match outcome {
         Outcome::Done => {
-            let s: Option<crate::train::Summary> =
-                std::fs::read_to_string(run.dir(out).join("summary.json"))
-                    .ok()
-                    .and_then(|t| serde_json::from_str(&t).ok());
+            let path = run.dir(out).join("summary.json");
+            let s: Option<crate::train::Summary> = crate::files::read_text(
+                &path,
+                crate::files::STATE_LIMIT,
+                crate::files::Links::Refuse,
+            )
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
             let acc = s.map_or_else(String::new, |s| {
                 format!(", test accuracy {:.2}%", 100.0 * s.last.test_accuracy)
             });

@@ -493,3 +493,69 @@ fn plan_list_names_every_shipped_plan_with_its_runs_and_description() {
         assert!(line.ends_with(&p.description), "{line}");
     }
 }
+
+/// A plan's run count is known before it is expanded: three 1000-value axes (10⁹ runs) are
+/// refused at once with the count, not materialised.
+#[test]
+fn a_plan_over_the_run_limit_is_refused_before_it_is_expanded() {
+    let values = |f: &dyn Fn(usize) -> String| (0..1000).map(f).collect::<Vec<_>>().join(", ");
+    let text = format!(
+        "{HEAD}optimizer = \"sgd\"\nseed = [{}]\nalpha0 = [{}]\nbatch-size = [{}]\n",
+        values(&|i| i.to_string()),
+        values(&|i| format!("{}e-6", i + 1)),
+        values(&|i| (i + 1).to_string()),
+    );
+    let started = std::time::Instant::now();
+    let e = refused(&text);
+    assert_eq!(
+        e,
+        "p.toml:2: the plan has 1000000000 runs, more than the 100000 a plan may have; split it"
+    );
+    assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
+}
+
+/// Only a regular file of at most 1 MiB is read as a plan: not a device that never ends, not a
+/// FIFO that blocks, not a huge file.
+#[test]
+fn a_plan_is_a_regular_file_of_bounded_size() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    assert_eq!(
+        one_error(&plan_cmd(dir, &["show", "/dev/zero"])),
+        "hd-native: error: cannot read the plan /dev/zero: a character device, not a regular file"
+    );
+    let fifo = dir.join("fifo.toml");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo")
+        .success());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hd-native"))
+        .current_dir(dir)
+        .args(["plan", "show", "fifo.toml"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("plan show of a FIFO blocked");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().expect("output");
+    assert_eq!(
+        one_error(&o),
+        "hd-native: error: cannot read the plan fifo.toml: a FIFO, not a regular file"
+    );
+    let big = format!(
+        "{HEAD}optimizer = \"sgd\"\n{}",
+        "# padding\n".repeat(110_000)
+    );
+    std::fs::write(dir.join("big.toml"), big).expect("write");
+    assert_eq!(
+        one_error(&plan_cmd(dir, &["show", "big.toml"])),
+        "hd-native: error: cannot read the plan big.toml: larger than the 1 MiB limit"
+    );
+}

@@ -687,3 +687,27 @@ fn a_train_killed_behind_the_sweeps_back_fails_it_and_resumes_later() {
     );
     assert_eq!(state_of(&status(&out), "x/sgd"), "done");
 }
+
+/// `--jobs` is capped at the logical CPUs, with a note, as `--threads` is: a huge count
+/// spawns no more workers than that.
+#[test]
+fn jobs_are_capped_at_the_logical_cpus() {
+    let tmp = tempdir();
+    let plan = write_plan(tmp.path(), TWO_DATASETS);
+    let out = tmp.path().join("out");
+    let root = tmp.path().join("no-data");
+    let o = run(sweep_cmd(
+        &plan,
+        &out,
+        &["--jobs", "18446744073709551615", "--data-root", arg(&root)],
+    ));
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(
+        err.starts_with(&format!(
+            "hd-native: note: --jobs 18446744073709551615 exceeds the {cpus} logical CPUs; using {cpus}\n"
+        )),
+        "{err}"
+    );
+}

@@ -4,6 +4,7 @@
 
 use super::{origin, MANIFEST, PLAN_COPY, STATE_DIR, STATUS};
 use crate::config::RunConfig;
+use crate::files::{self, Links};
 use crate::plan::{self, Plan};
 use crate::train::Summary;
 use anyhow::{Context, Result};
@@ -49,10 +50,11 @@ impl Manifest {
     /// Reads `OUT/.sweep/manifest.json`.
     ///
     /// # Errors
-    /// The file is missing or malformed.
+    /// The file is missing or malformed, no regular file, a link, or larger than
+    /// [`files::STATE_LIMIT`].
     pub fn read(out: &Path) -> Result<Manifest> {
         let path = out.join(STATE_DIR).join(MANIFEST);
-        let text = std::fs::read_to_string(&path)
+        let text = files::read_text(&path, files::STATE_LIMIT, Links::Refuse)
             .with_context(|| format!("{} (is it a sweep's --out?)", path.display()))?;
         serde_json::from_str(&text).with_context(|| path.display().to_string())
     }
@@ -106,7 +108,12 @@ pub(super) fn record(out: &Path, id: &str, outcome: &Outcome) -> Result<()> {
 }
 
 pub(super) fn recorded(out: &Path, id: &str) -> Option<Outcome> {
-    let text = std::fs::read_to_string(state_dir(out, id).join(STATUS)).ok()?;
+    let text = files::read_text(
+        &state_dir(out, id).join(STATUS),
+        files::STATE_LIMIT,
+        Links::Refuse,
+    )
+    .ok()?;
     serde_json::from_str(&text).ok()
 }
 
@@ -141,11 +148,12 @@ pub struct Stored {
 }
 
 /// Reads a run directory's `summary.json` (typed, so a field renamed in [`Summary`] is a
-/// compile error here, not a run read as unfinished) and whether it has a checkpoint.
+/// compile error here, not a run read as unfinished; a regular file of at most
+/// [`files::STATE_LIMIT`], not a link) and whether it has a checkpoint.
 pub fn inspect(dir: &Path) -> Stored {
     let checkpoint = dir.join("checkpoint.safetensors").is_file();
     let path = dir.join("summary.json");
-    let summary = match std::fs::read_to_string(&path) {
+    let summary = match files::read_text(&path, files::STATE_LIMIT, Links::Refuse) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => {
             return Stored {
@@ -243,7 +251,7 @@ pub fn fit(stored: Option<&RunConfig>, planned: &RunConfig) -> Fit {
 
 /// The last non-empty line of a log: what `train` said last.
 pub(super) fn last_line(path: &Path) -> String {
-    std::fs::read_to_string(path)
+    files::read_tail(path, 64 << 10)
         .ok()
         .and_then(|t| {
             t.lines()
@@ -280,7 +288,10 @@ pub fn status(out: &Path) -> Result<Vec<StatusRow>> {
     let manifest = Manifest::read(out)?;
     // The options the sweep gives each run, when its saved plan still reads (a plan saved by
     // another version of hd-native may not: its runs are then not checked for staleness).
-    let planned: Option<Plan> = plan::load(&out.join(STATE_DIR).join(PLAN_COPY)).ok();
+    let copy = out.join(STATE_DIR).join(PLAN_COPY);
+    let planned: Option<Plan> = files::read_text(&copy, files::PLAN_LIMIT, Links::Refuse)
+        .ok()
+        .and_then(|text| plan::parse(&copy, &text).ok());
     Ok(manifest
         .runs
         .iter()
@@ -447,6 +458,43 @@ mod tests {
         assert_eq!(
             fit(Some(&config(1)), &other),
             Fit::Stale("run with core.alpha0 = 0.001, the plan has 0.01".into())
+        );
+    }
+
+    /// The sweep reads its manifest and a run's `summary.json` only as regular files, not
+    /// through links: a `summary.json` linked to `/dev/zero` fails the run with why, at once.
+    #[test]
+    fn state_files_are_read_only_as_regular_files() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let out = tmp.path();
+        std::fs::create_dir_all(out.join(STATE_DIR)).expect("mkdir");
+        let manifest = Manifest {
+            plan: "p".into(),
+            description: "d".into(),
+            runs: vec![ManifestRun {
+                id: "x/sgd".into(),
+                epochs: 4,
+            }],
+        };
+        manifest.write(out).expect("manifest");
+        std::fs::create_dir_all(out.join("x/sgd")).expect("mkdir");
+        std::os::unix::fs::symlink("/dev/zero", out.join("x/sgd/summary.json")).expect("link");
+        let rows = status(out).expect("status");
+        assert_eq!(rows[0].state, "failed");
+        assert!(
+            rows[0]
+                .note
+                .ends_with("summary.json: a symbolic link, which the sweep does not follow"),
+            "{}",
+            rows[0].note
+        );
+        let path = out.join(STATE_DIR).join(MANIFEST);
+        std::fs::remove_file(&path).expect("rm");
+        std::os::unix::fs::symlink("/dev/zero", &path).expect("link");
+        let e = format!("{:#}", Manifest::read(out).expect_err("a link"));
+        assert!(
+            e.ends_with("a symbolic link, which the sweep does not follow"),
+            "{e}"
         );
     }
 
