@@ -375,7 +375,8 @@ impl Report {
 
 /// Prepares `out` for `plan`: creates it, records the manifest and the plan's text.
 fn prepare(plan: &Plan, out: &Path) -> Result<()> {
-    std::fs::create_dir_all(out.join(STATE_DIR)).with_context(|| out.display().to_string())?;
+    let state = out.join(STATE_DIR);
+    std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
     write_atomic(&out.join(STATE_DIR).join(PLAN_COPY), plan.text.as_bytes())?;
     Manifest::of(plan).write(out)
 }
@@ -394,7 +395,7 @@ pub fn sweep(
     stop: &Stop,
     rerun_stale: bool,
 ) -> Result<Report> {
-    std::fs::create_dir_all(out).with_context(|| out.display().to_string())?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let _lock = lock_sweep(out, true)?;
     prepare(plan, out)?;
     let exe = std::env::current_exe().context("finding the hd-native binary")?;
@@ -484,7 +485,7 @@ pub fn task(
             plan.runs.len().saturating_sub(1)
         )
     })?;
-    std::fs::create_dir_all(out).with_context(|| out.display().to_string())?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let _lock = lock_sweep(out, false)?;
     match Manifest::read(out) {
         Ok(m) => {
@@ -493,7 +494,7 @@ pub fn task(
                     "{} changed since the sweep in {} was set up: task {index} is {} there; write the Slurm script again",
                     plan.source,
                     out.display(),
-                    m.runs.get(index).map_or("missing", |r| r.id.as_str())
+                    m.runs.get(index).map_or("missing".into(), |r| state::printable(&r.id))
                 );
             }
         }

@@ -711,3 +711,64 @@ fn jobs_are_capped_at_the_logical_cpus() {
         "{err}"
     );
 }
+
+/// Errors say what failed and why, in one line (`a: b: c`): `.sweep` being a file, a corrupt
+/// manifest, a read-only --out; `sweep status` escapes control characters from the manifest.
+#[test]
+fn errors_give_their_cause_and_status_escapes_control_characters() {
+    let tmp = tempdir();
+    let plan = write_plan(tmp.path(), TWO_DATASETS);
+    let root = tmp.path().join("no-data");
+    let data = ["--data-root", arg(&root), "--allow-missing"];
+
+    // `.sweep` is a file.
+    let out = tmp.path().join("file-state");
+    std::fs::create_dir(&out).expect("mkdir");
+    std::fs::write(out.join(".sweep"), "").expect("write");
+    let err = fails_with(sweep_cmd(&plan, &out, &data), 1);
+    assert!(
+        err.contains(&format!(
+            "creating {}: File exists (os error 17)",
+            out.join(".sweep").display()
+        )),
+        "{err}"
+    );
+
+    // A corrupt manifest.
+    let out = tmp.path().join("corrupt");
+    succeeds(sweep_cmd(&plan, &out, &data));
+    let manifest = out.join(".sweep/manifest.json");
+    std::fs::write(&manifest, "{\"plan\": ").expect("write");
+    let err = fails_with(hd_native(&["sweep", "status", arg(&out)]), 1);
+    assert!(
+        err.contains(&format!(
+            "reading {}: EOF while parsing",
+            manifest.display()
+        )),
+        "{err}"
+    );
+
+    // Control characters in the manifest's ids are escaped, not sent to the terminal.
+    std::fs::write(
+        &manifest,
+        r#"{"plan": "p", "description": "d", "runs": [{"id": "a\u001b[2J/sgd", "epochs": 1}]}"#,
+    )
+    .expect("write");
+    let table = status(&out);
+    assert!(!table.contains('\u{1b}'), "{table:?}");
+    assert!(table.contains("a\\u{1b}[2J/sgd"), "{table}");
+
+    // A read-only --out (not for root, whom permissions do not stop).
+    let root_user = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| text(&o.stdout).trim() == "0");
+    if !root_user {
+        use std::os::unix::fs::PermissionsExt;
+        let ro = tmp.path().join("ro");
+        std::fs::create_dir(&ro).expect("mkdir");
+        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).expect("chmod");
+        let err = fails_with(sweep_cmd(&plan, &ro, &data), 1);
+        assert!(err.contains("Permission denied (os error 13)"), "{err}");
+    }
+}

@@ -85,14 +85,14 @@ type Lock = std::fs::File;
 /// Takes the lock on `path`: exclusive or shared, waiting for it or not.
 fn lock(path: &Path, exclusive: bool, wait: bool) -> Result<Option<Lock>> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .read(true)
         .open(path)
-        .with_context(|| path.display().to_string())?;
+        .with_context(|| format!("opening the lock {}", path.display()))?;
     #[cfg(unix)]
     {
         use nix::fcntl::{Flock, FlockArg};
@@ -293,13 +293,13 @@ fn launch(
         return Ok(Outcome::Interrupted);
     }
     let notes = state_dir(out, &run.id);
-    std::fs::create_dir_all(&notes).with_context(|| notes.display().to_string())?;
+    std::fs::create_dir_all(&notes).with_context(|| format!("creating {}", notes.display()))?;
     let log_path = notes.join(TRAIN_LOG);
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&log_path)
-        .with_context(|| log_path.display().to_string())?;
+        .with_context(|| format!("opening {}", log_path.display()))?;
     let mut cmd = train_command(
         exe,
         run,

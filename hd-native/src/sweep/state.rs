@@ -50,13 +50,26 @@ impl Manifest {
     /// Reads `OUT/.sweep/manifest.json`.
     ///
     /// # Errors
-    /// The file is missing or malformed, no regular file, a link, or larger than
-    /// [`files::STATE_LIMIT`].
+    /// The file is missing or malformed, no regular file, a link, larger than
+    /// [`files::STATE_LIMIT`], or names a run id that is no path under `out` (`..`).
     pub fn read(out: &Path) -> Result<Manifest> {
         let path = out.join(STATE_DIR).join(MANIFEST);
         let text = files::read_text(&path, files::STATE_LIMIT, Links::Refuse)
             .with_context(|| format!("{} (is it a sweep's --out?)", path.display()))?;
-        serde_json::from_str(&text).with_context(|| path.display().to_string())
+        let m: Manifest =
+            serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+        // Ids become paths under `out`: none may lead elsewhere.
+        if let Some(bad) = m.runs.iter().find(|r| {
+            r.id.split('/')
+                .any(|c| c.is_empty() || c == "." || c == ".." || c.contains('\0'))
+        }) {
+            anyhow::bail!(
+                "reading {}: the run id `{}` is not a directory under the sweep's output",
+                path.display(),
+                printable(&bad.id)
+            );
+        }
+        Ok(m)
     }
 
     pub(super) fn write(&self, out: &Path) -> Result<()> {
@@ -69,11 +82,12 @@ impl Manifest {
 /// half a file.
 pub(super) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes).with_context(|| tmp.display().to_string())?;
-    std::fs::rename(&tmp, path).with_context(|| path.display().to_string())
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
 }
 
 /// What became of one run.
@@ -338,17 +352,38 @@ pub fn status(out: &Path) -> Result<Vec<StatusRow>> {
         .collect())
 }
 
-/// `sweep status` as a table.
+/// `s` with its control characters escaped (`\u{1b}`, `\n`): text read from a file, made
+/// safe to print on a terminal.
+pub(super) fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// `sweep status` as a table; ids and notes read from files have their control characters
+/// escaped.
 pub fn status_table(rows: &[StatusRow]) -> String {
-    let w = rows.iter().map(|r| r.id.len()).max().unwrap_or(2).max(3);
+    let ids: Vec<String> = rows.iter().map(|r| printable(&r.id)).collect();
+    let w = ids
+        .iter()
+        .map(|id| id.chars().count())
+        .max()
+        .unwrap_or(2)
+        .max(3);
     let mut s = format!("{:<w$}  {:<8}  {:>7}  note\n", "run", "state", "epochs");
-    for r in rows {
+    for (r, id) in rows.iter().zip(&ids) {
         s.push_str(&format!(
             "{:<w$}  {:<8}  {:>7}  {}\n",
-            r.id,
+            id,
             r.state,
             format!("{}/{}", r.epochs.0, r.epochs.1),
-            r.note
+            printable(&r.note)
         ));
     }
     s.trim_end().to_string()
