@@ -48,7 +48,7 @@ pub struct SweepCommand {
 pub enum SweepStatus {
     /// Print a table of every run of the sweep in DIR: done / partial (epoch k of n) /
     /// failed (why) / missing (missing data: the directory and what is missing) / diverged /
-    /// pending.
+    /// stale (the first option that differs from the plan the sweep last ran) / pending.
     Status {
         /// The sweep's --out.
         dir: PathBuf,
@@ -89,7 +89,7 @@ pub struct SweepArgs {
     #[arg(long)]
     pub allow_missing: bool,
     /// Runs whose directory holds other options than the plan's (stale: the plan changed since
-    /// they ran) are moved to DIR/.sweep/stale/<id>-<n> and run again; without it, they are
+    /// they ran) are moved to DIR/.sweep/stale/ID-N and run again; without it, they are
     /// listed as stale and fail the sweep (exit 1). A run whose plan only asks for more epochs
     /// is not stale: it is extended.
     #[arg(long)]

@@ -6,8 +6,8 @@
 //! runs in order), `plan.toml` (the plan's text, a file or a shipped plan alike: what the Slurm
 //! tasks read), `lock` (an flock: one local sweep at a time, or any number of Slurm tasks),
 //! `runs/<id>/status.json` (why a run failed, misses its data or diverged) and
-//! `runs/<id>/train.log` (the run's messages), and for Slurm `sweep.sbatch` and
-//! `slurm/<job>_<task>.out`.
+//! `runs/<id>/train.log` (the run's messages), `stale/<id>-<n>` (stale runs moved aside by
+//! `--rerun-stale`), and for Slurm `sweep.sbatch` and `slurm/<job>_<task>.out`.
 //!
 //! **Per run.** A run's identity is its resolved options (the [`crate::config::RunConfig`]
 //! that `summary.json` stores as `config`). A run directory recording other options than the
