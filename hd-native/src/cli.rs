@@ -179,6 +179,42 @@ fn bounded_threads(n: i32) -> i32 {
     }
 }
 
+/// An error as the one line the binary prints: the message and its causes, `a: b: c` (a
+/// context such as `creating runs/.sweep` and the system's reason, `File exists (os error
+/// 17)`). A cause the text before it already states is left out, and the chain ends at the
+/// first of our own errors (they name their cause themselves, a libtorch one cut to its first
+/// line); any line break within them becomes a space.
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = match cause.downcast_ref::<tch::TchError>() {
+            Some(t) => train::torch_message(&t.to_string()),
+            None => cause.to_string(),
+        };
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+        if states_its_cause(cause) {
+            break;
+        }
+    }
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Whether `e` is one of our errors, whose message already gives its cause.
+fn states_its_cause(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.is::<train::TrainError>()
+        || e.is::<crate::plan::PlanError>()
+        || e.is::<crate::sweep::SweepError>()
+        || e.is::<crate::data::DataError>()
+        || e.is::<crate::optim::OptimError>()
+        || e.is::<crate::plot::PlotError>()
+        || e.is::<tch::TchError>()
+}
+
 /// Runs a parsed command line.
 ///
 /// # Errors
@@ -230,5 +266,36 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Plan(cmd) => crate::suite_cli::plan(cmd),
         Command::Sweep(cmd) => crate::suite_cli::sweep(*cmd),
         Command::Report(args) => crate::suite_cli::report(&args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    /// A context keeps its cause (`a: b: c`); a cause already stated, or under one of our own
+    /// errors, is not repeated.
+    #[test]
+    fn an_error_is_one_line_with_its_causes() {
+        let io = std::io::Error::new(std::io::ErrorKind::StorageFull, "No space left on device");
+        let e = anyhow::Error::new(io)
+            .context("writing out/.sweep/manifest.json.tmp1")
+            .context("run k/sgd-hd");
+        assert_eq!(
+            error_line(&e),
+            "run k/sgd-hd: writing out/.sweep/manifest.json.tmp1: No space left on device"
+        );
+        let plan = crate::plan::PlanError::Read {
+            file: "p.toml".into(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "gone"),
+        };
+        let e = anyhow::Error::new(plan).context("sweeping");
+        assert_eq!(
+            error_line(&e),
+            "sweeping: cannot read the plan p.toml: gone"
+        );
+        let e: anyhow::Result<()> = Err(anyhow::anyhow!("two\nlines")).context("ctx");
+        assert_eq!(error_line(&e.expect_err("an error")), "ctx: two lines");
     }
 }

@@ -124,6 +124,56 @@ impl RunConfig {
         self.core.hyper.map_or(0.0, |h| h.beta)
     }
 
+    /// The first setting in which the run `self` and the run `other` differ, as `summary.json`
+    /// names it (`epochs`, `core.alpha0`, `core.hyper.beta`, …), with its value in each; `None`
+    /// when they are the same run. The fields are compared in this order: model, dataset,
+    /// optimizer, the hyperparameters (`core`, leaf by leaf), epochs, batch size, seed, target
+    /// loss.
+    pub fn first_difference(&self, other: &RunConfig) -> Option<Difference> {
+        if self == other {
+            return None;
+        }
+        // Through the text `summary.json` holds, so an f32 reads as written (0.001, not
+        // 0.0010000000474974513).
+        let json = |c: &RunConfig| {
+            serde_json::to_string(c)
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .unwrap_or_default()
+        };
+        let (a, b) = (json(self), json(other));
+        // Declaration order first (the object's keys are sorted), then anything else.
+        let order = [
+            "model",
+            "dataset",
+            "optimizer",
+            "core",
+            "epochs",
+            "batch_size",
+            "seed",
+            "stop_at_loss",
+        ];
+        let keys = order.iter().map(|k| (*k).to_string()).chain(
+            a.as_object()
+                .into_iter()
+                .chain(b.as_object())
+                .flat_map(|o| o.keys().cloned()),
+        );
+        for key in keys {
+            let null = serde_json::Value::Null;
+            let (x, y) = (a.get(&key).unwrap_or(&null), b.get(&key).unwrap_or(&null));
+            if let Some(d) = leaf_difference(key, x, y) {
+                return Some(d);
+            }
+        }
+        // Equal as stored but not as values (no valid configuration has a NaN): the whole.
+        Some(Difference {
+            field: "config".into(),
+            this: a.to_string(),
+            other: b.to_string(),
+        })
+    }
+
     /// A short legend for plots: the optimizer and its rates.
     pub fn label(&self) -> String {
         let (a, b) = (short(self.core.alpha0), short(self.beta()));
@@ -138,6 +188,46 @@ impl RunConfig {
     pub fn title(&self) -> String {
         format!("{} on {}", self.model, self.dataset)
     }
+}
+
+/// A setting in which two runs differ ([`RunConfig::first_difference`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    /// Its path in `summary.json`'s `config` (`core.alpha0`).
+    pub field: String,
+    /// Its value in the first run, as JSON.
+    pub this: String,
+    /// Its value in the other, as JSON.
+    pub other: String,
+}
+
+/// The first leaf under `path` at which `a` and `b` differ (object keys in sorted order).
+fn leaf_difference(
+    path: String,
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+) -> Option<Difference> {
+    use serde_json::Value;
+    if a == b {
+        return None;
+    }
+    if let (Value::Object(x), Value::Object(y)) = (a, b) {
+        let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        return keys.into_iter().find_map(|k| {
+            let (u, v) = (
+                x.get(k).unwrap_or(&Value::Null),
+                y.get(k).unwrap_or(&Value::Null),
+            );
+            leaf_difference(format!("{path}.{k}"), u, v)
+        });
+    }
+    Some(Difference {
+        field: path,
+        this: a.to_string(),
+        other: b.to_string(),
+    })
 }
 
 /// A number as written by hand: `0.001`, but `1e-7` rather than `0.0000001`.

@@ -12,13 +12,14 @@
 //! - [`config`], [`train`]: the runner behind `hd-native train`.
 //! - [`plot`]: the figures behind `hd-native plot`.
 //! - [`plan`], [`sweep`], [`report`]: the experiment suite behind `hd-native plan`, `sweep`
-//!   and `report`.
+//!   and `report`; [`files`]: how they read files (regular files only, up to a limit).
 //! - [`bench`](mod@bench): the benchmarks behind `hd-native bench`.
 
 pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod files;
 pub mod fused;
 pub mod models;
 pub mod optim;

@@ -20,9 +20,7 @@ fn main() -> ExitCode {
     match std::panic::catch_unwind(|| hd_native::cli::run(cli)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
-            // Every error of ours already states its cause: `{e}`, not the chain, so a
-            // cause is printed once.
-            say(&e.to_string());
+            say(&hd_native::cli::error_line(&e));
             ExitCode::from(
                 e.downcast_ref::<TrainError>()
                     .map(TrainError::exit_code)

@@ -23,8 +23,11 @@
 //! that run, so one experiment can give β for its HD optimizers beside their base ones. A run's
 //! id is `experiment/optimizer` followed, when the experiment has other axes, by their values
 //! (`logreg-mnist/sgd-hd/a0=0.001,s=0`); the run's directory is that path under the sweep's
-//! output. Two runs with the same id are refused, as are unknown keys, empty axes and runs that
-//! `train` would refuse: each error names the file, the line and the problem.
+//! output. Experiment names are unique, so no run's directory lies inside another's. Two runs
+//! with the same id are refused, as are unknown keys, empty axes and runs that `train` would
+//! refuse: each error names the file, the line of the key concerned (the experiment's where a
+//! key is missing) and the problem. Values reach `train` as `--key=value`, so negative numbers
+//! (`clamp = [-0.1, 0.1]`) are values like any other.
 //!
 //! **Shipped plans.** Every `*.toml` of the crate's `plans/` directory is built into the binary
 //! under its file stem ([`shipped()`]), so `hd-native sweep smoke` needs no checkout. [`find`]
@@ -35,6 +38,7 @@
 
 use crate::cli::{Cli, Command};
 use crate::config::{BaseOptions, OptimizerKind, RunConfig};
+use crate::files;
 use clap::Parser;
 use hd_core::HyperRule;
 use serde::Deserialize;
@@ -148,6 +152,10 @@ pub const KEYS: [Key; 24] = {
         key("stop-at-loss", "stop", Float, Every),
     ]
 };
+
+/// The most runs a plan may have: a larger one is refused, with its count, before it is
+/// expanded.
+pub const MAX_RUNS: u64 = 100_000;
 
 /// `train` options that the sweep sets for every run, so a plan may not.
 const SWEEP_KEYS: [&str; 7] = [
@@ -308,20 +316,18 @@ pub struct Run {
 }
 
 impl Run {
-    /// `train`'s options for this run (without `--data-dir`, `--out` and the sweep's own).
+    /// `train`'s options for this run (without `--data-dir`, `--out` and the sweep's own),
+    /// each value joined to its option (`--clamp=-1e-1,1e-1`), so that a value starting with
+    /// `-` is never read as an option.
     pub fn train_args(&self) -> Vec<String> {
-        let mut args = Vec::new();
-        for (key, value) in &self.options {
-            match value {
-                Value::Bool(false) => {}
-                Value::Bool(true) => args.push(format!("--{key}")),
-                v => {
-                    args.push(format!("--{key}"));
-                    args.push(v.arg());
-                }
-            }
-        }
-        args
+        self.options
+            .iter()
+            .filter_map(|(key, value)| match value {
+                Value::Bool(false) => None,
+                Value::Bool(true) => Some(format!("--{key}")),
+                v => Some(format!("--{key}={}", v.arg())),
+            })
+            .collect()
     }
 
     /// The run's directory under a sweep's output `dir`.
@@ -409,15 +415,19 @@ fn is_axis(key: Key, v: &toml::Value) -> bool {
 /// Reads and expands the plan in `file`.
 ///
 /// # Errors
-/// [`PlanError::Read`] naming the file and the cause when it cannot be read; otherwise
+/// [`PlanError::Read`] naming the file and the cause when it cannot be read (it is no regular
+/// file, or larger than [`files::PLAN_LIMIT`]); otherwise
 /// [`PlanError::Invalid`] naming the file, the line and the problem: TOML syntax, an unknown or
-/// sweep-set key, a value of the wrong type, an empty axis, a run `train` would refuse, or two
-/// runs with the same id.
+/// sweep-set key, a value of the wrong type, an empty axis, a run `train` would refuse, two
+/// runs with the same id, or more than [`MAX_RUNS`] runs.
 pub fn load(file: &Path) -> Result<Plan, PlanError> {
-    let text = std::fs::read_to_string(file).map_err(|source| PlanError::Read {
-        file: file.to_path_buf(),
-        source,
-    })?;
+    let text =
+        files::read_text(file, files::PLAN_LIMIT, files::Links::Follow).map_err(|source| {
+            PlanError::Read {
+                file: file.to_path_buf(),
+                source,
+            }
+        })?;
     expand(Source::File(file.to_path_buf()), text)
 }
 
@@ -469,13 +479,18 @@ fn expand(source: Source, text: String) -> Result<Plan, PlanError> {
     if raw.experiment.is_empty() {
         return Err(err(0, "the plan has no [[experiment]]".into()));
     }
+    count_runs(&raw, &err)?;
     let mut runs: Vec<Run> = Vec::new();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    // Each experiment's name and where it is named: names are unique, so no run id is nested in
+    // another's directory (ids are `name/optimizer[/axes]`, and one experiment's runs of one
+    // optimizer all have the same axes).
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
     for exp in &raw.experiment {
         let exp_at = exp.span().start;
         let table = exp.get_ref();
         let mut name = None;
-        // Per key (in KEYS order): its values, whether it is an axis, and where it is.
+        // Per key (in KEYS order): its values, whether it is an axis, and where the key is.
         let mut axes: Vec<(Key, Vec<Value>, bool, usize)> = Vec::new();
         for (key, value) in table {
             let at = key.span().start;
@@ -488,6 +503,16 @@ fn expand(source: Source, text: String) -> Result<Plan, PlanError> {
                                 .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
                             && !s.starts_with('.') =>
                     {
+                        if let Some(&first) = names.get(s) {
+                            return Err(err(
+                                at,
+                                format!(
+                                    "a second experiment named `{s}` (the first is named on line {}); experiment names must be unique",
+                                    line_of(&text, first)
+                                ),
+                            ));
+                        }
+                        names.insert(s.clone(), at);
                         name = Some(s.clone());
                     }
                     _ => {
@@ -530,7 +555,7 @@ fn expand(source: Source, text: String) -> Result<Plan, PlanError> {
             } else {
                 (vec![typed(key, v).map_err(|w| err(v_at, w))?], false)
             };
-            axes.push((key, values, axis, v_at));
+            axes.push((key, values, axis, at));
         }
         let name = name.ok_or_else(|| err(exp_at, "an [[experiment]] has no `name`".into()))?;
         axes.sort_by_key(|(k, ..)| KEYS.iter().position(|known| known == k));
@@ -592,7 +617,14 @@ fn expand(source: Source, text: String) -> Result<Plan, PlanError> {
                 options,
                 config: placeholder_config(),
             };
-            run.config = resolve(&run).map_err(|w| err(exp_at, format!("run {}: {w}", run.id)))?;
+            run.config = resolve(&run).map_err(|w| {
+                // The key the run is refused for: the first without which train accepts it
+                // (none when a key is missing: then the experiment).
+                let at = culprit(&run)
+                    .and_then(|k| axes.iter().find(|a| a.0.name == k))
+                    .map_or(exp_at, |a| a.3);
+                err(at, format!("run {}: {w}", run.id))
+            })?;
             if let Some(&other) = seen.get(&run.id) {
                 return Err(err(
                     exp_at,
@@ -606,11 +638,63 @@ fn expand(source: Source, text: String) -> Result<Plan, PlanError> {
             runs.push(run);
         }
     }
+    // Never reached while names are unique; kept so that no id can become another's directory.
+    let mut ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+    ids.sort_unstable();
+    if let Some(w) = ids.windows(2).find(|w| {
+        w[1].strip_prefix(w[0])
+            .is_some_and(|rest| rest.starts_with('/'))
+    }) {
+        return Err(err(
+            0,
+            format!("run {} would lie inside run {}'s directory", w[1], w[0]),
+        ));
+    }
     Ok(Plan {
         source,
         text,
         description: raw.description.into_inner(),
         runs,
+    })
+}
+
+/// Refuses a plan of more than [`MAX_RUNS`] runs, counting them as the product of each
+/// experiment's axis lengths, before anything is expanded.
+fn count_runs(raw: &RawPlan, err: &dyn Fn(usize, String) -> PlanError) -> Result<(), PlanError> {
+    let mut total: u64 = 0;
+    let mut first_over = None;
+    for exp in &raw.experiment {
+        let runs = exp
+            .get_ref()
+            .iter()
+            .filter_map(|(k, v)| {
+                let key = KEYS.iter().find(|known| known.name == k.get_ref())?;
+                let v = v.get_ref();
+                is_axis(*key, v).then(|| v.as_array().map_or(1, Vec::len) as u64)
+            })
+            .fold(1u64, u64::saturating_mul);
+        total = total.saturating_add(runs);
+        if total > MAX_RUNS && first_over.is_none() {
+            first_over = Some(exp.span().start);
+        }
+    }
+    match first_over {
+        Some(at) => Err(err(
+            at,
+            format!(
+                "the plan has {total} runs, more than the {MAX_RUNS} a plan may have; split it"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The first option of a refused run (in [`KEYS`] order) without which `train` accepts it.
+fn culprit(run: &Run) -> Option<&'static str> {
+    run.options.iter().enumerate().find_map(|(i, (key, _))| {
+        let mut without = run.clone();
+        without.options.remove(i);
+        resolve(&without).is_ok().then_some(*key)
     })
 }
 

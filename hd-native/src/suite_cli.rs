@@ -2,8 +2,8 @@
 //! status`) and `report`.
 //!
 //! A plan argument is a file or the name of a plan shipped in the binary ([`crate::plan::find`]
-//! says which). A sweep's exit status: 0 every run done or diverged; 1 a run failed (or the
-//! sweep could not run); 4 runs missing their data, unless `--allow-missing`; 130/143 stopped
+//! says which). A sweep's exit status: 0 every run done or diverged; 1 a run failed or is
+//! stale (or the sweep could not run); 4 runs missing their data, unless `--allow-missing`; 130/143 stopped
 //! by SIGINT/SIGTERM ([`sweep::SweepError`]).
 
 use crate::plan;
@@ -48,7 +48,7 @@ pub struct SweepCommand {
 pub enum SweepStatus {
     /// Print a table of every run of the sweep in DIR: done / partial (epoch k of n) /
     /// failed (why) / missing (missing data: the directory and what is missing) / diverged /
-    /// pending.
+    /// stale (the first option that differs from the plan the sweep last ran) / pending.
     Status {
         /// The sweep's --out.
         dir: PathBuf,
@@ -65,7 +65,7 @@ pub struct SweepArgs {
     /// (`DIR/.sweep`).
     #[arg(long)]
     pub out: PathBuf,
-    /// Runs at once.
+    /// Runs at once (at most the machine's logical CPUs: a larger N is lowered, with a note).
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
     /// Devices, comma-separated, given to the jobs in turn: `cpu`, `cuda`, `cuda:0,cuda:1`, or
@@ -88,6 +88,12 @@ pub struct SweepArgs {
     /// runs have no data (their tasks fail).
     #[arg(long)]
     pub allow_missing: bool,
+    /// Runs whose directory holds other options than the plan's (stale: the plan changed since
+    /// they ran) are moved to DIR/.sweep/stale/ID-N and run again; without it, they are
+    /// listed as stale and fail the sweep (exit 1). A run whose plan only asks for more epochs
+    /// is not stale: it is extended.
+    #[arg(long)]
+    pub rerun_stale: bool,
     /// Only these experiments of the plan (repeatable; a local sweep only).
     #[arg(long, value_name = "EXPERIMENT", conflicts_with_all = ["slurm", "task"])]
     pub only: Vec<String>,
@@ -194,12 +200,13 @@ pub fn sweep(cmd: SweepCommand) -> Result<()> {
     if a.jobs == 0 {
         bail!("--jobs must be at least 1");
     }
+    let jobs = bounded_jobs(a.jobs);
     let plan = sweep::load(&a.plan)?.restrict_to(&a.only)?;
     let res = Resources {
         data_root: a.data_root.clone(),
         data: a.data.clone(),
         devices: a.devices.clone(),
-        jobs: a.jobs,
+        jobs,
         threads: a.threads,
     };
     if a.slurm {
@@ -241,13 +248,17 @@ pub fn sweep(cmd: SweepCommand) -> Result<()> {
     let stop = Stop::install()?;
     let signal = || stop.requested().then(|| stop.exit_code());
     if let Some(i) = a.task {
-        let outcome = sweep::task(&plan, &a.out, i, &res, &stop)?;
+        let outcome = sweep::task(&plan, &a.out, i, &res, &stop, a.rerun_stale)?;
         let id = plan.run(i).map_or("", |r| r.id.as_str());
         return match outcome {
             Outcome::Done | Outcome::Diverged(_) => Ok(()),
             Outcome::Failed(why) => {
                 Err(SweepError::Failed(format!("task {i} ({id}) failed: {why}")).into())
             }
+            Outcome::Stale(why) => Err(SweepError::Stale(format!(
+                "task {i} ({id}) is stale ({why}); --rerun-stale moves it aside and runs it again"
+            ))
+            .into()),
             Outcome::MissingData(_) if a.allow_missing => Ok(()),
             Outcome::MissingData(why) => {
                 let hint = plan
@@ -266,10 +277,22 @@ pub fn sweep(cmd: SweepCommand) -> Result<()> {
             .into()),
         };
     }
-    let report: Report = sweep::sweep(&plan, &a.out, &res, &stop)?;
+    let report: Report = sweep::sweep(&plan, &a.out, &res, &stop, a.rerun_stale)?;
     let line = report.finish(&res, a.allow_missing, signal())?;
     println!("sweep: {line}");
     Ok(())
+}
+
+/// `--jobs n`, at most the machine's logical CPUs (each run needs one; more only adds
+/// contention), with a note when it is lowered.
+fn bounded_jobs(n: usize) -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    if n > cpus {
+        eprintln!("hd-native: note: --jobs {n} exceeds the {cpus} logical CPUs; using {cpus}");
+        cpus
+    } else {
+        n
+    }
 }
 
 /// Runs `report …`.

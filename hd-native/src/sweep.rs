@@ -6,19 +6,26 @@
 //! runs in order), `plan.toml` (the plan's text, a file or a shipped plan alike: what the Slurm
 //! tasks read), `lock` (an flock: one local sweep at a time, or any number of Slurm tasks),
 //! `runs/<id>/status.json` (why a run failed, misses its data or diverged) and
-//! `runs/<id>/train.log` (the run's messages), and for Slurm `sweep.sbatch` and
-//! `slurm/<job>_<task>.out`.
+//! `runs/<id>/train.log` (the run's messages), `stale/<id>-<n>` (stale runs moved aside by
+//! `--rerun-stale`), and for Slurm `sweep.sbatch` and `slurm/<job>_<task>.out`.
 //!
-//! **Per run.** A finished or diverged run is left as it is; a run whose dataset files are not
-//! all there ([`missing_data`]) is not started and is *missing data*; a run with a checkpoint is
-//! continued with `train --resume`; any other is started (`train` starts over a directory
-//! that completed no epoch). So a sweep stopped at any moment, SIGKILL included, and started
-//! again ends with the files of a sweep never stopped. `train`'s exit status decides the
-//! outcome: 0 done, 3 diverged (a result), 4 data missing, 130/143 or a signal interrupted,
-//! anything else failed (its last message is kept as the reason).
+//! **Per run.** A run's identity is its resolved options (the [`crate::config::RunConfig`]
+//! that `summary.json` stores as `config`). A run directory recording other options than the
+//! plan's is *stale* ([`Fit`]): it is left alone and fails the sweep, unless the sweep is told to
+//! rerun stale runs, which moves the directory to `OUT/.sweep/stale/<id>-<n>` first; the same
+//! run asked for more epochs is extended (`train --resume`). Otherwise a finished or diverged
+//! run is left as it is; a run whose dataset files are not all there ([`missing_data`]) is not
+//! started and is *missing data*; a run with a checkpoint is continued with `train --resume`;
+//! any other is started (`train` starts over a directory that completed no epoch). So a
+//! sweep stopped at any moment, SIGKILL included, and started again ends with the files of a
+//! sweep never stopped. `train`'s exit status decides the outcome: 0 done, 3 diverged (a
+//! result), 4 data missing, 130/143 or a signal the sweep passed on interrupted, anything else
+//! failed (its last message is kept as the reason). A `train` killed by a signal the sweep did
+//! not pass on (the OOM killer's SIGKILL) failed: "killed by signal 9 (resumable)", and the next
+//! sweep resumes it.
 //!
 //! **Exit status** ([`Report::finish`], [`SweepError::exit_code`]): 0 when every run is done or
-//! diverged; 1 when a run failed; 4 (`train`'s status for missing dataset files) when runs miss
+//! diverged; 1 when a run failed or is stale; 4 (`train`'s status for missing dataset files) when runs miss
 //! their data and none failed, unless the sweep allows it (`--allow-missing`); 130/143 when
 //! stopped by SIGINT/SIGTERM.
 //!
@@ -54,13 +61,14 @@ mod child;
 mod slurm;
 mod state;
 
-use child::{lock_sweep, run_one};
+use child::{lock_sweep, run_one, Ran};
 use state::write_atomic;
 
 pub use child::Stop;
 pub use slurm::{submit, write_slurm, Slurm};
 pub use state::{
-    run_state, status, status_table, Manifest, ManifestRun, Outcome, RunState, StatusRow,
+    fit, inspect, run_state, status, status_table, Fit, Manifest, ManifestRun, Outcome, RunState,
+    StatusRow, Stored,
 };
 
 /// How a sweep finds datasets and spreads runs over the machine.
@@ -184,16 +192,17 @@ pub fn fetch_hint(datasets: &[DatasetKind], res: &Resources) -> String {
 fn describe(run: &Run, out: &Path, outcome: &Outcome, seconds: Option<f64>) -> String {
     match outcome {
         Outcome::Done => {
-            let s: Option<serde_json::Value> =
-                std::fs::read_to_string(run.dir(out).join("summary.json"))
-                    .ok()
-                    .and_then(|t| serde_json::from_str(&t).ok());
-            let acc = s
-                .as_ref()
-                .and_then(|s| s["last"]["test_accuracy"].as_f64())
-                .map_or_else(String::new, |a| {
-                    format!(", test accuracy {:.2}%", 100.0 * a)
-                });
+            let path = run.dir(out).join("summary.json");
+            let s: Option<crate::train::Summary> = crate::files::read_text(
+                &path,
+                crate::files::STATE_LIMIT,
+                crate::files::Links::Refuse,
+            )
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+            let acc = s.map_or_else(String::new, |s| {
+                format!(", test accuracy {:.2}%", 100.0 * s.last.test_accuracy)
+            });
             match seconds {
                 Some(t) => format!("done      {} ({t:.1} s{acc})", run.id),
                 None => format!("done      {} (already{acc})", run.id),
@@ -203,6 +212,11 @@ fn describe(run: &Run, out: &Path, outcome: &Outcome, seconds: Option<f64>) -> S
         Outcome::MissingData(why) => format!("MISSING   {}: missing data ({why})", run.id),
         Outcome::Failed(why) => format!("FAILED    {} ({why})", run.id),
         Outcome::Interrupted => format!("stopped   {} (resumable)", run.id),
+        Outcome::Stale(why) => format!(
+            "STALE     {} ({why}; --rerun-stale moves it to {} and runs it again)",
+            run.id,
+            out.join(STATE_DIR).join("stale").display()
+        ),
     }
 }
 
@@ -214,6 +228,10 @@ pub enum SweepError {
     /// Some run failed (exit 1).
     #[error("{0}")]
     Failed(String),
+    /// Some run directory holds a run with other options than the plan's, and the sweep was
+    /// not told to rerun it (exit 1).
+    #[error("{0}")]
+    Stale(String),
     /// Some run has no data and the sweep was not told to allow it (exit 4, `train`'s status
     /// for missing dataset files).
     #[error("{0}")]
@@ -229,10 +247,10 @@ pub enum SweepError {
 }
 
 impl SweepError {
-    /// The exit status: 1 failed, 4 missing data, 130/143 stopped.
+    /// The exit status: 1 failed or stale, 4 missing data, 130/143 stopped.
     pub fn exit_code(&self) -> u8 {
         match self {
-            SweepError::Failed(_) => 1,
+            SweepError::Failed(_) | SweepError::Stale(_) => 1,
             SweepError::MissingData(_) => u8::try_from(EXIT_NO_DATA).unwrap_or(1),
             SweepError::Stopped { code, .. } => *code,
         }
@@ -260,6 +278,8 @@ pub struct Report {
     pub failed: Vec<(String, String)>,
     /// Runs stopped by a signal.
     pub interrupted: usize,
+    /// Runs whose directory holds other options than the plan's, with the first that differs.
+    pub stale: Vec<(String, String)>,
 }
 
 impl Report {
@@ -272,6 +292,7 @@ impl Report {
             Outcome::MissingData(w) => self.missing.push((id, run.config.dataset, w.clone())),
             Outcome::Failed(w) => self.failed.push((id, w.clone())),
             Outcome::Interrupted => self.interrupted += 1,
+            Outcome::Stale(w) => self.stale.push((id, w.clone())),
         }
     }
 
@@ -284,12 +305,28 @@ impl Report {
             self.missing.len(),
             self.failed.len()
         );
+        if !self.stale.is_empty() {
+            s.push_str(&format!(", {} stale", self.stale.len()));
+        }
         if self.interrupted > 0 {
             s.push_str(&format!(", {} stopped (resumable)", self.interrupted));
         }
+        let ids = |runs: &[(String, String)]| {
+            runs.iter()
+                .map(|(id, ..)| id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         if !self.failed.is_empty() {
-            let ids: Vec<&str> = self.failed.iter().map(|(id, ..)| id.as_str()).collect();
-            s.push_str(&format!(": failed {}", ids.join(", ")));
+            s.push_str(&format!(": failed {}", ids(&self.failed)));
+        }
+        if !self.stale.is_empty() {
+            let (first, why) = &self.stale[0];
+            s.push_str(&format!(
+                "{} stale {} ({first}: {why})",
+                if self.failed.is_empty() { ":" } else { ";" },
+                ids(&self.stale)
+            ));
         }
         if !self.missing.is_empty() {
             let datasets: Vec<DatasetKind> = self.missing.iter().map(|(_, d, _)| *d).collect();
@@ -300,7 +337,7 @@ impl Report {
 
     /// The sweep's verdict: its summary line when it succeeded (every run done or diverged, or
     /// missing its data with `allow_missing`), else the [`SweepError`] that says why, in order:
-    /// stopped by `signal` (130/143), a run failed, runs missing data.
+    /// stopped by `signal` (130/143), a run failed, a run stale, runs missing data.
     ///
     /// # Errors
     /// As above.
@@ -317,8 +354,15 @@ impl Report {
                 code,
             ));
         }
-        if !self.failed.is_empty() {
+        // Runs stop only on a signal the sweep passed on; stopped without one, they did not
+        // finish and the sweep must not pass.
+        if !self.failed.is_empty() || self.interrupted > 0 {
             return Err(SweepError::Failed(line));
+        }
+        if !self.stale.is_empty() {
+            return Err(SweepError::Stale(format!(
+                "{line}; --rerun-stale moves them to .sweep/stale and runs them again"
+            )));
         }
         if !self.missing.is_empty() && !allow_missing {
             return Err(SweepError::MissingData(format!(
@@ -331,18 +375,27 @@ impl Report {
 
 /// Prepares `out` for `plan`: creates it, records the manifest and the plan's text.
 fn prepare(plan: &Plan, out: &Path) -> Result<()> {
-    std::fs::create_dir_all(out.join(STATE_DIR)).with_context(|| out.display().to_string())?;
+    let state = out.join(STATE_DIR);
+    std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
     write_atomic(&out.join(STATE_DIR).join(PLAN_COPY), plan.text.as_bytes())?;
     Manifest::of(plan).write(out)
 }
 
-/// Runs every run of `plan` under `out`, `res.jobs` at a time; returns the outcomes.
+/// Runs every run of `plan` under `out`, `res.jobs` at a time; returns the outcomes. A stale
+/// run (its directory holds other options than the plan's) is left alone and reported, or,
+/// with `rerun_stale`, moved to `OUT/.sweep/stale/<id>-<n>` and run again.
 ///
 /// # Errors
 /// The sweep's state cannot be written, another sweep holds `out`, or `train` cannot be
 /// started. A run that fails is an outcome, not an error.
-pub fn sweep(plan: &Plan, out: &Path, res: &Resources, stop: &Stop) -> Result<Report> {
-    std::fs::create_dir_all(out).with_context(|| out.display().to_string())?;
+pub fn sweep(
+    plan: &Plan,
+    out: &Path,
+    res: &Resources,
+    stop: &Stop,
+    rerun_stale: bool,
+) -> Result<Report> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let _lock = lock_sweep(out, true)?;
     prepare(plan, out)?;
     let exe = std::env::current_exe().context("finding the hd-native binary")?;
@@ -380,11 +433,13 @@ pub fn sweep(plan: &Plan, out: &Path, res: &Resources, stop: &Stop) -> Result<Re
                     return;
                 };
                 let started = Instant::now();
-                let before = run_state(&run.dir(out)) == RunState::Finished;
-                match run_one(exe, run, out, res, &device, stop) {
-                    Ok(o) => {
+                match run_one(exe, run, out, res, &device, stop, rerun_stale) {
+                    Ok(Ran {
+                        outcome: o,
+                        trained,
+                    }) => {
                         if o != Outcome::Interrupted || !stop.requested() {
-                            let t = (!before).then(|| started.elapsed().as_secs_f64());
+                            let t = trained.then(|| started.elapsed().as_secs_f64());
                             say(describe(run, out, &o, t));
                         }
                         if let Ok(mut r) = report.lock() {
@@ -422,6 +477,7 @@ pub fn task(
     index: usize,
     res: &Resources,
     stop: &Stop,
+    rerun_stale: bool,
 ) -> Result<Outcome> {
     let run = plan.run(index).ok_or_else(|| {
         anyhow!(
@@ -429,7 +485,7 @@ pub fn task(
             plan.runs.len().saturating_sub(1)
         )
     })?;
-    std::fs::create_dir_all(out).with_context(|| out.display().to_string())?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let _lock = lock_sweep(out, false)?;
     match Manifest::read(out) {
         Ok(m) => {
@@ -438,7 +494,7 @@ pub fn task(
                     "{} changed since the sweep in {} was set up: task {index} is {} there; write the Slurm script again",
                     plan.source,
                     out.display(),
-                    m.runs.get(index).map_or("missing", |r| r.id.as_str())
+                    m.runs.get(index).map_or("missing".into(), |r| state::printable(&r.id))
                 );
             }
         }
@@ -451,9 +507,8 @@ pub fn task(
         .cloned()
         .unwrap_or_else(|| "auto".into());
     let started = Instant::now();
-    let before = run_state(&run.dir(out)) == RunState::Finished;
-    let outcome = run_one(&exe, run, out, res, &device, stop)?;
-    let t = (!before).then(|| started.elapsed().as_secs_f64());
+    let Ran { outcome, trained } = run_one(&exe, run, out, res, &device, stop, rerun_stale)?;
+    let t = trained.then(|| started.elapsed().as_secs_f64());
     println!("{}", describe(run, out, &outcome, t));
     Ok(outcome)
 }

@@ -47,16 +47,11 @@ fn shipped_plans_expand_to_the_papers_runs() {
     assert_eq!(
         r.train_args(),
         [
-            "--preset",
-            "paper",
-            "--model",
-            "logreg",
-            "--dataset",
-            "fashion-mnist",
-            "--optimizer",
-            "sgd-hd",
-            "--epochs",
-            "4"
+            "--preset=paper",
+            "--model=logreg",
+            "--dataset=fashion-mnist",
+            "--optimizer=sgd-hd",
+            "--epochs=4"
         ]
     );
     // What train resolves for it: DESIGN §2's paper settings, 4 epochs.
@@ -215,23 +210,29 @@ fn wrong_values_and_runs_train_refuses_are_refused() {
     assert_eq!(e, "p.toml:7: `epochs` takes an integer, not \"ten\"");
     let e = refused(&format!("{HEAD}optimizer = \"sgd-xx\"\n"));
     assert!(e.starts_with("p.toml:6:"), "{e}");
-    // Parsed by train's own command line: zero epochs is refused as train refuses it.
+    // Parsed by train's own command line: zero epochs is refused as train refuses it, at the
+    // key's line.
     let e = refused(&format!("{HEAD}optimizer = \"sgd\"\nepochs = 0\n"));
-    assert_eq!(e, "p.toml:2: run x/sgd: --epochs must be at least 1");
+    assert_eq!(e, "p.toml:7: run x/sgd: --epochs must be at least 1");
+    let e = refused(&format!(
+        "{HEAD}optimizer = \"sgd-hd\"\nseed = [0, 1]\n\nclamp = [0.5, 0.1]\nepochs = 2\n"
+    ));
+    assert!(e.starts_with("p.toml:9: run x/sgd-hd/s=0: "), "{e}");
     let e = refused(&format!("{HEAD}\n"));
     assert_eq!(e, "p.toml:2: experiment `x` has no `optimizer`");
 }
 
 #[test]
 fn two_runs_sharing_a_directory_are_refused() {
-    // Two experiments of the same name.
+    // Two experiments of the same name, even with different runs (`x/sgd/s=0` would lie in
+    // `x/sgd`).
     let e = refused(&format!(
-        "{HEAD}optimizer = \"sgd\"\n{}optimizer = \"sgd\"\n",
+        "{HEAD}optimizer = \"sgd\"\n{}optimizer = \"sgd\"\nseed = [0, 1]\n",
         EXP
     ));
     assert_eq!(
         e,
-        "p.toml:7: runs 0 and 1 would share the directory x/sgd (give them different names or axes)"
+        "p.toml:8: a second experiment named `x` (the first is named on line 3); experiment names must be unique"
     );
     // A β axis means nothing to SGD: its runs would all be the same run.
     let e = refused(&format!(
@@ -246,6 +247,28 @@ fn two_runs_sharing_a_directory_are_refused() {
         "{HEAD}optimizer = \"sgd\"\nalpha0 = [0.001, 1e-3]\n"
     ));
     assert!(e.contains("x/sgd/a0=1e-3"), "{e}");
+}
+
+/// Negative numbers, and every value train takes, reach it as values (`--clamp=-1e-1,1e-1`),
+/// not as options.
+#[test]
+fn negative_numbers_are_values() {
+    let p = parse(&format!(
+        "{HEAD}optimizer = \"sgd-hd\"\nclamp = [-0.1, 0.1]\nweight-decay = -0.0\n"
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let r = &p.runs[0];
+    assert!(
+        r.train_args().contains(&"--clamp=-1e-1,1e-1".to_string()),
+        "{:?}",
+        r.train_args()
+    );
+    let hyper = r.config.core.hyper.expect("HD");
+    assert_eq!(hyper.clamp, Some((-0.1, 0.1)));
+    // A negative value train refuses is refused as train refuses it, not as an unknown option.
+    let e = refused(&format!("{HEAD}optimizer = \"sgd\"\nbatch-size = -1\n"));
+    assert!(e.starts_with("p.toml:7: run x/sgd: "), "{e}");
+    assert!(!e.contains("unexpected argument"), "{e}");
 }
 
 #[test]
@@ -308,7 +331,7 @@ fn plan_show_prints_the_runs_and_refuses_a_bad_plan_in_one_line() {
     assert!(out.contains("(4 runs)"), "{out}");
     assert!(
         out.contains(
-            "   1  logreg-fashion/sgd-hd\n      train --preset paper --model logreg --dataset fashion-mnist --optimizer sgd-hd --epochs 4  (4 epochs)\n      -> sweeps/s/logreg-fashion/sgd-hd\n"
+            "   1  logreg-fashion/sgd-hd\n      train --preset=paper --model=logreg --dataset=fashion-mnist --optimizer=sgd-hd --epochs=4  (4 epochs)\n      -> sweeps/s/logreg-fashion/sgd-hd\n"
         ),
         "{out}"
     );
@@ -469,4 +492,70 @@ fn plan_list_names_every_shipped_plan_with_its_runs_and_description() {
         );
         assert!(line.ends_with(&p.description), "{line}");
     }
+}
+
+/// A plan's run count is known before it is expanded: three 1000-value axes (10⁹ runs) are
+/// refused at once with the count, not materialised.
+#[test]
+fn a_plan_over_the_run_limit_is_refused_before_it_is_expanded() {
+    let values = |f: &dyn Fn(usize) -> String| (0..1000).map(f).collect::<Vec<_>>().join(", ");
+    let text = format!(
+        "{HEAD}optimizer = \"sgd\"\nseed = [{}]\nalpha0 = [{}]\nbatch-size = [{}]\n",
+        values(&|i| i.to_string()),
+        values(&|i| format!("{}e-6", i + 1)),
+        values(&|i| (i + 1).to_string()),
+    );
+    let started = std::time::Instant::now();
+    let e = refused(&text);
+    assert_eq!(
+        e,
+        "p.toml:2: the plan has 1000000000 runs, more than the 100000 a plan may have; split it"
+    );
+    assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
+}
+
+/// Only a regular file of at most 1 MiB is read as a plan: not a device that never ends, not a
+/// FIFO that blocks, not a huge file.
+#[test]
+fn a_plan_is_a_regular_file_of_bounded_size() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    assert_eq!(
+        one_error(&plan_cmd(dir, &["show", "/dev/zero"])),
+        "hd-native: error: cannot read the plan /dev/zero: a character device, not a regular file"
+    );
+    let fifo = dir.join("fifo.toml");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo")
+        .success());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hd-native"))
+        .current_dir(dir)
+        .args(["plan", "show", "fifo.toml"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("plan show of a FIFO blocked");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().expect("output");
+    assert_eq!(
+        one_error(&o),
+        "hd-native: error: cannot read the plan fifo.toml: a FIFO, not a regular file"
+    );
+    let big = format!(
+        "{HEAD}optimizer = \"sgd\"\n{}",
+        "# padding\n".repeat(110_000)
+    );
+    std::fs::write(dir.join("big.toml"), big).expect("write");
+    assert_eq!(
+        one_error(&plan_cmd(dir, &["show", "big.toml"])),
+        "hd-native: error: cannot read the plan big.toml: larger than the 1 MiB limit"
+    );
 }

@@ -574,3 +574,214 @@ fn divergence_is_a_result_and_missing_files_are_missing_data() {
         "{fine}"
     );
 }
+
+/// LogReg on MNIST, one SGD run of `epochs` epochs at `alpha0`.
+fn one_run(epochs: u32, alpha0: &str) -> String {
+    format!(
+        "description = \"one run\"\n[[experiment]]\nname = \"x\"\nmodel = \"logreg\"\n\
+         dataset = \"mnist\"\nbatch-size = 64\noptimizer = \"sgd\"\nepochs = {epochs}\nalpha0 = {alpha0}\n"
+    )
+}
+
+/// A run's identity is its options: a plan that asks for more epochs extends the finished run;
+/// one that changes anything else makes it stale (named in the sweep's line and `sweep status`,
+/// exit 1, the run untouched) until `--rerun-stale` moves it aside and runs it again.
+#[test]
+fn a_changed_plan_extends_or_reports_stale_runs_never_done() {
+    let d = Dirs::mnist(300, 50, false);
+    let data = format!("mnist={}", d.data().display());
+    let out = d.run("out");
+    let args = ["--data", &data];
+    let plan = write_plan(d.out(), &one_run(1, "0.001"));
+    succeeds(sweep_cmd(&plan, &out, &args));
+    assert_eq!(summary_json(&out.join("x/sgd"))["epochs_completed"], 1);
+
+    // More epochs: extended, not "done (already)".
+    write_plan(d.out(), &one_run(2, "0.001"));
+    let o = succeeds(sweep_cmd(&plan, &out, &args));
+    let stdout = text(&o.stdout);
+    assert!(
+        stdout.contains("done      x/sgd (") && !stdout.contains("already"),
+        "{stdout}"
+    );
+    let s = summary_json(&out.join("x/sgd"));
+    assert_eq!(
+        (s["epochs_completed"].as_u64(), s["finished"].as_bool()),
+        (Some(2), Some(true))
+    );
+
+    // Another α0: stale, the run left as it was, the sweep failing.
+    write_plan(d.out(), &one_run(2, "0.01"));
+    let log = std::fs::read(out.join("x/sgd/log.csv")).expect("log");
+    let o = run(sweep_cmd(&plan, &out, &args));
+    let (stdout, err) = (text(&o.stdout), text(&o.stderr));
+    assert_eq!(o.status.code(), Some(1), "{stdout}{err}");
+    assert!(
+        stdout.contains(
+            "STALE     x/sgd (run with core.alpha0 = 0.001, the plan has 0.01; --rerun-stale"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("0 done, 0 diverged, 0 missing data, 0 failed, 1 stale: stale x/sgd (x/sgd: run with core.alpha0 = 0.001"), "{err}");
+    assert_eq!(std::fs::read(out.join("x/sgd/log.csv")).expect("log"), log);
+    let table = status(&out);
+    assert_eq!(state_of(&table, "x/sgd"), "stale", "{table}");
+    assert!(table.contains("core.alpha0"), "{table}");
+
+    // --rerun-stale: the old run kept under .sweep/stale, the new one done.
+    let o = succeeds(sweep_cmd(
+        &plan,
+        &out,
+        &[&args[..], &["--rerun-stale"]].concat(),
+    ));
+    assert!(
+        text(&o.stdout).contains("sweep: 1 done"),
+        "{}",
+        text(&o.stdout)
+    );
+    let kept = out.join(".sweep/stale/x/sgd-1");
+    assert_eq!(std::fs::read(kept.join("log.csv")).expect("kept log"), log);
+    assert!(kept.join("train.log").is_file());
+    let s = summary_json(&out.join("x/sgd"));
+    assert_eq!(
+        s["config"]["core"]["alpha0"]
+            .as_f64()
+            .map(|a| (a * 1e6).round()),
+        Some(1e4)
+    );
+    assert_eq!(state_of(&status(&out), "x/sgd"), "done");
+}
+
+/// A `train` killed by a signal the sweep did not send (the OOM killer's SIGKILL) fails the
+/// sweep, and `sweep status` says so; the next sweep resumes it.
+#[test]
+fn a_train_killed_behind_the_sweeps_back_fails_it_and_resumes_later() {
+    let d = Dirs::mnist(3000, 100, false);
+    let data = format!("mnist={}", d.data().display());
+    let plan = write_plan(
+        d.out(),
+        &one_run(4, "0.001").replace("batch-size = 64", "batch-size = 16"),
+    );
+    let out = d.run("out");
+    let args = ["--data", &data];
+    let mut sweep = sweep_cmd(&plan, &out, &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let run_dir = out.join("x/sgd");
+    wait_for_epoch(&mut sweep, &[&run_dir], 1);
+    // The `train` process, as its run lock names it: `pid N on HOST`.
+    let holder = std::fs::read_to_string(run_dir.join(".lock")).expect("lock");
+    let pid = holder.split_whitespace().nth(1).expect("a pid");
+    let k = Command::new("kill")
+        .args(["-KILL", pid])
+        .status()
+        .expect("kill");
+    assert!(k.success());
+    let o = sweep.wait_with_output().expect("wait");
+    let (stdout, err) = (text(&o.stdout), text(&o.stderr));
+    assert_eq!(o.status.code(), Some(1), "{stdout}{err}");
+    assert!(
+        stdout.contains("FAILED    x/sgd (killed by signal 9 (resumable))"),
+        "{stdout}"
+    );
+    assert!(err.contains("1 failed: failed x/sgd"), "{err}");
+    let table = status(&out);
+    assert_eq!(state_of(&table, "x/sgd"), "failed", "{table}");
+    assert!(table.contains("killed by signal 9 (resumable)"), "{table}");
+
+    let o = succeeds(sweep_cmd(&plan, &out, &args));
+    assert!(
+        text(&o.stdout).contains("sweep: 1 done"),
+        "{}",
+        text(&o.stdout)
+    );
+    assert_eq!(state_of(&status(&out), "x/sgd"), "done");
+}
+
+/// `--jobs` is capped at the logical CPUs, with a note, as `--threads` is: a huge count
+/// spawns no more workers than that.
+#[test]
+fn jobs_are_capped_at_the_logical_cpus() {
+    let tmp = tempdir();
+    let plan = write_plan(tmp.path(), TWO_DATASETS);
+    let out = tmp.path().join("out");
+    let root = tmp.path().join("no-data");
+    let o = run(sweep_cmd(
+        &plan,
+        &out,
+        &["--jobs", "18446744073709551615", "--data-root", arg(&root)],
+    ));
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(
+        err.starts_with(&format!(
+            "hd-native: note: --jobs 18446744073709551615 exceeds the {cpus} logical CPUs; using {cpus}\n"
+        )),
+        "{err}"
+    );
+}
+
+/// Errors say what failed and why, in one line (`a: b: c`): `.sweep` being a file, a corrupt
+/// manifest, a read-only --out; `sweep status` escapes control characters from the manifest.
+#[test]
+fn errors_give_their_cause_and_status_escapes_control_characters() {
+    let tmp = tempdir();
+    let plan = write_plan(tmp.path(), TWO_DATASETS);
+    let root = tmp.path().join("no-data");
+    let data = ["--data-root", arg(&root), "--allow-missing"];
+
+    // `.sweep` is a file.
+    let out = tmp.path().join("file-state");
+    std::fs::create_dir(&out).expect("mkdir");
+    std::fs::write(out.join(".sweep"), "").expect("write");
+    let err = fails_with(sweep_cmd(&plan, &out, &data), 1);
+    assert!(
+        err.contains(&format!(
+            "creating {}: File exists (os error 17)",
+            out.join(".sweep").display()
+        )),
+        "{err}"
+    );
+
+    // A corrupt manifest.
+    let out = tmp.path().join("corrupt");
+    succeeds(sweep_cmd(&plan, &out, &data));
+    let manifest = out.join(".sweep/manifest.json");
+    std::fs::write(&manifest, "{\"plan\": ").expect("write");
+    let err = fails_with(hd_native(&["sweep", "status", arg(&out)]), 1);
+    assert!(
+        err.contains(&format!(
+            "reading {}: EOF while parsing",
+            manifest.display()
+        )),
+        "{err}"
+    );
+
+    // Control characters in the manifest's ids are escaped, not sent to the terminal.
+    std::fs::write(
+        &manifest,
+        r#"{"plan": "p", "description": "d", "runs": [{"id": "a\u001b[2J/sgd", "epochs": 1}]}"#,
+    )
+    .expect("write");
+    let table = status(&out);
+    assert!(!table.contains('\u{1b}'), "{table:?}");
+    assert!(table.contains("a\\u{1b}[2J/sgd"), "{table}");
+
+    // A read-only --out (not for root, whom permissions do not stop).
+    let root_user = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| text(&o.stdout).trim() == "0");
+    if !root_user {
+        use std::os::unix::fs::PermissionsExt;
+        let ro = tmp.path().join("ro");
+        std::fs::create_dir(&ro).expect("mkdir");
+        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).expect("chmod");
+        let err = fails_with(sweep_cmd(&plan, &ro, &data), 1);
+        assert!(err.contains("Permission denied (os error 13)"), "{err}");
+    }
+}

@@ -2,14 +2,16 @@
 //! recording its [`Outcome`], the signals the sweep passes on ([`Stop`]), and the lock that
 //! keeps one local sweep per output directory.
 
-use super::state::{last_line, record, run_state, state_dir, Outcome, RunState};
+use super::state::{
+    fit, inspect, last_line, record, run_state, state_dir, Fit, Outcome, RunState, Stored,
+};
 use super::{
     missing_data, Resources, EXIT_DIVERGED, EXIT_NO_DATA, EXIT_SIGINT, EXIT_SIGTERM, STATE_DIR,
     STATUS, TRAIN_LOG,
 };
 use crate::plan::Run;
 use anyhow::{anyhow, Context, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -83,14 +85,14 @@ type Lock = std::fs::File;
 /// Takes the lock on `path`: exclusive or shared, waiting for it or not.
 fn lock(path: &Path, exclusive: bool, wait: bool) -> Result<Option<Lock>> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .read(true)
         .open(path)
-        .with_context(|| path.display().to_string())?;
+        .with_context(|| format!("opening the lock {}", path.display()))?;
     #[cfg(unix)]
     {
         use nix::fcntl::{Flock, FlockArg};
@@ -156,7 +158,21 @@ fn train_command(
     cmd
 }
 
-/// Runs (or continues, or leaves alone) one run and records what became of it.
+/// What [`run_one`] did with a run.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Ran {
+    /// What became of it.
+    pub outcome: Outcome,
+    /// Whether `train` ran for it (not when it was done already, stale or missing data).
+    pub trained: bool,
+}
+
+/// Runs (or continues, or extends, or leaves alone) one run and records what became of it.
+///
+/// The run directory's recorded options decide first: the plan's options are the same run;
+/// the same run with more epochs is extended (`train --resume`); anything else is *stale*,
+/// left alone unless `rerun_stale`, which moves it to `OUT/.sweep/stale/<id>-<n>` and starts
+/// the run afresh.
 pub(super) fn run_one(
     exe: &Path,
     run: &Run,
@@ -164,7 +180,8 @@ pub(super) fn run_one(
     res: &Resources,
     device: &str,
     stop: &Stop,
-) -> Result<Outcome> {
+    rerun_stale: bool,
+) -> Result<Ran> {
     let dir = run.dir(out);
     // A `train` still holding the run (left by a sweep that was killed) finishes first.
     let run_lock = dir.join(".lock");
@@ -175,9 +192,37 @@ pub(super) fn run_one(
         );
         drop(lock(&run_lock, true, true)?);
     }
-    let outcome = match run_state(&dir) {
+    let Stored { state, config } = inspect(&dir);
+    let state = match (state, fit(config.as_ref(), &run.config)) {
+        (RunState::Unreadable(why), _) => RunState::Unreadable(why),
+        (_, Fit::Stale(why)) if !rerun_stale => {
+            let outcome = Outcome::Stale(why);
+            record(out, &run.id, &outcome)?;
+            return Ok(Ran {
+                outcome,
+                trained: false,
+            });
+        }
+        (_, Fit::Stale(why)) => {
+            let to = move_aside(out, run)?;
+            eprintln!(
+                "hd-native: note: {} was a stale run ({why}); moved to {}",
+                run.id,
+                to.display()
+            );
+            RunState::Empty
+        }
+        (RunState::Finished, Fit::MoreEpochs { from, .. }) => RunState::Partial {
+            epochs: from,
+            checkpoint: true,
+        },
+        (state, _) => state,
+    };
+    let mut trained = false;
+    let outcome = match state {
         RunState::Finished => Outcome::Done,
         RunState::Diverged(why) => Outcome::Diverged(why),
+        RunState::Unreadable(why) => Outcome::Failed(why),
         state => match missing_data(res, run.config.dataset) {
             Some(why) => Outcome::MissingData(why),
             None => {
@@ -189,6 +234,7 @@ pub(super) fn run_one(
                     }
                 );
                 let data_dir = res.data_dir(run.config.dataset);
+                trained = !stop.requested();
                 launch(exe, run, out, res, &data_dir, device, resume, stop)?
             }
         },
@@ -200,7 +246,36 @@ pub(super) fn run_one(
         }
         o => record(out, &run.id, o)?,
     }
-    Ok(outcome)
+    Ok(Ran { outcome, trained })
+}
+
+/// Moves a stale run's directory, and the sweep's log of it, to `OUT/.sweep/stale/<id>-<n>`
+/// (the first `n` from 1 not taken): kept, never deleted. Returns where it went.
+fn move_aside(out: &Path, run: &Run) -> Result<PathBuf> {
+    let dir = run.dir(out);
+    let (parent, last) = run
+        .id
+        .rsplit_once('/')
+        .map_or(("", run.id.as_str()), |(p, l)| (p, l));
+    let under = parent
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .fold(out.join(STATE_DIR).join("stale"), |p, c| p.join(c));
+    std::fs::create_dir_all(&under).with_context(|| format!("creating {}", under.display()))?;
+    let to = (1u32..)
+        .map(|n| under.join(format!("{last}-{n}")))
+        .find(|p| std::fs::symlink_metadata(p).is_err())
+        .ok_or_else(|| anyhow!("no free name under {}", under.display()))?;
+    std::fs::rename(&dir, &to)
+        .with_context(|| format!("moving {} to {}", dir.display(), to.display()))?;
+    let notes = state_dir(out, &run.id);
+    let log = notes.join(TRAIN_LOG);
+    if log.is_file() {
+        std::fs::rename(&log, to.join(TRAIN_LOG))
+            .with_context(|| format!("moving {} to {}", log.display(), to.display()))?;
+    }
+    let _ = std::fs::remove_file(notes.join(STATUS));
+    Ok(to)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -218,13 +293,13 @@ fn launch(
         return Ok(Outcome::Interrupted);
     }
     let notes = state_dir(out, &run.id);
-    std::fs::create_dir_all(&notes).with_context(|| notes.display().to_string())?;
+    std::fs::create_dir_all(&notes).with_context(|| format!("creating {}", notes.display()))?;
     let log_path = notes.join(TRAIN_LOG);
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&log_path)
-        .with_context(|| log_path.display().to_string())?;
+        .with_context(|| format!("opening {}", log_path.display()))?;
     let mut cmd = train_command(
         exe,
         run,
@@ -251,24 +326,63 @@ fn launch(
         }
         std::thread::sleep(Duration::from_millis(50));
     };
+    let end = match status.code() {
+        Some(code) => End::Exit(code),
+        None => End::Signal(signal_of(&status)),
+    };
     Ok(outcome(
-        status.code(),
+        end,
+        forwarded,
         &run_state(&run.dir(out)),
         &last_line(&log_path),
     ))
 }
 
-/// What `train`'s exit status (`None`: killed by a signal), the run directory's state after it
-/// and its last message make of a run (the contract of `train`'s exit statuses).
-fn outcome(code: Option<i32>, state: &RunState, last: &str) -> Outcome {
-    match (code, state) {
-        (Some(0), RunState::Finished) => Outcome::Done,
-        (Some(0), _) => Outcome::Failed("train exited 0 but its summary says unfinished".into()),
-        (Some(EXIT_DIVERGED), RunState::Diverged(why)) => Outcome::Diverged(why.clone()),
-        (Some(EXIT_DIVERGED), _) => Outcome::Diverged(last.to_string()),
-        (Some(EXIT_NO_DATA), _) => Outcome::MissingData(last.to_string()),
-        (Some(EXIT_SIGINT | EXIT_SIGTERM) | None, _) => Outcome::Interrupted,
-        (Some(c), _) => Outcome::Failed(format!("exit {c}: {last}")),
+/// How a `train` process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// It exited with this status.
+    Exit(i32),
+    /// A signal killed it (its number; 0 where the platform does not tell).
+    Signal(i32),
+}
+
+/// The signal that ended a process that has no exit status.
+fn signal_of(status: &ExitStatus) -> i32 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        status.signal().unwrap_or(0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = status;
+        0
+    }
+}
+
+/// What the end of `train` (its exit status, or the signal that killed it), whether the sweep
+/// had passed it a signal (`forwarded`), the run directory's state after it and its last
+/// message make of a run (the contract of `train`'s exit statuses). A stop the sweep asked for
+/// is an interruption; a signal it did not send (the OOM killer's SIGKILL, a `kill` from
+/// elsewhere) fails the run, which stays resumable.
+fn outcome(end: End, forwarded: bool, state: &RunState, last: &str) -> Outcome {
+    match (end, state) {
+        (End::Exit(0), RunState::Finished) => Outcome::Done,
+        (End::Exit(0), _) => {
+            Outcome::Failed("train exited 0 but its summary says unfinished".into())
+        }
+        (End::Exit(EXIT_DIVERGED), RunState::Diverged(why)) => Outcome::Diverged(why.clone()),
+        (End::Exit(EXIT_DIVERGED), _) => Outcome::Diverged(last.to_string()),
+        (End::Exit(EXIT_NO_DATA), _) => Outcome::MissingData(last.to_string()),
+        (End::Exit(EXIT_SIGINT | EXIT_SIGTERM) | End::Signal(_), _) if forwarded => {
+            Outcome::Interrupted
+        }
+        (End::Exit(c @ (EXIT_SIGINT | EXIT_SIGTERM)), _) => Outcome::Failed(format!(
+            "stopped by a signal the sweep did not send (exit {c}; resumable)"
+        )),
+        (End::Signal(sig), _) => Outcome::Failed(format!("killed by signal {sig} (resumable)")),
+        (End::Exit(c), _) => Outcome::Failed(format!("exit {c}: {last}")),
     }
 }
 
@@ -276,8 +390,9 @@ fn outcome(code: Option<i32>, state: &RunState, last: &str) -> Outcome {
 mod tests {
     use super::*;
 
-    /// `train`'s exit statuses (README, "Runs, resume and errors"): 0 done, 3 diverged (a result), 4 data missing, 130/143 or a
-    /// signal interrupted (resumable), anything else failed with train's last message.
+    /// `train`'s exit statuses (README, "Runs, resume and errors"): 0 done, 3 diverged (a
+    /// result), 4 data missing, 130/143 or a signal interrupted (resumable) when the sweep
+    /// passed a signal on and failed otherwise, anything else failed with train's last message.
     #[test]
     fn trains_exit_status_decides_the_outcome() {
         let partial = RunState::Partial {
@@ -285,30 +400,47 @@ mod tests {
             checkpoint: true,
         };
         let msg = "data/mnist/train-images-idx3-ubyte: not found";
-        assert_eq!(outcome(Some(0), &RunState::Finished, ""), Outcome::Done);
-        assert!(matches!(outcome(Some(0), &partial, ""), Outcome::Failed(_)));
+        let exit = |c, state: &RunState, last| outcome(End::Exit(c), false, state, last);
+        assert_eq!(exit(0, &RunState::Finished, ""), Outcome::Done);
+        assert!(matches!(exit(0, &partial, ""), Outcome::Failed(_)));
         let why = "epoch 2, iteration 300: loss is NaN".to_string();
         assert_eq!(
-            outcome(Some(3), &RunState::Diverged(why.clone()), "x"),
+            exit(3, &RunState::Diverged(why.clone()), "x"),
             Outcome::Diverged(why)
         );
         assert_eq!(
-            outcome(Some(3), &partial, "diverged"),
+            exit(3, &partial, "diverged"),
             Outcome::Diverged("diverged".into())
         );
         assert_eq!(
-            outcome(Some(4), &RunState::Empty, msg),
+            exit(4, &RunState::Empty, msg),
             Outcome::MissingData(msg.into())
         );
-        for code in [Some(130), Some(143), None] {
-            assert_eq!(outcome(code, &partial, ""), Outcome::Interrupted);
+        for end in [
+            End::Exit(130),
+            End::Exit(143),
+            End::Signal(2),
+            End::Signal(9),
+        ] {
+            assert_eq!(outcome(end, true, &partial, ""), Outcome::Interrupted);
         }
+        // A signal the sweep did not send (the OOM killer's SIGKILL) fails the run.
         assert_eq!(
-            outcome(Some(1), &partial, msg),
+            outcome(End::Signal(9), false, &partial, ""),
+            Outcome::Failed("killed by signal 9 (resumable)".into())
+        );
+        assert_eq!(
+            exit(143, &partial, ""),
+            Outcome::Failed(
+                "stopped by a signal the sweep did not send (exit 143; resumable)".into()
+            )
+        );
+        assert_eq!(
+            exit(1, &partial, msg),
             Outcome::Failed(format!("exit 1: {msg}"))
         );
         assert_eq!(
-            outcome(Some(2), &RunState::Empty, "bad flag"),
+            exit(2, &RunState::Empty, "bad flag"),
             Outcome::Failed("exit 2: bad flag".into())
         );
     }

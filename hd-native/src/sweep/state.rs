@@ -2,8 +2,11 @@
 //! [`Outcome`], what a run directory holds ([`RunState`], read from `train`'s files), and the
 //! table of `sweep status`.
 
-use super::{origin, MANIFEST, STATE_DIR, STATUS};
-use crate::plan::Plan;
+use super::{origin, MANIFEST, PLAN_COPY, STATE_DIR, STATUS};
+use crate::config::RunConfig;
+use crate::files::{self, Links};
+use crate::plan::{self, Plan};
+use crate::train::Summary;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -47,12 +50,26 @@ impl Manifest {
     /// Reads `OUT/.sweep/manifest.json`.
     ///
     /// # Errors
-    /// The file is missing or malformed.
+    /// The file is missing or malformed, no regular file, a link, larger than
+    /// [`files::STATE_LIMIT`], or names a run id that is no path under `out` (`..`).
     pub fn read(out: &Path) -> Result<Manifest> {
         let path = out.join(STATE_DIR).join(MANIFEST);
-        let text = std::fs::read_to_string(&path)
+        let text = files::read_text(&path, files::STATE_LIMIT, Links::Refuse)
             .with_context(|| format!("{} (is it a sweep's --out?)", path.display()))?;
-        serde_json::from_str(&text).with_context(|| path.display().to_string())
+        let m: Manifest =
+            serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+        // Ids become paths under `out`: none may lead elsewhere.
+        if let Some(bad) = m.runs.iter().find(|r| {
+            r.id.split('/')
+                .any(|c| c.is_empty() || c == "." || c == ".." || c.contains('\0'))
+        }) {
+            anyhow::bail!(
+                "reading {}: the run id `{}` is not a directory under the sweep's output",
+                path.display(),
+                printable(&bad.id)
+            );
+        }
+        Ok(m)
     }
 
     pub(super) fn write(&self, out: &Path) -> Result<()> {
@@ -65,11 +82,12 @@ impl Manifest {
 /// half a file.
 pub(super) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes).with_context(|| tmp.display().to_string())?;
-    std::fs::rename(&tmp, path).with_context(|| path.display().to_string())
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
 }
 
 /// What became of one run.
@@ -86,8 +104,10 @@ pub enum Outcome {
     MissingData(String),
     /// `train` failed.
     Failed(String),
-    /// Stopped by a signal; resumable.
+    /// Stopped by a signal the sweep passed on; resumable.
     Interrupted,
+    /// Not run: the run directory holds a run with other options (the first that differs).
+    Stale(String),
 }
 
 /// `OUT/.sweep/runs/<id>/`: the sweep's notes about one run.
@@ -102,7 +122,12 @@ pub(super) fn record(out: &Path, id: &str, outcome: &Outcome) -> Result<()> {
 }
 
 pub(super) fn recorded(out: &Path, id: &str) -> Option<Outcome> {
-    let text = std::fs::read_to_string(state_dir(out, id).join(STATUS)).ok()?;
+    let text = files::read_text(
+        &state_dir(out, id).join(STATUS),
+        files::STATE_LIMIT,
+        Links::Refuse,
+    )
+    .ok()?;
     serde_json::from_str(&text).ok()
 }
 
@@ -122,16 +147,46 @@ pub enum RunState {
     Finished,
     /// Stopped at a non-finite loss; `summary.json` says where.
     Diverged(String),
+    /// `summary.json` is there but cannot be read: the file and why.
+    Unreadable(String),
 }
 
-/// Reads a run directory's state from `summary.json` and the checkpoint.
-pub fn run_state(dir: &Path) -> RunState {
+/// A run directory as the sweep sees it: its state, and the configuration its `summary.json`
+/// records (`None` before the first summary).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    /// What it holds.
+    pub state: RunState,
+    /// The options it was run with.
+    pub config: Option<RunConfig>,
+}
+
+/// Reads a run directory's `summary.json` (typed, so a field renamed in [`Summary`] is a
+/// compile error here, not a run read as unfinished; a regular file of at most
+/// [`files::STATE_LIMIT`], not a link) and whether it has a checkpoint.
+pub fn inspect(dir: &Path) -> Stored {
     let checkpoint = dir.join("checkpoint.safetensors").is_file();
-    let summary: Option<serde_json::Value> = std::fs::read_to_string(dir.join("summary.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
+    let path = dir.join("summary.json");
+    let summary = match files::read_text(&path, files::STATE_LIMIT, Links::Refuse) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Stored {
+                state: RunState::Unreadable(format!("{}: {e}", path.display())),
+                config: None,
+            }
+        }
+        Ok(text) => match serde_json::from_str::<Summary>(&text) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                return Stored {
+                    state: RunState::Unreadable(format!("{}: {e}", path.display())),
+                    config: None,
+                }
+            }
+        },
+    };
     let Some(s) = summary else {
-        return if checkpoint {
+        let state = if checkpoint {
             RunState::Partial {
                 epochs: 0,
                 checkpoint,
@@ -139,29 +194,78 @@ pub fn run_state(dir: &Path) -> RunState {
         } else {
             RunState::Empty
         };
+        return Stored {
+            state,
+            config: None,
+        };
     };
-    if s["finished"].as_bool() == Some(true) {
-        return RunState::Finished;
+    let state = if s.finished {
+        RunState::Finished
+    } else if let Some(d) = &s.diverged {
+        RunState::Diverged(format!(
+            "epoch {}, iteration {}: {}",
+            d.epoch, d.iteration, d.reason
+        ))
+    } else {
+        RunState::Partial {
+            epochs: s.epochs_completed,
+            checkpoint,
+        }
+    };
+    Stored {
+        state,
+        config: Some(s.config),
     }
-    if let Some(d) = s.get("diverged").filter(|d| !d.is_null()) {
-        let reason = d["reason"].as_str().unwrap_or("non-finite loss");
-        return RunState::Diverged(format!(
-            "epoch {}, iteration {}: {reason}",
-            d["epoch"], d["iteration"]
-        ));
+}
+
+/// Reads a run directory's state from `summary.json` and the checkpoint.
+pub fn run_state(dir: &Path) -> RunState {
+    inspect(dir).state
+}
+
+/// How a run directory's options stand against the plan's.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fit {
+    /// The same run (or nothing recorded yet).
+    Same,
+    /// The same run asked for more epochs: it is extended (resumed).
+    MoreEpochs {
+        /// Epochs it was run for.
+        from: u32,
+        /// Epochs the plan asks for.
+        to: u32,
+    },
+    /// Another run: the first setting that differs, as a note.
+    Stale(String),
+}
+
+/// Compares the options a run directory records with those the plan gives the run.
+pub fn fit(stored: Option<&RunConfig>, planned: &RunConfig) -> Fit {
+    let Some(stored) = stored else {
+        return Fit::Same;
+    };
+    let Some(d) = stored.first_difference(planned) else {
+        return Fit::Same;
+    };
+    if d.field == "epochs" && planned.epochs > stored.epochs {
+        let mut grown = stored.clone();
+        grown.epochs = planned.epochs;
+        if grown == *planned {
+            return Fit::MoreEpochs {
+                from: stored.epochs,
+                to: planned.epochs,
+            };
+        }
     }
-    RunState::Partial {
-        epochs: s["epochs_completed"]
-            .as_u64()
-            .and_then(|e| u32::try_from(e).ok())
-            .unwrap_or(0),
-        checkpoint,
-    }
+    Fit::Stale(format!(
+        "run with {} = {}, the plan has {}",
+        d.field, d.this, d.other
+    ))
 }
 
 /// The last non-empty line of a log: what `train` said last.
 pub(super) fn last_line(path: &Path) -> String {
-    std::fs::read_to_string(path)
+    files::read_tail(path, 64 << 10)
         .ok()
         .and_then(|t| {
             t.lines()
@@ -179,36 +283,64 @@ pub(super) fn last_line(path: &Path) -> String {
 pub struct StatusRow {
     /// The run's id.
     pub id: String,
-    /// done / partial / failed / missing / diverged / pending.
+    /// done / partial / failed / missing / diverged / stale / pending.
     pub state: &'static str,
     /// Epochs completed and asked for.
     pub epochs: (u32, u32),
-    /// Why, for failed, missing and diverged runs (`missing data (DIR: what is missing)`).
+    /// Why, for failed, missing, diverged and stale runs (`missing data (DIR: what is
+    /// missing)`).
     pub note: String,
 }
 
-/// The state of every run of the sweep in `out`.
+/// The state of every run of the sweep in `out`. A run whose directory holds other options
+/// than the plan the sweep saved (`OUT/.sweep/plan.toml`) gives it is `stale`, naming the first
+/// that differs; one whose plan asks for more epochs is `partial`.
 ///
 /// # Errors
 /// `out` holds no sweep manifest.
 pub fn status(out: &Path) -> Result<Vec<StatusRow>> {
     let manifest = Manifest::read(out)?;
+    // The options the sweep gives each run, when its saved plan still reads (a plan saved by
+    // another version of hd-native may not: its runs are then not checked for staleness).
+    let copy = out.join(STATE_DIR).join(PLAN_COPY);
+    let planned: Option<Plan> = files::read_text(&copy, files::PLAN_LIMIT, Links::Refuse)
+        .ok()
+        .and_then(|text| plan::parse(&copy, &text).ok());
     Ok(manifest
         .runs
         .iter()
         .map(|r| {
             let dir = r.id.split('/').fold(out.to_path_buf(), |p, c| p.join(c));
-            let state = run_state(&dir);
+            let Stored { state, config } = inspect(&dir);
+            let wanted = planned
+                .as_ref()
+                .and_then(|p| p.runs.iter().find(|run| run.id == r.id))
+                .map(|run| &run.config);
+            let fits = wanted.map_or(Fit::Same, |w| fit(config.as_ref(), w));
             let note = recorded(out, &r.id);
-            let (state, done, note) = match (state, note) {
-                (RunState::Finished, _) => ("done", r.epochs, String::new()),
-                (RunState::Diverged(why), _) => ("diverged", 0, why),
-                (_, Some(Outcome::Failed(why))) => ("failed", 0, why),
-                (_, Some(Outcome::MissingData(why))) => {
+            let partial = |epochs| ("partial", epochs, String::new());
+            let (state, done, note) = match (state, fits, note) {
+                (RunState::Empty, _, Some(Outcome::MissingData(why))) => {
                     ("missing", 0, format!("missing data ({why})"))
                 }
-                (RunState::Partial { epochs, .. }, _) => ("partial", epochs, String::new()),
-                (RunState::Empty, _) => ("pending", 0, String::new()),
+                (RunState::Empty, _, Some(Outcome::Failed(why))) => ("failed", 0, why),
+                (RunState::Empty, ..) => ("pending", 0, String::new()),
+                (RunState::Unreadable(why), ..) => ("failed", 0, why),
+                (_, Fit::Stale(why), _) => (
+                    "stale",
+                    0,
+                    format!("{why}; `sweep --rerun-stale` runs it again"),
+                ),
+                (RunState::Finished, Fit::MoreEpochs { from, .. }, _) => partial(from),
+                (RunState::Finished, ..) => ("done", r.epochs, String::new()),
+                (RunState::Diverged(why), ..) => ("diverged", 0, why),
+                (RunState::Partial { epochs, .. }, _, Some(Outcome::Failed(why))) => {
+                    ("failed", epochs, why)
+                }
+                (RunState::Partial { epochs, .. }, _, Some(Outcome::MissingData(why))) => {
+                    ("missing", epochs, format!("missing data ({why})"))
+                }
+                (RunState::Partial { epochs, .. }, ..) => partial(epochs),
             };
             StatusRow {
                 id: r.id.clone(),
@@ -220,17 +352,38 @@ pub fn status(out: &Path) -> Result<Vec<StatusRow>> {
         .collect())
 }
 
-/// `sweep status` as a table.
+/// `s` with its control characters escaped (`\u{1b}`, `\n`): text read from a file, made
+/// safe to print on a terminal.
+pub(super) fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// `sweep status` as a table; ids and notes read from files have their control characters
+/// escaped.
 pub fn status_table(rows: &[StatusRow]) -> String {
-    let w = rows.iter().map(|r| r.id.len()).max().unwrap_or(2).max(3);
+    let ids: Vec<String> = rows.iter().map(|r| printable(&r.id)).collect();
+    let w = ids
+        .iter()
+        .map(|id| id.chars().count())
+        .max()
+        .unwrap_or(2)
+        .max(3);
     let mut s = format!("{:<w$}  {:<8}  {:>7}  note\n", "run", "state", "epochs");
-    for r in rows {
+    for (r, id) in rows.iter().zip(&ids) {
         s.push_str(&format!(
             "{:<w$}  {:<8}  {:>7}  {}\n",
-            r.id,
+            id,
             r.state,
             format!("{}/{}", r.epochs.0, r.epochs.1),
-            r.note
+            printable(&r.note)
         ));
     }
     s.trim_end().to_string()
@@ -239,6 +392,49 @@ pub fn status_table(rows: &[StatusRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::Divergence;
+
+    /// A LogReg SGD run on MNIST with `epochs` epochs.
+    fn config(epochs: u32) -> RunConfig {
+        crate::config::Options {
+            model: Some(crate::models::Model::Logreg),
+            dataset: Some(crate::data::DatasetKind::Mnist),
+            optimizer: Some(crate::config::OptimizerKind::Sgd),
+            epochs: Some(epochs),
+            ..Default::default()
+        }
+        .resolve()
+        .expect("a valid run")
+    }
+
+    /// A `summary.json` as `train` writes it.
+    fn summary(finished: bool, completed: u32, diverged: Option<Divergence>) -> String {
+        let config = config(4);
+        let stats = crate::train::EpochStats {
+            epoch: completed,
+            train_loss: 0.5,
+            test_loss: 0.5,
+            test_accuracy: 0.9,
+            alpha: 0.001,
+        };
+        serde_json::to_string(&Summary {
+            label: config.label(),
+            title: config.title(),
+            config,
+            device: "Cpu".into(),
+            parameters: 7850,
+            epochs_completed: completed,
+            iterations: 10,
+            finished,
+            elapsed_seconds: 1.0,
+            images_per_second: 1.0,
+            last: stats,
+            best_test_accuracy: 0.9,
+            diverged,
+            reached: None,
+        })
+        .expect("json")
+    }
 
     #[test]
     fn a_run_directory_tells_its_state() {
@@ -246,14 +442,8 @@ mod tests {
         let d = tmp.path();
         assert_eq!(run_state(d), RunState::Empty);
         std::fs::write(d.join("checkpoint.safetensors"), b"x").expect("write");
-        let summary = |extra: &str| {
-            std::fs::write(
-                d.join("summary.json"),
-                format!(r#"{{"finished": false, "epochs_completed": 2{extra}}}"#),
-            )
-            .expect("write");
-        };
-        summary("");
+        let write = |text: String| std::fs::write(d.join("summary.json"), text).expect("write");
+        write(summary(false, 2, None));
         assert_eq!(
             run_state(d),
             RunState::Partial {
@@ -261,15 +451,86 @@ mod tests {
                 checkpoint: true
             }
         );
-        summary(r#", "diverged": null"#);
-        assert!(matches!(run_state(d), RunState::Partial { .. }));
-        summary(r#", "diverged": {"epoch": 3, "iteration": 250, "reason": "loss is NaN"}"#);
+        assert_eq!(inspect(d).config, Some(config(4)));
+        let nan = Divergence {
+            epoch: 3,
+            iteration: 250,
+            reason: "loss is NaN".into(),
+        };
+        write(summary(false, 2, Some(nan)));
         assert_eq!(
             run_state(d),
             RunState::Diverged("epoch 3, iteration 250: loss is NaN".into())
         );
-        std::fs::write(d.join("summary.json"), r#"{"finished": true}"#).expect("write");
+        write(summary(true, 4, None));
         assert_eq!(run_state(d), RunState::Finished);
+        // A summary that is not train's is no finished run: it says why it cannot be read.
+        write(r#"{"finished": true}"#.into());
+        assert!(
+            matches!(run_state(d), RunState::Unreadable(why) if why.contains("missing field")),
+            "{:?}",
+            run_state(d)
+        );
+    }
+
+    /// A run is the same run, the same run with more epochs (extended), or stale, naming the
+    /// first setting that differs.
+    #[test]
+    fn a_run_with_other_options_is_stale_unless_only_its_epochs_grew() {
+        assert_eq!(fit(None, &config(3)), Fit::Same);
+        assert_eq!(fit(Some(&config(3)), &config(3)), Fit::Same);
+        assert_eq!(
+            fit(Some(&config(1)), &config(3)),
+            Fit::MoreEpochs { from: 1, to: 3 }
+        );
+        assert_eq!(
+            fit(Some(&config(3)), &config(1)),
+            Fit::Stale("run with epochs = 3, the plan has 1".into())
+        );
+        let mut other = config(3);
+        other.core.alpha0 = 0.01;
+        other.seed = 7;
+        assert_eq!(
+            fit(Some(&config(1)), &other),
+            Fit::Stale("run with core.alpha0 = 0.001, the plan has 0.01".into())
+        );
+    }
+
+    /// The sweep reads its manifest and a run's `summary.json` only as regular files, not
+    /// through links: a `summary.json` linked to `/dev/zero` fails the run with why, at once.
+    #[test]
+    fn state_files_are_read_only_as_regular_files() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let out = tmp.path();
+        std::fs::create_dir_all(out.join(STATE_DIR)).expect("mkdir");
+        let manifest = Manifest {
+            plan: "p".into(),
+            description: "d".into(),
+            runs: vec![ManifestRun {
+                id: "x/sgd".into(),
+                epochs: 4,
+            }],
+        };
+        manifest.write(out).expect("manifest");
+        std::fs::create_dir_all(out.join("x/sgd")).expect("mkdir");
+        std::os::unix::fs::symlink("/dev/zero", out.join("x/sgd/summary.json")).expect("link");
+        let rows = status(out).expect("status");
+        assert_eq!(rows[0].state, "failed");
+        assert!(
+            rows[0]
+                .note
+                .ends_with("summary.json: a symbolic link, which the sweep does not follow"),
+            "{}",
+            rows[0].note
+        );
+        let path = out.join(STATE_DIR).join(MANIFEST);
+        std::fs::remove_file(&path).expect("rm");
+        std::os::unix::fs::symlink("/dev/zero", &path).expect("link");
+        let e = format!("{:#}", Manifest::read(out).expect_err("a link"));
+        assert!(
+            e.ends_with("a symbolic link, which the sweep does not follow"),
+            "{e}"
+        );
     }
 
     /// A run's status as recorded, and as a sweep from before missing data was an error
