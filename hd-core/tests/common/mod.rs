@@ -275,7 +275,7 @@ pub fn reference(
         };
         for i in 0..n {
             let a = alpha[if per_param { i } else { 0 }];
-            let mut gamma = match config.hyper.and_then(|h| h.transition) {
+            let gamma = match config.hyper.and_then(|h| h.transition) {
                 Some(tr) => {
                     let delta = (t as f64).powf(-f64::from(tr.power));
                     delta * a + (1.0 - delta) * f64::from(tr.alpha_inf)
