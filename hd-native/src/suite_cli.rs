@@ -121,6 +121,16 @@ pub struct SweepArgs {
     /// An extra `#SBATCH` line, verbatim, e.g. `--sbatch=--account=abc` (repeatable).
     #[arg(long, requires = "slurm", allow_hyphen_values = true)]
     pub sbatch: Vec<String>,
+    /// An environment line for each Slurm task, written verbatim after the `#SBATCH` block,
+    /// e.g. `--setup 'module load cuda'` (repeatable; only from the command line, never
+    /// from a plan).
+    #[arg(
+        long,
+        value_name = "LINE",
+        requires = "slurm",
+        allow_hyphen_values = true
+    )]
+    pub setup: Vec<String>,
     /// Also submit the array with `sbatch` and print its job id.
     #[arg(long, requires = "slurm")]
     pub submit: bool,
@@ -235,9 +245,13 @@ pub fn sweep(cmd: SweepCommand) -> Result<()> {
             time: a.time.clone(),
             throttle: a.throttle,
             extra: a.sbatch.clone(),
+            setup: a.setup.clone(),
         };
         let script = sweep::write_slurm(&plan, &a.out, &res, &slurm)?;
         println!("{}", script.display());
+        for line in &a.setup {
+            println!("setup: {line}");
+        }
         if a.submit {
             println!("submitted job {}", sweep::submit(&script)?);
         } else {
