@@ -94,6 +94,33 @@ fn a_sigkilled_sweep_resumes_to_the_same_files() {
         "{err}"
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // So is writing a Slurm array there, for another plan: the manifest stays the sweep's.
+    let manifest = killed.join(".sweep").join("manifest.json");
+    let before = std::fs::read(&manifest).expect("manifest");
+    let other = d.out().join("other.toml");
+    std::fs::write(
+        &other,
+        RESUME_PLAN.replace("\"mlp\"\nmodel", "\"other\"\nmodel"),
+    )
+    .expect("plan");
+    let err = fails_with(
+        hd_native(&[
+            "sweep",
+            arg(&other),
+            "--out",
+            arg(&killed),
+            "--slurm",
+            "--data",
+            &data_arg,
+        ]),
+        1,
+    );
+    assert!(
+        err.contains("is being swept by another hd-native sweep"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&manifest).expect("manifest"), before);
+    assert!(!killed.join(".sweep").join("sweep.sbatch").exists());
 
     let pgid = child.id();
     let k = Command::new("kill")
@@ -961,4 +988,122 @@ fn slurm_script_quotes_hostile_values_and_refuses_control_characters() {
             .display()
             .to_string()
     );
+}
+
+/// Two experiments, `a` and `b`, of two runs each.
+const TWO_EXPERIMENTS: &str = r#"description = "a and b"
+[[experiment]]
+name = "a"
+model = "logreg"
+dataset = "mnist"
+epochs = 1
+optimizer = ["sgd", "sgd-hd"]
+[[experiment]]
+name = "b"
+model = "logreg"
+dataset = "mnist"
+epochs = 1
+optimizer = ["sgd", "sgd-hd"]
+"#;
+
+/// A local `sweep --only b` after `--slurm` records its `--only`: the array's tasks still find
+/// their plan unchanged (task 0, of `a`, fails for its missing data, not for "plan changed"),
+/// while a plan that did change is still caught.
+#[test]
+fn a_sweep_with_only_does_not_make_the_array_see_a_changed_plan() {
+    let tmp = tempdir();
+    let plan = write_plan(tmp.path(), TWO_EXPERIMENTS);
+    let out = tmp.path().join("out");
+    let root = tmp.path().join("no-data");
+    let common = ["--data-root", arg(&root), "--allow-missing"];
+    let mut slurm = hd_native(&["sweep", arg(&plan), "--out", arg(&out), "--slurm"]);
+    slurm.args(common);
+    succeeds(slurm);
+    succeeds(sweep_cmd(
+        &plan,
+        &out,
+        &[&common[..], &["--only", "b"]].concat(),
+    ));
+    let saved = out.join(".sweep").join("plan.toml");
+    let task = |i: &str| {
+        let mut c = hd_native(&["sweep", arg(&saved), "--out", arg(&out), "--task", i]);
+        c.args(["--data-root", arg(&root), "--devices", "cpu"]);
+        c
+    };
+    let err = fails_with(task("0"), 4);
+    assert!(!err.contains("changed since"), "{err}");
+    fails_with(task("3"), 4);
+    // The plan itself changed (b's runs renamed): caught.
+    std::fs::write(&saved, TWO_EXPERIMENTS.replace("\"b\"", "\"c\"")).expect("plan");
+    let err = fails_with(task("0"), 1);
+    assert!(err.contains("changed since the sweep"), "{err}");
+}
+
+/// Links planted under `.sweep` are refused, never followed: the lock (a dangling link would
+/// create its target outside `--out`), the plan's copy the tasks read, and a run's train.log
+/// (train's output would be appended to the file outside).
+#[test]
+fn links_planted_under_the_sweep_state_are_refused() {
+    let d = Dirs::mnist(200, 50, false);
+    let data_arg = format!("mnist={}", d.data().display());
+    let plan = write_plan(d.out(), TWO_EXPERIMENTS);
+    let outside = d.out().join("outside");
+    std::fs::create_dir_all(&outside).expect("dir");
+
+    // The lock: a dangling link.
+    let out = d.run("lock");
+    std::fs::create_dir_all(out.join(".sweep")).expect("dir");
+    std::os::unix::fs::symlink(outside.join("lock"), out.join(".sweep/lock")).expect("link");
+    for mut c in [
+        sweep_cmd(&plan, &out, &[]),
+        hd_native(&["sweep", arg(&plan), "--out", arg(&out), "--slurm"]),
+    ] {
+        c.args(["--data", &data_arg]);
+        let err = fails(c);
+        assert!(err.contains("symbolic link"), "{err}");
+        assert!(!outside.join("lock").exists(), "{err}");
+    }
+
+    // The plan's copy that the tasks read.
+    let out = d.run("plan");
+    succeeds(hd_native(&[
+        "sweep",
+        arg(&plan),
+        "--out",
+        arg(&out),
+        "--slurm",
+        "--data",
+        &data_arg,
+    ]));
+    let saved = out.join(".sweep/plan.toml");
+    std::fs::remove_file(&saved).expect("rm");
+    std::os::unix::fs::symlink(&plan, &saved).expect("link");
+    let err = fails(hd_native(&[
+        "sweep",
+        arg(&saved),
+        "--out",
+        arg(&out),
+        "--task",
+        "0",
+        "--data",
+        &data_arg,
+    ]));
+    assert!(err.contains("symbolic link"), "{err}");
+
+    // A run's train.log.
+    let out = d.run("log");
+    let notes = out.join(".sweep/runs/a/sgd");
+    std::fs::create_dir_all(&notes).expect("dir");
+    let victim = outside.join("victim.txt");
+    std::fs::write(&victim, "mine\n").expect("victim");
+    std::os::unix::fs::symlink(&victim, notes.join("train.log")).expect("link");
+    let o = run(sweep_cmd(
+        &plan,
+        &out,
+        &["--data", &data_arg, "--only", "a"],
+    ));
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert!(err.contains("symbolic link"), "{err}");
+    assert_eq!(std::fs::read_to_string(&victim).expect("victim"), "mine\n");
 }

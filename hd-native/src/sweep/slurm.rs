@@ -3,7 +3,7 @@
 //! (the plan's text as the sweep saved it, so a shipped plan and a file run alike, and an
 //! edit of the file after submission changes nothing), and its submission.
 
-use super::{origin, prepare, write_atomic, Resources, PLAN_COPY, STATE_DIR};
+use super::{lock_sweep, origin, prepare, write_atomic, Resources, PLAN_COPY, STATE_DIR};
 use crate::plan::Plan;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -118,6 +118,9 @@ pub fn write_slurm(plan: &Plan, out: &Path, res: &Resources, slurm: &Slurm) -> R
     }
     let exe = std::env::current_exe().context("finding the hd-native binary")?;
     let exe_text = path_text("the hd-native binary's path", &exe)?.to_string();
+    // The manifest and the plan's copy are replaced only under the sweep's lock: never under
+    // a local sweep or an array's tasks at work in `out`.
+    let _lock = lock_sweep(&out, true)?;
     prepare(plan, &out)?;
     let plan_file = out.join(STATE_DIR).join(PLAN_COPY);
     let logs = out.join(STATE_DIR).join("slurm");
