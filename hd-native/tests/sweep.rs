@@ -961,6 +961,42 @@ fn slurm_script_quotes_hostile_values_and_refuses_control_characters() {
             "{want} missing: {options:?}\n{script}"
         );
     }
+    // --gpu-type and --mem-per-run.
+    let mut c = base(
+        &out,
+        &[
+            "--gpus-per-run",
+            "2",
+            "--gpu-type",
+            "a100",
+            "--mem-per-run",
+            "16G",
+        ],
+    );
+    succeeds(c);
+    let typed = std::fs::read_to_string(&script_path).expect("script");
+    let typed_options = sbatch_options(&typed);
+    for want in ["--gres=gpu:a100:2", "--mem=16G"] {
+        assert!(typed_options.iter().any(|o| o == want), "{want}: {typed}");
+    }
+    c = base(&out, &["--gpu-type", "a100"]);
+    assert!(fails(c).contains("--gpu-type a100 needs --gpus-per-run"));
+    c = base(&out, &["--mem-per-run", "16G\n#x"]);
+    assert!(fails(c).contains("--mem-per-run"));
+    succeeds(base(
+        &out,
+        &[
+            "--partition",
+            "gpu large",
+            "--time",
+            "1:00:00",
+            "--setup",
+            "module load cuda",
+            "--setup",
+            "export LD_LIBRARY_PATH=\"/opt/torch lib:$LD_LIBRARY_PATH\"",
+        ],
+    ));
+    let script = std::fs::read_to_string(&script_path).expect("script");
     let setup = script
         .find("\nmodule load cuda\nexport LD_LIBRARY_PATH=\"/opt/torch lib:$LD_LIBRARY_PATH\"\n")
         .expect("setup lines");

@@ -16,6 +16,10 @@ pub struct Slurm {
     pub partition: Option<String>,
     /// GPUs per run (`--gres=gpu:G`).
     pub gpus_per_run: u32,
+    /// Their type (`--gres=gpu:TYPE:G`).
+    pub gpu_type: Option<String>,
+    /// Memory per run (`--mem`, e.g. `16G`).
+    pub mem: Option<String>,
     /// CPUs per run (`--cpus-per-task`, and `train --threads`).
     pub cpus_per_run: u32,
     /// `--time` limit of each run.
@@ -96,6 +100,23 @@ pub fn write_slurm(plan: &Plan, out: &Path, res: &Resources, slurm: &Slurm) -> R
     if let Some(t) = &slurm.time {
         one_line("--time", t)?;
     }
+    if let Some(m) = &slurm.mem {
+        if m.is_empty() || !m.chars().all(|c| c.is_ascii_alphanumeric()) {
+            bail!("--mem-per-run {m:?}: expected a size such as 16G or 16000M");
+        }
+    }
+    if let Some(t) = &slurm.gpu_type {
+        if t.is_empty()
+            || !t
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            bail!("--gpu-type {t:?}: expected a GPU type such as a100 (letters, digits, - _ .)");
+        }
+        if slurm.gpus_per_run == 0 {
+            bail!("--gpu-type {t} needs --gpus-per-run 1 or more");
+        }
+    }
     for x in &slurm.extra {
         one_line("--sbatch", x)?;
     }
@@ -158,7 +179,17 @@ pub fn write_slurm(plan: &Plan, out: &Path, res: &Resources, slurm: &Slurm) -> R
         slurm.cpus_per_run.max(1)
     ));
     if slurm.gpus_per_run > 0 {
-        s.push_str(&format!("#SBATCH --gres=gpu:{}\n", slurm.gpus_per_run));
+        let kind = slurm
+            .gpu_type
+            .as_ref()
+            .map_or(String::new(), |t| format!("{t}:"));
+        s.push_str(&format!(
+            "#SBATCH --gres=gpu:{kind}{}\n",
+            slurm.gpus_per_run
+        ));
+    }
+    if let Some(m) = &slurm.mem {
+        s.push_str(&format!("#SBATCH --mem={m}\n"));
     }
     if let Some(p) = &slurm.partition {
         s.push_str(&format!("#SBATCH --partition={}\n", sb(p)));
