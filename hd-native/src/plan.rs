@@ -347,6 +347,8 @@ pub struct Plan {
     pub description: String,
     /// Every run, in order.
     pub runs: Vec<Run>,
+    /// The experiments [`Plan::restrict_to`] kept (empty: the whole plan).
+    pub only: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -421,12 +423,21 @@ fn is_axis(key: Key, v: &toml::Value) -> bool {
 /// sweep-set key, a value of the wrong type, an empty axis, a run `train` would refuse, two
 /// runs with the same id, or more than [`MAX_RUNS`] runs.
 pub fn load(file: &Path) -> Result<Plan, PlanError> {
+    // The copy a sweep keeps in its `.sweep` (what Slurm tasks read) is never read through a
+    // link planted there; a plan file the user names may be one.
+    let in_sweep_state = file
+        .parent()
+        .and_then(Path::file_name)
+        .is_some_and(|d| d == std::ffi::OsStr::new(".sweep"));
+    let links = if in_sweep_state {
+        files::Links::Refuse
+    } else {
+        files::Links::Follow
+    };
     let text =
-        files::read_text(file, files::PLAN_LIMIT, files::Links::Follow).map_err(|source| {
-            PlanError::Read {
-                file: file.to_path_buf(),
-                source,
-            }
+        files::read_text(file, files::PLAN_LIMIT, links).map_err(|source| PlanError::Read {
+            file: file.to_path_buf(),
+            source,
         })?;
     expand(Source::File(file.to_path_buf()), text)
 }
@@ -655,6 +666,7 @@ fn expand(source: Source, text: String) -> Result<Plan, PlanError> {
         text,
         description: raw.description.into_inner(),
         runs,
+        only: Vec::new(),
     })
 }
 
@@ -758,6 +770,7 @@ impl Plan {
             }
         }
         self.runs.retain(|r| names.contains(&r.experiment));
+        self.only = names.to_vec();
         Ok(self)
     }
 

@@ -109,6 +109,12 @@ pub struct SweepArgs {
     /// GPUs per run on Slurm (0: CPU runs).
     #[arg(long, default_value_t = 0, requires = "slurm")]
     pub gpus_per_run: u32,
+    /// The GPUs' type on Slurm (`--gres=gpu:TYPE:G`, e.g. `a100`); needs --gpus-per-run.
+    #[arg(long, value_name = "TYPE", requires = "slurm")]
+    pub gpu_type: Option<String>,
+    /// Memory per run on Slurm (`--mem`, e.g. `16G`; without it, the partition's default).
+    #[arg(long, value_name = "SIZE", requires = "slurm")]
+    pub mem_per_run: Option<String>,
     /// CPUs per run on Slurm.
     #[arg(long, default_value_t = 4, requires = "slurm")]
     pub cpus_per_run: u32,
@@ -121,6 +127,16 @@ pub struct SweepArgs {
     /// An extra `#SBATCH` line, verbatim, e.g. `--sbatch=--account=abc` (repeatable).
     #[arg(long, requires = "slurm", allow_hyphen_values = true)]
     pub sbatch: Vec<String>,
+    /// An environment line for each Slurm task, written verbatim after the `#SBATCH` block,
+    /// e.g. `--setup 'module load cuda'` (repeatable; only from the command line, never
+    /// from a plan).
+    #[arg(
+        long,
+        value_name = "LINE",
+        requires = "slurm",
+        allow_hyphen_values = true
+    )]
+    pub setup: Vec<String>,
     /// Also submit the array with `sbatch` and print its job id.
     #[arg(long, requires = "slurm")]
     pub submit: bool,
@@ -231,13 +247,19 @@ pub fn sweep(cmd: SweepCommand) -> Result<()> {
         let slurm = Slurm {
             partition: a.partition.clone(),
             gpus_per_run: a.gpus_per_run,
+            gpu_type: a.gpu_type.clone(),
+            mem: a.mem_per_run.clone(),
             cpus_per_run: a.cpus_per_run,
             time: a.time.clone(),
             throttle: a.throttle,
             extra: a.sbatch.clone(),
+            setup: a.setup.clone(),
         };
         let script = sweep::write_slurm(&plan, &a.out, &res, &slurm)?;
         println!("{}", script.display());
+        for line in &a.setup {
+            println!("setup: {line}");
+        }
         if a.submit {
             println!("submitted job {}", sweep::submit(&script)?);
         } else {

@@ -489,7 +489,17 @@ pub fn task(
     let _lock = lock_sweep(out, false)?;
     match Manifest::read(out) {
         Ok(m) => {
-            if m.runs.get(index).map(|r| &r.id) != Some(&run.id) {
+            // After a local `sweep --only`, the manifest lists the runs of the plan restricted
+            // to the experiments it records: the plan is unchanged if it restricts alike.
+            let unchanged = if m.only.is_empty() {
+                m.runs.get(index).map(|r| &r.id) == Some(&run.id)
+            } else {
+                plan.clone().restrict_to(&m.only).is_ok_and(|p| {
+                    p.runs.len() == m.runs.len()
+                        && p.runs.iter().zip(&m.runs).all(|(a, b)| a.id == b.id)
+                })
+            };
+            if !unchanged {
                 bail!(
                     "{} changed since the sweep in {} was set up: task {index} is {} there; write the Slurm script again",
                     plan.source,

@@ -344,7 +344,9 @@ pub fn test(hd_native: &Path, fashion: &Path) -> Result<()> {
     )?;
 
     step("Slurm: the smoke plan, by name, as a job array");
-    let out = dir.join("slurm");
+    // A space and a `#` in --out: quoted for bash and for sbatch's reading of `#SBATCH`
+    // lines, or sbatch refuses the script or writes the task logs elsewhere.
+    let out = dir.join("slurm out#1");
     // `--submit` runs sbatch itself (SLURM_CONF points it at this cluster). The plan shipped in
     // the binary, where the local sweep read its file: the tasks read the copy the sweep saved.
     let submitted = output(
@@ -359,10 +361,18 @@ pub fn test(hd_native: &Path, fashion: &Path) -> Result<()> {
                 "--submit",
                 "--cpus-per-run",
                 "1",
+                "--setup",
+                "export HD_SETUP_MARK=ran",
+                "--setup",
+                "echo \"setup: $HD_SETUP_MARK\"",
                 "--data",
                 &data,
             ]),
     )?;
+    ensure!(
+        submitted.contains("setup: export HD_SETUP_MARK=ran"),
+        "sweep --slurm did not show its --setup lines:\n{submitted}"
+    );
     let job = job_id(&submitted)?;
     cluster.job = Some(job.clone());
     // Task 1 (SGD-HD): cancelled with SIGTERM once its first epoch is checkpointed and its
@@ -455,9 +465,10 @@ pub fn test(hd_native: &Path, fashion: &Path) -> Result<()> {
     // The requeued task wrote to the same output file twice (append mode), and resumed.
     let task_out = std::fs::read_to_string(out.join(format!(".sweep/slurm/{job}_1.out")))?;
     ensure!(
-        task_out.contains("stopped   logreg-fashion/sgd-hd (resumable)")
+        task_out.contains("setup: ran\n")
+            && task_out.contains("stopped   logreg-fashion/sgd-hd (resumable)")
             && task_out.contains("done      logreg-fashion/sgd-hd"),
-        "task 1's output does not show the stop and the resumed run:\n{task_out}"
+        "task 1's output does not show its --setup lines, the stop and the resumed run:\n{task_out}"
     );
 
     step("Slurm: the smoke plan without its data: every task fails");

@@ -3,14 +3,15 @@
 //! keeps one local sweep per output directory.
 
 use super::state::{
-    fit, inspect, last_line, record, run_state, state_dir, Fit, Outcome, RunState, Stored,
+    fit, inspect, last_line, no_follow, record, run_state, state_dir, Fit, Outcome, RunState,
+    Stored,
 };
 use super::{
     missing_data, Resources, EXIT_DIVERGED, EXIT_NO_DATA, EXIT_SIGINT, EXIT_SIGTERM, STATE_DIR,
     STATUS, TRAIN_LOG,
 };
 use crate::plan::Run;
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,16 +83,29 @@ type Lock = nix::fcntl::Flock<std::fs::File>;
 #[cfg(not(unix))]
 type Lock = std::fs::File;
 
+/// `e`, or, where `path` is a symbolic link (`O_NOFOLLOW` gives ELOOP), a clear refusal.
+fn link_refused(path: &Path, e: std::io::Error) -> std::io::Error {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "a symbolic link, which the sweep does not follow",
+        )
+    } else {
+        e
+    }
+}
+
 /// Takes the lock on `path`: exclusive or shared, waiting for it or not.
 fn lock(path: &Path, exclusive: bool, wait: bool) -> Result<Option<Lock>> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .read(true)
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true).read(true);
+    no_follow(&mut options);
+    let file = options
         .open(path)
+        .map_err(|e| link_refused(path, e))
         .with_context(|| format!("opening the lock {}", path.display()))?;
     #[cfg(unix)]
     {
@@ -121,7 +135,14 @@ fn lock(path: &Path, exclusive: bool, wait: bool) -> Result<Option<Lock>> {
 /// # Errors
 /// Another sweep holds it, or it cannot be created.
 pub(super) fn lock_sweep(out: &Path, exclusive: bool) -> Result<Lock> {
-    let path = out.join(STATE_DIR).join("lock");
+    let state = out.join(STATE_DIR);
+    if std::fs::symlink_metadata(&state).is_ok_and(|m| m.file_type().is_symlink()) {
+        bail!(
+            "{} is a symbolic link: refused, the sweep keeps its state only in a directory of its own",
+            state.display()
+        );
+    }
+    let path = state.join("lock");
     lock(&path, exclusive, false)?.ok_or_else(|| {
         anyhow!(
             "{} is being swept by another hd-native sweep (its lock {} is held); wait for it or choose another --out",
@@ -295,10 +316,12 @@ fn launch(
     let notes = state_dir(out, &run.id);
     std::fs::create_dir_all(&notes).with_context(|| format!("creating {}", notes.display()))?;
     let log_path = notes.join(TRAIN_LOG);
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    no_follow(&mut options);
+    let log = options
         .open(&log_path)
+        .map_err(|e| link_refused(&log_path, e))
         .with_context(|| format!("opening {}", log_path.display()))?;
     let mut cmd = train_command(
         exe,

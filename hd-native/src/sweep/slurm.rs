@@ -3,7 +3,7 @@
 //! (the plan's text as the sweep saved it, so a shipped plan and a file run alike, and an
 //! edit of the file after submission changes nothing), and its submission.
 
-use super::{origin, prepare, write_atomic, Resources, PLAN_COPY, STATE_DIR};
+use super::{lock_sweep, origin, prepare, write_atomic, Resources, PLAN_COPY, STATE_DIR};
 use crate::plan::Plan;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -16,6 +16,10 @@ pub struct Slurm {
     pub partition: Option<String>,
     /// GPUs per run (`--gres=gpu:G`).
     pub gpus_per_run: u32,
+    /// Their type (`--gres=gpu:TYPE:G`).
+    pub gpu_type: Option<String>,
+    /// Memory per run (`--mem`, e.g. `16G`).
+    pub mem: Option<String>,
     /// CPUs per run (`--cpus-per-task`, and `train --threads`).
     pub cpus_per_run: u32,
     /// `--time` limit of each run.
@@ -24,6 +28,47 @@ pub struct Slurm {
     pub throttle: Option<u32>,
     /// Extra `#SBATCH` options, verbatim.
     pub extra: Vec<String>,
+    /// Environment lines (`module load cuda`), written verbatim after the `#SBATCH` block;
+    /// only ever from the command line, never from a plan.
+    pub setup: Vec<String>,
+}
+
+/// Refuses a value that would break a line of the script: a control character (newline,
+/// carriage return, NUL, ...) would start a shell line of its own and end sbatch's reading
+/// of the `#SBATCH` block.
+fn one_line<'a>(option: &str, value: &'a str) -> Result<&'a str> {
+    if let Some(c) = value.chars().find(|c| c.is_control() && *c != '\t') {
+        bail!(
+            "{option} holds a control character ({c:?}) in {value:?}: refused, it would break the Slurm script"
+        );
+    }
+    Ok(value)
+}
+
+/// A path as UTF-8 text of one line, or a clear refusal: a path that is not UTF-8 would be
+/// written lossily and the tasks would work elsewhere.
+fn path_text<'a>(option: &str, path: &'a Path) -> Result<&'a str> {
+    let text = path.to_str().with_context(|| {
+        format!(
+            "{option} {} is not UTF-8: refused, the Slurm script would name another path",
+            path.display()
+        )
+    })?;
+    one_line(option, text)
+}
+
+/// Quotes `s` for sbatch's reading of an `#SBATCH` line, which splits options like a command
+/// line: double quotes group, a backslash escapes the next character, an unquoted `#` starts
+/// a comment. Plain words stay as they are.
+fn sb(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    }
 }
 
 /// Quotes `s` for a POSIX shell.
@@ -45,10 +90,59 @@ fn sh(s: &str) -> String {
 /// # Errors
 /// The files cannot be written, or the binary cannot be found.
 pub fn write_slurm(plan: &Plan, out: &Path, res: &Resources, slurm: &Slurm) -> Result<PathBuf> {
+    // Everything written into the script is checked before anything is written.
+    path_text("--out", out)?;
+    one_line("the plan's name", &plan.source.name())?;
+    one_line("the plan's file name", &origin(&plan.source))?;
+    if let Some(p) = &slurm.partition {
+        one_line("--partition", p)?;
+    }
+    if let Some(t) = &slurm.time {
+        one_line("--time", t)?;
+    }
+    if let Some(m) = &slurm.mem {
+        if m.is_empty() || !m.chars().all(|c| c.is_ascii_alphanumeric()) {
+            bail!("--mem-per-run {m:?}: expected a size such as 16G or 16000M");
+        }
+    }
+    if let Some(t) = &slurm.gpu_type {
+        if t.is_empty()
+            || !t
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            bail!("--gpu-type {t:?}: expected a GPU type such as a100 (letters, digits, - _ .)");
+        }
+        if slurm.gpus_per_run == 0 {
+            bail!("--gpu-type {t} needs --gpus-per-run 1 or more");
+        }
+    }
+    for x in &slurm.extra {
+        one_line("--sbatch", x)?;
+    }
+    for x in &slurm.setup {
+        one_line("--setup", x)?;
+    }
+    let data_root = std::path::absolute(&res.data_root)?;
+    path_text("--data-root", &data_root)?;
+    let mut data = Vec::new();
+    for (d, p) in &res.data {
+        let p = std::path::absolute(p)?;
+        data.push(format!("{d}={}", path_text("--data", &p)?));
+    }
     std::fs::create_dir_all(out).with_context(|| out.display().to_string())?;
     let out = std::path::absolute(out)?;
-    prepare(plan, &out)?;
+    let out_text = path_text("--out", &out)?.to_string();
+    if out_text.contains('\\') {
+        // Slurm replaces no %A/%a in an output path holding a backslash.
+        bail!("--out {out_text:?} holds a backslash: refused, Slurm would not name the task logs");
+    }
     let exe = std::env::current_exe().context("finding the hd-native binary")?;
+    let exe_text = path_text("the hd-native binary's path", &exe)?.to_string();
+    // The manifest and the plan's copy are replaced only under the sweep's lock: never under
+    // a local sweep or an array's tasks at work in `out`.
+    let _lock = lock_sweep(&out, true)?;
+    prepare(plan, &out)?;
     let plan_file = out.join(STATE_DIR).join(PLAN_COPY);
     let logs = out.join(STATE_DIR).join("slurm");
     std::fs::create_dir_all(&logs).with_context(|| logs.display().to_string())?;
@@ -63,25 +157,45 @@ pub fn write_slurm(plan: &Plan, out: &Path, res: &Resources, slurm: &Slurm) -> R
         plan_file.display(),
         out.join(STATE_DIR).join("sweep.sbatch").display()
     ));
-    s.push_str(&format!("#SBATCH --job-name=hd-{name}\n"));
+    // sbatch reads the `#SBATCH` lines like a command line (quotes, backslashes, `#`
+    // comments): values are quoted with sb(); `%` in the output path is Slurm's own
+    // pattern character, written `%%`.
+    s.push_str(&format!(
+        "#SBATCH --job-name={}\n",
+        sb(&format!("hd-{name}"))
+    ));
     s.push_str(&format!("#SBATCH --array=0-{last}{throttle}\n"));
     s.push_str("#SBATCH --requeue\n#SBATCH --ntasks=1\n");
+    let log_pattern = format!(
+        "{}/%A_%a.out",
+        logs.to_str().unwrap_or(&out_text).replace('%', "%%")
+    );
     s.push_str(&format!(
         "#SBATCH --output={}\n#SBATCH --open-mode=append\n",
-        logs.join("%A_%a.out").display()
+        sb(&log_pattern)
     ));
     s.push_str(&format!(
         "#SBATCH --cpus-per-task={}\n",
         slurm.cpus_per_run.max(1)
     ));
     if slurm.gpus_per_run > 0 {
-        s.push_str(&format!("#SBATCH --gres=gpu:{}\n", slurm.gpus_per_run));
+        let kind = slurm
+            .gpu_type
+            .as_ref()
+            .map_or(String::new(), |t| format!("{t}:"));
+        s.push_str(&format!(
+            "#SBATCH --gres=gpu:{kind}{}\n",
+            slurm.gpus_per_run
+        ));
+    }
+    if let Some(m) = &slurm.mem {
+        s.push_str(&format!("#SBATCH --mem={m}\n"));
     }
     if let Some(p) = &slurm.partition {
-        s.push_str(&format!("#SBATCH --partition={p}\n"));
+        s.push_str(&format!("#SBATCH --partition={}\n", sb(p)));
     }
     if let Some(t) = &slurm.time {
-        s.push_str(&format!("#SBATCH --time={t}\n"));
+        s.push_str(&format!("#SBATCH --time={}\n", sb(t)));
         // SIGTERM two minutes before the limit: the run checkpoints and the task ends
         // cleanly; requeue it (scontrol requeue) to continue.
         s.push_str("#SBATCH --signal=B:TERM@120\n");
@@ -89,16 +203,23 @@ pub fn write_slurm(plan: &Plan, out: &Path, res: &Resources, slurm: &Slurm) -> R
     for x in &slurm.extra {
         s.push_str(&format!("#SBATCH {x}\n"));
     }
+    if !slurm.setup.is_empty() {
+        s.push_str("\n# Environment (--setup), verbatim:\n");
+        for x in &slurm.setup {
+            s.push_str(x);
+            s.push('\n');
+        }
+    }
     let mut cmd = vec![
-        sh(&exe.to_string_lossy()),
+        sh(&exe_text),
         "sweep".into(),
-        sh(&plan_file.to_string_lossy()),
+        sh(&format!("{out_text}/{STATE_DIR}/{PLAN_COPY}")),
         "--out".into(),
-        sh(&out.to_string_lossy()),
+        sh(&out_text),
         "--task".into(),
         "\"$SLURM_ARRAY_TASK_ID\"".into(),
         "--data-root".into(),
-        sh(&std::path::absolute(&res.data_root)?.to_string_lossy()),
+        sh(path_text("--data-root", &data_root)?),
         "--threads".into(),
         slurm.cpus_per_run.max(1).to_string(),
         "--devices".into(),
@@ -109,12 +230,9 @@ pub fn write_slurm(plan: &Plan, out: &Path, res: &Resources, slurm: &Slurm) -> R
         }
         .into(),
     ];
-    for (d, p) in &res.data {
+    for d in &data {
         cmd.push("--data".into());
-        cmd.push(sh(&format!(
-            "{d}={}",
-            std::path::absolute(p)?.to_string_lossy()
-        )));
+        cmd.push(sh(d));
     }
     s.push_str("\n# exec: the sweep receives Slurm's signals itself and passes them to train.\n");
     s.push_str(&format!("exec {}\n", cmd.join(" ")));
@@ -154,5 +272,39 @@ mod tests {
         assert_eq!(sh("my runs"), "'my runs'");
         assert_eq!(sh("it's"), "'it'\\''s'");
         assert_eq!(sh(""), "''");
+    }
+
+    #[test]
+    fn sbatch_quoting_groups_spaces_and_hashes_and_escapes_quotes() {
+        assert_eq!(sb("gpu"), "gpu");
+        assert_eq!(sb("/x/my out#1"), "\"/x/my out#1\"");
+        assert_eq!(sb(r#"a"b\c"#), r#""a\"b\\c""#);
+    }
+
+    #[test]
+    fn control_characters_are_refused_with_the_option() {
+        let e = one_line("--partition", "gpu\ntouch x").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("--partition holds a control character"),
+            "{e}"
+        );
+        assert!(one_line("--time", "1:00:00\0").is_err());
+        assert!(one_line("--sbatch", "--account=a\r").is_err());
+        assert_eq!(
+            one_line("--setup", "module load cuda").unwrap(),
+            "module load cuda"
+        );
+    }
+
+    #[test]
+    fn a_path_that_is_not_utf8_is_refused() {
+        use std::os::unix::ffi::OsStrExt;
+        let p = Path::new(std::ffi::OsStr::from_bytes(b"/x/\xff"));
+        let e = path_text("--out", p).unwrap_err();
+        assert!(
+            e.to_string().contains("--out") && e.to_string().contains("not UTF-8"),
+            "{e}"
+        );
     }
 }

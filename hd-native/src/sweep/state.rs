@@ -20,6 +20,10 @@ pub struct Manifest {
     pub description: String,
     /// Every run in order: a Slurm array task's index is its position.
     pub runs: Vec<ManifestRun>,
+    /// The experiments a local `sweep --only` kept: `runs` are those of the plan restricted to
+    /// them (absent: the whole plan).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub only: Vec<String>,
 }
 
 /// One run in a [`Manifest`].
@@ -44,6 +48,7 @@ impl Manifest {
                     epochs: r.config.epochs,
                 })
                 .collect(),
+            only: plan.only.clone(),
         }
     }
 
@@ -85,9 +90,27 @@ pub(super) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    no_follow(&mut options);
+    options
+        .open(&tmp)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, bytes))
+        .with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path)
         .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+}
+
+/// Opens with `O_NOFOLLOW`: a symbolic link planted at a path the sweep owns is refused
+/// (ELOOP), never followed.
+pub(super) fn no_follow(options: &mut std::fs::OpenOptions) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits());
+    }
+    #[cfg(not(unix))]
+    let _ = options;
 }
 
 /// What became of one run.
@@ -510,6 +533,7 @@ mod tests {
                 id: "x/sgd".into(),
                 epochs: 4,
             }],
+            only: Vec::new(),
         };
         manifest.write(out).expect("manifest");
         std::fs::create_dir_all(out.join("x/sgd")).expect("mkdir");
