@@ -87,14 +87,15 @@ impl Section<'_> {
                 };
                 figure!(
                     self.out,
-                    format!("{exp}-alpha0"),
+                    super::stem(exp, "alpha0"),
                     (960, 640),
                     self.written,
                     |root| { draw_lines(&root, &ax, &lines) }
                 );
                 let _ = writeln!(
                     self.md,
-                    "![final training loss against α0]({exp}-alpha0.png)\n"
+                    "![final training loss against α0]({}.png)\n",
+                    super::stem(exp, "alpha0")
                 );
             }
         } else {
@@ -144,16 +145,16 @@ impl Section<'_> {
                 let ylabel = if bkey == "bm" { "β′" } else { "β" };
                 figure!(
                     self.out,
-                    format!("{exp}-{}-heatmap", o.id()),
+                    super::stem(exp, &format!("{}-heatmap", o.id())),
                     (960, 640),
                     self.written,
                     |root| { draw_heat(&root, &t, ("α0", &a0s), (ylabel, &bs), &cells, None) }
                 );
                 let _ = writeln!(
                     self.md,
-                    "![{} heat map]({exp}-{}-heatmap.png)\n",
+                    "![{} heat map]({}.png)\n",
                     o.label(),
-                    o.id()
+                    super::stem(exp, &format!("{}-heatmap", o.id()))
                 );
             }
         }
@@ -166,7 +167,7 @@ impl Section<'_> {
                 self.md,
                 "Final training loss (mean over seeds; – not in the plan):\n\n| series | {} |\n|---|{}",
                 a0s.iter()
-                    .map(|a| format!("α0={a}"))
+                    .map(|a| format!("α0={}", super::text(a)))
                     .collect::<Vec<_>>()
                     .join(" | "),
                 "---|".repeat(a0s.len())
@@ -179,7 +180,12 @@ impl Section<'_> {
                         Err(why) => why,
                     })
                     .collect();
-                let _ = writeln!(self.md, "| {} | {} |", s.label, row.join(" | "));
+                let _ = writeln!(
+                    self.md,
+                    "| {} | {} |",
+                    super::text(&s.label),
+                    row.join(" | ")
+                );
             }
             self.md.push('\n');
         }
