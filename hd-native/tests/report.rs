@@ -835,6 +835,21 @@ fn absurd_values_are_left_out_with_a_note() {
     );
 }
 
+/// An α0 study whose run ids name `a0=1.7e308` (a value no run computes with): that α0 is
+/// left out of the figure on log axes, with a note, and the report ends.
+#[test]
+fn an_absurd_alpha0_is_left_out_of_the_study() {
+    let tmp = tempdir();
+    let runs = tmp.path().join("runs");
+    for a in ["1e-3", "1e-2", "1.7e308"] {
+        quick(OptimizerKind::Sgd, &runs.join(format!("st/sgd/a0={a}")));
+    }
+    let md = report_in_time(&runs, &tmp.path().join("report"));
+    assert!(md.contains("3 runs, 3 done"), "{md}");
+    assert!(md.contains("α0 = 1.7e308 left out of the figure"), "{md}");
+    assert!(md.contains("](st-alpha0.png)"), "{md}");
+}
+
 /// Links are not followed: a directory link (`ln -s ..`, twice, which loops) is not walked
 /// and is named; a `summary.json` that is a link marks its run unreadable.
 #[test]

@@ -9,7 +9,7 @@ use super::section::Section;
 use super::stats::{stats, Band};
 use super::{claims_table, colour};
 use crate::config::OptimizerKind;
-use crate::plot::PlotError;
+use crate::plot::{drawable, PlotError};
 use hd_core::HyperRule;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
@@ -60,7 +60,7 @@ impl Section<'_> {
                         .iter()
                         .filter_map(|a| {
                             let (m, lo, hi) = cell(s, a).ok()?;
-                            let x = a.parse::<f64>().ok()?;
+                            let x = a.parse::<f64>().ok().filter(|x| drawable(*x))?;
                             m.is_finite().then_some((x, m, lo, hi))
                         })
                         .collect();
@@ -74,6 +74,22 @@ impl Section<'_> {
                     }
                 })
                 .collect();
+            let absurd: Vec<&String> = a0s
+                .iter()
+                .filter(|a| a.parse::<f64>().is_ok_and(|x| !drawable(x)))
+                .collect();
+            if !absurd.is_empty() {
+                let _ = writeln!(
+                    self.md,
+                    "α0 = {} left out of the figure (infinite or beyond ±f32::MAX, which no \
+                     run computes with).\n",
+                    absurd
+                        .iter()
+                        .map(|a| super::text(a))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
             // A line with nothing to draw keeps its place in the legend, saying why.
             if lines.iter().any(|l| !l.points.is_empty()) {
                 let ax = Axes {
