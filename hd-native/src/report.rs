@@ -37,6 +37,17 @@
 //! not allow a verdict (see `claims` for the one exception: claims about the first iterations
 //! of runs still under way). `REPORT.md` opens with the count of each.
 //!
+//! **What is read, and how.** Nothing under `DIR` is followed through a symbolic link: a link
+//! to a directory is not walked (an `ln -s ..` would count runs twice, or loop) and is named
+//! in a note; `summary.json` and `log.csv` are read only as regular files (never a link, a
+//! FIFO or a device), `summary.json` up to 16 MiB and `log.csv` up to 256 MiB, else their
+//! run is marked unreadable with why. A value no run computes (infinite, or beyond
+//! ±`f32::MAX`: losses and α are `f32`) is left out of every figure and number, as `plot`
+//! leaves it out, and a note says how many. Text from the files and names (experiment names,
+//! run ids, series labels, summary fields) is escaped for Markdown and HTML; figure file
+//! names are cut to 80 bytes, a name that is long or has other characters than letters,
+//! digits, `.`, `_` and `-` followed by a hash of it. `REPORT.md` links only figures written.
+//!
 //! The submodules: `planned` (finding the plan), `runs` (reading the runs, their status and
 //! series), `paper` (the paper's and the reference code's numbers, with their bands),
 //! `claims`, `fig4`, `stats` (bands over seeds) and `draw` (the plotting).
