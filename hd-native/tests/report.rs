@@ -985,3 +985,44 @@ fn only_figures_written_are_linked() {
     assert!(!md.contains("alpha.png"), "{md}");
     assert!(md.contains("](plain-test-loss.png)"), "{md}");
 }
+
+/// Held against a plan, a run reached through a link (the experiment's directory is a link
+/// to runs elsewhere) is unreadable, not read.
+#[test]
+fn a_planned_run_behind_a_link_is_not_read() {
+    let tmp = tempdir();
+    let plan = write_plan(
+        tmp.path(),
+        r#"description = "linked"
+[[experiment]]
+name = "linked"
+model = "logreg"
+dataset = "mnist"
+preset = "paper"
+epochs = 2
+optimizer = ["sgd"]
+"#,
+    );
+    let runs = tmp.path().join("runs");
+    std::fs::create_dir_all(&runs).expect("runs");
+    let elsewhere = tmp.path().join("elsewhere");
+    quick(OptimizerKind::Sgd, &elsewhere.join("sgd"));
+    std::os::unix::fs::symlink(&elsewhere, runs.join("linked")).expect("link");
+    let out = tmp.path().join("report");
+    let mut c = hd_native(&[
+        "report",
+        arg(&runs),
+        "--out",
+        arg(&out),
+        "--plan",
+        arg(&plan),
+    ]);
+    c.stdout(Stdio::null());
+    succeeds(c);
+    let md = std::fs::read_to_string(out.join("REPORT.md")).expect("REPORT.md");
+    assert!(md.contains("1 runs, 0 done, 1 unreadable"), "{md}");
+    assert!(
+        md.contains("- `linked/sgd`: unreadable (1 of 1 runs) — linked: a symbolic link"),
+        "{md}"
+    );
+}
