@@ -56,8 +56,14 @@ pub struct Run {
 
 /// The largest magnitude a figure can have: losses and α are `f32` computations, so anything
 /// beyond `f32::MAX` did not come from a run (an edited log); plotters' axis code cannot
-/// range over such values, so they are left out.
+/// range over such values (it draws forever), so they are left out.
 const ABSURD: f64 = f32::MAX as f64;
+
+/// Whether a figure can hold `x`: finite and within ±[`ABSURD`]. The one filter of `plot` and
+/// `report`.
+pub(crate) fn drawable(x: f64) -> bool {
+    x.is_finite() && x.abs() <= ABSURD
+}
 
 impl Run {
     /// Replaces values beyond ±[`ABSURD`] by NaN (which the figures skip, as they skip a
@@ -65,7 +71,7 @@ impl Run {
     fn drop_absurd(&mut self) -> usize {
         let mut n = 0;
         let mut check = |x: &mut f64| {
-            if x.is_finite() && x.abs() > ABSURD {
+            if x.is_finite() && !drawable(*x) {
                 *x = f64::NAN;
                 n += 1;
             }
@@ -296,13 +302,13 @@ fn draw<DB: DrawingBackend>(
                 r.alpha
                     .iter()
                     .copied()
-                    .filter(|(x, y)| x.is_finite() && y.is_finite())
+                    .filter(|(x, y)| drawable(*x) && drawable(*y))
                     .collect()
             } else {
                 r.epochs
                     .iter()
                     .map(|s| (f64::from(s.epoch), (fig.value)(s)))
-                    .filter(|(_, y)| y.is_finite())
+                    .filter(|(_, y)| drawable(*y))
                     .collect()
             }
         })

@@ -37,6 +37,17 @@
 //! not allow a verdict (see `claims` for the one exception: claims about the first iterations
 //! of runs still under way). `REPORT.md` opens with the count of each.
 //!
+//! **What is read, and how.** Nothing under `DIR` is followed through a symbolic link: a link
+//! to a directory is not walked (an `ln -s ..` would count runs twice, or loop) and is named
+//! in a note; `summary.json` and `log.csv` are read only as regular files (never a link, a
+//! FIFO or a device), `summary.json` up to 16 MiB and `log.csv` up to 256 MiB, else their
+//! run is marked unreadable with why. A value no run computes (infinite, or beyond
+//! ±`f32::MAX`: losses and α are `f32`) is left out of every figure and number, as `plot`
+//! leaves it out, and a note says how many. Text from the files and names (experiment names,
+//! run ids, series labels, summary fields) is escaped for Markdown and HTML; figure file
+//! names are cut to 80 bytes, a name that is long or has other characters than letters,
+//! digits, `.`, `_` and `-` followed by a hash of it. `REPORT.md` links only figures written.
+//!
 //! The submodules: `planned` (finding the plan), `runs` (reading the runs, their status and
 //! series), `paper` (the paper's and the reference code's numbers, with their bands),
 //! `claims`, `fig4`, `stats` (bands over seeds) and `draw` (the plotting).
@@ -101,6 +112,59 @@ pub fn colour(o: OptimizerKind) -> RGBColor {
         OptimizerKind::Adam => RGBColor(214, 39, 40),
         OptimizerKind::AdamHd => RGBColor(255, 127, 14),
         OptimizerKind::AdamHdm => RGBColor(227, 119, 194),
+    }
+}
+
+/// The longest figure file stem: with `.png`, far under the 255 bytes a file name may have.
+const STEM_LIMIT: usize = 80;
+
+/// The file stem of experiment `exp`'s figure `what`: `exp-what` when `exp` is short and of
+/// letters, digits, `.`, `_` and `-` only; else those characters kept (others `_`), cut to fit
+/// and followed by a hash of the whole name, so that two names never share a file and a
+/// 240-character name still gives a valid file name.
+fn stem(exp: &str, what: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    let room = STEM_LIMIT - what.len() - 1;
+    if exp.len() <= room && exp.chars().all(plain) && !exp.starts_with('.') {
+        return format!("{exp}-{what}");
+    }
+    // FNV-1a: stable across Rust versions, unlike `DefaultHasher`.
+    let hash = exp.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let kept: String = exp
+        .chars()
+        .map(|c| if plain(c) { c } else { '_' })
+        .take(room - 17)
+        .collect();
+    format!("{kept}-{hash:016x}-{what}")
+}
+
+/// `s` as Markdown text that is only text: characters that Markdown or HTML would read as
+/// markup (`<`, `&`, `|`, backticks, `*`, `[`, …) as numeric character references, control
+/// characters (a newline would end a table row) as their escapes (`\n`).
+fn text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' | '<' | '>' | '|' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '!' | '~'
+            | '\\' | '"' | '\'' | '$' => {
+                let _ = write!(out, "&#{};", u32::from(c));
+            }
+            c if c.is_control() => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `s` as inline code: a code span when nothing in it can end the span or a table row (HTML
+/// in a code span is shown, not run), else [`text`].
+fn code(s: &str) -> String {
+    if s.chars().any(|c| c == '`' || c == '|' || c.is_control()) {
+        text(s)
+    } else {
+        format!("`{s}`")
     }
 }
 
@@ -207,17 +271,19 @@ pub fn report(dir: &Path, out: &Path, plan: Option<&Path>) -> Result<Vec<PathBuf
         Some(p) => {
             let _ = writeln!(
                 md,
-                "Runs of `{dir_name}` held against the {}: {counts}.\n",
+                "Runs of {} held against the {}: {counts}.\n",
+                code(&dir_name),
                 p.source
             );
         }
         None => {
             let _ = writeln!(
                 md,
-                "Runs of `{dir_name}`: {counts}. **No plan**: neither `--plan` nor the sweep's \
+                "Runs of {}: {counts}. **No plan**: neither `--plan` nor the sweep's \
                  state (`.sweep/manifest.json`) names one, so the report holds each run \
                  against its own epochs, and a claim whose runs are missing cannot be marked \
-                 \"not run\": it is left out.\n"
+                 \"not run\": it is left out.\n",
+                code(&dir_name)
             );
         }
     }
@@ -276,14 +342,15 @@ fn not_done(dir: &Path, recs: &[Rec]) -> Vec<String> {
                 None => plain.push((r.experiment.clone(), 1)),
             }
         } else if why.is_empty() {
-            lines.push(format!("- `{}`: {status}", r.id));
+            lines.push(format!("- {}: {status}", code(&r.id)));
         } else {
-            lines.push(format!("- `{}`: {status} — {why}", r.id));
+            lines.push(format!("- {}: {status} — {}", code(&r.id), text(&why)));
         }
     }
     for (e, n) in plain {
         lines.push(format!(
-            "- `{e}`: {n} run{} not run",
+            "- {}: {n} run{} not run",
+            code(&e),
             if n == 1 { "" } else { "s" }
         ));
     }

@@ -67,7 +67,7 @@ impl Section<'_> {
                 };
                 figure!(
                     self.out,
-                    format!("{exp}-{stem}"),
+                    super::stem(exp, stem),
                     (960, 640),
                     self.written,
                     |root| { draw_lines(&root, &ax, &lines) }
@@ -108,7 +108,7 @@ impl Section<'_> {
                 let h = 420 * panels.len() as u32;
                 figure!(
                     self.out,
-                    format!("{exp}-alpha"),
+                    super::stem(exp, "alpha"),
                     (960, h),
                     self.written,
                     |root| {
@@ -132,12 +132,14 @@ impl Section<'_> {
             }
             let _ = writeln!(
                 self.md,
-                "![test loss]({exp}-test-loss.png) ![test accuracy]({exp}-test-accuracy.png)\n\n\
-                 ![training loss]({exp}-train-loss.png){}\n",
+                "![test loss]({}.png) ![test accuracy]({}.png)\n\n![training loss]({}.png){}\n",
+                super::stem(exp, "test-loss"),
+                super::stem(exp, "test-accuracy"),
+                super::stem(exp, "train-loss"),
                 if panels.is_empty() {
                     String::new()
                 } else {
-                    format!(" ![alpha]({exp}-alpha.png)")
+                    format!(" ![alpha]({}.png)", super::stem(exp, "alpha"))
                 }
             );
         }
@@ -249,7 +251,7 @@ impl Section<'_> {
             });
             let device = done
                 .first()
-                .map_or("–".to_string(), |d| d.summary.device.clone());
+                .map_or("–".to_string(), |d| super::text(&d.summary.device));
             let at_cells = at.map_or(String::new(), |e| {
                 // Any run past epoch e has it, done or not.
                 let reached: Vec<&runs::RunData> = s
@@ -278,7 +280,7 @@ impl Section<'_> {
             let _ = writeln!(
                 self.md,
                 "| {} | {} | {} | {test_loss} | {test_acc} | {best_cell} | {train} |{at_cells} {peak} | {wall} | {device} |",
-                s.label,
+                super::text(&s.label),
                 s.runs.len(),
                 s.note().unwrap_or_else(|| "done".into()),
             );

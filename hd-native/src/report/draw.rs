@@ -2,6 +2,7 @@
 //! or log axes, and heat maps coloured by the log of their values.
 
 use super::stats::Band;
+use crate::plot::drawable;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
@@ -26,7 +27,7 @@ pub(super) struct Axes<'a> {
 
 fn range(vals: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     let (lo, hi) = vals
-        .filter(|v| v.is_finite() && (!log || *v > 0.0))
+        .filter(|v| drawable(*v) && (!log || *v > 0.0))
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
             (a.min(v), b.max(v))
         });

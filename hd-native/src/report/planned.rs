@@ -3,6 +3,7 @@
 //! its manifest names, else the manifest's run ids and epochs alone).
 
 use crate::config::{OptimizerKind, RunConfig};
+use crate::files::{read_text, Links, STATE_LIMIT};
 use crate::plan::{self, Plan, PlanError, Source};
 use crate::sweep::{Manifest, ManifestRun, Outcome, PLAN_COPY, STATE_DIR};
 use std::path::{Path, PathBuf};
@@ -205,7 +206,9 @@ pub(super) fn sweep_note(dir: &Path, id: &str) -> Option<String> {
         .split('/')
         .fold(dir.join(STATE_DIR).join("runs"), |p, c| p.join(c))
         .join("status.json");
-    let outcome: Outcome = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    // A regular file only, never through a link, up to a limit: a FIFO there would block.
+    let text = read_text(&path, STATE_LIMIT, Links::Refuse).ok()?;
+    let outcome: Outcome = serde_json::from_str(&text).ok()?;
     match outcome {
         Outcome::MissingData(why) => Some(format!("the sweep found its data missing: {why}")),
         Outcome::Failed(why) => Some(format!("the sweep recorded a failure: {why}")),

@@ -4,7 +4,8 @@
 
 use super::planned::{PlanInfo, Planned};
 use crate::config::{OptimizerKind, RunConfig};
-use crate::plot::PlotError;
+use crate::files::{read_text, Links, STATE_LIMIT};
+use crate::plot::{drawable, PlotError};
 use crate::sweep::STATE_DIR;
 use crate::train::{EpochStats, LogRow, Summary, LOG_HEADER};
 use std::collections::BTreeMap;
@@ -32,18 +33,23 @@ pub(super) struct RunData {
     pub(super) epochs: Vec<EpochStats>,
     /// Every iteration of the log.
     pub(super) steps: Vec<Step>,
+    /// Values of the log left out: infinite or beyond ±`f32::MAX` (an edited log).
+    pub(super) dropped: usize,
 }
 
-/// The largest magnitude a figure can have: losses and α are `f32` computations, so anything
-/// beyond `f32::MAX` did not come from a run (an edited log); it is read as NaN, which every
-/// figure and statistic leaves out, as a diverged epoch's.
-const ABSURD: f64 = f32::MAX as f64;
+/// The largest `log.csv` read: 256 MiB (a run logs a row of under 100 bytes an iteration:
+/// 100 epochs of MNIST at batch 128 is about 4 MiB).
+pub const LOG_LIMIT: u64 = 256 << 20;
 
-fn sane(x: f64) -> f64 {
-    if x.is_finite() && x.abs() > ABSURD {
-        f64::NAN
-    } else {
+/// `x` if a figure can hold it ([`crate::plot`]'s filter: finite and within ±`f32::MAX`,
+/// which no `f32` computation of a run exceeds), else NaN, which every figure and statistic
+/// leaves out, as a diverged epoch's; `dropped` counts the values left out (a NaN is not).
+fn sane(x: f64, dropped: &mut usize) -> f64 {
+    if x.is_nan() || drawable(x) {
         x
+    } else {
+        *dropped += 1;
+        f64::NAN
     }
 }
 
@@ -54,12 +60,15 @@ impl RunData {
     /// A sentence naming the file and what is wrong with it.
     pub(super) fn read(dir: &Path) -> Result<RunData, String> {
         let summary_path = dir.join("summary.json");
-        let text =
-            std::fs::read_to_string(&summary_path).map_err(|e| format!("summary.json: {e}"))?;
+        // Only regular files, never through a link, up to a limit: a FIFO would block and
+        // `/dev/zero` never ends.
+        let text = read_text(&summary_path, STATE_LIMIT, Links::Refuse)
+            .map_err(|e| format!("summary.json: {e}"))?;
         let summary: Summary =
             serde_json::from_str(&text).map_err(|e| format!("summary.json: {e}"))?;
-        let log =
-            std::fs::read_to_string(dir.join("log.csv")).map_err(|e| format!("log.csv: {e}"))?;
+        let log = read_text(&dir.join("log.csv"), LOG_LIMIT, Links::Refuse)
+            .map_err(|e| format!("log.csv: {e}"))?;
+        let mut dropped = 0;
         let mut lines = log.lines().enumerate().peekable();
         if lines.next().map(|(_, l)| l) != Some(LOG_HEADER) {
             return Err("log.csv: the first line is not the log header".into());
@@ -77,18 +86,18 @@ impl RunData {
                 return Err(format!("log.csv: line {} is not a log row", i + 1));
             };
             if let Some(mut e) = row.epoch_stats() {
-                e.train_loss = sane(e.train_loss);
-                e.test_loss = sane(e.test_loss);
-                e.test_accuracy = sane(e.test_accuracy);
-                e.alpha = sane(e.alpha);
+                e.train_loss = sane(e.train_loss, &mut dropped);
+                e.test_loss = sane(e.test_loss, &mut dropped);
+                e.test_accuracy = sane(e.test_accuracy, &mut dropped);
+                e.alpha = sane(e.alpha, &mut dropped);
                 epochs.push(e);
             }
             if let Some(loss) = row.loss {
                 steps.push(Step {
                     iteration: row.iteration,
                     epoch: row.epoch,
-                    loss: sane(f64::from(loss)),
-                    alpha: sane(f64::from(row.alpha)),
+                    loss: sane(f64::from(loss), &mut dropped),
+                    alpha: sane(f64::from(row.alpha), &mut dropped),
                 });
             }
         }
@@ -96,6 +105,7 @@ impl RunData {
             summary,
             epochs,
             steps,
+            dropped,
         })
     }
 
@@ -316,22 +326,44 @@ fn axes_of(id: &str) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// Every directory under `dir` (but `.sweep`) that holds a `summary.json`.
-fn find_runs(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), PlotError> {
+/// Whether `path` is there, as itself (a link is not followed: a dangling one is there too).
+fn exists(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
+
+/// Whether `path` is a directory, itself (not a link to one).
+fn is_real_dir(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_dir())
+}
+
+/// Every directory under `dir` (but `.sweep`) that holds a `summary.json` (of any kind: one
+/// that is not a regular file marks its run unreadable). Links to directories are not walked
+/// (an `ln -s ..` would count runs twice, or loop); `links` collects them.
+fn find_runs(
+    dir: &Path,
+    found: &mut Vec<PathBuf>,
+    links: &mut Vec<PathBuf>,
+) -> Result<(), PlotError> {
     let entries = std::fs::read_dir(dir).map_err(|source| PlotError::Io {
         path: dir.to_path_buf(),
         source,
     })?;
-    let mut subdirs: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n != STATE_DIR))
-        .collect();
+    let mut subdirs: Vec<PathBuf> = Vec::new();
+    for e in entries.filter_map(Result::ok) {
+        let p = e.path();
+        let Ok(t) = e.file_type() else { continue };
+        if t.is_dir() && p.file_name().is_some_and(|n| n != STATE_DIR) {
+            subdirs.push(p);
+        } else if t.is_symlink() && p.is_dir() {
+            links.push(p);
+        }
+    }
     subdirs.sort();
-    if dir.join("summary.json").is_file() {
+    if exists(&dir.join("summary.json")) {
         found.push(dir.to_path_buf());
     }
     for d in subdirs {
-        find_runs(&d, found)?;
+        find_runs(&d, found, links)?;
     }
     Ok(())
 }
@@ -343,7 +375,8 @@ pub(super) fn collect(
     plan: Option<&PlanInfo>,
 ) -> Result<(Vec<Rec>, Vec<String>), PlotError> {
     let mut found = Vec::new();
-    find_runs(dir, &mut found)?;
+    let mut links = Vec::new();
+    find_runs(dir, &mut found, &mut links)?;
     let id_of = |d: &Path| {
         d.strip_prefix(dir)
             .unwrap_or(d)
@@ -353,10 +386,25 @@ pub(super) fn collect(
             .join("/")
     };
     let read = |d: &Path, planned: Option<&Planned>| -> State {
-        if !d.is_dir() {
+        // A run directory reached through a link (a planned id's) is not one of the sweep's.
+        let through_link = d.strip_prefix(dir).ok().and_then(|rel| {
+            rel.ancestors()
+                .filter(|a| !a.as_os_str().is_empty())
+                .find(|a| {
+                    std::fs::symlink_metadata(dir.join(a)).is_ok_and(|m| m.file_type().is_symlink())
+                })
+                .map(|a| dir.join(a))
+        });
+        if let Some(link) = through_link {
+            return State::Unreadable(format!(
+                "{}: a symbolic link, which the report does not follow",
+                link.strip_prefix(dir).unwrap_or(&link).display()
+            ));
+        }
+        if !is_real_dir(d) {
             return State::Absent;
         }
-        if !d.join("summary.json").is_file() {
+        if !exists(&d.join("summary.json")) {
             return State::Started;
         }
         match RunData::read(d) {
@@ -371,6 +419,16 @@ pub(super) fn collect(
     };
     let mut recs = Vec::new();
     let mut notes = Vec::new();
+    links.sort();
+    if !links.is_empty() {
+        let names: Vec<String> = links.iter().map(|l| super::code(&id_of(l))).collect();
+        notes.push(format!(
+            "{} link{} to a directory not followed: {}",
+            names.len(),
+            if names.len() == 1 { "" } else { "s" },
+            names.join(", ")
+        ));
+    }
     match plan {
         Some(plan) => {
             for p in &plan.runs {
@@ -381,7 +439,10 @@ pub(super) fn collect(
                     (_, Some(c), _) => c.optimizer,
                     (_, None, Some(o)) => o,
                     (_, None, None) => {
-                        notes.push(format!("`{}`: its id names no optimizer; left out", p.id));
+                        notes.push(format!(
+                            "{}: its id names no optimizer; left out",
+                            super::code(&p.id)
+                        ));
                         continue;
                     }
                 };
@@ -398,7 +459,7 @@ pub(super) fn collect(
             for d in &found {
                 let id = id_of(d);
                 if !plan.runs.iter().any(|p| p.id == id) {
-                    strays.push(format!("`{id}`"));
+                    strays.push(super::code(&id));
                 }
             }
             if !strays.is_empty() {
@@ -423,7 +484,11 @@ pub(super) fn collect(
                                 State::Unreadable(w) => w.clone(),
                                 _ => "no optimizer in its id".into(),
                             };
-                            notes.push(format!("`{id}`: {why}; left out"));
+                            notes.push(format!(
+                                "{}: {}; left out",
+                                super::code(&id),
+                                super::text(&why)
+                            ));
                             continue;
                         }
                     },
@@ -437,6 +502,17 @@ pub(super) fn collect(
                     state,
                 });
             }
+        }
+    }
+    for r in &recs {
+        if let Some(d) = r.data().filter(|d| d.dropped > 0) {
+            notes.push(format!(
+                "{}: {} value{} of its log left out of the figures and numbers (infinite or \
+                 beyond ±f32::MAX, which no run computes)",
+                super::code(&r.id),
+                d.dropped,
+                if d.dropped == 1 { "" } else { "s" }
+            ));
         }
     }
     Ok((recs, notes))

@@ -52,7 +52,7 @@ pub(super) struct Section<'a> {
 impl Section<'_> {
     pub(super) fn write(&mut self) -> Result<(), PlotError> {
         let (exp, rs) = (self.exp, self.rs);
-        let _ = writeln!(self.md, "## {exp}: {}\n", settings(rs));
+        let _ = writeln!(self.md, "## {}: {}\n", super::text(exp), settings(rs));
         let (ipe, from) = self.iterations_an_epoch();
         let _ = writeln!(self.md, "{}\n", self.data_line(ipe, from));
         let _ = writeln!(self.md, "Runs: {}.\n", run_counts(rs.iter().copied()));
@@ -190,13 +190,13 @@ impl Section<'_> {
         rs.extend(self.joins.iter().copied());
         let g = fig4::grid(&rs);
         if !self.joins.is_empty() {
-            let mut from: Vec<&str> = self.joins.iter().map(|r| r.experiment.as_str()).collect();
+            let mut from: Vec<String> = self
+                .joins
+                .iter()
+                .map(|r| super::code(&r.experiment))
+                .collect();
             from.dedup();
-            let _ = writeln!(
-                self.md,
-                "With the base rows from `{}`.\n",
-                from.join("`, `")
-            );
+            let _ = writeln!(self.md, "With the base rows from {}.\n", from.join(", "));
         }
         fig4::markdown(&g, ipe, &mut self.md);
         self.grid = Some(fig4::count_sentence(&g, Some(exp)));
@@ -209,7 +209,7 @@ impl Section<'_> {
         let w = 720 * panels.len() as u32;
         figure!(
             self.out,
-            format!("{exp}-fig4"),
+            super::stem(exp, "fig4"),
             (w, 640),
             self.written,
             |root| {
@@ -234,9 +234,10 @@ impl Section<'_> {
         );
         let _ = writeln!(
             self.md,
-            "![Fig. 4: iterations to the loss]({exp}-fig4.png)\n\nThe heat map: colour by log10 \
+            "![Fig. 4: iterations to the loss]({}.png)\n\nThe heat map: colour by log10 \
              of our iterations (dark fewer), a cell not reached at the top of the scale, grey \
-             where there is no result; each cell gives ours above the paper's (in brackets).\n"
+             where there is no result; each cell gives ours above the paper's (in brackets).\n",
+            super::stem(exp, "fig4")
         );
         Ok(())
     }

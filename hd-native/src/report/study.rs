@@ -9,7 +9,7 @@ use super::section::Section;
 use super::stats::{stats, Band};
 use super::{claims_table, colour};
 use crate::config::OptimizerKind;
-use crate::plot::PlotError;
+use crate::plot::{drawable, PlotError};
 use hd_core::HyperRule;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
@@ -60,7 +60,7 @@ impl Section<'_> {
                         .iter()
                         .filter_map(|a| {
                             let (m, lo, hi) = cell(s, a).ok()?;
-                            let x = a.parse::<f64>().ok()?;
+                            let x = a.parse::<f64>().ok().filter(|x| drawable(*x))?;
                             m.is_finite().then_some((x, m, lo, hi))
                         })
                         .collect();
@@ -74,6 +74,22 @@ impl Section<'_> {
                     }
                 })
                 .collect();
+            let absurd: Vec<&String> = a0s
+                .iter()
+                .filter(|a| a.parse::<f64>().is_ok_and(|x| !drawable(x)))
+                .collect();
+            if !absurd.is_empty() {
+                let _ = writeln!(
+                    self.md,
+                    "α0 = {} left out of the figure (infinite or beyond ±f32::MAX, which no \
+                     run computes with).\n",
+                    absurd
+                        .iter()
+                        .map(|a| super::text(a))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
             // A line with nothing to draw keeps its place in the legend, saying why.
             if lines.iter().any(|l| !l.points.is_empty()) {
                 let ax = Axes {
@@ -87,14 +103,15 @@ impl Section<'_> {
                 };
                 figure!(
                     self.out,
-                    format!("{exp}-alpha0"),
+                    super::stem(exp, "alpha0"),
                     (960, 640),
                     self.written,
                     |root| { draw_lines(&root, &ax, &lines) }
                 );
                 let _ = writeln!(
                     self.md,
-                    "![final training loss against α0]({exp}-alpha0.png)\n"
+                    "![final training loss against α0]({}.png)\n",
+                    super::stem(exp, "alpha0")
                 );
             }
         } else {
@@ -144,16 +161,16 @@ impl Section<'_> {
                 let ylabel = if bkey == "bm" { "β′" } else { "β" };
                 figure!(
                     self.out,
-                    format!("{exp}-{}-heatmap", o.id()),
+                    super::stem(exp, &format!("{}-heatmap", o.id())),
                     (960, 640),
                     self.written,
                     |root| { draw_heat(&root, &t, ("α0", &a0s), (ylabel, &bs), &cells, None) }
                 );
                 let _ = writeln!(
                     self.md,
-                    "![{} heat map]({exp}-{}-heatmap.png)\n",
+                    "![{} heat map]({}.png)\n",
                     o.label(),
-                    o.id()
+                    super::stem(exp, &format!("{}-heatmap", o.id()))
                 );
             }
         }
@@ -166,7 +183,7 @@ impl Section<'_> {
                 self.md,
                 "Final training loss (mean over seeds; – not in the plan):\n\n| series | {} |\n|---|{}",
                 a0s.iter()
-                    .map(|a| format!("α0={a}"))
+                    .map(|a| format!("α0={}", super::text(a)))
                     .collect::<Vec<_>>()
                     .join(" | "),
                 "---|".repeat(a0s.len())
@@ -179,7 +196,12 @@ impl Section<'_> {
                         Err(why) => why,
                     })
                     .collect();
-                let _ = writeln!(self.md, "| {} | {} |", s.label, row.join(" | "));
+                let _ = writeln!(
+                    self.md,
+                    "| {} | {} |",
+                    super::text(&s.label),
+                    row.join(" | ")
+                );
             }
             self.md.push('\n');
         }
