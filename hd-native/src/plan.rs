@@ -37,130 +37,25 @@
 //! an unknown name, refused with the list of shipped plans.
 
 use crate::cli::{Cli, Command};
-use crate::config::{BaseOptions, OptimizerKind, RunConfig};
+use crate::config::{OptimizerKind, RunConfig};
 use crate::files;
 use clap::Parser;
-use hd_core::HyperRule;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
+mod keys;
 mod shipped;
 
+use keys::{is_axis, typed, SWEEP_KEYS};
+pub use keys::{Key, Value, KEYS};
 pub use shipped::{shipped, Shipped};
-
-/// The kind of value a plan key takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Str,
-    Int,
-    Float,
-    Bool,
-    Ints,
-    Pair,
-}
-
-/// Which runs an option applies to: the rules `train` enforces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Applies {
-    /// Every run.
-    Every,
-    /// Runs with additive hypergradient (HD).
-    Additive,
-    /// Runs with multiplicative hypergradient (HDM).
-    Multiplicative,
-    /// Runs with either hypergradient rule.
-    Hypergradient,
-    /// Runs whose base rule takes the momentum μ.
-    Mu,
-    /// Runs whose base rule is Adam.
-    Adam,
-}
-
-impl Applies {
-    /// Whether an option that applies to these runs applies to a run of `optimizer`.
-    fn to(self, optimizer: OptimizerKind) -> bool {
-        let rule = optimizer.rule();
-        // Destructured without `..`: an option added to BaseOptions does not compile until it
-        // has its own `Applies` here.
-        let BaseOptions { mu, adam } = BaseOptions::of(optimizer.family());
-        match self {
-            Applies::Every => true,
-            Applies::Additive => rule == Some(HyperRule::Additive),
-            Applies::Multiplicative => rule == Some(HyperRule::Multiplicative),
-            Applies::Hypergradient => rule.is_some(),
-            Applies::Mu => mu,
-            Applies::Adam => adam,
-        }
-    }
-}
-
-/// A plan key: one of `train`'s options, under the same name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Key {
-    /// The option's name (`beta-mult`).
-    pub name: &'static str,
-    /// How it is abbreviated in run ids (`bm`).
-    pub short: &'static str,
-    /// The value it takes.
-    kind: Kind,
-    /// The runs it applies to; it is left out of the others.
-    applies: Applies,
-}
-
-const fn key(name: &'static str, short: &'static str, kind: Kind, applies: Applies) -> Key {
-    Key {
-        name,
-        short,
-        kind,
-        applies,
-    }
-}
-
-/// The plan keys: every option of `train` but those the sweep sets (`SWEEP_KEYS`), each
-/// with its value, abbreviation and the runs it applies to. This order is the order of axes
-/// and of options on the command line.
-pub const KEYS: [Key; 24] = {
-    use Applies::{Adam, Additive, Every, Hypergradient, Mu, Multiplicative};
-    use Kind::{Bool, Float, Int, Ints, Pair, Str};
-    [
-        key("preset", "preset", Str, Every),
-        key("model", "model", Str, Every),
-        key("hidden", "hidden", Ints, Every),
-        key("no-batch-norm", "no-bn", Bool, Every),
-        key("depth", "depth", Int, Every),
-        key("width", "width", Int, Every),
-        key("dataset", "data", Str, Every),
-        key("optimizer", "opt", Str, Every),
-        key("alpha0", "a0", Float, Every),
-        key("beta", "b", Float, Additive),
-        key("beta-mult", "bm", Float, Multiplicative),
-        key("mu", "mu", Float, Mu),
-        key("weight-decay", "wd", Float, Every),
-        key("beta1", "b1", Float, Adam),
-        key("beta2", "b2", Float, Adam),
-        key("eps", "eps", Float, Adam),
-        key("adam-sqrt-decay", "sqrt", Bool, Adam),
-        key("scope", "scope", Str, Hypergradient),
-        key("clamp", "clamp", Pair, Hypergradient),
-        key("transition", "tr", Pair, Hypergradient),
-        key("epochs", "e", Int, Every),
-        key("batch-size", "bs", Int, Every),
-        key("seed", "s", Int, Every),
-        key("stop-at-loss", "stop", Float, Every),
-    ]
-};
 
 /// The most runs a plan may have: a larger one is refused, with its count, before it is
 /// expanded.
 pub const MAX_RUNS: u64 = 100_000;
-
-/// `train` options that the sweep sets for every run, so a plan may not.
-const SWEEP_KEYS: [&str; 7] = [
-    "data-dir", "out", "resume", "quiet", "device", "threads", "progress",
-];
 
 /// Where a plan comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,63 +137,6 @@ fn shipped_names() -> String {
         .join(", ")
 }
 
-/// One value of a plan key.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    /// A name (`"sgd-hd"`).
-    Str(String),
-    /// An integer.
-    Int(i64),
-    /// A number.
-    Float(f64),
-    /// A switch.
-    Bool(bool),
-    /// A list of integers (`hidden`).
-    Ints(Vec<i64>),
-    /// Two numbers (`clamp`, `transition`).
-    Pair(f64, f64),
-}
-
-/// A number as written by hand, the shorter of the two forms: `0.1`, `0.02`, `1e-3`, `1e-6`.
-fn short(x: f64) -> String {
-    let (plain, exp) = (format!("{x}"), format!("{x:e}"));
-    if exp.len() < plain.len() {
-        exp
-    } else {
-        plain
-    }
-}
-
-impl Value {
-    /// The value as `train` takes it on its command line.
-    fn arg(&self) -> String {
-        match self {
-            Value::Str(s) => s.clone(),
-            Value::Int(i) => i.to_string(),
-            Value::Float(x) => format!("{x:e}"),
-            Value::Bool(b) => b.to_string(),
-            Value::Ints(v) => v.iter().map(i64::to_string).collect::<Vec<_>>().join(","),
-            Value::Pair(a, b) => format!("{a:e},{b:e}"),
-        }
-    }
-}
-
-impl fmt::Display for Value {
-    /// The value as written in run ids: short, and free of `/`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Value::Str(s) => f.write_str(s),
-            Value::Int(i) => write!(f, "{i}"),
-            Value::Float(x) => f.write_str(&short(*x)),
-            Value::Bool(b) => write!(f, "{b}"),
-            Value::Ints(v) => {
-                f.write_str(&v.iter().map(i64::to_string).collect::<Vec<_>>().join("x"))
-            }
-            Value::Pair(a, b) => write!(f, "{}_{}", short(*a), short(*b)),
-        }
-    }
-}
-
 /// One run of a plan.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Run {
@@ -366,52 +204,6 @@ fn line_of(text: &str, at: usize) -> usize {
         .filter(|&&b| b == b'\n')
         .count()
         + 1
-}
-
-/// Checks one TOML value against a key's kind.
-fn typed(key: Key, v: &toml::Value) -> Result<Value, String> {
-    let float = |v: &toml::Value| match v {
-        toml::Value::Float(x) => Some(*x),
-        toml::Value::Integer(i) => Some(*i as f64),
-        _ => None,
-    };
-    let got = || format!("`{}` takes {}, not {v}", key.name, describe(key.kind));
-    Ok(match (key.kind, v) {
-        (Kind::Str, toml::Value::String(s)) => Value::Str(s.clone()),
-        (Kind::Int, toml::Value::Integer(i)) => Value::Int(*i),
-        (Kind::Float, v) => Value::Float(float(v).ok_or_else(got)?),
-        (Kind::Bool, toml::Value::Boolean(b)) => Value::Bool(*b),
-        (Kind::Ints, toml::Value::Array(a)) if !a.is_empty() => Value::Ints(
-            a.iter()
-                .map(|x| x.as_integer().ok_or_else(got))
-                .collect::<Result<_, _>>()?,
-        ),
-        (Kind::Pair, toml::Value::Array(a)) if a.len() == 2 => {
-            Value::Pair(float(&a[0]).ok_or_else(got)?, float(&a[1]).ok_or_else(got)?)
-        }
-        _ => return Err(got()),
-    })
-}
-
-fn describe(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Str => "a name",
-        Kind::Int => "an integer",
-        Kind::Float => "a number",
-        Kind::Bool => "true or false",
-        Kind::Ints => "a list of integers",
-        Kind::Pair => "two numbers [A, B]",
-    }
-}
-
-/// Whether a TOML value given for `key` is an axis (an array of values) rather than one value.
-fn is_axis(key: Key, v: &toml::Value) -> bool {
-    match (key.kind, v) {
-        (Kind::Ints | Kind::Pair, toml::Value::Array(a)) => {
-            a.is_empty() || a.iter().all(|x| x.is_array())
-        }
-        (_, v) => v.is_array(),
-    }
 }
 
 /// Reads and expands the plan in `file`.
@@ -798,89 +590,4 @@ impl Plan {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    /// `train`'s options by their long names, and whether each is a flag (takes no value).
-    fn train_options() -> Vec<(String, bool)> {
-        let cli = Cli::command();
-        let train = cli
-            .find_subcommand("train")
-            .unwrap_or_else(|| unreachable!("hd-native has a train command"));
-        train
-            .get_arguments()
-            .filter_map(|a| {
-                let flag = matches!(a.get_action(), clap::ArgAction::SetTrue);
-                a.get_long().map(|l| (l.to_string(), flag))
-            })
-            .filter(|(l, _)| l != "help")
-            .collect()
-    }
-
-    /// Every option of `train` is a plan key or set by the sweep, and every plan key is an
-    /// option of `train` that takes a value exactly when the key is not a switch: an option
-    /// added to `train` without a plan key fails here.
-    #[test]
-    fn the_keys_are_trains_options_but_the_sweeps() {
-        let options = train_options();
-        for (long, flag) in &options {
-            match KEYS.iter().find(|k| k.name == long) {
-                Some(key) => assert_eq!(key.kind == Kind::Bool, *flag, "--{long}"),
-                None => assert!(
-                    SWEEP_KEYS.contains(&long.as_str()),
-                    "--{long} is neither a plan key nor set by the sweep"
-                ),
-            }
-        }
-        for key in KEYS {
-            assert!(
-                options.iter().any(|(long, _)| long == key.name),
-                "plan key `{}` is not an option of train",
-                key.name
-            );
-        }
-    }
-
-    /// A key that applies to some optimizers only applies exactly to those `train` accepts it
-    /// for: each is given to a LogReg run of every optimizer, and `train`'s own checks decide.
-    #[test]
-    fn a_key_applies_to_exactly_the_optimizers_train_takes_it_for() {
-        let mut checked = 0;
-        for key in KEYS.iter().filter(|k| k.applies != Applies::Every) {
-            // A value `train` accepts wherever the option applies.
-            let value = match key.kind {
-                Kind::Float => Value::Float(0.5),
-                Kind::Bool => Value::Bool(true),
-                Kind::Pair if key.name == "transition" => Value::Pair(2.0, 1e-3),
-                Kind::Pair => Value::Pair(0.0, 1.0),
-                Kind::Str if key.name == "scope" => Value::Str("per-tensor".into()),
-                kind => unreachable!("no sample value of {kind:?} for `{}`", key.name),
-            };
-            for optimizer in OptimizerKind::ALL {
-                let run = Run {
-                    index: 0,
-                    id: String::new(),
-                    experiment: String::new(),
-                    options: vec![
-                        ("model", Value::Str("logreg".into())),
-                        ("dataset", Value::Str("mnist".into())),
-                        ("optimizer", Value::Str(optimizer.id().into())),
-                        (key.name, value.clone()),
-                    ],
-                    config: placeholder_config(),
-                };
-                let accepted = resolve(&run);
-                assert_eq!(
-                    accepted.is_ok(),
-                    key.applies.to(optimizer),
-                    "--{} for {optimizer}: {accepted:?}",
-                    key.name
-                );
-                checked += 1;
-            }
-        }
-        // β, β′, μ, Adam's four and α's three: 10 keys over the 9 optimizers.
-        assert_eq!(checked, 10 * OptimizerKind::ALL.len());
-    }
-}
+mod tests;
