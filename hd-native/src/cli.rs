@@ -1,12 +1,12 @@
 //! The `hd-native` command line (clap).
 
 use crate::bench::{self, BenchArgs};
-use crate::config::Options;
-use crate::models::Model;
+use crate::config::{Options, Preset};
 pub use crate::models::ModelName;
+use crate::models::{Model, ModelSpec};
 use crate::train::{self, Setup};
 use anyhow::{bail, Result};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -44,13 +44,6 @@ pub enum Command {
     Sweep(Box<crate::suite_cli::SweepCommand>),
     /// Figures and REPORT.md (ours beside the paper's values) from a sweep's runs.
     Report(crate::suite_cli::ReportArgs),
-}
-
-/// Presets for `--preset`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Preset {
-    /// The paper's settings for the model (DESIGN §2).
-    Paper,
 }
 
 /// `hd-native train`.
@@ -102,41 +95,15 @@ impl TrainArgs {
     ///
     /// # Errors
     /// A size option given for a model it does not apply to.
-    pub fn model(&self) -> Result<Option<Model>> {
-        let Some(name) = self.model else {
-            if self.hidden.is_some()
-                || self.no_batch_norm
-                || self.depth.is_some()
-                || self.width.is_some()
-            {
-                bail!("--hidden, --no-batch-norm, --depth and --width need --model");
-            }
-            return Ok(None);
-        };
-        if self.hidden.is_some() && name != ModelName::Mlp {
-            bail!("--hidden applies to --model mlp only");
+    pub fn model(&self) -> Result<Option<Model>, crate::models::ModelError> {
+        ModelSpec {
+            name: self.model,
+            hidden: self.hidden.clone(),
+            no_batch_norm: self.no_batch_norm,
+            depth: self.depth,
+            width: self.width,
         }
-        if self.no_batch_norm && name != ModelName::Vgg {
-            bail!("--no-batch-norm applies to --model vgg only");
-        }
-        if (self.depth.is_some() || self.width.is_some()) && name != ModelName::Wrn {
-            bail!("--depth and --width apply to --model wrn only");
-        }
-        let mut model = name.model();
-        match &mut model {
-            Model::Mlp { hidden } => {
-                if let Some(h) = &self.hidden {
-                    hidden.clone_from(h);
-                }
-            }
-            Model::Vgg { batch_norm } => *batch_norm = !self.no_batch_norm,
-            Model::Wrn { depth, width } => {
-                *depth = self.depth.unwrap_or(*depth);
-                *width = self.width.unwrap_or(*width);
-            }
-            Model::Logreg | Model::Resnet18 | Model::Resnet101 => {}
-        }
-        Ok(Some(model))
+        .model()
     }
 
     /// The run options (before defaults and presets).

@@ -20,11 +20,19 @@ mod serial;
 mod tests;
 
 pub use hyper::BaseOptions;
+pub(crate) use options::parse_pair;
 pub use options::Options;
 
 /// The optimizer of a run: one of the paper's nine, hd-core's [`Variant`](hd_core::Variant),
 /// named by its id on the command line and in `summary.json` (`sgd-hd`, `adam-hdm`, …).
 pub type OptimizerKind = hd_core::Variant;
+
+/// Presets for `--preset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Preset {
+    /// The paper's settings for the model (DESIGN §2).
+    Paper,
+}
 
 /// Where one α is shared (see [`Scope`](hd_core::Scope)).
 #[derive(

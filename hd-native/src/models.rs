@@ -132,6 +132,84 @@ pub enum ModelError {
         /// The value given.
         value: i64,
     },
+    /// A size option given without a model.
+    #[error("--hidden, --no-batch-norm, --depth and --width need --model")]
+    SizeWithoutModel,
+    /// A size option given for a model it does not apply to.
+    #[error("--{option} applies to --model {applies_to} only")]
+    SizeNotApplicable {
+        /// The option (`hidden`).
+        option: &'static str,
+        /// The model it applies to (`mlp`).
+        applies_to: &'static str,
+    },
+}
+
+/// A model as `train`'s command line and a plan give it: a name and size options, each
+/// optional. [`model`](ModelSpec::model) is the one place they become a [`Model`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModelSpec {
+    /// `--model`.
+    pub name: Option<ModelName>,
+    /// `--hidden` (MLP).
+    pub hidden: Option<Vec<i64>>,
+    /// `--no-batch-norm` (VGG).
+    pub no_batch_norm: bool,
+    /// `--depth` (WideResNet).
+    pub depth: Option<i64>,
+    /// `--width` (WideResNet).
+    pub width: Option<i64>,
+}
+
+impl ModelSpec {
+    /// The model the name and sizes describe (`None` without a name), the sizes not given
+    /// taken from [`ModelName::model`]. Sizes are checked when the run resolves
+    /// ([`Model::validate`]).
+    ///
+    /// # Errors
+    /// A size option without a model, or for a model it does not apply to.
+    pub fn model(&self) -> Result<Option<Model>, ModelError> {
+        let sized = |option, applies_to| ModelError::SizeNotApplicable { option, applies_to };
+        let Some(name) = self.name else {
+            if self.hidden.is_some()
+                || self.no_batch_norm
+                || self.depth.is_some()
+                || self.width.is_some()
+            {
+                return Err(ModelError::SizeWithoutModel);
+            }
+            return Ok(None);
+        };
+        if self.hidden.is_some() && name != ModelName::Mlp {
+            return Err(sized("hidden", "mlp"));
+        }
+        if self.no_batch_norm && name != ModelName::Vgg {
+            return Err(sized("no-batch-norm", "vgg"));
+        }
+        if (self.depth.is_some() || self.width.is_some()) && name != ModelName::Wrn {
+            let option = if self.depth.is_some() {
+                "depth"
+            } else {
+                "width"
+            };
+            return Err(sized(option, "wrn"));
+        }
+        let mut model = name.model();
+        match &mut model {
+            Model::Mlp { hidden } => {
+                if let Some(h) = &self.hidden {
+                    hidden.clone_from(h);
+                }
+            }
+            Model::Vgg { batch_norm } => *batch_norm = !self.no_batch_norm,
+            Model::Wrn { depth, width } => {
+                *depth = self.depth.unwrap_or(*depth);
+                *width = self.width.unwrap_or(*width);
+            }
+            Model::Logreg | Model::Resnet18 | Model::Resnet101 => {}
+        }
+        Ok(Some(model))
+    }
 }
 
 /// A built model: a training-mode-aware module.

@@ -36,10 +36,8 @@
 //! or an extension, `plans/x.toml`, `x.toml`) is a file that cannot be read, and anything else is
 //! an unknown name, refused with the list of shipped plans.
 
-use crate::cli::{Cli, Command};
 use crate::config::{OptimizerKind, RunConfig};
 use crate::files;
-use clap::Parser;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -413,21 +411,21 @@ fn expand(source: Source, text: String) -> Result<Plan, PlanError> {
                 id.push('/');
                 id.push_str(&varying.join(","));
             }
-            let mut run = Run {
+            // The key the run is refused for: the first without which train accepts it (none
+            // when a key is missing: then the experiment).
+            let config = resolve(&options).map_err(|w| {
+                let at = culprit(&options)
+                    .and_then(|k| axes.iter().find(|a| a.0.name == k))
+                    .map_or(exp_at, |a| a.3);
+                err(at, format!("run {id}: {w}"))
+            })?;
+            let run = Run {
                 index: runs.len(),
                 id,
                 experiment: name.clone(),
                 options,
-                config: placeholder_config(),
+                config,
             };
-            run.config = resolve(&run).map_err(|w| {
-                // The key the run is refused for: the first without which train accepts it
-                // (none when a key is missing: then the experiment).
-                let at = culprit(&run)
-                    .and_then(|k| axes.iter().find(|a| a.0.name == k))
-                    .map_or(exp_at, |a| a.3);
-                err(at, format!("run {}: {w}", run.id))
-            })?;
             if let Some(&other) = seen.get(&run.id) {
                 return Err(err(
                     exp_at,
@@ -494,45 +492,18 @@ fn count_runs(raw: &RawPlan, err: &dyn Fn(usize, String) -> PlanError) -> Result
 }
 
 /// The first option of a refused run (in [`KEYS`] order) without which `train` accepts it.
-fn culprit(run: &Run) -> Option<&'static str> {
-    run.options.iter().enumerate().find_map(|(i, (key, _))| {
-        let mut without = run.clone();
-        without.options.remove(i);
+fn culprit(options: &[(&'static str, Value)]) -> Option<&'static str> {
+    options.iter().enumerate().find_map(|(i, (key, _))| {
+        let mut without = options.to_vec();
+        without.remove(i);
         resolve(&without).is_ok().then_some(*key)
     })
 }
 
-/// A configuration that [`resolve`] immediately replaces (runs are built before they resolve).
-fn placeholder_config() -> RunConfig {
-    crate::config::Options {
-        model: Some(crate::models::Model::Logreg),
-        dataset: Some(crate::data::DatasetKind::Mnist),
-        optimizer: Some(OptimizerKind::Sgd),
-        ..Default::default()
-    }
-    .resolve()
-    .unwrap_or_else(|_| unreachable!("the default LogReg SGD run is valid"))
-}
-
-/// What `train` would run for `run`: its options parsed by `train`'s own command line, so a
-/// plan accepts exactly what `train` does.
-fn resolve(run: &Run) -> Result<RunConfig, String> {
-    let mut argv: Vec<String> = ["hd-native", "train"].map(String::from).to_vec();
-    argv.extend(run.train_args());
-    argv.extend(["--data-dir", ".", "--out", "."].map(String::from));
-    let cli = Cli::try_parse_from(&argv).map_err(|e| {
-        let text = e.to_string();
-        text.lines()
-            .next()
-            .unwrap_or("")
-            .trim_start_matches("error: ")
-            .to_string()
-    })?;
-    let Command::Train(args) = cli.command else {
-        return Err("not a train command".into());
-    };
-    let options = args.options().map_err(|e| e.to_string())?;
-    options.resolve().map_err(|e| e.to_string())
+/// What `train` would run for these plan values: the options they give, resolved as `train`
+/// resolves its own ([`crate::config::Options::resolve`]).
+fn resolve(options: &[(&'static str, Value)]) -> Result<RunConfig, String> {
+    keys::options(options)?.resolve().map_err(|e| e.to_string())
 }
 
 impl Plan {

@@ -85,8 +85,8 @@ fn optimizer_parser() -> impl clap::builder::TypedValueParser<Value = OptimizerK
         .try_map(|id| id.parse::<OptimizerKind>())
 }
 
-/// `A,B` as two numbers.
-fn parse_pair(s: &str) -> Result<(f32, f32), String> {
+/// `A,B` as two numbers (`--clamp`, `--transition` and their plan keys).
+pub(crate) fn parse_pair(s: &str) -> Result<(f32, f32), String> {
     let (a, b) = s
         .split_once(',')
         .ok_or_else(|| format!("expected two numbers A,B, got {s:?}"))?;

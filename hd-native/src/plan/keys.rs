@@ -1,7 +1,8 @@
 //! The plan keys: every option of `train` a plan may set, the kind of value each takes, the
 //! runs it applies to, and the checked [`Value`]s that reach `train`'s command line.
 
-use crate::config::{BaseOptions, OptimizerKind};
+use crate::config::{parse_pair, BaseOptions, OptimizerKind, Options, Preset};
+use crate::models::ModelSpec;
 use hd_core::HyperRule;
 use std::fmt;
 
@@ -213,4 +214,66 @@ pub(super) fn is_axis(key: Key, v: &toml::Value) -> bool {
         }
         (_, v) => v.is_array(),
     }
+}
+
+/// The options `train` takes from a run's plan values, read by the configuration's own types:
+/// names by their `ValueEnum`s and hd-core's ids, numbers from the very text `train` receives
+/// (so an `f32` rounds once, from the decimal, as on the command line), sizes through
+/// [`ModelSpec`] as `train` builds its model. The plan module so never goes through the CLI.
+pub(super) fn options(values: &[(&'static str, Value)]) -> Result<Options, String> {
+    fn named<T: clap::ValueEnum>(key: &str, text: &str) -> Result<T, String> {
+        T::from_str(text, false).map_err(|e| format!("--{key}={text}: {e}"))
+    }
+    fn number<T: std::str::FromStr<Err: fmt::Display>>(key: &str, text: &str) -> Result<T, String> {
+        text.parse().map_err(|e| format!("--{key}={text}: {e}"))
+    }
+    let pair = |key: &str, text: &str| parse_pair(text).map_err(|e| format!("--{key}: {e}"));
+    let mut o = Options::default();
+    let mut model = ModelSpec::default();
+    for (key, value) in values {
+        let text = &value.arg();
+        let flag = matches!(value, Value::Bool(true));
+        match *key {
+            "preset" => o.paper = named::<Preset>(key, text)? == Preset::Paper,
+            "model" => model.name = Some(named(key, text)?),
+            "hidden" => model.hidden = Some(number_list(key, text)?),
+            "no-batch-norm" => model.no_batch_norm = flag,
+            "depth" => model.depth = Some(number(key, text)?),
+            "width" => model.width = Some(number(key, text)?),
+            "dataset" => o.dataset = Some(named(key, text)?),
+            "optimizer" => {
+                o.optimizer = Some(
+                    text.parse::<OptimizerKind>()
+                        .map_err(|e| format!("--{key}={text}: {e}"))?,
+                );
+            }
+            "alpha0" => o.alpha0 = Some(number(key, text)?),
+            "beta" => o.beta = Some(number(key, text)?),
+            "beta-mult" => o.beta_mult = Some(number(key, text)?),
+            "mu" => o.mu = Some(number(key, text)?),
+            "weight-decay" => o.weight_decay = Some(number(key, text)?),
+            "beta1" => o.beta1 = Some(number(key, text)?),
+            "beta2" => o.beta2 = Some(number(key, text)?),
+            "eps" => o.eps = Some(number(key, text)?),
+            "adam-sqrt-decay" => o.adam_sqrt_decay = flag,
+            "scope" => o.scope = Some(named(key, text)?),
+            "clamp" => o.clamp = Some(pair(key, text)?),
+            "transition" => o.transition = Some(pair(key, text)?),
+            "epochs" => o.epochs = Some(number(key, text)?),
+            "batch-size" => o.batch_size = Some(number(key, text)?),
+            "seed" => o.seed = Some(number(key, text)?),
+            "stop-at-loss" => o.stop_at_loss = Some(number(key, text)?),
+            // Every key of KEYS has its arm (a test gives each to both this and `train`).
+            other => return Err(format!("`{other}` is not an option of train")),
+        }
+    }
+    o.model = model.model().map_err(|e| e.to_string())?;
+    Ok(o)
+}
+
+/// `A,B,…` as numbers (`--hidden`).
+fn number_list(key: &str, text: &str) -> Result<Vec<i64>, String> {
+    text.split(',')
+        .map(|x| x.parse().map_err(|e| format!("--{key}={text}: {e}")))
+        .collect()
 }
