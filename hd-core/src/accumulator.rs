@@ -2,7 +2,7 @@
 //! lane in a fixed order so that every target gets the same bits.
 
 use crate::hyper::Terms;
-use crate::layout::BLOCKS;
+use crate::real::BLOCKS;
 use crate::real::{Lanes, Real, LANES};
 
 /// Lane-wise running sums of phase 1 over any number of slices, in the order they are fed.

@@ -1,5 +1,6 @@
 //! Adam (Kingma & Ba, 2015) as a direction d_t, with the paper's optional 1/√t step decay.
 
+use crate::constants::BaseConstants;
 use crate::{Error, Real};
 
 /// Adam. With g_t the gradient (coupled L2 already added) and m, v starting at 0:
@@ -63,18 +64,6 @@ fn inverse_bias_correction(ln_beta: f32, step: u64) -> f32 {
     1.0 / crate::scalar::one_minus_exp(step, ln_beta)
 }
 
-/// Host constants of one Adam step: the bias corrections at t and at t − 1.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub(crate) struct AdamStep {
-    inv_bc1: f32,
-    inv_bc2: f32,
-    /// 1/(1−β1^{t−1}), times 1/√(t−1) with `sqrt_decay`: d_{t−1} scaled to the direction
-    /// the step t − 1 actually took (see [`Adam::previous_direction`]).
-    inv_bc1_prev: f32,
-    inv_bc2_prev: f32,
-    has_prev: bool,
-}
-
 impl Adam {
     #[inline(always)]
     pub(crate) fn validate(&self) -> Result<(), Error> {
@@ -85,7 +74,7 @@ impl Adam {
     }
 
     #[inline(always)]
-    pub(crate) fn constants(&self, step: u64) -> AdamStep {
+    pub(crate) fn constants(&self, step: u64) -> BaseConstants {
         let prev = step.saturating_sub(1);
         // Inlined, so that a β known at compile time (a firmware's) folds to a constant.
         let (l1, l2) = (crate::scalar::ln(self.beta1), crate::scalar::ln(self.beta2));
@@ -96,7 +85,7 @@ impl Adam {
         } else {
             1.0
         };
-        AdamStep {
+        BaseConstants {
             inv_bc1: inverse_bias_correction(l1, step),
             inv_bc2: inverse_bias_correction(l2, step),
             inv_bc1_prev: inverse_bias_correction(l1, prev) * decay_prev,
@@ -119,7 +108,7 @@ impl Adam {
     /// it. (The reference code has no decay in its Adam-HD; a hypergradient that ignores the
     /// factor overstates h by √(t−1) and lets α creep up for the whole run.)
     #[inline(always)]
-    pub(crate) fn previous_direction<T: Real>(&self, c: &AdamStep, slots: &[T], zero: T) -> T {
+    pub(crate) fn previous_direction<T: Real>(&self, c: &BaseConstants, slots: &[T], zero: T) -> T {
         match slots {
             [m, v, ..] if c.has_prev => self.normalised(m, v, c.inv_bc1_prev, c.inv_bc2_prev),
             _ => zero,
@@ -128,7 +117,7 @@ impl Adam {
 
     /// Advances m and v with `g` and returns d_t.
     #[inline(always)]
-    pub(crate) fn direction<T: Real>(&self, c: &AdamStep, g: &T, slots: &mut [T]) -> T {
+    pub(crate) fn direction<T: Real>(&self, c: &BaseConstants, g: &T, slots: &mut [T]) -> T {
         match slots {
             [m, v, ..] => {
                 m.assign(m.scale(self.beta1).add(&g.scale(1.0 - self.beta1)));

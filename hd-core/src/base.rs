@@ -2,8 +2,8 @@
 //! base rule is added here (and in the configuration's builders and validation, the layout and
 //! the codec, which the compiler points at).
 
-use crate::adam::AdamStep;
 use crate::config::Base;
+use crate::constants::BaseConstants;
 use crate::real::Real;
 
 impl Base {
@@ -18,16 +18,16 @@ impl Base {
 
     /// The host constants of step t the rule needs: Adam's bias corrections.
     #[inline(always)]
-    pub(crate) fn constants(&self, step: u64) -> AdamStep {
+    pub(crate) fn constants(&self, step: u64) -> BaseConstants {
         match self {
             Base::Adam(a) => a.constants(step),
-            Base::Sgd(_) => AdamStep::default(),
+            Base::Sgd(_) => BaseConstants::default(),
         }
     }
 
     /// d_{t−1} recomputed from the rule's own buffers, else `zero`.
     #[inline(always)]
-    pub(crate) fn previous_direction<T: Real>(&self, c: &AdamStep, slots: &[T], zero: T) -> T {
+    pub(crate) fn previous_direction<T: Real>(&self, c: &BaseConstants, slots: &[T], zero: T) -> T {
         match self {
             Base::Sgd(s) => s.previous_direction(slots, zero),
             Base::Adam(a) => a.previous_direction(c, slots, zero),
@@ -36,7 +36,7 @@ impl Base {
 
     /// Advances the rule's buffers with `g` and returns d_t.
     #[inline(always)]
-    pub(crate) fn direction<T: Real>(&self, c: &AdamStep, g: &T, slots: &mut [T]) -> T {
+    pub(crate) fn direction<T: Real>(&self, c: &BaseConstants, g: &T, slots: &mut [T]) -> T {
         match self {
             Base::Sgd(s) => s.direction(g, slots),
             Base::Adam(a) => a.direction(c, g, slots),

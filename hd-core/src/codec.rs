@@ -26,7 +26,7 @@
 //!
 //! Per-element buffers are plain f32 arrays: [`encode_f32s`] / [`decode_f32s`].
 
-use crate::variant::enum_with_all;
+use crate::macros::enum_with_all;
 use crate::{
     Adam, Base, Config, Error, Hyper, HyperRule, Optimizer, Scope, Sgd, State, Transition,
 };

@@ -1,6 +1,6 @@
 //! The hypergradient part: how α_t follows from α_{t−1}, and the step size γ_t it gives.
 
-use crate::variant::enum_with_all;
+use crate::macros::enum_with_all;
 use crate::{Error, Real};
 
 enum_with_all! {
@@ -211,7 +211,7 @@ impl Terms<f32> {
             // x·0 is ±0 for every finite x and NaN for NaN and ±∞, so one comparison tests all
             // three: on a microcontroller 20–28 B less than a test and a branch for each.
             // (Only there: on x86-64 it changed how LLVM laid out HDM's whole step.)
-            Some((a, b)) if !crate::layout::BLOCKS => self.dot * 0.0 + a * 0.0 + b * 0.0 == 0.0,
+            Some((a, b)) if !crate::real::BLOCKS => self.dot * 0.0 + a * 0.0 + b * 0.0 == 0.0,
             Some((a, b)) => self.dot.is_finite() && a.is_finite() && b.is_finite(),
             None => self.dot.is_finite(),
         }

@@ -63,13 +63,6 @@ impl Layout {
     }
 }
 
-/// Whether the fused loops work on blocks of [`LANES`](crate::LANES) elements, which LLVM turns into SIMD,
-/// or on one element at a time. Bare-metal targets (microcontrollers, no SIMD) take the latter:
-/// unrolled blocks would only cost flash there. Both paths compute each element with the same
-/// operations and sum element j into lane j mod [`LANES`](crate::LANES), so they give the same bits; the
-/// `scalar-loops` feature selects the scalar path anywhere, which is how it is tested on a host.
-pub(crate) const BLOCKS: bool = cfg!(not(any(target_os = "none", feature = "scalar-loops")));
-
 #[cfg(test)]
 mod tests {
     use super::*;

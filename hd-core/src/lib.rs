@@ -49,9 +49,11 @@ mod adam;
 mod base;
 mod codec;
 mod config;
+mod constants;
 mod error;
 mod hyper;
 mod layout;
+mod macros;
 mod optimizer;
 pub mod paper;
 mod real;
@@ -65,13 +67,13 @@ pub use accumulator::Accumulator;
 pub use adam::Adam;
 pub use codec::{decode_f32s, encode_f32s, RECORD_LEN};
 pub use config::{Base, Config};
+pub use constants::StepConstants;
 pub use error::Error;
 pub use hyper::{Hyper, HyperRule, Scope, Terms, Transition};
 pub use optimizer::{Optimizer, State, TensorMut};
 pub use real::{Real, LANES};
-pub use rule::StepConstants;
 pub use sgd::Sgd;
-pub use variant::{Family, Settings, Variant};
+pub use variant::{BaseOptions, Family, Settings, Variant};
 
 /// The README's example runs as a doctest, so it cannot go stale.
 #[cfg(doctest)]

@@ -7,11 +7,12 @@
 use crate::accumulator::Accumulator;
 use crate::adam::Adam;
 use crate::config::{Base, Config};
+use crate::constants::StepConstants;
 use crate::error::Error;
 use crate::hyper::{Hyper, HyperRule, Scope};
-use crate::layout::{Layout, BLOCKS};
+use crate::layout::Layout;
 use crate::real::Real;
-use crate::rule::StepConstants;
+use crate::real::BLOCKS;
 use crate::sgd::Sgd;
 
 /// The scalar state of an optimizer: plain data the caller owns (per-element state lives in the

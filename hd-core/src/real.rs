@@ -160,6 +160,13 @@ impl Real for f32 {
 /// summation order, and hence the trajectory, is the same on a microcontroller and a desktop.
 pub const LANES: usize = 8;
 
+/// Whether the fused loops work on blocks of [`LANES`] elements, which LLVM turns into SIMD,
+/// or on one element at a time. Bare-metal targets (microcontrollers, no SIMD) take the latter:
+/// unrolled blocks would only cost flash there. Both paths compute each element with the same
+/// operations and sum element j into lane j mod [`LANES`], so they give the same bits; the
+/// `scalar-loops` feature selects the scalar path anywhere, which is how it is tested on a host.
+pub(crate) const BLOCKS: bool = cfg!(not(any(target_os = "none", feature = "scalar-loops")));
+
 /// A block of [`LANES`] elements processed together; LLVM turns its loops into SIMD.
 ///
 /// Aligned to its size so that blocks kept on the stack move as whole vectors.

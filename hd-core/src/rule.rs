@@ -3,29 +3,19 @@
 //! public phases on any backend that hd-native drives. The slice loops that run it over
 //! buffers are in `slices`; the one-buffer and multi-tensor steps in `optimizer`.
 
-use crate::adam::AdamStep;
+use crate::constants::StepConstants;
 use crate::error::Error;
 use crate::hyper::{Hyper, HyperRule, Scope, Terms};
 use crate::optimizer::Optimizer;
 use crate::real::Real;
 
-/// Host constants of the step t: computed once, used for every element.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct StepConstants {
-    pub(crate) step: u64,
-    adam: AdamStep,
-    delta: f32,
-    inv_sqrt_step: f32,
-}
-
 impl Optimizer {
     /// The host constants of step t: bias corrections, δ(t), 1/√t.
     #[inline(always)]
     pub fn constants(&self, step: u64) -> StepConstants {
-        let adam = self.config.base.constants(step);
         StepConstants {
             step,
-            adam,
+            base: self.config.base.constants(step),
             delta: self.config.hyper.map_or(1.0, |h| h.delta(step)),
             inv_sqrt_step: if self.config.base.sqrt_decay() {
                 1.0 / crate::real::sqrtf(step as f32)
@@ -70,7 +60,7 @@ impl Optimizer {
                 None => zero,
             };
         }
-        self.config.base.previous_direction(&c.adam, slots, zero)
+        self.config.base.previous_direction(&c.base, slots, zero)
     }
 
     /// g_t (with L2) and d_{t−1} for phase 1; d is `0·g` for a base rule, so the "dot" is 0
@@ -190,7 +180,7 @@ impl Optimizer {
         let Some((base_slots, extra)) = slots.split_at_mut_checked(base) else {
             return;
         };
-        let d = self.config.base.direction(&c.adam, &g, base_slots);
+        let d = self.config.base.direction(&c.base, &g, base_slots);
         params.assign(params.sub_mul(&gamma, &d));
         if self.layout.direction {
             if let Some(stored) = extra.first_mut() {

@@ -2,10 +2,10 @@
 //! blocks of [`LANES`] elements where the target has SIMD, monomorphised per buffer layout.
 
 use crate::accumulator::{Accumulator, MaxAbs};
-use crate::layout::{Shape, BLOCKS};
+use crate::constants::StepConstants;
+use crate::layout::Shape;
 use crate::optimizer::Optimizer;
-use crate::real::{Lanes, Real, LANES};
-use crate::rule::StepConstants;
+use crate::real::{Lanes, Real, BLOCKS, LANES};
 use core::ops::Range;
 
 /// A method that sends a phase to its loops monomorphised for the layout's [`Shape`], B base

@@ -1,29 +1,9 @@
 //! The nine optimizers the paper compares, by name: one list for every front end.
 
+use crate::macros::enum_with_all;
 use crate::{Adam, Base, Config, Error, Hyper, HyperRule, Sgd};
 use core::fmt;
 use core::str::FromStr;
-
-/// Declares a fieldless enum together with `ALL`, its variants in the order declared, so a
-/// variant cannot be left out of the list that the CLI, the benches and the page offer (or,
-/// in the codec, of the tags a record may hold).
-macro_rules! enum_with_all {
-    (
-        $(#[$meta:meta])*
-        $vis:vis enum $name:ident { $($(#[$variant_meta:meta])* $variant:ident,)* }
-        $(#[$all_meta:meta])*
-        ALL;
-    ) => {
-        $(#[$meta])*
-        $vis enum $name { $($(#[$variant_meta])* $variant,)* }
-
-        impl $name {
-            $(#[$all_meta])*
-            $vis const ALL: [$name; [$($name::$variant),*].len()] = [$($name::$variant),*];
-        }
-    };
-}
-pub(crate) use enum_with_all;
 
 enum_with_all! {
     /// The paper's nine optimizers: SGD, SGD with Nesterov momentum (SGDN) and Adam, each plain,
@@ -108,10 +88,60 @@ const _: () = {
     }
 };
 
+/// The settings a family's base rule takes beyond α0 and λ (which every rule takes): what a
+/// front end asks for and accepts for it ([`Family::options`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BaseOptions {
+    /// The momentum μ.
+    pub mu: bool,
+    /// Adam's β1, β2, ε and its 1/√t step decay.
+    pub adam: bool,
+}
+
+/// A family owns its base rule: which settings it takes ([`options`](Family::options)) and
+/// how they make a [`Base`] ([`base_rule`](Family::base_rule)), each one exhaustive match, so
+/// that a new family does not compile until it has both. [`Base`] is the rule with its
+/// numbers and is wider than the families: SGD with heavy-ball momentum is a `Base` of no
+/// family (hd-core runs it; the paper's nine do not include it).
 impl Family {
     /// Its variant without hypergradient.
     pub const fn base(self) -> Variant {
         Variant::of(self, None)
+    }
+
+    /// The settings its base rule takes.
+    pub const fn options(self) -> BaseOptions {
+        match self {
+            Family::Sgd => BaseOptions {
+                mu: false,
+                adam: false,
+            },
+            Family::Sgdn => BaseOptions {
+                mu: true,
+                adam: false,
+            },
+            Family::Adam => BaseOptions {
+                mu: false,
+                adam: true,
+            },
+        }
+    }
+
+    /// Its base rule with momentum `mu` and Adam's constants `adam`, each used only where
+    /// [`options`](Family::options) says the family takes it: SGD, SGD with Nesterov momentum
+    /// μ, or `adam`. The one place a family becomes a base rule.
+    ///
+    /// ```
+    /// use hd_core::{Adam, Base, Family, Sgd};
+    /// assert_eq!(Family::Sgdn.base_rule(0.9, Adam::default()), Base::Sgd(Sgd::nesterov(0.9)));
+    /// assert_eq!(Family::Sgd.base_rule(0.9, Adam::default()), Base::Sgd(Sgd::PLAIN));
+    /// ```
+    pub const fn base_rule(self, mu: f32, adam: Adam) -> Base {
+        match self {
+            Family::Sgd => Base::Sgd(Sgd::PLAIN),
+            Family::Sgdn => Base::Sgd(Sgd::nesterov(mu)),
+            Family::Adam => Base::Adam(adam),
+        }
     }
 }
 
@@ -224,13 +254,8 @@ impl Variant {
     /// Three positional numbers are easy to swap, and the ones that do not apply are dropped
     /// without a word: [`configure`](Variant::configure) names them and refuses those.
     pub fn config(self, alpha0: f32, beta: f32, mu: f32) -> Config {
-        let base = match self.family() {
-            Family::Sgd => Base::Sgd(Sgd::PLAIN),
-            Family::Sgdn => Base::Sgd(Sgd::nesterov(mu)),
-            Family::Adam => Base::Adam(Adam::default()),
-        };
         Config {
-            base,
+            base: self.family().base_rule(mu, Adam::default()),
             alpha0,
             weight_decay: 0.0,
             hyper: match self.rule() {
@@ -274,22 +299,20 @@ impl Variant {
     /// it does not apply to or missing for one it does; then as [`Config::validate`].
     pub fn configure(self, settings: Settings) -> Result<Config, Error> {
         let Settings { alpha0, beta, mu } = settings;
-        let base = match (self.family(), mu) {
-            (Family::Sgdn, Some(mu)) => Config::sgdn(alpha0, mu),
-            (Family::Sgdn, None) => {
-                return Err(Error::InvalidHyperparameter {
-                    name: "mu",
-                    requirement: "given for the SGDN family",
-                })
-            }
-            (Family::Sgd | Family::Adam, Some(_)) => {
-                return Err(Error::InvalidHyperparameter {
-                    name: "mu",
-                    requirement: "given for the SGDN family only",
-                })
-            }
-            (Family::Sgd, None) => Config::sgd(alpha0),
-            (Family::Adam, None) => Config::adam(alpha0),
+        let family = self.family();
+        if family.options().mu != mu.is_some() {
+            return Err(Error::InvalidHyperparameter {
+                name: "mu",
+                requirement: if mu.is_some() {
+                    "given for the SGDN family only"
+                } else {
+                    "given for the SGDN family"
+                },
+            });
+        }
+        let base = Config {
+            base: family.base_rule(mu.unwrap_or(0.0), Adam::default()),
+            ..Config::sgd(alpha0)
         };
         let config = match (self.rule(), beta) {
             (Some(HyperRule::Additive), Some(b)) => base.with_hd(b),

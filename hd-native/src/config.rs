@@ -19,7 +19,6 @@ mod serial;
 #[cfg(test)]
 mod tests;
 
-pub use hyper::BaseOptions;
 pub(crate) use options::parse_pair;
 pub use options::Options;
 

@@ -1,39 +1,8 @@
 //! [`Hyperparameters`]: every hyperparameter as an option of `train` sets it, and the mapping
-//! to and from hd-core's [`Config`]; [`BaseOptions`]: which of them each base rule takes.
+//! to and from hd-core's [`Config`].
 
 use super::{OptimizerKind, ScopeArg};
-use hd_core::{Adam, Base, Config, Family, Hyper, Scope, Sgd, Transition};
-
-/// The options of a family's base rule (beyond α0 and λ, which every rule takes): what
-/// `train` accepts and a plan may set for it. Decided by one exhaustive match over
-/// [`Family`], so a new family does not compile until it says which it takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BaseOptions {
-    /// `--mu`: the momentum μ.
-    pub mu: bool,
-    /// `--beta1`, `--beta2`, `--eps`, `--adam-sqrt-decay`: Adam's constants.
-    pub adam: bool,
-}
-
-impl BaseOptions {
-    /// The options `family`'s base rule takes.
-    pub fn of(family: Family) -> BaseOptions {
-        match family {
-            Family::Sgd => BaseOptions {
-                mu: false,
-                adam: false,
-            },
-            Family::Sgdn => BaseOptions {
-                mu: true,
-                adam: false,
-            },
-            Family::Adam => BaseOptions {
-                mu: false,
-                adam: true,
-            },
-        }
-    }
-}
+use hd_core::{Adam, Base, Config, Hyper, Scope, Transition};
 
 /// Every hyperparameter as an option of `train` sets it: the command line's view of hd-core's
 /// [`Config`] (and the layout runs were stored in before they stored that `Config`). Those
@@ -68,16 +37,15 @@ impl Hyperparameters {
     /// hd-core's configuration of `optimizer` with these settings (those that do not apply
     /// to it left out).
     pub(super) fn config(&self, optimizer: OptimizerKind) -> Config {
-        let base = match optimizer.family() {
-            Family::Sgd => Base::Sgd(Sgd::PLAIN),
-            Family::Sgdn => Base::Sgd(Sgd::nesterov(self.mu)),
-            Family::Adam => Base::Adam(Adam {
+        let base = optimizer.family().base_rule(
+            self.mu,
+            Adam {
                 beta1: self.beta1,
                 beta2: self.beta2,
                 eps: self.eps,
                 sqrt_decay: self.adam_sqrt_decay,
-            }),
-        };
+            },
+        );
         let hyper = optimizer.rule().map(|rule| Hyper {
             rule,
             beta: self.beta,

@@ -1,11 +1,11 @@
 //! [`Options`]: a run's options as `train` takes them (`None`: not given), resolved into a
 //! [`RunConfig`] with the paper's defaults and presets, or checked against a run being resumed.
 
-use super::hyper::{BaseOptions, Hyperparameters};
+use super::hyper::Hyperparameters;
 use super::{ConfigError, OptimizerKind, RunConfig, ScopeArg};
 use crate::data::DatasetKind;
 use crate::models::{Model, ModelName};
-use hd_core::{paper, Adam, HyperRule};
+use hd_core::{paper, Adam, BaseOptions, HyperRule};
 use std::fmt;
 
 /// The options of a run before defaults and presets are filled in: `None` means "not given".
@@ -131,7 +131,7 @@ impl Options {
         let BaseOptions {
             mu: takes_mu,
             adam: takes_adam,
-        } = BaseOptions::of(optimizer.family());
+        } = optimizer.family().options();
         let not_for = |option| ConfigError::NotApplicable { option, optimizer };
         if self.beta.is_some() && rule != Some(HyperRule::Additive) {
             return Err(not_for("beta"));

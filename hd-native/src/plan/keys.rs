@@ -1,9 +1,9 @@
 //! The plan keys: every option of `train` a plan may set, the kind of value each takes, the
 //! runs it applies to, and the checked [`Value`]s that reach `train`'s command line.
 
-use crate::config::{parse_pair, BaseOptions, OptimizerKind, Options, Preset};
+use crate::config::{parse_pair, OptimizerKind, Options, Preset};
 use crate::models::ModelSpec;
-use hd_core::HyperRule;
+use hd_core::{BaseOptions, HyperRule};
 use std::fmt;
 
 /// The kind of value a plan key takes.
@@ -40,7 +40,7 @@ impl Applies {
         let rule = optimizer.rule();
         // Destructured without `..`: an option added to BaseOptions does not compile until it
         // has its own `Applies` here.
-        let BaseOptions { mu, adam } = BaseOptions::of(optimizer.family());
+        let BaseOptions { mu, adam } = optimizer.family().options();
         match self {
             Applies::Every => true,
             Applies::Additive => rule == Some(HyperRule::Additive),
