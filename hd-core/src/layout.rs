@@ -11,14 +11,14 @@ pub(crate) struct Layout {
     pub(crate) base: usize,
     pub(crate) direction: bool,
     pub(crate) alpha: bool,
-    pub(crate) shape: Shape,
+    pub(crate) shape: SlotLayout,
 }
 
 /// The layouts the fused loops are compiled for, B base slots of K in all: only those that
 /// exist can be written (Adam recomputes d_{t−1}, so it never stores it), so the one table of
 /// compiled loops, `by_layout!`, matches every layout without a catch-all.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum Shape {
+pub(crate) enum SlotLayout {
     B0K0,
     B0K1,
     B0K2,
@@ -40,14 +40,14 @@ impl Layout {
                 let velocity = s.slots() == 1;
                 let direction = hyper && !s.keeps_direction();
                 let shapes = match (velocity, direction) {
-                    (false, false) => (Shape::B0K0, Shape::B0K1),
-                    (false, true) => (Shape::B0K1, Shape::B0K2),
-                    (true, false) => (Shape::B1K1, Shape::B1K2),
-                    (true, true) => (Shape::B1K2, Shape::B1K3),
+                    (false, false) => (SlotLayout::B0K0, SlotLayout::B0K1),
+                    (false, true) => (SlotLayout::B0K1, SlotLayout::B0K2),
+                    (true, false) => (SlotLayout::B1K1, SlotLayout::B1K2),
+                    (true, true) => (SlotLayout::B1K2, SlotLayout::B1K3),
                 };
                 (usize::from(velocity), direction, shapes)
             }
-            Base::Adam(_) => (2, false, (Shape::B2K2, Shape::B2K3)),
+            Base::Adam(_) => (2, false, (SlotLayout::B2K2, SlotLayout::B2K3)),
         };
         Layout {
             base,
@@ -87,15 +87,15 @@ mod tests {
             (heavy_ball, 1, 1, 1, 2),
             (Config::adam(0.1), 2, 2, 2, 3),
         ];
-        let dims = |s: Shape| match s {
-            Shape::B0K0 => (0, 0),
-            Shape::B0K1 => (0, 1),
-            Shape::B0K2 => (0, 2),
-            Shape::B1K1 => (1, 1),
-            Shape::B1K2 => (1, 2),
-            Shape::B1K3 => (1, 3),
-            Shape::B2K2 => (2, 2),
-            Shape::B2K3 => (2, 3),
+        let dims = |s: SlotLayout| match s {
+            SlotLayout::B0K0 => (0, 0),
+            SlotLayout::B0K1 => (0, 1),
+            SlotLayout::B0K2 => (0, 2),
+            SlotLayout::B1K1 => (1, 1),
+            SlotLayout::B1K2 => (1, 2),
+            SlotLayout::B1K3 => (1, 3),
+            SlotLayout::B2K2 => (2, 2),
+            SlotLayout::B2K3 => (2, 3),
         };
         for (config, b, plain, global, per_parameter) in cases {
             for (config, k) in [

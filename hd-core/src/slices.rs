@@ -3,12 +3,12 @@
 
 use crate::accumulator::{Accumulator, MaxAbs};
 use crate::constants::StepConstants;
-use crate::layout::Shape;
+use crate::layout::SlotLayout;
 use crate::optimizer::Optimizer;
 use crate::real::{Lanes, Real, BLOCKS, LANES};
 use core::ops::Range;
 
-/// A method that sends a phase to its loops monomorphised for the layout's [`Shape`], B base
+/// A method that sends a phase to its loops monomorphised for the layout's [`SlotLayout`], B base
 /// slots of K in all: the one table of the layouts the fused loops are compiled for, so that
 /// every slot index is a constant and each block stays in registers. Exhaustive, so a shape
 /// with no loops does not compile.
@@ -18,14 +18,14 @@ macro_rules! by_layout {
         #[inline(always)]
         pub(crate) fn $name(&self, $($arg: $ty),*) {
             match self.layout.shape {
-                Shape::B0K0 => self.$target::<0, 0>($($arg),*),
-                Shape::B0K1 => self.$target::<0, 1>($($arg),*),
-                Shape::B0K2 => self.$target::<0, 2>($($arg),*),
-                Shape::B1K1 => self.$target::<1, 1>($($arg),*),
-                Shape::B1K2 => self.$target::<1, 2>($($arg),*),
-                Shape::B1K3 => self.$target::<1, 3>($($arg),*),
-                Shape::B2K2 => self.$target::<2, 2>($($arg),*),
-                Shape::B2K3 => self.$target::<2, 3>($($arg),*),
+                SlotLayout::B0K0 => self.$target::<0, 0>($($arg),*),
+                SlotLayout::B0K1 => self.$target::<0, 1>($($arg),*),
+                SlotLayout::B0K2 => self.$target::<0, 2>($($arg),*),
+                SlotLayout::B1K1 => self.$target::<1, 1>($($arg),*),
+                SlotLayout::B1K2 => self.$target::<1, 2>($($arg),*),
+                SlotLayout::B1K3 => self.$target::<1, 3>($($arg),*),
+                SlotLayout::B2K2 => self.$target::<2, 2>($($arg),*),
+                SlotLayout::B2K3 => self.$target::<2, 3>($($arg),*),
             }
         }
     };
