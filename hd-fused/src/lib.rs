@@ -4,7 +4,7 @@
 //! buffers, generated from hd-core's rule rather than written a second time. This crate
 //! records the programs, evaluates them on the CPU and emits them as CUDA C; with the `cuda`
 //! feature it also compiles them with NVRTC and launches them on raw device pointers
-//! ([`cuda`]), so any tensor library (tch, candle, …) can drive them. Nothing here needs
+//! (module `cuda`), so any tensor library (tch, candle, …) can drive them. Nothing here needs
 //! libtorch or a GPU to build or test.
 //!
 //! **One definition of the rule.** hd-core's rules are generic over [`Real`].
