@@ -1,10 +1,11 @@
+//! Trains a 784–1000–10 MLP on MNIST with Adam-HD: Adam whose learning rate α is itself
+//! learned, by gradient descent on the loss.
+//! Usage: mnist [DATA_DIR [EPOCHS]], DATA_DIR holding the four uncompressed IDX files.
+
 use hd_tch::tch::nn::{self, Module, ModuleT};
 use hd_tch::tch::{vision, Device};
 use hd_tch::{Config, HdOptimizer};
 
-/// Trains a 784–1000–10 MLP on MNIST with Adam-HD: Adam whose learning rate α is itself
-/// learned, by gradient descent on the loss.
-/// Usage: mnist [DATA_DIR [EPOCHS]], DATA_DIR holding the four uncompressed IDX files.
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let dir = args.next().unwrap_or_else(|| "data".into());
