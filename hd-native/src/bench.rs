@@ -7,13 +7,13 @@
 
 use crate::config::{OptimizerKind, Options};
 use crate::data::{Dataset, DatasetKind};
-use crate::fused::verify;
 use crate::models::{self, Model, ModelName};
-use crate::optim::{Backend, HdOptimizer};
 use crate::train::parse_device;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use hd_core::Family;
+use hd_fused::verify;
+use hd_tch::{Backend, HdOptimizer};
 use std::time::Instant;
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
@@ -412,8 +412,13 @@ fn verify_fused(device: Device) -> Result<()> {
     println!("|---|---|");
     for (name, config) in verify::cases() {
         let want = verify::reference(config, &sizes, verify::STEPS)?;
-        let (got, used, why) =
-            verify::run_optimizer(config, &sizes, verify::STEPS, device, Backend::FusedCuda)?;
+        let (got, used, why) = hd_tch::verify::run_optimizer(
+            config,
+            &sizes,
+            verify::STEPS,
+            device,
+            Backend::FusedCuda,
+        )?;
         let verdict = if used != Backend::FusedCuda {
             Err(format!(
                 "ran on {used}, not the fused kernels: {}",

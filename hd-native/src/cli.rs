@@ -177,7 +177,7 @@ fn states_its_cause(e: &(dyn std::error::Error + 'static)) -> bool {
         || e.is::<crate::plan::PlanError>()
         || e.is::<crate::sweep::SweepError>()
         || e.is::<crate::data::DataError>()
-        || e.is::<crate::optim::OptimError>()
+        || e.is::<hd_tch::OptimError>()
         || e.is::<crate::plot::PlotError>()
         || e.is::<tch::TchError>()
 }

@@ -2,11 +2,10 @@
 //!
 //! The native side of the hd project: the experiments of the paper (Baydin et al., *Online
 //! Learning Rate Adaptation with Hypergradient Descent*, ICLR 2018) and of the seed study that
-//! extends it (DESIGN §1), as a resumable command-line runner on CPU or GPU, and
-//! [`optim::HdOptimizer`], an HD optimizer for any tch training loop. Every update rule comes from `hd-core`; this crate only runs them on tensors.
+//! extends it (DESIGN §1), as a resumable command-line runner on CPU or GPU. Every update rule
+//! comes from `hd-core`; the optimizer over a `VarStore` is `hd-tch`'s `HdOptimizer` (its fused
+//! GPU step from `hd-fused`); this crate is the experiments around it.
 //!
-//! - [`optim`]: the optimizer over a `VarStore` (α on the device, no per-step sync).
-//! - [`fused`]: the fused GPU step, its kernels generated from hd-core's rule.
 //! - [`models`]: LogReg, MLP, VGG-16, ResNet-18/101 (CIFAR forms), WideResNet.
 //! - [`data`]: MNIST / Fashion-MNIST IDX and CIFAR-10/100 binary readers with typed errors.
 //! - [`config`], [`train`]: the runner behind `hd-native train`.
@@ -20,9 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod files;
-pub mod fused;
 pub mod models;
-pub mod optim;
 pub mod plan;
 pub mod plot;
 pub mod report;

@@ -36,7 +36,7 @@
 use crate::config::{Options, RunConfig};
 use crate::data::Dataset;
 use crate::models::{self, Net};
-use crate::optim::HdOptimizer;
+use hd_tch::HdOptimizer;
 use std::fs;
 use std::io::Write;
 use std::path::PathBuf;

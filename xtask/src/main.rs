@@ -11,6 +11,7 @@ mod elf;
 mod embedded;
 mod env;
 mod native;
+mod scratch;
 mod serve;
 mod slurm;
 mod test;

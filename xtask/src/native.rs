@@ -119,16 +119,36 @@ pub fn fashion_mnist_dir() -> Result<PathBuf> {
         .context("dataset-fashion-mnist lists no train-images-idx3-ubyte.gz")
 }
 
-/// The native part of `cargo xtask test`: clippy and every hd-native test, on CPU.
+/// The native part of `cargo xtask test`: clippy and every test of hd-tch and hd-native on
+/// CPU, hd-fused's kernels through the wheel's NVRTC, and hd-tch used from outside the
+/// workspace.
 pub fn test() -> Result<()> {
     let venv = ensure_torch()?;
     ensure_apt(&APT_PACKAGES)?;
     let fashion = fashion_mnist_dir()?;
 
-    step("cargo clippy -p hd-native (all targets, -D warnings)");
+    // The emitted kernels must compile with the wheel's NVRTC (no GPU needed).
+    step("cargo test -p hd-fused --features cuda (NVRTC required)");
+    exec(
+        cargo()
+            .args([
+                "test",
+                "-p",
+                "hd-fused",
+                "--features",
+                "cuda",
+                "--test",
+                "nvrtc",
+            ])
+            .env("HD_NVRTC", nvrtc(&venv)?),
+    )?;
+
+    step("cargo clippy -p hd-tch -p hd-native (all targets, -D warnings)");
     exec(torch_cargo(&venv)?.args([
         "clippy",
         "--release",
+        "-p",
+        "hd-tch",
         "-p",
         "hd-native",
         "--all-targets",
@@ -137,17 +157,16 @@ pub fn test() -> Result<()> {
         "warnings",
     ]))?;
 
-    step("cargo test -p hd-native (release: the tests train small models)");
+    step("cargo test -p hd-tch -p hd-native (release: the tests train small models)");
     exec(
         torch_cargo(&venv)?
-            .args(["test", "--release", "-p", "hd-native"])
+            .args(["test", "--release", "-p", "hd-tch", "-p", "hd-native"])
             // The real-data test trains on the full Fashion-MNIST from here.
             .env("HD_FASHION_MNIST_DIR", &fashion)
-            // The fused GPU kernels' sources must compile with the wheel's NVRTC (no GPU needed).
-            .env("HD_NVRTC", nvrtc(&venv)?)
             // The models' initialisation is compared with torch's own initialisers.
             .env("HD_TORCH_PYTHON", python(&venv)),
     )?;
+    crate::scratch::test(&venv, || torch_cargo(&venv))?;
     // The suite on a real single-node Slurm cluster: its tasks run the release binary.
     crate::slurm::test(&build_release()?, &fashion)
 }

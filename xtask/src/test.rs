@@ -29,6 +29,19 @@ pub fn run() -> Result<()> {
         "warnings",
     ]))?;
 
+    step("cargo clippy hd-fused with the cuda feature (the NVRTC launcher)");
+    exec(cargo().args([
+        "clippy",
+        "-p",
+        "hd-fused",
+        "--all-targets",
+        "--features",
+        "cuda",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+
     step("cargo test (default members)");
     exec(cargo().args(["test"]))?;
 

@@ -5,7 +5,7 @@ use super::Divergence;
 use crate::config::ConfigError;
 use crate::data::DataError;
 use crate::models::ModelError;
-use crate::optim::OptimError;
+use hd_tch::OptimError;
 use std::path::{Path, PathBuf};
 use tch::TchError;
 

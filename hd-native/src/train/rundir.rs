@@ -6,7 +6,7 @@
 use super::{io, torch_message, EpochStats, LogRow, Setup, Summary, TrainError, LOG_HEADER};
 use crate::config::{ConfigError, Options, RunConfig};
 use crate::data::DataFile;
-use crate::optim::HdOptimizer;
+use hd_tch::HdOptimizer;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{Read, Write};

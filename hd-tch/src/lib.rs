@@ -1,9 +1,17 @@
-//! Hypergradient descent for tch: hd-core's rules, run on libtorch tensors.
+//! # hd-tch — hypergradient descent for tch
 //!
-//! Nothing here re-derives the maths: [`Real`] is implemented for [`Val`], a tensor newtype,
-//! and each step drives hd-core's generic pieces — [`Optimizer::terms_of`] (phase 1),
-//! [`Optimizer::next_alpha`] (the α update) and [`Optimizer::apply_to`] (phase 2) — exactly as
-//! hd-core's own slice driver does.
+//! [`HdOptimizer`]: SGD, SGD with Nesterov momentum, heavy ball and Adam, each with or
+//! without hypergradient descent (Baydin et al., *Online Learning Rate Adaptation with
+//! Hypergradient Descent*, ICLR 2018), over every trainable variable of a tch [`VarStore`]. The
+//! learning rate α is itself learned by gradient descent on the loss; for SGD-HD,
+//!
+//! α_t = α_{t−1} + β ∇f(θ_{t−1}) · ∇f(θ_{t−2}),  θ_t = θ_{t−1} − α_t ∇f(θ_{t−1}),
+//!
+//! and likewise for the other rules, for one α per model, per tensor or per parameter
+//! ([`Scope`]). Every rule comes from [`hd_core`]; nothing here re-derives the maths:
+//! [`Real`] is implemented for [`Val`], a tensor newtype, and each step drives hd-core's
+//! generic pieces — [`Optimizer::terms_of`] (phase 1), [`Optimizer::next_alpha`] (the α
+//! update) and [`Optimizer::apply_to`] (phase 2) — exactly as hd-core's own slice driver does.
 //!
 //! **Layout.** On construction every trainable variable of the [`VarStore`] is moved into one
 //! flat parameter buffer and its gradient into one flat gradient buffer (each variable becomes
@@ -14,7 +22,7 @@
 //! writes reach memory.
 //!
 //! **Backends.** On a CUDA device the step is, when it can be, the fused path of
-//! [`crate::fused`]: each phase one kernel over the flat buffers, generated from the same
+//! [`hd_fused`]: each phase one kernel over the flat buffers, generated from the same
 //! hd-core rule by recording it, compiled by NVRTC at run time. Where the CUDA driver or NVRTC
 //! cannot be loaded or the kernels do not compile, and always on the CPU, the step is the
 //! libtorch path described above. [`HdOptimizer::backend`] says which; setting the environment
@@ -26,9 +34,8 @@
 //! device value back; [`HdOptimizer::alpha_value`] does, when the caller asks.
 //!
 //! ```
-//! use hd_core::Config;
-//! use hd_native::optim::HdOptimizer;
-//! use tch::{nn, nn::Module, Device, Kind, Tensor};
+//! use hd_tch::tch::{nn, nn::Module, Device, Kind, Tensor};
+//! use hd_tch::{Config, HdOptimizer};
 //!
 //! let vs = nn::VarStore::new(Device::Cpu);
 //! let net = nn::linear(vs.root() / "fc", 784, 10, Default::default());
@@ -38,23 +45,31 @@
 //! let loss = net.forward(&x).cross_entropy_for_logits(&y);
 //! opt.backward_step(&loss)?;
 //! println!("alpha = {}", opt.alpha_value()?);
-//! # Ok::<(), hd_native::optim::OptimError>(())
+//! # Ok::<(), hd_tch::OptimError>(())
 //! ```
 //!
-//! The submodules: `val` (the tensor value type the rules run on), `backend` (the fused
-//! kernels or libtorch), `state` (the state in a checkpoint).
+//! The modules: `val` (the tensor value type the rules run on), `backend` (the fused
+//! kernels or libtorch), `state` (the state in a checkpoint), [`verify`] (the optimizer's
+//! trajectory against hd-core's, for tests and `bench verify-fused`).
+//!
 
-use crate::fused::cuda::{CudaError, Fused};
-use hd_core::{Config, Optimizer, Real, Scope, Terms};
+use hd_core::{Optimizer, Real, Terms};
+use hd_fused::cuda::{CudaError, Fused};
 use std::collections::HashMap;
 use tch::{nn::VarStore, Device, Kind, TchError, Tensor};
 
 mod backend;
 mod state;
 mod val;
+pub mod verify;
 
 pub use backend::{Backend, FUSED_ENV};
+/// The rules' configuration (hd-core's), so that this crate alone is enough to use them.
+pub use hd_core::{Config, Scope};
 pub use val::Val;
+/// The crates this one is built on, re-exported so that one dependency on hd-tch is enough
+/// (and the versions always match).
+pub use {hd_core, hd_fused, tch};
 
 /// What can go wrong building or driving an [`HdOptimizer`].
 #[derive(Debug, thiserror::Error)]

@@ -1,16 +1,15 @@
 //! The fused path held to hd-core: the same trajectory as hd-core's slice step, for every
 //! rule and option. Shared by the CPU tests (the recorded programs evaluated on the host) and
-//! `hd-native bench verify-fused` (the emitted kernels on a GPU).
+//! the front ends' checks of the emitted kernels on a GPU (hd-tch's `verify`, behind
+//! `hd-native bench verify-fused`).
 //!
 //! Both sides start from the same parameters and compute their gradients with the same
 //! function of their own current parameters. They may differ only in the summation order of
 //! phase 1 (hd-core sums in 8 lanes, the kernels in tiles), so parameters and α must agree to
 //! [`TOL`] relative to each tensor's largest magnitude.
 
-use super::{eval_step, FlatMut, Programs, Segment};
-use crate::optim::{Backend, HdOptimizer, OptimError};
+use crate::{eval_step, FlatMut, Programs, Segment};
 use hd_core::{Adam, Base, Config, Hyper, Optimizer, Scope, Sgd, State, TensorMut, Transition};
-use tch::{nn, Device, Tensor};
 
 /// Relative tolerance of parameters and α.
 pub const TOL: f32 = 1e-6;
@@ -248,7 +247,7 @@ pub fn reference(
     })
 }
 
-/// Flat buffers laid out as hd-native's optimizer lays them out: each tensor at a multiple of
+/// Flat buffers laid out as hd-tch's optimizer lays them out: each tensor at a multiple of
 /// 64 elements, zero padding between them.
 pub fn flat_layout(sizes: &[usize]) -> (Vec<usize>, usize) {
     let mut offsets = Vec::with_capacity(sizes.len());
@@ -454,91 +453,3 @@ pub fn compare(got: &Trajectory, want: &Trajectory) -> Result<(), String> {
 /// Sizes of the verification model on a device: odd, and one larger than a tile, so that
 /// tiles, groups and padding never line up.
 pub const DEVICE_SIZES: [usize; 4] = [5, 37, 203, 20_011];
-
-/// hd-native's [`HdOptimizer`] on `device` with `backend`, for `steps` steps of the same
-/// gradients: the trajectory, and the backend it actually ran on (with the reason when that is
-/// not the fused path on a CUDA device).
-///
-/// # Errors
-/// A libtorch or optimizer error.
-pub fn run_optimizer(
-    config: Config,
-    sizes: &[usize],
-    steps: u64,
-    device: Device,
-    backend: Backend,
-) -> Result<(Trajectory, Backend, Option<String>), OptimError> {
-    let mut used = Backend::Libtorch;
-    let (trajectory, opt) = run_configured(config, sizes, steps, device, |opt| {
-        used = opt.set_backend(backend);
-    })?;
-    Ok((
-        trajectory,
-        used,
-        opt.fused_unavailable().map(str::to_string),
-    ))
-}
-
-/// hd-native's [`HdOptimizer`] over tensors of `sizes` from [`initial`] on `device`, set up by
-/// `configure` (a backend, a chunk length) before its first step, for `steps` steps of the
-/// [`gradient`]s written as autograd would: the trajectory and the optimizer at the end.
-///
-/// # Errors
-/// A libtorch or optimizer error.
-pub fn run_configured(
-    config: Config,
-    sizes: &[usize],
-    steps: u64,
-    device: Device,
-    configure: impl FnOnce(&mut HdOptimizer),
-) -> Result<(Trajectory, HdOptimizer), OptimError> {
-    let vs = nn::VarStore::new(device);
-    let vars = initial(sizes)
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            vs.root()
-                .f_var_copy(&format!("t{i}"), &Tensor::from_slice(p))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut opt = HdOptimizer::new(&vs, config)?;
-    configure(&mut opt);
-    let mut alphas = Vec::new();
-    for step in 0..steps {
-        tch::no_grad(|| -> Result<(), OptimError> {
-            for (i, v) in vars.iter().enumerate() {
-                let theta = Vec::<f32>::try_from(v)?;
-                v.f_grad()?
-                    .f_copy_(&Tensor::from_slice(&gradient(i, step, &theta)))?;
-            }
-            Ok(())
-        })?;
-        opt.step()?;
-        alphas.push(Vec::<f32>::try_from(opt.alphas())?);
-    }
-    let params = vars
-        .iter()
-        .map(Vec::<f32>::try_from)
-        .collect::<Result<Vec<_>, _>>()?;
-    let rule = Optimizer::new(config)?;
-    let mut alpha_buffer = Vec::new();
-    if let Some(slot) = rule.alpha_slot() {
-        let state = opt.state_tensors()?;
-        if let Some((_, b)) = state.iter().find(|(n, _)| n == "buffers") {
-            let row = Vec::<f32>::try_from(b.f_select(0, slot as i64)?)?;
-            let mut at = 0;
-            for &n in sizes {
-                alpha_buffer.push(row.get(at..at + n).unwrap_or(&[]).to_vec());
-                at += n;
-            }
-        }
-    }
-    Ok((
-        Trajectory {
-            params,
-            alphas,
-            alpha_buffer,
-        },
-        opt,
-    ))
-}

@@ -1,28 +1,38 @@
-//! Compiling the emitted kernels with NVRTC and launching them on libtorch's tensors.
+//! Compiling the emitted kernels with NVRTC and launching them on raw device pointers (the
+//! `cuda` feature).
 //!
 //! Both libraries are loaded at run time through `cudarc` (dynamic loading only), so building
-//! hd-native and every CPU test need no CUDA. NVRTC is taken from the path in [`NVRTC_ENV`]
+//! this module and every CPU test need no CUDA. NVRTC is taken from the path in [`NVRTC_ENV`]
 //! when that is set, else looked up by its usual names, else found in the torch wheel whose
-//! libtorch the process loaded (`site-packages/nvidia/cu13/lib`, next to `torch/lib`).
+//! libtorch the process loaded (`site-packages/nvidia/cu13/lib`, next to `torch/lib`), which
+//! is where a tch front end has it.
 //!
-//! **Context and stream.** [`Fused`] retains the device's *primary* context, the one the CUDA
-//! runtime, and so libtorch, uses; the tensors' device pointers are valid in it. Kernels go to
-//! the legacy default stream (stream 0), which is libtorch's current stream unless the caller
-//! changed it: the step's kernels then run after the backward pass that wrote the gradients
-//! and before whatever libtorch launches next, with no host synchronisation.
+//! **Front ends.** [`Fused`] knows nothing of any tensor library: a step receives the flat
+//! buffers as `CUdeviceptr`s ([`DeviceBuffers`]) and queues its kernels on a cudarc stream
+//! the caller chooses. [`default_stream`] gives the one a libtorch front end wants: the
+//! device's *primary* context (the CUDA runtime's, in which libtorch's pointers are valid) and
+//! its legacy default stream (stream 0), libtorch's current stream unless the caller changed
+//! it, so that the step's kernels run after the backward pass that wrote the gradients and
+//! before whatever libtorch launches next, with no host synchronisation.
 //!
-//! **Memory.** The tile table, the group table and the phase-1 partials are libtorch tensors
-//! on the device, allocated once; the kernels receive raw device pointers only.
+//! **Memory.** The tile table, the group table and the phase-1 partials are cudarc
+//! allocations on the caller's stream, made once in [`Fused::new`].
+//!
+//! **`unsafe`.** Loading the libraries and launching kernels are foreign calls the compiler
+//! cannot check; this module is the only one of the crate that makes them, each with the
+//! reason it is sound. [`Fused::step`] itself is `unsafe`: the pointers it is given are the
+//! caller's promise.
 
 #![allow(unsafe_code)]
 
-use super::emit::{self, EmitError};
-use super::{Programs, ProgramsShape, Segment, THREADS, TILE};
-use cudarc::driver::{CudaContext, CudaFunction, CudaStream, LaunchConfig, PushKernelArg};
+use crate::emit::{self, EmitError};
+use crate::{tiling, Programs, ProgramsShape, Segment, THREADS, TILE};
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
+};
 use cudarc::nvrtc::{CompileOptions, Ptx};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tch::{Device, Kind, Tensor};
 
 /// Environment variable: the path of `libnvrtc.so` to load before looking NVRTC up by name.
 pub const NVRTC_ENV: &str = "HD_NVRTC";
@@ -49,10 +59,7 @@ pub enum CudaError {
     /// hd-core refused to record a step.
     #[error("optimizer: {0}")]
     Core(#[from] hd_core::Error),
-    /// libtorch failed to allocate the tables.
-    #[error("libtorch: {0}")]
-    Torch(#[from] tch::TchError),
-    /// The tensors are not laid out as the kernels expect.
+    /// The buffers are not laid out as the kernels expect.
     #[error("fused step: {0}")]
     Layout(&'static str),
 }
@@ -159,91 +166,115 @@ struct Kernels {
     apply: CudaFunction,
 }
 
-/// The fused step on one CUDA device, for one layout of the flat buffers.
+/// The legacy default stream (stream 0) of CUDA device `ordinal`'s primary context: the one
+/// libtorch, and any library on the CUDA runtime, uses unless told otherwise.
+///
+/// # Errors
+/// [`CudaError::NoDriver`] when the driver library is missing, [`CudaError::Driver`] when the
+/// device cannot be used.
+pub fn default_stream(ordinal: usize) -> Result<Arc<CudaStream>, CudaError> {
+    // SAFETY: only tries to load the library by its usual names.
+    if !unsafe { cudarc::driver::sys::is_culib_present() } {
+        return Err(CudaError::NoDriver);
+    }
+    let ctx = CudaContext::new(ordinal).map_err(driver)?;
+    Ok(ctx.default_stream())
+}
+
+/// The flat buffers of one step on the device, as raw `CUdeviceptr`s of contiguous `f32`
+/// arrays in the context of the [`Fused`] that runs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceBuffers {
+    /// θ, `[len]`.
+    pub params: u64,
+    /// g, `[len]`.
+    pub grads: u64,
+    /// The rule's per-element state, `[max(slots, 1), len]`, slot-major.
+    pub buffers: u64,
+    /// α, `[alphas]`: one per group.
+    pub alpha: u64,
+    /// Elements of θ, of g and of each slot of `buffers`.
+    pub len: usize,
+    /// Elements of `alpha`.
+    pub alphas: usize,
+}
+
+/// The fused step on one CUDA stream, for one layout of the flat buffers.
 #[derive(Debug)]
 pub struct Fused {
-    ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     arch: String,
     compiled: Vec<(ProgramsShape, Kernels)>,
     /// `[tiles·3]` i64: first element, end, group.
-    tiles: Tensor,
+    tiles: CudaSlice<i64>,
     /// `[groups + 1]` i64: each group's first tile.
-    groups: Tensor,
+    groups: CudaSlice<i64>,
     /// `[tiles·3]` f32: phase 1's per-tile sums.
-    partials: Tensor,
+    partials: CudaSlice<f32>,
     ntiles: usize,
     ngroups: usize,
+    /// One past the last element any segment covers: the buffers' least length.
+    end: usize,
 }
 
 impl Drop for Fused {
     /// Waits for the queued kernels before their modules are unloaded and the tables freed
-    /// (the one host synchronisation, when the optimizer goes away).
+    /// (the one host synchronisation, when the step goes away).
     fn drop(&mut self) {
         let _ = self.stream.synchronize();
     }
 }
 
-/// The tiles of `segments` (at most `tile` elements each; [`TILE`] on the device), grouped:
-/// `(tiles, group starts)` as the kernels read them (see [`emit`]).
-pub fn tiling(segments: &[Segment], groups: usize, tile: usize) -> (Vec<i64>, Vec<i64>) {
-    let tile = tile.max(1);
-    let mut tiles = Vec::new();
-    let mut starts = Vec::with_capacity(groups + 1);
-    for group in 0..groups {
-        starts.push((tiles.len() / 3) as i64);
-        for s in segments.iter().filter(|s| s.group == group) {
-            let mut at = s.offset;
-            while at < s.offset + s.len {
-                let end = (at + tile).min(s.offset + s.len);
-                tiles.extend([at as i64, end as i64, group as i64]);
-                at = end;
-            }
-        }
-    }
-    starts.push((tiles.len() / 3) as i64);
-    (tiles, starts)
-}
-
 impl Fused {
-    /// Sets up the fused step on CUDA device `ordinal` for `segments` of the flat buffers.
+    /// Sets up the fused step on `stream` (its context's device) for `segments` of flat buffers
+    /// whose α fall in `groups` groups: loads NVRTC and copies the tile tables to the device.
     ///
     /// # Errors
-    /// [`CudaError::NoDriver`] or [`CudaError::NoNvrtc`] when a library is missing,
-    /// [`CudaError::Driver`] when the device cannot be used; libtorch errors.
-    pub fn new(ordinal: usize, segments: &[Segment], groups: usize) -> Result<Fused, CudaError> {
-        // SAFETY: only tries to load the library by its usual names.
-        if !unsafe { cudarc::driver::sys::is_culib_present() } {
-            return Err(CudaError::NoDriver);
-        }
+    /// [`CudaError::NoNvrtc`] when NVRTC is missing, [`CudaError::Driver`] when the device
+    /// cannot be used.
+    pub fn new(
+        stream: Arc<CudaStream>,
+        segments: &[Segment],
+        groups: usize,
+    ) -> Result<Fused, CudaError> {
         load_nvrtc()?;
-        let ctx = CudaContext::new(ordinal).map_err(driver)?;
-        let (major, minor) = ctx.compute_capability().map_err(driver)?;
-        let stream = ctx.default_stream();
+        let (major, minor) = stream.context().compute_capability().map_err(driver)?;
         let (tiles, starts) = tiling(segments, groups, TILE);
         let ntiles = tiles.len() / 3;
-        let device = Device::Cuda(ordinal);
+        let end = segments
+            .iter()
+            .filter(|s| s.group < groups)
+            .map(|s| s.offset + s.len)
+            .max()
+            .unwrap_or(0);
         Ok(Fused {
-            ctx,
-            stream,
             arch: format!("compute_{major}{minor}"),
             compiled: Vec::new(),
-            tiles: Tensor::f_from_slice(&tiles)?.f_to(device)?,
-            groups: Tensor::f_from_slice(&starts)?.f_to(device)?,
-            partials: Tensor::f_zeros([(ntiles * 3).max(1) as i64], (Kind::Float, device))?,
+            tiles: stream.clone_htod(&tiles).map_err(driver)?,
+            groups: stream.clone_htod(&starts).map_err(driver)?,
+            partials: stream
+                .alloc_zeros::<f32>((ntiles * 3).max(1))
+                .map_err(driver)?,
+            stream,
             ntiles,
             ngroups: groups,
+            end,
         })
     }
 
-    /// Compiles (once per shape) the kernels of `programs`.
-    fn kernels(&mut self, programs: &Programs) -> Result<&Kernels, CudaError> {
+    /// The stream the kernels are queued on.
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+
+    /// Compiles (once per shape) the kernels of `programs`: their index in `compiled`.
+    fn compile_once(&mut self, programs: &Programs) -> Result<usize, CudaError> {
         let shape = programs.shape();
         let at = match self.compiled.iter().position(|(s, _)| *s == shape) {
             Some(at) => at,
             None => {
                 let ptx = compile(&emit::source(programs)?, Some(&self.arch))?;
-                let module = self.ctx.load_module(ptx).map_err(driver)?;
+                let module = self.stream.context().load_module(ptx).map_err(driver)?;
                 let function = |name| module.load_function(name).map_err(driver);
                 let fused = programs.terms.is_some();
                 let kernels = Kernels {
@@ -255,44 +286,47 @@ impl Fused {
                 self.compiled.len() - 1
             }
         };
-        self.compiled
-            .get(at)
-            .map(|(_, k)| k)
-            .ok_or(CudaError::Layout("kernel cache"))
+        Ok(at)
     }
 
-    /// Queues one step of `programs` on the default stream: phase 1, α, phase 2. Nothing is
-    /// read back; the first step of a new shape compiles its kernels first.
-    ///
-    /// `params` and `grads` are `[n]`, `buffers` `[slots, n]` (or `[1, n]` with no slots),
-    /// `alpha` `[groups]`, all contiguous `f32` on this device.
+    /// Queues one step of `programs` on the stream: phase 1, α, phase 2. Nothing is read
+    /// back; the first step of a new shape compiles its kernels first.
     ///
     /// # Errors
-    /// [`CudaError::Layout`] for tensors of another shape; compilation and driver errors.
-    pub fn step(
+    /// [`CudaError::Layout`] when `buffers.len` is shorter than the segments or
+    /// `buffers.alphas` fewer than the groups; compilation and driver errors.
+    ///
+    /// # Safety
+    /// Every pointer of `buffers` must be a device allocation valid in this stream's context,
+    /// of contiguous `f32`, at least as long as [`DeviceBuffers`] says (`buffers.buffers`:
+    /// one row of `len` per slot the rule has, at least one row), with no two of them
+    /// overlapping; and the memory must stay allocated, and be written by nothing else, until
+    /// the queued kernels have run (work later queued on the same stream, or a
+    /// synchronisation, is after them).
+    pub unsafe fn step(
         &mut self,
         programs: &Programs,
-        params: &Tensor,
-        grads: &Tensor,
-        buffers: &Tensor,
-        alpha: &Tensor,
+        buffers: DeviceBuffers,
     ) -> Result<(), CudaError> {
-        let n = params.numel() as i64;
-        let contiguous = [params, grads, buffers, alpha]
-            .iter()
-            .all(|t| t.is_contiguous() && t.kind() == Kind::Float);
-        if !contiguous || grads.numel() as i64 != n || buffers.size().last() != Some(&n) {
-            return Err(CudaError::Layout("params, grads and buffers do not match"));
+        if buffers.len < self.end {
+            return Err(CudaError::Layout(
+                "the buffers are shorter than the segments",
+            ));
         }
-        if alpha.numel() < self.ngroups {
+        if buffers.alphas < self.ngroups {
             return Err(CudaError::Layout("fewer α than groups"));
         }
         if self.ntiles == 0 {
             return Ok(());
         }
-        let ptr = |t: &Tensor| t.data_ptr() as u64;
-        let (p, g, s, a) = (ptr(params), ptr(grads), ptr(buffers), ptr(alpha));
-        let (tiles, groups, partials) = (ptr(&self.tiles), ptr(&self.groups), ptr(&self.partials));
+        let DeviceBuffers {
+            params: p,
+            grads: g,
+            buffers: s,
+            alpha: a,
+            ..
+        } = buffers;
+        let n = buffers.len as i64;
         let ngroups = self.ngroups as i64;
         let grid = LaunchConfig {
             grid_dim: (self.ntiles as u32, 1, 1),
@@ -304,7 +338,11 @@ impl Fused {
             ..grid
         };
         let stream = Arc::clone(&self.stream);
-        let kernels = self.kernels(programs)?;
+        let at = self.compile_once(programs)?;
+        let Some((_, kernels)) = self.compiled.get(at) else {
+            return Err(CudaError::Layout("kernel cache"));
+        };
+        let (tiles, groups, partials) = (&self.tiles, &self.groups, &self.partials);
         if let (Some(f1), Some(fa), Some(t), Some(al)) = (
             &kernels.terms,
             &kernels.alpha,
@@ -312,29 +350,30 @@ impl Fused {
             &programs.alpha,
         ) {
             let mut b = stream.launch_builder(f1);
-            b.arg(&p).arg(&g).arg(&s).arg(&n).arg(&tiles).arg(&partials);
+            b.arg(&p).arg(&g).arg(&s).arg(&n).arg(tiles).arg(partials);
             for k in &t.consts {
                 b.arg(k);
             }
-            // SAFETY: the kernel reads n elements of θ, g and each slot, the tile table and
-            // writes one partial per tile per output, all within the tensors checked above and
-            // allocated in `new` for these tiles; the tensors outlive the queued work because
-            // libtorch's caching allocator reuses memory only in stream order.
+            // SAFETY: the kernel reads the elements of θ, g and each slot that the tiles name
+            // (all below `self.end` ≤ n, checked above; the caller vouches for the buffers) and
+            // the tile table, and writes one partial per tile per output: the tables were
+            // allocated in `new` for these tiles, on this stream.
             unsafe { b.launch(grid) }.map_err(driver)?;
             let mut b = stream.launch_builder(fa);
-            b.arg(&partials).arg(&groups).arg(&ngroups).arg(&a);
+            b.arg(partials).arg(groups).arg(&ngroups).arg(&a);
             for k in &al.consts {
                 b.arg(k);
             }
-            // SAFETY: reads the partials and group table of `new`, writes `ngroups` α.
+            // SAFETY: reads the partials and the group table of `new`, writes `ngroups` α
+            // (no more than `buffers.alphas`, checked above).
             unsafe { b.launch(one) }.map_err(driver)?;
         }
         let mut b = stream.launch_builder(&kernels.apply);
-        b.arg(&p).arg(&g).arg(&s).arg(&n).arg(&tiles).arg(&a);
+        b.arg(&p).arg(&g).arg(&s).arg(&n).arg(tiles).arg(&a);
         for k in &programs.apply.consts {
             b.arg(k);
         }
-        // SAFETY: as phase 1, writing θ and the slots element-wise within their tensors.
+        // SAFETY: as phase 1, writing θ and the slots element-wise within the tiles.
         unsafe { b.launch(grid) }.map_err(driver)?;
         Ok(())
     }

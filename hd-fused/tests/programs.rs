@@ -1,9 +1,10 @@
-//! The fused path's recorded programs against hd-core, on the CPU: bit for bit in phase 2,
-//! to 1e-6 in α and over whole trajectories; and the emitted CUDA C through NVRTC.
+//! The recorded programs against hd-core, on the CPU: bit for bit in phase 2, to 1e-6 in α
+//! and over whole trajectories; the emitted CUDA C run as C++ on the host, and (with the
+//! `cuda` feature) compiled by NVRTC. No libtorch, no GPU.
 
 use hd_core::{Optimizer, Scope};
-use hd_native::fused::record::{Node, Place};
-use hd_native::fused::{cuda, emit, eval_step, verify, FlatMut, Programs, Segment};
+use hd_fused::record::{Node, Place};
+use hd_fused::{emit, eval_step, tiling, verify, FlatMut, Programs, Segment};
 
 /// One tensor of an odd size, so that no tiling or lane count lines up.
 const N: usize = 203;
@@ -187,72 +188,12 @@ fn phase_one_only_where_alpha_needs_it() {
     assert_eq!(clamps, vec![(-1.0, 1.0)]);
 }
 
-/// Every rule and option's emitted source, for step 1 and for later steps, compiles with
-/// NVRTC to PTX without a single fused multiply–add. Runs when NVRTC loads: `HD_NVRTC` set
-/// (as `cargo xtask test` does, to the torch wheel's libnvrtc) makes NVRTC required, so a
-/// missing library or a source it refuses fails the test; unset and absent, the test says so.
-#[test]
-fn emitted_sources_compile_with_nvrtc() {
-    let required = std::env::var_os(cuda::NVRTC_ENV).is_some();
-    if let Err(e) = cuda::load_nvrtc() {
-        assert!(!required, "{} is set but: {e}", cuda::NVRTC_ENV);
-        println!("NVRTC was not checked: {e}");
-        return;
-    }
-    for (name, config) in verify::cases() {
-        let opt = Optimizer::new(config).expect("valid");
-        for step in [1, 2] {
-            let programs = Programs::record(&opt, step).expect("record");
-            let src = emit::source(&programs).expect("emit");
-            let ptx = cuda::compile(&src, Some("compute_90"))
-                .unwrap_or_else(|e| panic!("{name}, step {step}: {e}\n{src}"))
-                .to_src();
-            assert!(ptx.contains(".entry hd_apply"), "{name}: {ptx}");
-            assert_eq!(
-                ptx.contains(".entry hd_terms"),
-                programs.terms.is_some(),
-                "{name}"
-            );
-            assert!(
-                !ptx.contains("fma."),
-                "{name}, step {step}: an FMA in\n{ptx}"
-            );
-        }
-    }
-}
-
-/// NVRTC refuses a broken source with its log (so the test above can fail).
-#[test]
-fn nvrtc_reports_a_broken_source() {
-    if cuda::load_nvrtc().is_err() {
-        assert!(std::env::var_os(cuda::NVRTC_ENV).is_none());
-        println!("NVRTC was not checked");
-        return;
-    }
-    let e = cuda::compile("extern \"C\" __global__ void k() { undefined_name; }", None);
-    assert!(matches!(e, Err(cuda::CudaError::Compile(_))), "{e:?}");
-}
-
-/// On the CPU the optimizer keeps the libtorch path whatever is asked, and says so; its step
-/// is unchanged (the same trajectory as hd-core, checked by tests/optim.rs).
-#[test]
-fn cpu_optimizers_stay_on_libtorch() {
-    use hd_native::optim::{Backend, HdOptimizer};
-    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
-    let _w = vs.root().zeros("w", &[3]);
-    let mut opt = HdOptimizer::new(&vs, hd_core::Config::sgd(0.1).with_hd(0.01)).expect("opt");
-    assert_eq!(opt.backend(), Backend::Libtorch);
-    assert_eq!(opt.set_backend(Backend::FusedCuda), Backend::Libtorch);
-    assert_eq!(opt.fused_unavailable(), None);
-    assert_eq!(Backend::FusedCuda.to_string(), "fused");
-}
-
 /// Tiles cover each segment exactly, in order, at most `TILE` elements each, grouped so that
 /// a group's tiles are contiguous and delimited by the group table: worked by hand for a
 /// segment of 2·TILE + 3 (three tiles) and one of 5 in another group.
 #[test]
 fn tiles_cover_segments_by_group() {
-    use hd_native::fused::TILE;
+    use hd_fused::TILE;
     let t = TILE as i64;
     let segments = [
         Segment {
@@ -266,7 +207,7 @@ fn tiles_cover_segments_by_group() {
             group: 0,
         },
     ];
-    let (tiles, groups) = cuda::tiling(&segments, 2, TILE);
+    let (tiles, groups) = tiling(&segments, 2, TILE);
     assert_eq!(
         tiles,
         vec![
@@ -346,7 +287,7 @@ fn floats(v: &[f32]) -> String {
     format!("{{{}}}", bits.join(", "))
 }
 
-fn const_args(g: &hd_native::fused::record::Graph) -> String {
+fn const_args(g: &hd_fused::record::Graph) -> String {
     g.consts
         .iter()
         .map(|k| format!(", hd_f(0x{:08x}u)", k.to_bits()))
@@ -356,7 +297,7 @@ fn const_args(g: &hd_native::fused::record::Graph) -> String {
 /// C++ running `step`'s emitted kernels in namespace `ns` and printing α, θ and the buffers.
 fn host_run(ns: &str, step: &HostStep, tile: usize) -> String {
     let n = step.params.len();
-    let (tiles, groups) = cuda::tiling(&step.segments, step.alphas.len(), tile);
+    let (tiles, groups) = tiling(&step.segments, step.alphas.len(), tile);
     let ntiles = tiles.len() / 3;
     let list = |v: &[i64]| {
         v.iter()

@@ -1,4 +1,4 @@
-//! hd-core on slices against hd-native on CPU tensors: the same trajectory.
+//! hd-core on slices against hd-tch on CPU tensors: the same trajectory.
 //!
 //! Both sides start from the same parameters and compute their gradients with the same Rust
 //! function of their own current parameters, for 100 steps of every optimizer and option.
@@ -7,10 +7,9 @@
 //! relative (to each tensor's largest magnitude).
 
 use hd_core::{Config, Hyper, Scope, Variant};
-use hd_native::fused::verify::{
-    self, gradient, initial, reference, run_configured, Trajectory, STEPS, TOL,
-};
-use hd_native::optim::HdOptimizer;
+use hd_fused::verify::{self, gradient, initial, reference, Trajectory, STEPS, TOL};
+use hd_tch::verify::run_configured;
+use hd_tch::{Backend, HdOptimizer};
 use tch::{nn, Device, Kind, Tensor};
 
 /// Tensor sizes of the toy model: odd sizes, so chunks and lanes never line up.
@@ -41,13 +40,13 @@ fn feed_gradients(vars: &[Tensor], step: u64) {
     });
 }
 
-/// hd-native on CPU tensors of the toy model, its work split into pieces of `chunk` elements
-/// ([`verify::run_configured`]).
+/// hd-tch on CPU tensors of the toy model, its work split into pieces of `chunk` elements
+/// ([`run_configured`]).
 fn run_native(config: Config, chunk: usize) -> Trajectory {
     run_configured(config, &SIZES, STEPS, Device::Cpu, |opt| {
         opt.set_chunk_len(chunk)
     })
-    .expect("hd-native run")
+    .expect("hd-tch run")
     .0
 }
 
@@ -264,4 +263,17 @@ fn frozen_variables_stay_put() {
     }
     assert!(lin.ws.equal(&before));
     assert_eq!(opt.alpha_value().expect("alpha"), 0.1);
+}
+
+/// On the CPU the optimizer keeps the libtorch path whatever is asked, and says so; its step
+/// is unchanged (the same trajectory as hd-core, checked above).
+#[test]
+fn cpu_optimizers_stay_on_libtorch() {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _w = vs.root().zeros("w", &[3]);
+    let mut opt = HdOptimizer::new(&vs, Config::sgd(0.1).with_hd(0.01)).expect("opt");
+    assert_eq!(opt.backend(), Backend::Libtorch);
+    assert_eq!(opt.set_backend(Backend::FusedCuda), Backend::Libtorch);
+    assert_eq!(opt.fused_unavailable(), None);
+    assert_eq!(Backend::FusedCuda.to_string(), "fused");
 }

@@ -1,5 +1,11 @@
-//! The fused GPU path (DESIGN §3): each phase of a step as one kernel over the flat buffers,
-//! generated from hd-core's rule rather than written a second time.
+//! # hd-fused — hypergradient descent as generated kernels
+//!
+//! The fused step of hd's optimizers (DESIGN §3): each phase of a step as one kernel over flat
+//! buffers, generated from hd-core's rule rather than written a second time. This crate
+//! records the programs, evaluates them on the CPU and emits them as CUDA C; with the `cuda`
+//! feature it also compiles them with NVRTC and launches them on raw device pointers
+//! (module `cuda`), so any tensor library (tch, candle, …) can drive them. Nothing here needs
+//! libtorch or a GPU to build or test.
 //!
 //! **One definition of the rule.** hd-core's rules are generic over [`Real`].
 //! [`record`] implements `Real` for a value that writes down each operation instead of doing
@@ -7,8 +13,9 @@
 //! [`Optimizer::next_alpha`] and [`Optimizer::apply_to`] (phase 2) with such values. The three
 //! straight-line programs that come out are hd-core's operations in hd-core's order; [`emit`]
 //! prints them as CUDA C (one reduction kernel, a one-block α kernel, one element-wise
-//! kernel), which NVRTC compiles at run time ([`cuda`]). [`Graph::eval`] runs the same
-//! programs on `f32` slices on the CPU, which is how the tests hold them to hd-core's slice step.
+//! kernel), which NVRTC compiles at run time (`cuda`). [`Graph::eval`] and [`eval_step`] run
+//! the same programs on `f32` slices on the CPU, which is how the tests hold them to hd-core's
+//! slice step ([`verify`]).
 //!
 //! **Constants are arguments.** The host constants of a step (bias corrections, δ(t), β, …)
 //! are numbered kernel arguments, not literals, so one compiled kernel serves every step whose
@@ -19,14 +26,16 @@
 //! **Coverage.** Every configuration hd-core accepts is fused: SGD, SGDN, heavy ball and Adam,
 //! with HD or HDM, L2, 1/√t, the transition, the clamp, and global, per-tensor (one group of
 //! tiles per variable, one α each) or per-parameter scope (α in a buffer slot, updated in
-//! phase 2, so no phase-1 kernel at all). No rule falls back; the libtorch path remains for a
-//! device where the CUDA driver or NVRTC cannot be loaded or a kernel does not compile.
+//! phase 2, so no phase-1 kernel at all). No rule falls back here; a front end keeps its own
+//! path for a device where the CUDA driver or NVRTC cannot be loaded or a kernel does not
+//! compile.
 //!
 //! **Determinism.** Phase 1 runs one block per tile of a fixed size; each thread sums its
 //! elements in index order, the block sums its threads in a fixed tree and writes one partial
 //! per tile; the α kernel (one block) sums a scope's partials the same way. No atomics, so a
-//! step's α depends only on the data and the tiling, never on scheduling.
+//! step's α depends only on the data and the tiling ([`tiling`]), never on scheduling.
 
+#[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod emit;
 pub mod record;
@@ -145,7 +154,7 @@ pub struct Segment {
     pub group: usize,
 }
 
-/// Flat `f32` buffers on the host, laid out as hd-native keeps them on the device:
+/// Flat `f32` buffers on the host, laid out as a front end keeps them on the device:
 /// `buffers` is `[slots, stride]`, slot-major.
 #[derive(Debug)]
 pub struct FlatMut<'a> {
@@ -240,4 +249,28 @@ fn load(
         Place::Term(_) => None,
     };
     v.copied().unwrap_or(f32::NAN)
+}
+
+/// The tiles of `segments` (at most `tile` elements each; [`TILE`] on the device), grouped:
+/// `(tiles, group starts)` as the kernels read them (see [`emit`]). `tiles` holds one triple
+/// (first element, end, group) per tile, a group's tiles contiguous and in segment order;
+/// `group starts` holds `groups + 1` tile indices, group k's tiles being
+/// `starts[k]..starts[k + 1]`. Segments whose group is not below `groups` get no tile.
+pub fn tiling(segments: &[Segment], groups: usize, tile: usize) -> (Vec<i64>, Vec<i64>) {
+    let tile = tile.max(1);
+    let mut tiles = Vec::new();
+    let mut starts = Vec::with_capacity(groups + 1);
+    for group in 0..groups {
+        starts.push((tiles.len() / 3) as i64);
+        for s in segments.iter().filter(|s| s.group == group) {
+            let mut at = s.offset;
+            while at < s.offset + s.len {
+                let end = (at + tile).min(s.offset + s.len);
+                tiles.extend([at as i64, end as i64, group as i64]);
+                at = end;
+            }
+        }
+    }
+    starts.push((tiles.len() / 3) as i64);
+    (tiles, starts)
 }
