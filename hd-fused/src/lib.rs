@@ -19,7 +19,7 @@
 //!
 //! **Constants are arguments.** The host constants of a step (bias corrections, δ(t), β, …)
 //! are numbered kernel arguments, not literals, so one compiled kernel serves every step whose
-//! programs have the same [`Shape`] (in practice: step 1, where d_0 = 0, and every
+//! programs have the same [`GraphShape`] (in practice: step 1, where d_0 = 0, and every
 //! later step). Each step re-records on the host, compares the shapes with the compiled
 //! ones, and passes that step's values.
 //!
@@ -43,7 +43,7 @@ pub mod verify;
 
 use hd_core::Real;
 use hd_core::{Optimizer, Terms};
-use record::{Graph, Place, Rec, Recorder, Shape};
+use record::{Graph, GraphShape, Place, Recorded, Recorder};
 
 /// Elements per tile: one thread block of [`THREADS`] threads, each taking every
 /// `THREADS`-th element of it. Large enough that a block streams long runs of memory, small
@@ -70,9 +70,9 @@ pub struct Programs {
 /// What a compiled set of kernels depends on.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ProgramsShape {
-    terms: Option<Shape>,
-    alpha: Option<Shape>,
-    apply: Shape,
+    terms: Option<GraphShape>,
+    alpha: Option<GraphShape>,
+    apply: GraphShape,
 }
 
 impl Programs {
@@ -90,7 +90,7 @@ impl Programs {
         let inputs = |r: &Recorder| {
             let p = r.load(Place::Param, 1);
             let g = r.load(Place::Grad, 1);
-            let s: Vec<Rec> = (0..slots).map(|k| r.load(Place::Slot(k), 1)).collect();
+            let s: Vec<Recorded> = (0..slots).map(|k| r.load(Place::Slot(k), 1)).collect();
             (p, g, s)
         };
         let (terms, alpha) = if rule.config().hyper.is_some() {

@@ -1,7 +1,7 @@
-//! The recording [`Real`]: running hd-core's generic rule on [`Rec`] values writes down the
+//! The recording [`Real`]: running hd-core's generic rule on [`Recorded`] values writes down the
 //! operations it performs, per element, as a straight-line program ([`Graph`]).
 //!
-//! A [`Rec`] is a node of the graph under construction. Loading θ, g, a buffer slot, α or a
+//! A [`Recorded`] is a node of the graph under construction. Loading θ, g, a buffer slot, α or a
 //! reduced term makes a [`Node::Load`]; every [`Real`] operation appends one node; `sum` marks
 //! a reduction output (phase 1); `assign` into a loaded place records a store. The graph is
 //! then evaluated on `f32` slices ([`Graph::eval`], the CPU reference) or emitted as CUDA C
@@ -12,7 +12,7 @@
 //! `max_const` or `clamp` (β1, 1/(1−β1^t), δ(t), β, …) is numbered in the order it was met and
 //! kept apart from the graph's shape ([`Graph::consts`]). Bias corrections and δ(t) change
 //! every step; as arguments, one compiled kernel serves every step with the same
-//! [`Shape`]: each step re-records (host only, a few hundred nodes), compares the shape, and
+//! [`GraphShape`]: each step re-records (host only, a few hundred nodes), compares the shape, and
 //! passes that step's values.
 
 use hd_core::Real;
@@ -69,7 +69,7 @@ pub enum Node {
 
 /// What a compiled kernel depends on: the graph without its constants' values.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Shape {
+pub struct GraphShape {
     nodes: Vec<Node>,
     stores: Vec<(Place, NodeId)>,
     sums: Vec<NodeId>,
@@ -92,8 +92,8 @@ pub struct Graph {
 
 impl Graph {
     /// The shape a compiled kernel is keyed on: everything but the constants' values.
-    pub fn shape(&self) -> Shape {
-        Shape {
+    pub fn shape(&self) -> GraphShape {
+        GraphShape {
             nodes: self.nodes.clone(),
             stores: self.stores.clone(),
             sums: self.sums.clone(),
@@ -152,7 +152,7 @@ impl Graph {
     }
 }
 
-/// A graph being recorded, shared by every [`Rec`] of one program.
+/// A graph being recorded, shared by every [`Recorded`] of one program.
 #[derive(Clone, Debug, Default)]
 pub struct Recorder(Rc<RefCell<Graph>>);
 
@@ -163,9 +163,9 @@ impl Recorder {
     }
 
     /// A value loaded from `place`, standing for `len` elements (for hd-core's length checks).
-    pub fn load(&self, place: Place, len: usize) -> Rec {
+    pub fn load(&self, place: Place, len: usize) -> Recorded {
         let id = self.push(Node::Load(place));
-        Rec {
+        Recorded {
             rec: self.clone(),
             id,
             place: Some(place),
@@ -179,7 +179,7 @@ impl Recorder {
     }
 
     /// Marks `value` as reduction output number `sums.len()`.
-    pub fn output_sum(&self, value: &Rec) {
+    pub fn output_sum(&self, value: &Recorded) {
         self.0.borrow_mut().sums.push(value.id);
     }
 
@@ -199,21 +199,21 @@ impl Recorder {
 /// A value of a recorded program: a node, and the place it was loaded from (so that
 /// [`assign`](Real::assign) into it is a store, as assigning into a tensor view writes it).
 #[derive(Clone, Debug)]
-pub struct Rec {
+pub struct Recorded {
     rec: Recorder,
     id: NodeId,
     place: Option<Place>,
     len: usize,
 }
 
-impl Rec {
+impl Recorded {
     /// Its node.
     pub fn id(&self) -> NodeId {
         self.id
     }
 
-    fn derived(&self, node: Node, len: usize) -> Rec {
-        Rec {
+    fn derived(&self, node: Node, len: usize) -> Recorded {
+        Recorded {
             id: self.rec.push(node),
             rec: self.rec.clone(),
             place: None,
@@ -221,16 +221,16 @@ impl Rec {
         }
     }
 
-    fn unary(&self, node: Node) -> Rec {
+    fn unary(&self, node: Node) -> Recorded {
         self.derived(node, self.len)
     }
 
-    fn binary(&self, rhs: &Rec, node: Node) -> Rec {
+    fn binary(&self, rhs: &Recorded, node: Node) -> Recorded {
         self.derived(node, self.len.max(rhs.len))
     }
 }
 
-impl Real for Rec {
+impl Real for Recorded {
     fn add(&self, rhs: &Self) -> Self {
         self.binary(rhs, Node::Add(self.id, rhs.id))
     }
