@@ -4,6 +4,7 @@
 //! `cargo xtask demo` or `cargo xtask test`.
 
 mod bench;
+mod candle;
 mod data;
 mod demo;
 mod docs;
@@ -34,6 +35,13 @@ enum Task {
     /// printed as a table of achieved bandwidth; extra arguments go to criterion.
     Bench {
         /// Arguments for criterion (e.g. a filter such as `step-10000000/`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// hd-candle's optimizer step beside candle-nn's AdamW and candle-optimisers' Adam
+    /// (criterion); extra arguments go to criterion.
+    BenchCandle {
+        /// Arguments for criterion (e.g. a filter such as `mlp/`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -80,6 +88,9 @@ enum Task {
     /// Only the suite's Slurm test (part of `test`): the smoke plan as a job array on a
     /// single-node Slurm cluster started from Debian's packages, against a local sweep.
     TestSlurm,
+    /// Only hd-candle's steps of `test`: its MNIST example on a synthetic IDX set, and its
+    /// README's example in a crate outside the workspace.
+    TestCandle,
     /// Measure the firmware: code size per rule, flash, RAM, stack, heap.
     Footprint {
         /// Also rewrite the footprint table in README.md.
@@ -93,6 +104,7 @@ fn main() -> ExitCode {
     let result = match cli.task {
         Task::Test => test::run(),
         Task::Bench { args } => bench::run(&args),
+        Task::BenchCandle { args } => candle::bench(&args),
         Task::Demo { port, bench } => demo::run(port, bench),
         Task::Embedded => embedded::run(),
         Task::Native { args } => native::run(&args),
@@ -102,6 +114,7 @@ fn main() -> ExitCode {
         Task::TestSlurm => {
             native::build_release().and_then(|bin| slurm::test(&bin, &native::fashion_mnist_dir()?))
         }
+        Task::TestCandle => candle::test(),
         Task::Footprint { write_readme } => embedded::footprint(write_readme),
     };
     match result {

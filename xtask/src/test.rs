@@ -54,6 +54,7 @@ pub fn run() -> Result<()> {
         exec(cargo().args(["build", "--release", "-p", "hd-core", "--target", target]))?;
     }
 
+    crate::candle::test()?;
     crate::demo::test()?;
     crate::embedded::test()?;
     crate::native::test()?;
