@@ -3,8 +3,8 @@
 //! keeps one local sweep per output directory.
 
 use super::state::{
-    fit, inspect, last_line, no_follow, record, run_state, state_dir, Fit, Outcome, RunState,
-    Stored,
+    fit, inspect, last_line, no_follow, record, run_state, state_dir, state_dirs, Fit, Outcome,
+    RunState, Stored,
 };
 use super::{
     missing_data, Resources, EXIT_DIVERGED, EXIT_NO_DATA, EXIT_SIGINT, EXIT_SIGTERM, STATE_DIR,
@@ -282,7 +282,7 @@ fn move_aside(out: &Path, run: &Run) -> Result<PathBuf> {
         .split('/')
         .filter(|c| !c.is_empty())
         .fold(out.join(STATE_DIR).join("stale"), |p, c| p.join(c));
-    std::fs::create_dir_all(&under).with_context(|| format!("creating {}", under.display()))?;
+    state_dirs(&under, true)?;
     let to = (1u32..)
         .map(|n| under.join(format!("{last}-{n}")))
         .find(|p| std::fs::symlink_metadata(p).is_err())
@@ -290,6 +290,7 @@ fn move_aside(out: &Path, run: &Run) -> Result<PathBuf> {
     std::fs::rename(&dir, &to)
         .with_context(|| format!("moving {} to {}", dir.display(), to.display()))?;
     let notes = state_dir(out, &run.id);
+    state_dirs(&notes, false)?;
     let log = notes.join(TRAIN_LOG);
     if log.is_file() {
         std::fs::rename(&log, to.join(TRAIN_LOG))
@@ -314,7 +315,7 @@ fn launch(
         return Ok(Outcome::Interrupted);
     }
     let notes = state_dir(out, &run.id);
-    std::fs::create_dir_all(&notes).with_context(|| format!("creating {}", notes.display()))?;
+    state_dirs(&notes, true)?;
     let log_path = notes.join(TRAIN_LOG);
     let mut options = std::fs::OpenOptions::new();
     options.create(true).append(true);
