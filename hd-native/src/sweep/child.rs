@@ -23,11 +23,13 @@ use std::time::Duration;
 pub struct Stop {
     int: Arc<AtomicBool>,
     term: Arc<AtomicBool>,
+    /// SIGUSR1: the Slurm script's warning before the time limit.
+    limit: Arc<AtomicBool>,
 }
 
 impl Stop {
-    /// Registers SIGINT and SIGTERM: from now on they set this flag instead of ending the
-    /// process.
+    /// Registers SIGINT, SIGTERM and SIGUSR1: from now on they set this flag instead of
+    /// ending the process.
     ///
     /// # Errors
     /// The handlers cannot be installed.
@@ -38,18 +40,30 @@ impl Stop {
             use signal_hook::consts::{SIGINT, SIGTERM};
             signal_hook::flag::register(SIGINT, Arc::clone(&stop.int))?;
             signal_hook::flag::register(SIGTERM, Arc::clone(&stop.term))?;
+            signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&stop.limit))?;
         }
         Ok(stop)
     }
 
     /// Whether a signal came.
     pub fn requested(&self) -> bool {
-        self.int.load(Ordering::Relaxed) || self.term.load(Ordering::Relaxed)
+        self.int.load(Ordering::Relaxed) || self.terminate()
     }
 
-    /// The exit status for the signal that came (143 for SIGTERM, 130 for SIGINT).
+    /// Whether the signal that came asks the run to end as SIGTERM does (SIGTERM or SIGUSR1).
+    fn terminate(&self) -> bool {
+        self.term.load(Ordering::Relaxed) || self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Whether the warning before the time limit came (SIGUSR1): a Slurm task stopped by it
+    /// requeues itself.
+    pub fn time_limit(&self) -> bool {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// The exit status for the signal that came (143 for SIGTERM or SIGUSR1, 130 for SIGINT).
     pub fn exit_code(&self) -> i32 {
-        if self.term.load(Ordering::Relaxed) {
+        if self.terminate() {
             EXIT_SIGTERM
         } else {
             EXIT_SIGINT
@@ -63,7 +77,8 @@ fn forward(child: &std::process::Child, stop: &Stop) {
     {
         use nix::sys::signal::{kill, Signal};
         use nix::unistd::Pid;
-        let sig = if stop.term.load(Ordering::Relaxed) {
+        // train knows SIGINT and SIGTERM; the time limit's warning is a SIGTERM to it.
+        let sig = if stop.terminate() {
             Signal::SIGTERM
         } else {
             Signal::SIGINT
