@@ -21,6 +21,7 @@ pub mod config;
 pub mod data;
 pub mod files;
 pub mod fused;
+pub mod lock;
 pub mod models;
 pub mod optim;
 pub mod plan;

@@ -4,7 +4,8 @@
 //! **Layout.** Run `r` of the plan goes to `OUT/<r.id>`, exactly what `train --out` writes.
 //! The sweep's own state lives beside the runs in `OUT/.sweep/`: `manifest.json` (the plan's
 //! runs in order), `plan.toml` (the plan's text, a file or a shipped plan alike: what the Slurm
-//! tasks read), `lock` (an flock: one local sweep at a time, or any number of Slurm tasks),
+//! tasks read), `lock` (an flock, or lock files beside it where flock is refused: see
+//! [`crate::lock`]; one local sweep at a time, or any number of Slurm tasks),
 //! `runs/<id>/status.json` (why a run failed, misses its data or diverged) and
 //! `runs/<id>/train.log` (the run's messages), `stale/<id>-<n>` (stale runs moved aside by
 //! `--rerun-stale`), and for Slurm `sweep.sbatch` and `slurm/<job>_<task>.out`.

@@ -10,6 +10,7 @@ use super::{
     missing_data, Resources, EXIT_DIVERGED, EXIT_NO_DATA, EXIT_SIGINT, EXIT_SIGTERM, STATE_DIR,
     STATUS, TRAIN_LOG,
 };
+use crate::lock::{self as locks, Lock, Mode, Strategy};
 use crate::plan::Run;
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -92,12 +93,6 @@ fn forward(child: &std::process::Child, stop: &Stop) {
     let _ = (child, stop);
 }
 
-/// Holds an flock on a file while alive (released when dropped).
-#[cfg(unix)]
-type Lock = nix::fcntl::Flock<std::fs::File>;
-#[cfg(not(unix))]
-type Lock = std::fs::File;
-
 /// `e`, or, where `path` is a symbolic link (`O_NOFOLLOW` gives ELOOP), a clear refusal.
 fn link_refused(path: &Path, e: std::io::Error) -> std::io::Error {
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
@@ -107,40 +102,6 @@ fn link_refused(path: &Path, e: std::io::Error) -> std::io::Error {
         )
     } else {
         e
-    }
-}
-
-/// Takes the lock on `path`: exclusive or shared, waiting for it or not.
-fn lock(path: &Path, exclusive: bool, wait: bool) -> Result<Option<Lock>> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.create(true).append(true).read(true);
-    no_follow(&mut options);
-    let file = options
-        .open(path)
-        .map_err(|e| link_refused(path, e))
-        .with_context(|| format!("opening the lock {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use nix::fcntl::{Flock, FlockArg};
-        let arg = match (exclusive, wait) {
-            (true, true) => FlockArg::LockExclusive,
-            (true, false) => FlockArg::LockExclusiveNonblock,
-            (false, true) => FlockArg::LockShared,
-            (false, false) => FlockArg::LockSharedNonblock,
-        };
-        match Flock::lock(file, arg) {
-            Ok(l) => Ok(Some(l)),
-            Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
-            Err((_, e)) => Err(anyhow!("locking {}: {e}", path.display())),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (exclusive, wait);
-        Ok(Some(file))
     }
 }
 
@@ -157,14 +118,23 @@ pub(super) fn lock_sweep(out: &Path, exclusive: bool) -> Result<Lock> {
             state.display()
         );
     }
+    std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
     let path = state.join("lock");
-    lock(&path, exclusive, false)?.ok_or_else(|| {
-        anyhow!(
-            "{} is being swept by another hd-native sweep (its lock {} is held); wait for it or choose another --out",
-            out.display(),
-            path.display()
-        )
-    })
+    let mode = if exclusive {
+        Mode::Exclusive
+    } else {
+        Mode::Shared
+    };
+    locks::try_lock(&path, mode, Strategy::from_env())
+        .map_err(|e| link_refused(&path, e))
+        .with_context(|| format!("locking {}", path.display()))?
+        .map_err(|busy| {
+            anyhow!(
+                "{} is being swept by another hd-native sweep (its lock {} is held: {busy}); wait for it or choose another --out",
+                out.display(),
+                path.display()
+            )
+        })
 }
 
 /// One run's `train` command line.
@@ -221,12 +191,34 @@ pub(super) fn run_one(
     let dir = run.dir(out);
     // A `train` still holding the run (left by a sweep that was killed) finishes first.
     let run_lock = dir.join(".lock");
-    if run_lock.is_file() && lock(&run_lock, true, false)?.is_none() {
-        eprintln!(
-            "{}: another process still trains it; waiting for it to finish",
-            run.id
-        );
-        drop(lock(&run_lock, true, true)?);
+    if locks::exists(&run_lock) {
+        let strategy = Strategy::from_env();
+        let taken = |wait: bool| {
+            let take = if wait {
+                locks::lock_wait
+            } else {
+                locks::try_lock
+            };
+            take(&run_lock, Mode::Exclusive, strategy)
+                .map_err(|e| link_refused(&run_lock, e))
+                .with_context(|| format!("locking {}", run_lock.display()))
+        };
+        if taken(false)?.is_err() {
+            eprintln!(
+                "{}: another process still trains it; waiting for it to finish",
+                run.id
+            );
+            // A lock file held from another host is not waited on: its holder may be gone
+            // for good, which only a person can tell.
+            if let Err(busy) = taken(true)? {
+                let outcome = Outcome::Failed(format!("its run directory is locked ({busy})"));
+                record(out, &run.id, &outcome)?;
+                return Ok(Ran {
+                    outcome,
+                    trained: false,
+                });
+            }
+        }
     }
     let Stored { state, config } = inspect(&dir);
     let state = match (state, fit(config.as_ref(), &run.config)) {
