@@ -19,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod files;
+pub mod lock;
 pub mod models;
 pub mod plan;
 pub mod plot;

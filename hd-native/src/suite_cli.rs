@@ -112,7 +112,7 @@ pub struct SweepArgs {
     /// The GPUs' type on Slurm (`--gres=gpu:TYPE:G`, e.g. `a100`); needs --gpus-per-run.
     #[arg(long, value_name = "TYPE", requires = "slurm")]
     pub gpu_type: Option<String>,
-    /// Memory per run on Slurm (`--mem`, e.g. `16G`; without it, the partition's default).
+    /// Memory per run on Slurm (`--mem`, e.g. `16G`; default 8G).
     #[arg(long, value_name = "SIZE", requires = "slurm")]
     pub mem_per_run: Option<String>,
     /// CPUs per run on Slurm.
@@ -255,6 +255,10 @@ pub fn sweep(cmd: SweepCommand) -> Result<()> {
             extra: a.sbatch.clone(),
             setup: a.setup.clone(),
         };
+        if a.submit {
+            // Before anything is written: an array no node can hold would pend forever.
+            sweep::check_nodes(&slurm, slurm.mem())?;
+        }
         let script = sweep::write_slurm(&plan, &a.out, &res, &slurm)?;
         println!("{}", script.display());
         for line in &a.setup {
@@ -291,6 +295,19 @@ pub fn sweep(cmd: SweepCommand) -> Result<()> {
                     "task {i} ({id}): missing data ({why}); {hint}"
                 ))
                 .into())
+            }
+            Outcome::Interrupted if stop.time_limit() => {
+                // The warning before the time limit: the run checkpointed; the task comes
+                // back by itself and resumes it.
+                let line = match sweep::requeue() {
+                    Ok(job) => format!(
+                        "task {i} ({id}) stopped before its time limit and requeued itself (job {job}); it resumes from its checkpoint"
+                    ),
+                    Err(e) => format!(
+                        "task {i} ({id}) stopped before its time limit; requeueing it failed ({e:#}); requeue it to continue"
+                    ),
+                };
+                Err(SweepError::stopped(line, stop.exit_code()).into())
             }
             Outcome::Interrupted => Err(SweepError::stopped(
                 format!("task {i} ({id}) stopped; requeue it to continue"),

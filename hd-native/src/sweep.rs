@@ -4,7 +4,8 @@
 //! **Layout.** Run `r` of the plan goes to `OUT/<r.id>`, exactly what `train --out` writes.
 //! The sweep's own state lives beside the runs in `OUT/.sweep/`: `manifest.json` (the plan's
 //! runs in order), `plan.toml` (the plan's text, a file or a shipped plan alike: what the Slurm
-//! tasks read), `lock` (an flock: one local sweep at a time, or any number of Slurm tasks),
+//! tasks read), `lock` (an flock, or lock files beside it where flock is refused: see
+//! [`crate::lock`]; one local sweep at a time, or any number of Slurm tasks),
 //! `runs/<id>/status.json` (why a run failed, misses its data or diverged) and
 //! `runs/<id>/train.log` (the run's messages), `stale/<id>-<n>` (stale runs moved aside by
 //! `--rerun-stale`), and for Slurm `sweep.sbatch` and `slurm/<job>_<task>.out`.
@@ -29,9 +30,11 @@
 //! their data and none failed, unless the sweep allows it (`--allow-missing`); 130/143 when
 //! stopped by SIGINT/SIGTERM.
 //!
-//! **Signals.** SIGINT or SIGTERM (Slurm's warning before preemption or the time limit) is
-//! passed to the running `train` processes, which finish their write and stop; the sweep
-//! records them and exits 130 / 143. A later sweep, or the requeued task, resumes them.
+//! **Signals.** SIGINT or SIGTERM (`scancel`, Slurm's warning before preemption) is passed
+//! to the running `train` processes, which finish their write and stop; the sweep records
+//! them and exits 130 / 143. SIGUSR1 (the Slurm script's warning two minutes before the time
+//! limit) stops them alike, as SIGTERM, and a Slurm task then requeues itself
+//! ([`requeue`]). A later sweep, or the requeued task, resumes them.
 
 use crate::data::{DataError, DatasetKind};
 use crate::plan::{self, Plan, Run, Source};
@@ -58,6 +61,7 @@ const EXIT_SIGINT: i32 = 130;
 const EXIT_SIGTERM: i32 = 143;
 
 mod child;
+mod sinfo;
 mod slurm;
 mod state;
 
@@ -65,7 +69,8 @@ use child::{lock_sweep, run_one, Ran};
 use state::write_atomic;
 
 pub use child::Stop;
-pub use slurm::{submit, write_slurm, Slurm};
+pub use sinfo::check as check_nodes;
+pub use slurm::{requeue, submit, write_slurm, Slurm, DEFAULT_MEM};
 pub use state::{
     fit, inspect, run_state, status, status_table, Fit, Manifest, ManifestRun, Outcome, RunState,
     StatusRow, Stored,

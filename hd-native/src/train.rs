@@ -10,7 +10,10 @@
 //! - `summary.json`: the configuration and the latest figures, rewritten every epoch.
 //! - `.lock`: an advisory lock (`flock`) held for the run's whole life, so two processes
 //!   never write one directory; the kernel releases it when the process dies, so a killed
-//!   run leaves no stale lock. It holds the holder's pid and host as text.
+//!   run leaves no stale lock. It holds the holder's pid and host as text. Where the file
+//!   system refuses flock (or `HD_LOCK=file`), `.lock.excl` instead, created with `O_EXCL`
+//!   and removed at the end; a killed run leaves it, and the next one takes it over when its
+//!   holder was on the same host and no longer runs ([`crate::lock`]).
 //!
 //! **Which directories are written.** Without `--resume`: a new or empty directory, or one of
 //! ours that completed no epoch (nothing to lose: it starts over). With `--resume`: a

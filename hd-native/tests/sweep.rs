@@ -429,6 +429,10 @@ fn slurm_script_has_one_task_per_run() {
         "#SBATCH --gres=gpu:1",
         "#SBATCH --cpus-per-task=8",
         "#SBATCH --time=1:00:00",
+        // The warning before the time limit, on which a task checkpoints and requeues itself.
+        "#SBATCH --signal=B:USR1@120",
+        // The default memory per run.
+        "#SBATCH --mem=8G",
         "#SBATCH --account=abc",
         "#SBATCH --open-mode=append",
     ] {
@@ -954,7 +958,7 @@ fn slurm_script_quotes_hostile_values_and_refuses_control_characters() {
         format!("--output={}/%A_%a.out", logs.replace('%', "%%")),
         "--partition=gpu large".to_string(),
         "--time=1:00:00".to_string(),
-        "--signal=B:TERM@120".to_string(),
+        "--signal=B:USR1@120".to_string(),
     ] {
         assert!(
             options.contains(&want),

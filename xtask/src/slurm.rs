@@ -1,9 +1,11 @@
 //! The suite's Slurm test, against a real Slurm: a single-node cluster from Debian's packages
 //! (`slurmctld`, `slurmd`, `munge`) with its own key, socket, ports, state and logs in a
-//! temporary directory. It submits the `smoke` plan by name as a job array, cancels one task
-//! mid-run with `scancel --signal=TERM` and requeues it, waits for the array, and checks that
-//! every run directory equals the one a local sweep of the plan's file writes (log rows but the
-//! wall-clock time, and every checkpoint tensor, the final parameters included, byte for byte).
+//! temporary directory. It checks that `--submit` refuses an array no node can hold, submits
+//! the `smoke` plan by name as a job array, cancels one task mid-run with `scancel
+//! --signal=TERM` and requeues it, waits for the array, and checks that every run directory
+//! equals the one a local sweep of the plan's file writes (log rows but the wall-clock time,
+//! and every checkpoint tensor, the final parameters included, byte for byte). A task with a
+//! one-minute limit is warned (SIGUSR1), checkpoints, requeues itself and completes.
 //! Then it submits the same plan without its data and checks that every task FAILED with exit
 //! status 4, saying what is missing. Every daemon it started is stopped by its pid, also when
 //! the test fails.
@@ -258,6 +260,90 @@ fn job_id(submitted: &str) -> Result<String> {
         .to_string())
 }
 
+/// A task warned before its time limit requeues itself: one run of 40 epochs (about a minute)
+/// with `--time 1`, inside the script's two-minute warning from its start, so slurmctld sends
+/// SIGUSR1 at its first check of the running job; the run checkpoints, the task requeues itself
+/// (`Restarts=1`), and, given back a long limit (the cut one would warn it again at once), the
+/// requeued task resumes the run to its end.
+fn time_limit(cluster: &mut Cluster, hd_native: &Path, dir: &Path, data: &str) -> Result<()> {
+    step("Slurm: a task warned before its time limit requeues itself and completes");
+    let plan = dir.join("long.toml");
+    std::fs::write(
+        &plan,
+        "description = \"one run that outlasts the warning\"\n\
+         [[experiment]]\nname = \"long\"\nmodel = \"logreg\"\ndataset = \"fashion-mnist\"\n\
+         preset = \"paper\"\nepochs = 40\noptimizer = [\"sgd-hd\"]\n",
+    )?;
+    let out = dir.join("long");
+    let submitted = output(
+        cluster
+            .client(&hd_native.to_string_lossy())
+            .arg("sweep")
+            .arg(&plan)
+            .arg("--out")
+            .arg(&out)
+            .args([
+                "--slurm",
+                "--submit",
+                "--cpus-per-run",
+                "1",
+                "--mem-per-run",
+                "1G",
+                "--time",
+                "1",
+                "--data",
+                data,
+            ]),
+    )?;
+    let job = job_id(&submitted)?;
+    cluster.job = Some(job.clone());
+    let task = format!("{job}_0");
+    wait_for(
+        "the task to requeue itself",
+        Duration::from_secs(180),
+        || {
+            Ok(output(
+                cluster
+                    .client("scontrol")
+                    .args(["-o", "show", "job", &task]),
+            )
+            .unwrap_or_default()
+            .contains(" Restarts=1 "))
+        },
+    )?;
+    output(cluster.client("scontrol").args([
+        "update",
+        &format!("JobId={task}"),
+        "TimeLimit=60",
+        "StartTime=now",
+    ]))?;
+    wait_for(
+        "the requeued task to finish",
+        Duration::from_secs(300),
+        || {
+            Ok(output(cluster.client("squeue").args(["-h", "-j", &job]))?
+                .trim()
+                .is_empty())
+        },
+    )?;
+    cluster.job = None;
+    let status = output(Command::new(hd_native).args(["sweep", "status"]).arg(&out))?;
+    ensure!(
+        status
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.split_whitespace().nth(1) == Some("done")),
+        "the requeued run did not finish:\n{status}"
+    );
+    let task_out = std::fs::read_to_string(out.join(format!(".sweep/slurm/{job}_0.out")))?;
+    ensure!(
+        task_out.contains("task 0 (long/sgd-hd) stopped before its time limit and requeued itself")
+            && task_out.contains("done      long/sgd-hd"),
+        "the task's output does not show it requeued itself and resumed:\n{task_out}"
+    );
+    Ok(())
+}
+
 /// `cargo xtask test`'s Slurm part (run as root; otherwise it prints what to install).
 ///
 /// # Errors
@@ -343,6 +429,34 @@ pub fn test(hd_native: &Path, fashion: &Path) -> Result<()> {
             .args(["--devices", "cpu", "--threads", "1", "--data", &data]),
     )?;
 
+    step("Slurm: an array no node can hold is refused at --submit");
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let too_big = dir.join("too-big");
+    let refused = cluster
+        .client(&hd_native.to_string_lossy())
+        .arg("sweep")
+        .arg("smoke")
+        .arg("--out")
+        .arg(&too_big)
+        .args([
+            "--slurm",
+            "--submit",
+            "--cpus-per-run",
+            &(cpus + 1).to_string(),
+        ])
+        .args(["--data", &data])
+        .output()?;
+    let said = String::from_utf8_lossy(&refused.stderr);
+    ensure!(
+        !refused.status.success()
+            && said.contains(&format!(
+                "no node of Slurm partition debug can hold one run: none has {} CPUs",
+                cpus + 1
+            ))
+            && !too_big.join(".sweep/sweep.sbatch").exists(),
+        "a run asking more CPUs than the node has was not refused at --submit:\n{said}"
+    );
+
     step("Slurm: the smoke plan, by name, as a job array");
     // A space and a `#` in --out: quoted for bash and for sbatch's reading of `#SBATCH`
     // lines, or sbatch refuses the script or writes the task logs elsewhere.
@@ -361,6 +475,9 @@ pub fn test(hd_native: &Path, fashion: &Path) -> Result<()> {
                 "--submit",
                 "--cpus-per-run",
                 "1",
+                // Below any CI machine's memory (the default, 8G, may not be).
+                "--mem-per-run",
+                "1G",
                 "--setup",
                 "export HD_SETUP_MARK=ran",
                 "--setup",
@@ -471,6 +588,8 @@ pub fn test(hd_native: &Path, fashion: &Path) -> Result<()> {
         "task 1's output does not show its --setup lines, the stop and the resumed run:\n{task_out}"
     );
 
+    time_limit(&mut cluster, hd_native, &dir, &data)?;
+
     step("Slurm: the smoke plan without its data: every task fails");
     let nodata = dir.join("nodata");
     let submitted = output(
@@ -489,6 +608,8 @@ pub fn test(hd_native: &Path, fashion: &Path) -> Result<()> {
                 "--allow-missing",
                 "--cpus-per-run",
                 "1",
+                "--mem-per-run",
+                "1G",
             ]),
     )?;
     let job = job_id(&submitted)?;
@@ -524,7 +645,7 @@ pub fn test(hd_native: &Path, fashion: &Path) -> Result<()> {
     );
 
     println!(
-        "Slurm: {} runs on a real single-node cluster equal the local sweep, task 1 stopped by SIGTERM and requeued; without data every task failed (exit 4)",
+        "Slurm: {} runs on a real single-node cluster equal the local sweep, task 1 stopped by SIGTERM and requeued, a task warned before its time limit requeued itself; an array no node holds refused; without data every task failed (exit 4)",
         ids.len()
     );
     drop(cluster);

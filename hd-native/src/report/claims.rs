@@ -146,7 +146,7 @@ pub(super) fn gate(
     early: &dyn Fn(&RunData) -> bool,
 ) -> Option<Verdict> {
     let named = series.len() > 1;
-    let who = |s: &Series| named.then(|| s.label.clone());
+    let who = |s: &Series| named.then(|| name(s));
     for s in series {
         let of = s.runs.len();
         let n = s
@@ -254,6 +254,12 @@ fn early_note(series: &[&Series], why: &str) -> String {
     })
 }
 
+/// A series' label as REPORT.md text: it holds axis values from run ids, which are file
+/// names and may hold markup.
+fn name(s: &Series) -> String {
+    super::text(&s.label)
+}
+
 fn pct(x: f64) -> String {
     format!("{:.1} %", 100.0 * x)
 }
@@ -318,7 +324,7 @@ fn alpha_peak(s: &Series, p: &Peak, iterations_an_epoch: Option<u64>) -> Claim {
         (_, None) => "the first epoch".into(),
     };
     let mut claim = Claim {
-        what: format!("α peak and its iteration, {}", s.label),
+        what: format!("α peak and its iteration, {}", name(s)),
         paper: format!("{}", p.paper),
         band: format!(
             "{}–{} ({}); {window_text}",
@@ -372,7 +378,7 @@ fn decay(net: Net, s: &Series) -> Claim {
         format!("mean α {v} in epoch {}", net.reference_epochs())
     });
     let mut claim = Claim {
-        what: format!("α decays after its peak, {}", s.label),
+        what: format!("α decays after its peak, {}", name(s)),
         paper: match s.optimizer {
             OptimizerKind::AdamHd => "decays".into(),
             _ => "decays to a range around zero".into(),
@@ -518,7 +524,7 @@ fn negative_share(net: Net, s: &Series, reference: f64) -> Claim {
         )
     };
     let mut claim = Claim {
-        what: format!("share of iterations with α < 0, {}", s.label),
+        what: format!("share of iterations with α < 0, {}", name(s)),
         paper: match s.optimizer {
             OptimizerKind::AdamHd => "none (\"decays smoothly\")".into(),
             _ => "some minibatches".into(),
@@ -581,7 +587,7 @@ fn below_base(net: Net, hd: &Series, base: &Series) -> Claim {
         _ => "–".into(),
     };
     let mut claim = Claim {
-        what: format!("final training loss, {} below {}", hd.label, base.label),
+        what: format!("final training loss, {} below {}", name(hd), name(base)),
         paper: "below (Fig. 3)".into(),
         band: "mean over seeds lower".into(),
         reference,
@@ -611,7 +617,8 @@ fn order_of_magnitude(hd: &Series, base: &Series) -> Claim {
     let mut claim = Claim {
         what: format!(
             "final training loss, {} an order of magnitude below {}",
-            hd.label, base.label
+            name(hd),
+            name(base)
         ),
         paper: "an order of magnitude below".into(),
         band: format!(
@@ -647,7 +654,7 @@ pub(super) fn alpha0_dependence(
     range: &str,
 ) -> (Claim, Option<String>) {
     let mut claim = Claim {
-        what: format!("{} depends less on α0 than {}", hd.label, base.label),
+        what: format!("{} depends less on α0 than {}", name(hd), name(base)),
         paper: "less (Fig. 2)".into(),
         band: "smaller spread: largest final training loss over α0 / smallest".into(),
         reference: "–".into(),
@@ -663,6 +670,8 @@ pub(super) fn alpha0_dependence(
         return (claim, None);
     };
     let decades = |x: f64| x.log10();
+    // The α0 values come from run ids, as the labels do.
+    let range = super::text(range);
     claim.ours = format!(
         "{h:.2}× ({:.2} decades) vs {b:.2}× ({:.2} decades)",
         decades(h),
@@ -672,13 +681,16 @@ pub(super) fn alpha0_dependence(
     claim.verdict = Verdict::tick(less);
     let sentence = format!(
         "{}'s final training loss spans {:.2} decades over α0 = {range}, {}'s {:.2}: {} {} on α0 than {}.",
-        hd.label,
+        name(hd),
         decades(h),
-        base.label,
+        name(base),
         decades(b),
-        hd.label,
+        name(hd),
         if less { "depends less" } else { "does not depend less" },
-        base.label
+        name(base)
     );
     (claim, Some(sentence))
 }
+
+#[cfg(test)]
+mod tests;

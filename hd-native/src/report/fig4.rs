@@ -21,6 +21,7 @@ use super::draw::HeatCell;
 use super::paper::fig4::{self as paper, FIG4_CAP, FIG4_TARGET};
 use super::runs::{distinct, status_note, status_word, Rec};
 use super::stats::stats;
+use super::{code, text};
 use crate::config::OptimizerKind;
 use crate::data::DatasetKind;
 use crate::models::Model;
@@ -333,17 +334,22 @@ pub(super) fn markdown(g: &Grid, iterations_an_epoch: Option<u64>, md: &mut Stri
     if let Some(why) = &g.not_comparable {
         let _ = writeln!(md, "The paper's numbers are not set beside ours: {why}.\n");
     }
+    // α0 and β are the values written in run ids, which are file names: text, not markup.
     for (o, rows) in &g.hd {
         let _ = writeln!(
             md,
             "**{}**\n\n| α0 \\ β | {} |\n|---|{}",
             o.label(),
-            g.beta.join(" | "),
+            g.beta
+                .iter()
+                .map(|b| text(b))
+                .collect::<Vec<_>>()
+                .join(" | "),
             "---|".repeat(g.beta.len())
         );
         for (a, row) in g.alpha0.iter().zip(rows) {
             let cells: Vec<String> = row.iter().map(Cell::markdown).collect();
-            let _ = writeln!(md, "| {a} | {} |", cells.join(" | "));
+            let _ = writeln!(md, "| {} | {} |", text(a), cells.join(" | "));
         }
         md.push('\n');
     }
@@ -364,7 +370,7 @@ pub(super) fn markdown(g: &Grid, iterations_an_epoch: Option<u64>, md: &mut Stri
                 .iter()
                 .map(|(_, c)| c.get(i).map_or("–".into(), Cell::markdown))
                 .collect();
-            let _ = writeln!(md, "| {a} | {} |", cells.join(" | "));
+            let _ = writeln!(md, "| {} | {} |", text(a), cells.join(" | "));
         }
         md.push('\n');
     }
@@ -376,7 +382,7 @@ pub(super) fn markdown(g: &Grid, iterations_an_epoch: Option<u64>, md: &mut Stri
 pub(super) fn count_sentence(g: &Grid, of: Option<&str>) -> String {
     let (within, outside, undecided, missing) = count(g);
     let judged = within + outside + undecided;
-    let of = of.map_or(String::new(), |e| format!(" (`{e}`)"));
+    let of = of.map_or(String::new(), |e| format!(" ({})", code(e)));
     let mut s =
         format!("**Fig. 4{of}: {within} of {judged} cells within a factor of 2 of the paper's**");
     let mut rest = Vec::new();
@@ -520,5 +526,35 @@ mod tests {
         assert_eq!(paper::cell(O::SgdnHd, 1e-2, None), None);
         assert_eq!(paper::cell(O::SgdHdm, 1e-2, Some(1e-3)), None);
         assert_eq!(paper::cell(O::Sgd, 3e-3, None), None);
+    }
+
+    /// α0 and β labels and the experiment's name come from run ids, which are file names:
+    /// REPORT.md shows them as text, no HTML and no table row of their own.
+    #[test]
+    fn labels_from_file_names_are_escaped() {
+        let cell = Cell {
+            ours: Ours::Reached(10),
+            paper: None,
+            agreement: Agreement::NoPaper,
+        };
+        let g = Grid {
+            alpha0: vec!["1e-1<script>alert(1)</script>".into()],
+            beta: vec!["1e-3\n| fake | row |".into()],
+            hd: vec![(OptimizerKind::SgdHd, vec![vec![cell.clone()]])],
+            base: vec![(OptimizerKind::Sgd, vec![cell])],
+            target: FIG4_TARGET,
+            not_comparable: None,
+        };
+        let mut md = String::new();
+        markdown(&g, Some(469), &mut md);
+        md.push_str(&count_sentence(&g, Some("e`|<b>")));
+        for bad in ["<script", "\n| fake", "<b>", "`|"] {
+            assert!(!md.contains(bad), "{bad:?} in\n{md}");
+        }
+        assert!(
+            md.contains("| 1e-1&#60;script&#62;alert&#40;1&#41;"),
+            "{md}"
+        );
+        assert!(md.contains("(e&#96;&#124;&#60;b&#62;)"), "{md}");
     }
 }

@@ -242,7 +242,7 @@ impl Section<'_> {
                 (None, Some((x, _))) => format!("{x:.2}× | {:.2}", x.log10()),
                 (None, None) => "no final loss | –".into(),
             };
-            let _ = writeln!(spreads, "| {} | {text} |", s.label);
+            let _ = writeln!(spreads, "| {} | {text} |", super::text(&s.label));
         }
         if !claims.is_empty() {
             let rates: Vec<String> = keys
@@ -250,8 +250,12 @@ impl Section<'_> {
                 .filter_map(|s| {
                     let c = s.runs.iter().find_map(|r| r.config())?;
                     match s.optimizer.rule()? {
-                        HyperRule::Additive => Some(format!("{} β = {}", s.label, c.beta())),
-                        HyperRule::Multiplicative => Some(format!("{} β′ = {}", s.label, c.beta())),
+                        HyperRule::Additive => {
+                            Some(format!("{} β = {}", super::text(&s.label), c.beta()))
+                        }
+                        HyperRule::Multiplicative => {
+                            Some(format!("{} β′ = {}", super::text(&s.label), c.beta()))
+                        }
                     }
                 })
                 .collect();

@@ -3,13 +3,14 @@
 //! keeps one local sweep per output directory.
 
 use super::state::{
-    fit, inspect, last_line, no_follow, record, run_state, state_dir, Fit, Outcome, RunState,
-    Stored,
+    fit, inspect, last_line, no_follow, record, run_state, state_dir, state_dirs, Fit, Outcome,
+    RunState, Stored,
 };
 use super::{
     missing_data, Resources, EXIT_DIVERGED, EXIT_NO_DATA, EXIT_SIGINT, EXIT_SIGTERM, STATE_DIR,
     STATUS, TRAIN_LOG,
 };
+use crate::lock::{self as locks, Lock, Mode, Strategy};
 use crate::plan::Run;
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -23,11 +24,13 @@ use std::time::Duration;
 pub struct Stop {
     int: Arc<AtomicBool>,
     term: Arc<AtomicBool>,
+    /// SIGUSR1: the Slurm script's warning before the time limit.
+    limit: Arc<AtomicBool>,
 }
 
 impl Stop {
-    /// Registers SIGINT and SIGTERM: from now on they set this flag instead of ending the
-    /// process.
+    /// Registers SIGINT, SIGTERM and SIGUSR1: from now on they set this flag instead of
+    /// ending the process.
     ///
     /// # Errors
     /// The handlers cannot be installed.
@@ -38,18 +41,30 @@ impl Stop {
             use signal_hook::consts::{SIGINT, SIGTERM};
             signal_hook::flag::register(SIGINT, Arc::clone(&stop.int))?;
             signal_hook::flag::register(SIGTERM, Arc::clone(&stop.term))?;
+            signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&stop.limit))?;
         }
         Ok(stop)
     }
 
     /// Whether a signal came.
     pub fn requested(&self) -> bool {
-        self.int.load(Ordering::Relaxed) || self.term.load(Ordering::Relaxed)
+        self.int.load(Ordering::Relaxed) || self.terminate()
     }
 
-    /// The exit status for the signal that came (143 for SIGTERM, 130 for SIGINT).
+    /// Whether the signal that came asks the run to end as SIGTERM does (SIGTERM or SIGUSR1).
+    fn terminate(&self) -> bool {
+        self.term.load(Ordering::Relaxed) || self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Whether the warning before the time limit came (SIGUSR1): a Slurm task stopped by it
+    /// requeues itself.
+    pub fn time_limit(&self) -> bool {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// The exit status for the signal that came (143 for SIGTERM or SIGUSR1, 130 for SIGINT).
     pub fn exit_code(&self) -> i32 {
-        if self.term.load(Ordering::Relaxed) {
+        if self.terminate() {
             EXIT_SIGTERM
         } else {
             EXIT_SIGINT
@@ -63,7 +78,8 @@ fn forward(child: &std::process::Child, stop: &Stop) {
     {
         use nix::sys::signal::{kill, Signal};
         use nix::unistd::Pid;
-        let sig = if stop.term.load(Ordering::Relaxed) {
+        // train knows SIGINT and SIGTERM; the time limit's warning is a SIGTERM to it.
+        let sig = if stop.terminate() {
             Signal::SIGTERM
         } else {
             Signal::SIGINT
@@ -77,12 +93,6 @@ fn forward(child: &std::process::Child, stop: &Stop) {
     let _ = (child, stop);
 }
 
-/// Holds an flock on a file while alive (released when dropped).
-#[cfg(unix)]
-type Lock = nix::fcntl::Flock<std::fs::File>;
-#[cfg(not(unix))]
-type Lock = std::fs::File;
-
 /// `e`, or, where `path` is a symbolic link (`O_NOFOLLOW` gives ELOOP), a clear refusal.
 fn link_refused(path: &Path, e: std::io::Error) -> std::io::Error {
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
@@ -92,40 +102,6 @@ fn link_refused(path: &Path, e: std::io::Error) -> std::io::Error {
         )
     } else {
         e
-    }
-}
-
-/// Takes the lock on `path`: exclusive or shared, waiting for it or not.
-fn lock(path: &Path, exclusive: bool, wait: bool) -> Result<Option<Lock>> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.create(true).append(true).read(true);
-    no_follow(&mut options);
-    let file = options
-        .open(path)
-        .map_err(|e| link_refused(path, e))
-        .with_context(|| format!("opening the lock {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use nix::fcntl::{Flock, FlockArg};
-        let arg = match (exclusive, wait) {
-            (true, true) => FlockArg::LockExclusive,
-            (true, false) => FlockArg::LockExclusiveNonblock,
-            (false, true) => FlockArg::LockShared,
-            (false, false) => FlockArg::LockSharedNonblock,
-        };
-        match Flock::lock(file, arg) {
-            Ok(l) => Ok(Some(l)),
-            Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
-            Err((_, e)) => Err(anyhow!("locking {}: {e}", path.display())),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (exclusive, wait);
-        Ok(Some(file))
     }
 }
 
@@ -142,14 +118,23 @@ pub(super) fn lock_sweep(out: &Path, exclusive: bool) -> Result<Lock> {
             state.display()
         );
     }
+    std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
     let path = state.join("lock");
-    lock(&path, exclusive, false)?.ok_or_else(|| {
-        anyhow!(
-            "{} is being swept by another hd-native sweep (its lock {} is held); wait for it or choose another --out",
-            out.display(),
-            path.display()
-        )
-    })
+    let mode = if exclusive {
+        Mode::Exclusive
+    } else {
+        Mode::Shared
+    };
+    locks::try_lock(&path, mode, Strategy::from_env())
+        .map_err(|e| link_refused(&path, e))
+        .with_context(|| format!("locking {}", path.display()))?
+        .map_err(|busy| {
+            anyhow!(
+                "{} is being swept by another hd-native sweep (its lock {} is held: {busy}); wait for it or choose another --out",
+                out.display(),
+                path.display()
+            )
+        })
 }
 
 /// One run's `train` command line.
@@ -206,12 +191,34 @@ pub(super) fn run_one(
     let dir = run.dir(out);
     // A `train` still holding the run (left by a sweep that was killed) finishes first.
     let run_lock = dir.join(".lock");
-    if run_lock.is_file() && lock(&run_lock, true, false)?.is_none() {
-        eprintln!(
-            "{}: another process still trains it; waiting for it to finish",
-            run.id
-        );
-        drop(lock(&run_lock, true, true)?);
+    if locks::exists(&run_lock) {
+        let strategy = Strategy::from_env();
+        let taken = |wait: bool| {
+            let take = if wait {
+                locks::lock_wait
+            } else {
+                locks::try_lock
+            };
+            take(&run_lock, Mode::Exclusive, strategy)
+                .map_err(|e| link_refused(&run_lock, e))
+                .with_context(|| format!("locking {}", run_lock.display()))
+        };
+        if taken(false)?.is_err() {
+            eprintln!(
+                "{}: another process still trains it; waiting for it to finish",
+                run.id
+            );
+            // A lock file held from another host is not waited on: its holder may be gone
+            // for good, which only a person can tell.
+            if let Err(busy) = taken(true)? {
+                let outcome = Outcome::Failed(format!("its run directory is locked ({busy})"));
+                record(out, &run.id, &outcome)?;
+                return Ok(Ran {
+                    outcome,
+                    trained: false,
+                });
+            }
+        }
     }
     let Stored { state, config } = inspect(&dir);
     let state = match (state, fit(config.as_ref(), &run.config)) {
@@ -282,7 +289,7 @@ fn move_aside(out: &Path, run: &Run) -> Result<PathBuf> {
         .split('/')
         .filter(|c| !c.is_empty())
         .fold(out.join(STATE_DIR).join("stale"), |p, c| p.join(c));
-    std::fs::create_dir_all(&under).with_context(|| format!("creating {}", under.display()))?;
+    state_dirs(&under, true)?;
     let to = (1u32..)
         .map(|n| under.join(format!("{last}-{n}")))
         .find(|p| std::fs::symlink_metadata(p).is_err())
@@ -290,6 +297,7 @@ fn move_aside(out: &Path, run: &Run) -> Result<PathBuf> {
     std::fs::rename(&dir, &to)
         .with_context(|| format!("moving {} to {}", dir.display(), to.display()))?;
     let notes = state_dir(out, &run.id);
+    state_dirs(&notes, false)?;
     let log = notes.join(TRAIN_LOG);
     if log.is_file() {
         std::fs::rename(&log, to.join(TRAIN_LOG))
@@ -314,7 +322,7 @@ fn launch(
         return Ok(Outcome::Interrupted);
     }
     let notes = state_dir(out, &run.id);
-    std::fs::create_dir_all(&notes).with_context(|| format!("creating {}", notes.display()))?;
+    state_dirs(&notes, true)?;
     let log_path = notes.join(TRAIN_LOG);
     let mut options = std::fs::OpenOptions::new();
     options.create(true).append(true);

@@ -18,7 +18,7 @@ pub struct Slurm {
     pub gpus_per_run: u32,
     /// Their type (`--gres=gpu:TYPE:G`).
     pub gpu_type: Option<String>,
-    /// Memory per run (`--mem`, e.g. `16G`).
+    /// Memory per run (`--mem`, e.g. `16G`; `None`: [`DEFAULT_MEM`]).
     pub mem: Option<String>,
     /// CPUs per run (`--cpus-per-task`, and `train --threads`).
     pub cpus_per_run: u32,
@@ -31,6 +31,18 @@ pub struct Slurm {
     /// Environment lines (`module load cuda`), written verbatim after the `#SBATCH` block;
     /// only ever from the command line, never from a plan.
     pub setup: Vec<String>,
+}
+
+/// The memory each run asks for when `--mem-per-run` is not given. Without a `--mem` line a
+/// task gets the partition's default, which on many clusters is a few hundred MB per CPU (a
+/// CIFAR run then dies of it) or a whole node (the array's tasks then run one per node).
+pub const DEFAULT_MEM: &str = "8G";
+
+impl Slurm {
+    /// The memory each run asks for: `--mem-per-run`, or [`DEFAULT_MEM`].
+    pub fn mem(&self) -> &str {
+        self.mem.as_deref().unwrap_or(DEFAULT_MEM)
+    }
 }
 
 /// Refuses a value that would break a line of the script: a control character (newline,
@@ -188,17 +200,17 @@ pub fn write_slurm(plan: &Plan, out: &Path, res: &Resources, slurm: &Slurm) -> R
             slurm.gpus_per_run
         ));
     }
-    if let Some(m) = &slurm.mem {
-        s.push_str(&format!("#SBATCH --mem={m}\n"));
-    }
+    s.push_str(&format!("#SBATCH --mem={}\n", slurm.mem()));
     if let Some(p) = &slurm.partition {
         s.push_str(&format!("#SBATCH --partition={}\n", sb(p)));
     }
     if let Some(t) = &slurm.time {
         s.push_str(&format!("#SBATCH --time={}\n", sb(t)));
-        // SIGTERM two minutes before the limit: the run checkpoints and the task ends
-        // cleanly; requeue it (scontrol requeue) to continue.
-        s.push_str("#SBATCH --signal=B:TERM@120\n");
+        // SIGUSR1 two minutes before the limit, to the task itself (`B:`, the batch shell,
+        // which `exec` makes hd-native): the run checkpoints and the task requeues itself
+        // ([`requeue`]). A signal of its own, not SIGTERM, so that the task tells the time
+        // limit from `scancel` or preemption, after which it must not come back by itself.
+        s.push_str("#SBATCH --signal=B:USR1@120\n");
     }
     for x in &slurm.extra {
         s.push_str(&format!("#SBATCH {x}\n"));
@@ -239,6 +251,33 @@ pub fn write_slurm(plan: &Plan, out: &Path, res: &Resources, slurm: &Slurm) -> R
     let path = out.join(STATE_DIR).join("sweep.sbatch");
     write_atomic(&path, s.as_bytes())?;
     Ok(path)
+}
+
+/// Requeues the Slurm task this process runs as, after its run stopped on the warning before
+/// the time limit; returns its job id. `scontrol requeue $SLURM_JOB_ID` rather than exiting
+/// with a status Slurm requeues on: that status (`RequeueExit` in `slurm.conf`) is the
+/// cluster's setting, unset on most clusters, while a user may requeue their own job anywhere
+/// the job was submitted with `--requeue`, as the script is. `SLURM_JOB_ID` is the task's own
+/// job id: `JOB_TASK` can be refused while other tasks of the array pend.
+///
+/// # Errors
+/// Not in a Slurm job, or `scontrol` cannot be run or refuses.
+pub fn requeue() -> Result<String> {
+    let id = std::env::var("SLURM_JOB_ID").context("SLURM_JOB_ID is not set: not a Slurm job")?;
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+        bail!("SLURM_JOB_ID {id:?} is not a job id");
+    }
+    let out = Command::new("scontrol")
+        .args(["requeue", &id])
+        .output()
+        .context("running scontrol requeue")?;
+    if !out.status.success() {
+        bail!(
+            "scontrol requeue {id} refused: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(id)
 }
 
 /// Submits the script with `sbatch --parsable` and returns the job id.

@@ -87,7 +87,7 @@ impl Manifest {
 /// half a file.
 pub(super) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        state_dirs(dir, true)?;
     }
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
@@ -99,6 +99,56 @@ pub(super) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path)
         .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+}
+
+/// Checks, and with `create` makes, the directories of `dir` from the sweep's state
+/// directory (its last `.sweep` component) down: each must be a directory, not a symbolic
+/// link, so that a link planted under `.sweep` (`runs/<experiment>` pointing elsewhere) never
+/// leads a write, or a read, outside it. `O_NOFOLLOW` guards only a path's last component;
+/// this guards the ones above it. Components above `.sweep` are the user's and are followed;
+/// a path without `.sweep` is only created.
+///
+/// # Errors
+/// A component is a link or not a directory, or cannot be created.
+pub(super) fn state_dirs(dir: &Path, create: bool) -> Result<()> {
+    let parts: Vec<_> = dir.components().collect();
+    let Some(at) = parts
+        .iter()
+        .rposition(|c| c.as_os_str() == std::ffi::OsStr::new(STATE_DIR))
+    else {
+        if create {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        return Ok(());
+    };
+    let mut path: PathBuf = parts[..at].iter().collect();
+    if create {
+        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+    }
+    for part in &parts[at..] {
+        path.push(part);
+        if create {
+            match std::fs::create_dir(&path) {
+                Ok(()) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+            }
+        }
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => anyhow::bail!(
+                "{} is a symbolic link: refused, the sweep follows no link in its state",
+                path.display()
+            ),
+            Ok(m) if !m.is_dir() => {
+                anyhow::bail!("{}: not a directory, refused", path.display())
+            }
+            Ok(_) => {}
+            // Nothing there yet: nothing to follow.
+            Err(e) if !create && e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e).with_context(|| path.display().to_string()),
+        }
+    }
+    Ok(())
 }
 
 /// Opens with `O_NOFOLLOW`: a symbolic link planted at a path the sweep owns is refused
@@ -145,12 +195,9 @@ pub(super) fn record(out: &Path, id: &str, outcome: &Outcome) -> Result<()> {
 }
 
 pub(super) fn recorded(out: &Path, id: &str) -> Option<Outcome> {
-    let text = files::read_text(
-        &state_dir(out, id).join(STATUS),
-        files::STATE_LIMIT,
-        Links::Refuse,
-    )
-    .ok()?;
+    let dir = state_dir(out, id);
+    state_dirs(&dir, false).ok()?;
+    let text = files::read_text(&dir.join(STATUS), files::STATE_LIMIT, Links::Refuse).ok()?;
     serde_json::from_str(&text).ok()
 }
 
@@ -555,6 +602,60 @@ mod tests {
             e.ends_with("a symbolic link, which the sweep does not follow"),
             "{e}"
         );
+    }
+
+    /// A directory link planted under `.sweep/runs` is not followed: the sweep writes no note
+    /// through it (nothing lands outside), reads none through it, and says why.
+    #[test]
+    fn a_directory_link_under_the_state_is_refused() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let out = tmp.path().join("out");
+        let elsewhere = tmp.path().join("elsewhere");
+        std::fs::create_dir_all(elsewhere.join("sgd")).expect("mkdir");
+        std::fs::write(
+            elsewhere.join("sgd").join(STATUS),
+            r#"{"state":"failed","reason":"planted"}"#,
+        )
+        .expect("write");
+        std::fs::create_dir_all(out.join(STATE_DIR).join("runs")).expect("mkdir");
+        std::os::unix::fs::symlink(&elsewhere, out.join(STATE_DIR).join("runs").join("x"))
+            .expect("link");
+        assert_eq!(recorded(&out, "x/sgd"), None);
+        let e = format!(
+            "{:#}",
+            record(&out, "x/sgd", &Outcome::Failed("boom".into())).expect_err("a link")
+        );
+        assert!(
+            e.ends_with(
+                "runs/x is a symbolic link: refused, the sweep follows no link in its state"
+            ),
+            "{e}"
+        );
+        let planted = std::fs::read_to_string(elsewhere.join("sgd").join(STATUS)).expect("read");
+        assert!(planted.contains("planted"), "{planted}");
+        assert_eq!(
+            std::fs::read_dir(elsewhere.join("sgd"))
+                .expect("dir")
+                .count(),
+            1
+        );
+        // A link at `.sweep/runs` itself, and a file where a directory belongs, alike.
+        let runs = out.join(STATE_DIR).join("runs");
+        std::fs::remove_file(runs.join("x")).expect("rm");
+        std::fs::remove_dir(&runs).expect("rmdir");
+        std::os::unix::fs::symlink(&elsewhere, &runs).expect("link");
+        assert!(record(&out, "sgd", &Outcome::Interrupted).is_err());
+        std::fs::remove_file(&runs).expect("rm");
+        std::fs::write(&runs, "").expect("file");
+        let e = format!(
+            "{:#}",
+            record(&out, "y/sgd", &Outcome::Interrupted).expect_err("file")
+        );
+        assert!(e.ends_with("runs: not a directory, refused"), "{e}");
+        // Without links, notes are written and read back.
+        std::fs::remove_file(&runs).expect("rm");
+        record(&out, "y/sgd", &Outcome::Interrupted).expect("record");
+        assert_eq!(recorded(&out, "y/sgd"), Some(Outcome::Interrupted));
     }
 
     /// A run's status as recorded, and as a sweep from before missing data was an error

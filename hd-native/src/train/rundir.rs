@@ -6,10 +6,10 @@
 use super::{io, torch_message, EpochStats, LogRow, Setup, Summary, TrainError, LOG_HEADER};
 use crate::config::{ConfigError, Options, RunConfig};
 use crate::data::DataFile;
+use crate::lock::{Lock, Mode, Strategy};
 use hd_tch::HdOptimizer;
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{Read, Write};
+use std::fs::{self, File};
 use std::path::Path;
 use tch::{nn, Device, Kind, TchError, Tensor};
 
@@ -20,8 +20,10 @@ const LOCK: &str = ".lock";
 
 /// Every name a run directory may hold: the run's files, its lock and the temporary files
 /// they are replaced through.
-const RUN_FILES: [&str; 7] = [
+const RUN_FILES: [&str; 8] = [
     LOCK,
+    // The lock where the file system refuses flock (see crate::lock).
+    ".lock.excl",
     LOG,
     SUMMARY,
     CHECKPOINT,
@@ -33,7 +35,7 @@ const RUN_FILES: [&str; 7] = [
 /// A run directory opened for training: locked, checked, and its configuration settled.
 pub(super) struct Opened {
     /// Held until the run ends.
-    pub(super) _lock: File,
+    pub(super) _lock: Lock,
     pub(super) config: RunConfig,
     /// The checkpoint resumed from, the log's epoch figures and its text cut back to the
     /// checkpoint.
@@ -73,44 +75,18 @@ pub(super) fn open_run(options: &Options, setup: &Setup) -> Result<Opened, Train
     })
 }
 
-/// Takes the run directory's lock (creating the directory), or says who holds it.
-fn lock_run_dir(dir: &Path) -> Result<File, TrainError> {
+/// Takes the run directory's lock (creating the directory), or says who holds it: an flock
+/// on `.lock`, or where the file system refuses flock the lock file `.lock.excl`
+/// ([`crate::lock`]).
+fn lock_run_dir(dir: &Path) -> Result<Lock, TrainError> {
     fs::create_dir_all(dir).map_err(io(dir))?;
     let path = dir.join(LOCK);
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io(&path))?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            let holder = holder.trim();
-            return Err(TrainError::Locked {
-                dir: dir.to_path_buf(),
-                holder: if holder.is_empty() {
-                    "holder unknown".into()
-                } else {
-                    holder.to_string()
-                },
-            });
-        }
-        Err(TryLockError::Error(e)) => return Err(io(&path)(e)),
-    }
-    let host = fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "an unknown host".into());
-    file.set_len(0)
-        .and_then(|()| writeln!(file, "pid {} on {host}", std::process::id()))
-        .map_err(io(&path))?;
-    Ok(file)
+    crate::lock::try_lock(&path, Mode::Exclusive, Strategy::from_env())
+        .map_err(io(&path))?
+        .map_err(|busy| TrainError::Locked {
+            dir: dir.to_path_buf(),
+            holder: busy.to_string(),
+        })
 }
 
 /// The epoch rows of a log (its header checked), and the rows kept: those of epochs up to
