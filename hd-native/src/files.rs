@@ -128,6 +128,29 @@ fn size(limit: u64) -> String {
     }
 }
 
+/// Replaces `path` atomically and durably: `write` fills the temporary file `tmp` (beside
+/// `path`, on the same file system), which is flushed to disk, renamed over `path`, and the
+/// directory flushed, so that a reader sees the old file or the new one, never half of one,
+/// and after a crash the new one is there once this returns. The one way the run directory and
+/// the sweep's state replace a file.
+///
+/// # Errors
+/// Whatever `write`, the flush or the rename fails with (a failed write leaves `path` as it
+/// was).
+pub fn write_atomic(
+    path: &Path,
+    tmp: &Path,
+    write: impl FnOnce(&Path) -> io::Result<()>,
+) -> io::Result<()> {
+    write(tmp)?;
+    File::open(tmp)?.sync_all()?;
+    std::fs::rename(tmp, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +187,24 @@ mod tests {
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
         let e = read_regular(&fifo, 10, Links::Follow).expect_err("fifo");
         assert_eq!(e.to_string(), "a FIFO, not a regular file");
+    }
+
+    /// A write that fails leaves the file as it was; one that succeeds replaces it whole and
+    /// leaves no temporary behind.
+    #[test]
+    fn a_file_is_replaced_whole_or_not_at_all() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (f, t) = (tmp.path().join("f"), tmp.path().join(".f.tmp"));
+        std::fs::write(&f, b"old").expect("write");
+        let e = write_atomic(&f, &t, |t| {
+            std::fs::write(t, b"half")?;
+            Err(io::Error::other("disk full"))
+        })
+        .expect_err("the write fails");
+        assert_eq!(e.to_string(), "disk full");
+        assert_eq!(std::fs::read(&f).expect("read"), b"old");
+        write_atomic(&f, &t, |t| std::fs::write(t, b"new")).expect("replaced");
+        assert_eq!(std::fs::read(&f).expect("read"), b"new");
+        assert!(!t.exists(), "the temporary was renamed");
     }
 }

@@ -8,7 +8,8 @@
 //!
 //! - [`models`]: LogReg, MLP, VGG-16, ResNet-18/101 (CIFAR forms), WideResNet.
 //! - [`data`]: MNIST / Fashion-MNIST IDX and CIFAR-10/100 binary readers with typed errors.
-//! - [`config`], [`train`]: the runner behind `hd-native train`.
+//! - [`config`], [`train`]: the runner behind `hd-native train`; [`run_dir`]: the format of
+//!   the run directories it writes, which everything else reads through.
 //! - [`plot`]: the figures behind `hd-native plot`.
 //! - [`plan`], [`sweep`], [`report`]: the experiment suite behind `hd-native plan`, `sweep`
 //!   and `report`; [`files`]: how they read files (regular files only, up to a limit).
@@ -24,6 +25,7 @@ pub mod models;
 pub mod plan;
 pub mod plot;
 pub mod report;
+pub mod run_dir;
 pub mod suite_cli;
 pub mod sweep;
 pub mod train;

@@ -1,7 +1,7 @@
 //! The seed's figures from run directories: test loss, test accuracy, training loss and α
 //! against epoch, one line per run, as PNG and SVG (plotters).
 
-use crate::train::{parse_epoch_row, EpochStats, Summary, LOG_HEADER};
+use crate::run_dir::{self, parse_epoch_row, EpochStats, Summary, LOG_HEADER};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::io::Write;
@@ -95,20 +95,13 @@ impl Run {
 /// # Errors
 /// [`PlotError`] naming the file that is missing or malformed.
 pub fn read_run(dir: &Path) -> Result<Run, PlotError> {
-    let summary_path = dir.join("summary.json");
-    let text = std::fs::read_to_string(&summary_path).map_err(|source| PlotError::Io {
-        path: summary_path.clone(),
-        source,
-    })?;
-    let summary: Summary = serde_json::from_str(&text).map_err(|e| PlotError::BadRun {
-        path: summary_path,
-        what: e.to_string(),
-    })?;
-    let log_path = dir.join("log.csv");
-    let log = std::fs::read_to_string(&log_path).map_err(|source| PlotError::Io {
-        path: log_path.clone(),
-        source,
-    })?;
+    let bad = |e: run_dir::ReadError| PlotError::BadRun {
+        path: e.path,
+        what: e.what,
+    };
+    let summary = run_dir::read_summary(dir).map_err(bad)?;
+    let log_path = run_dir::log(dir);
+    let log = run_dir::read_log(dir).map_err(bad)?;
     let mut lines = log.lines();
     if lines.next() != Some(LOG_HEADER) {
         return Err(PlotError::BadRun {

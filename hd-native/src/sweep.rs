@@ -55,10 +55,10 @@ const STATUS: &str = "status.json";
 const TRAIN_LOG: &str = "train.log";
 
 /// `train`'s exit statuses that are outcomes rather than failures.
-const EXIT_DIVERGED: i32 = 3;
-const EXIT_NO_DATA: i32 = 4;
-const EXIT_SIGINT: i32 = 130;
-const EXIT_SIGTERM: i32 = 143;
+const EXIT_DIVERGED: i32 = crate::run_dir::exit::DIVERGED as i32;
+const EXIT_NO_DATA: i32 = crate::run_dir::exit::NO_DATA as i32;
+const EXIT_SIGINT: i32 = crate::run_dir::exit::SIGINT as i32;
+const EXIT_SIGTERM: i32 = crate::run_dir::exit::SIGTERM as i32;
 
 mod child;
 mod sinfo;
@@ -197,14 +197,7 @@ pub fn fetch_hint(datasets: &[DatasetKind], res: &Resources) -> String {
 fn describe(run: &Run, out: &Path, outcome: &Outcome, seconds: Option<f64>) -> String {
     match outcome {
         Outcome::Done => {
-            let path = run.dir(out).join("summary.json");
-            let s: Option<crate::train::Summary> = crate::files::read_text(
-                &path,
-                crate::files::STATE_LIMIT,
-                crate::files::Links::Refuse,
-            )
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
+            let s = crate::run_dir::read_summary(&run.dir(out)).ok();
             let acc = s.map_or_else(String::new, |s| {
                 format!(", test accuracy {:.2}%", 100.0 * s.last.test_accuracy)
             });
@@ -256,7 +249,7 @@ impl SweepError {
     pub fn exit_code(&self) -> u8 {
         match self {
             SweepError::Failed(_) | SweepError::Stale(_) => 1,
-            SweepError::MissingData(_) => u8::try_from(EXIT_NO_DATA).unwrap_or(1),
+            SweepError::MissingData(_) => crate::run_dir::exit::NO_DATA,
             SweepError::Stopped { code, .. } => *code,
         }
     }

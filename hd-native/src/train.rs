@@ -39,6 +39,7 @@
 use crate::config::{Options, RunConfig};
 use crate::data::Dataset;
 use crate::models::{self, Net};
+use crate::run_dir::{best, Divergence, EpochStats, LogRow, Reached, Summary};
 use hd_tch::HdOptimizer;
 use std::fs;
 use std::io::Write;
@@ -49,25 +50,22 @@ use tch::{nn, Device, TchError};
 mod epoch;
 mod error;
 mod log;
-mod rundir;
+mod resume;
 mod signals;
-mod summary;
 
 use epoch::{batches, EpochEnd};
 use error::io;
 use log::Log;
-use rundir::{
+use resume::{
     check_data, check_progress, open_run, replace_log, restore, save_checkpoint, write_summary,
-    Opened, Progress, CHECKPOINT, LOG,
+    Opened, Progress,
 };
 use signals::stop_requested;
-use summary::best;
 
 pub use epoch::cross_entropy;
 pub use error::{panic_message, torch_message, TrainError};
-pub use log::{parse_epoch_row, EpochColumns, LogRow, LOG_EVERY, LOG_HEADER};
+pub use log::LOG_EVERY;
 pub use signals::stop_on_signals;
-pub use summary::{Divergence, EpochStats, Reached, Summary};
 
 /// A note to the user on stderr; a closed stderr is not an error.
 fn note(text: &str) {
@@ -175,7 +173,7 @@ pub fn run(options: &Options, setup: &Setup) -> Result<Summary, TrainError> {
     let data = Dataset::load(config.dataset, &setup.data_dir, device)?;
     let n = data.train.len();
     let (batch, per_epoch) = batches(n, config.batch_size);
-    let ckpt_path = out.join(CHECKPOINT);
+    let ckpt_path = crate::run_dir::checkpoint(out);
     if let Some((c, _, _)) = &resumed {
         check_progress(&ckpt_path, c, per_epoch)?;
         check_data(out, &setup.data_dir, c, &data.files)?;
@@ -196,7 +194,7 @@ pub fn run(options: &Options, setup: &Setup) -> Result<Summary, TrainError> {
         Some((c, history, kept_log)) => {
             restore(&ckpt_path, &vs, &mut opt, &c)?;
             // Every check passed: only now is the log cut back to the checkpoint.
-            replace_log(out, &out.join(LOG), kept_log.as_bytes())?;
+            replace_log(&crate::run_dir::log(out), kept_log.as_bytes())?;
             (
                 Progress {
                     epoch: c.epoch,

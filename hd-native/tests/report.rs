@@ -12,7 +12,7 @@ use hd_native::config::{OptimizerKind, Options};
 use hd_native::data::DatasetKind;
 use hd_native::models::Model;
 use hd_native::report::colour;
-use hd_native::train::{EpochColumns, LogRow, LOG_HEADER};
+use hd_native::run_dir::{EpochColumns, LogRow, LOG_HEADER};
 use serde_json::json;
 use std::path::Path;
 use std::process::Stdio;

@@ -9,7 +9,7 @@ use common::{
     succeeds, summary, summary_json, tempdir, train_logreg, train_logreg_plain, wait_for_epoch,
     words, write_checkpoint, Dirs, ADAM_HD,
 };
-use hd_native::train::LOG_HEADER;
+use hd_native::run_dir::LOG_HEADER;
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

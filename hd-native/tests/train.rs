@@ -11,7 +11,8 @@ use common::{
 use hd_native::config::{OptimizerKind, Options};
 use hd_native::data::DatasetKind;
 use hd_native::models::Model;
-use hd_native::train::{self, Setup, Summary};
+use hd_native::run_dir::Summary;
+use hd_native::train::{self, Setup};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;

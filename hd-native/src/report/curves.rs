@@ -24,7 +24,7 @@ impl Section<'_> {
         let drawn = ss.iter().any(|s| !s.drawable().is_empty());
         if drawn {
             // A series with nothing to draw keeps its place in the legend, saying why.
-            let epoch_lines = |f: fn(&crate::train::EpochStats) -> f64| -> Vec<Line> {
+            let epoch_lines = |f: fn(&crate::run_dir::EpochStats) -> f64| -> Vec<Line> {
                 ss.iter()
                     .map(|s| Line {
                         label: legend(s),
@@ -47,7 +47,7 @@ impl Section<'_> {
                 (
                     "test-loss",
                     "Test loss",
-                    (|s: &crate::train::EpochStats| s.test_loss) as fn(&_) -> f64,
+                    (|s: &crate::run_dir::EpochStats| s.test_loss) as fn(&_) -> f64,
                 ),
                 ("test-accuracy", "Test accuracy", |s| s.test_accuracy),
                 ("train-loss", "Training loss", |s| s.train_loss),
@@ -223,7 +223,7 @@ impl Section<'_> {
                     d.epochs
                         .iter()
                         .filter(|e| e.test_accuracy.is_finite())
-                        .fold(None, |b: Option<&crate::train::EpochStats>, e| match b {
+                        .fold(None, |b: Option<&crate::run_dir::EpochStats>, e| match b {
                             Some(b) if b.test_accuracy >= e.test_accuracy => Some(b),
                             _ => Some(e),
                         })
@@ -259,7 +259,7 @@ impl Section<'_> {
                     .into_iter()
                     .filter(|d| d.summary.epochs_completed >= e)
                     .collect();
-                let v = |f: fn(&crate::train::EpochStats) -> f64| -> Vec<f64> {
+                let v = |f: fn(&crate::run_dir::EpochStats) -> f64| -> Vec<f64> {
                     reached.iter().filter_map(|d| d.epoch(e).map(f)).collect()
                 };
                 let (tl, vl) = (v(|x| x.train_loss), v(|x| x.test_loss));

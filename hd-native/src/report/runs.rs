@@ -4,10 +4,9 @@
 
 use super::planned::{PlanInfo, Planned};
 use crate::config::{OptimizerKind, RunConfig};
-use crate::files::{read_text, Links, STATE_LIMIT};
 use crate::plot::{drawable, PlotError};
+use crate::run_dir::{self, EpochStats, LogRow, Summary, LOG_HEADER};
 use crate::sweep::STATE_DIR;
-use crate::train::{EpochStats, LogRow, Summary, LOG_HEADER};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -37,10 +36,6 @@ pub(super) struct RunData {
     pub(super) dropped: usize,
 }
 
-/// The largest `log.csv` read: 256 MiB (a run logs a row of under 100 bytes an iteration:
-/// 100 epochs of MNIST at batch 128 is about 4 MiB).
-pub const LOG_LIMIT: u64 = 256 << 20;
-
 /// `x` if a figure can hold it ([`crate::plot`]'s filter: finite and within ±`f32::MAX`,
 /// which no `f32` computation of a run exceeds), else NaN, which every figure and statistic
 /// leaves out, as a diverged epoch's; `dropped` counts the values left out (a NaN is not).
@@ -59,19 +54,15 @@ impl RunData {
     /// # Errors
     /// A sentence naming the file and what is wrong with it.
     pub(super) fn read(dir: &Path) -> Result<RunData, String> {
-        let summary_path = dir.join("summary.json");
-        // Only regular files, never through a link, up to a limit: a FIFO would block and
-        // `/dev/zero` never ends.
-        let text = read_text(&summary_path, STATE_LIMIT, Links::Refuse)
-            .map_err(|e| format!("summary.json: {e}"))?;
-        let summary: Summary =
-            serde_json::from_str(&text).map_err(|e| format!("summary.json: {e}"))?;
-        let log = read_text(&dir.join("log.csv"), LOG_LIMIT, Links::Refuse)
-            .map_err(|e| format!("log.csv: {e}"))?;
+        let summary = run_dir::read_summary(dir).map_err(|e| e.to_string())?;
+        let log = run_dir::read_log(dir).map_err(|e| e.to_string())?;
         let mut dropped = 0;
         let mut lines = log.lines().enumerate().peekable();
         if lines.next().map(|(_, l)| l) != Some(LOG_HEADER) {
-            return Err("log.csv: the first line is not the log header".into());
+            return Err(format!(
+                "{}: the first line is not the log header",
+                run_dir::LOG
+            ));
         }
         let mut epochs = Vec::new();
         let mut steps = Vec::new();
@@ -83,7 +74,7 @@ impl RunData {
                 if lines.peek().is_none() {
                     break;
                 }
-                return Err(format!("log.csv: line {} is not a log row", i + 1));
+                return Err(format!("{}: line {} is not a log row", run_dir::LOG, i + 1));
             };
             if let Some(mut e) = row.epoch_stats() {
                 e.train_loss = sane(e.train_loss, &mut dropped);
@@ -359,7 +350,7 @@ fn find_runs(
         }
     }
     subdirs.sort();
-    if exists(&dir.join("summary.json")) {
+    if exists(&run_dir::summary(dir)) {
         found.push(dir.to_path_buf());
     }
     for d in subdirs {
@@ -404,7 +395,7 @@ pub(super) fn collect(
         if !is_real_dir(d) {
             return State::Absent;
         }
-        if !exists(&d.join("summary.json")) {
+        if !exists(&run_dir::summary(d)) {
             return State::Started;
         }
         match RunData::read(d) {

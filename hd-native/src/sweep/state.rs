@@ -6,7 +6,7 @@ use super::{origin, MANIFEST, PLAN_COPY, STATE_DIR, STATUS};
 use crate::config::RunConfig;
 use crate::files::{self, Links};
 use crate::plan::{self, Plan};
-use crate::train::Summary;
+use crate::run_dir;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -83,22 +83,22 @@ impl Manifest {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so a reader never sees
-/// half a file.
+/// Writes `bytes` to `path` atomically and durably ([`files::write_atomic`]), under the
+/// checked state directories and through no link.
 pub(super) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(dir) = path.parent() {
         state_dirs(dir, true)?;
     }
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    no_follow(&mut options);
-    options
-        .open(&tmp)
-        .and_then(|mut f| std::io::Write::write_all(&mut f, bytes))
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    files::write_atomic(path, &tmp, |tmp| {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        no_follow(&mut options);
+        options
+            .open(tmp)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, bytes))
+    })
+    .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Checks, and with `create` makes, the directories of `dir` from the sweep's state
@@ -235,25 +235,16 @@ pub struct Stored {
 /// compile error here, not a run read as unfinished; a regular file of at most
 /// [`files::STATE_LIMIT`], not a link) and whether it has a checkpoint.
 pub fn inspect(dir: &Path) -> Stored {
-    let checkpoint = dir.join("checkpoint.safetensors").is_file();
-    let path = dir.join("summary.json");
-    let summary = match files::read_text(&path, files::STATE_LIMIT, Links::Refuse) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+    let checkpoint = run_dir::has_checkpoint(dir);
+    let summary = match run_dir::read_summary(dir) {
+        Err(e) if e.missing => None,
         Err(e) => {
             return Stored {
-                state: RunState::Unreadable(format!("{}: {e}", path.display())),
+                state: RunState::Unreadable(e.to_string()),
                 config: None,
             }
         }
-        Ok(text) => match serde_json::from_str::<Summary>(&text) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                return Stored {
-                    state: RunState::Unreadable(format!("{}: {e}", path.display())),
-                    config: None,
-                }
-            }
-        },
+        Ok(s) => Some(s),
     };
     let Some(s) = summary else {
         let state = if checkpoint {
@@ -462,7 +453,7 @@ pub fn status_table(rows: &[StatusRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::Divergence;
+    use crate::run_dir::{Divergence, Summary};
 
     /// A LogReg SGD run on MNIST with `epochs` epochs.
     fn config(epochs: u32) -> RunConfig {
@@ -480,7 +471,7 @@ mod tests {
     /// A `summary.json` as `train` writes it.
     fn summary(finished: bool, completed: u32, diverged: Option<Divergence>) -> String {
         let config = config(4);
-        let stats = crate::train::EpochStats {
+        let stats = crate::run_dir::EpochStats {
             epoch: completed,
             train_loss: 0.5,
             test_loss: 0.5,

@@ -2,11 +2,12 @@
 //! training): the evaluation on a split, the per-epoch seed, the batch arithmetic and the
 //! progress bar.
 
-use super::log::{read_back, EpochColumns, LogRow, LOG_EVERY};
+use super::log::{read_back, LOG_EVERY};
 use super::signals::stop_requested;
-use super::{Divergence, EpochStats, Reached, TrainError, Trainer};
+use super::{TrainError, Trainer};
 use crate::data::{Dataset, Split};
 use crate::models::Net;
+use crate::run_dir::{Divergence, EpochColumns, EpochStats, LogRow, Reached};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::time::Instant;
 use tch::{Kind, TchError, Tensor};

@@ -1,10 +1,10 @@
 //! What can stop a run ([`TrainError`], with the exit status each one ends with), and the
 //! helpers that turn libtorch's and a panic's messages into one line.
 
-use super::Divergence;
 use crate::config::ConfigError;
 use crate::data::DataError;
 use crate::models::ModelError;
+use crate::run_dir::Divergence;
 use hd_tch::OptimError;
 use std::path::{Path, PathBuf};
 use tch::TchError;
@@ -115,8 +115,8 @@ impl TrainError {
     /// 128 + the signal number when stopped by one (130 SIGINT, 143 SIGTERM), else 1.
     pub fn exit_code(&self) -> u8 {
         match self {
-            TrainError::Diverged { .. } => 3,
-            TrainError::Data(DataError::Missing { .. }) => 4,
+            TrainError::Diverged { .. } => crate::run_dir::exit::DIVERGED,
+            TrainError::Data(DataError::Missing { .. }) => crate::run_dir::exit::NO_DATA,
             TrainError::Interrupted { signal, .. } => u8::try_from(128 + signal).unwrap_or(1),
             _ => 1,
         }

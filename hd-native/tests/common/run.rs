@@ -2,7 +2,7 @@
 //! their one-line failures, and the files a run writes (log.csv, summary.json, the
 //! checkpoint).
 
-use hd_native::train::{Summary, LOG_HEADER};
+use hd_native::run_dir::{Summary, LOG_HEADER};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

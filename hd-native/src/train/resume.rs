@@ -1,36 +1,20 @@
-//! The run directory: its lock, which directories a run may write, the checkpoint (written
-//! atomically, read back with every problem naming the file), the summary, and the checks
-//! a resumed run passes (checkpoint against log, progress against the data, the data against
+//! Opening a run directory for training: its lock, which directories a run may write, the
+//! checkpoint's content (written atomically, read back with every problem naming the file),
+//! and the checks a resumed run passes (checkpoint against log, progress against the data, the data against
 //! those it was trained on). See [`train`](super)'s documentation for the contract.
 
-use super::{io, torch_message, EpochStats, LogRow, Setup, Summary, TrainError, LOG_HEADER};
+use super::{io, torch_message, Setup, TrainError};
 use crate::config::{ConfigError, Options, RunConfig};
 use crate::data::DataFile;
-use crate::lock::{Lock, Mode, Strategy};
+use crate::lock::Lock;
+use crate::run_dir::{
+    EpochStats, LogRow, Summary, CHECKPOINT, LOG, LOG_HEADER, RUN_FILES, SUMMARY,
+};
 use hd_tch::HdOptimizer;
 use std::collections::HashMap;
-use std::fs::{self, File};
+use std::fs;
 use std::path::Path;
 use tch::{nn, Device, Kind, TchError, Tensor};
-
-pub(super) const CHECKPOINT: &str = "checkpoint.safetensors";
-pub(super) const LOG: &str = "log.csv";
-const SUMMARY: &str = "summary.json";
-const LOCK: &str = ".lock";
-
-/// Every name a run directory may hold: the run's files, its lock and the temporary files
-/// they are replaced through.
-const RUN_FILES: [&str; 8] = [
-    LOCK,
-    // The lock where the file system refuses flock (see crate::lock).
-    ".lock.excl",
-    LOG,
-    SUMMARY,
-    CHECKPOINT,
-    ".checkpoint.safetensors.tmp",
-    ".summary.json.tmp",
-    "log.csv.tmp",
-];
 
 /// A run directory opened for training: locked, checked, and its configuration settled.
 pub(super) struct Opened {
@@ -79,10 +63,8 @@ pub(super) fn open_run(options: &Options, setup: &Setup) -> Result<Opened, Train
 /// on `.lock`, or where the file system refuses flock the lock file `.lock.excl`
 /// ([`crate::lock`]).
 fn lock_run_dir(dir: &Path) -> Result<Lock, TrainError> {
-    fs::create_dir_all(dir).map_err(io(dir))?;
-    let path = dir.join(LOCK);
-    crate::lock::try_lock(&path, Mode::Exclusive, Strategy::from_env())
-        .map_err(io(&path))?
+    crate::run_dir::lock(dir)
+        .map_err(io(dir))?
         .map_err(|busy| TrainError::Locked {
             dir: dir.to_path_buf(),
             holder: busy.to_string(),
@@ -209,15 +191,10 @@ fn resume_point(dir: &Path) -> Result<(Checkpoint, Vec<EpochStats>, String), Tra
     Ok((c, epochs.into_iter().map(|(s, _)| s).collect(), kept))
 }
 
-/// Replaces the log `path` (in `dir`) by `bytes` atomically: a temporary file, synced, renamed.
-pub(super) fn replace_log(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+/// Replaces the log `path` by `bytes` atomically and durably.
+pub(super) fn replace_log(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
     let tmp = path.with_extension("csv.tmp");
-    fs::write(&tmp, bytes).map_err(io(&tmp))?;
-    File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(io(&tmp))?;
-    fs::rename(&tmp, path).map_err(io(path))?;
-    sync_dir(dir)
+    crate::files::write_atomic(path, &tmp, |tmp| fs::write(tmp, bytes)).map_err(io(path))
 }
 
 /// A checkpoint's progress must fit the data: iteration = epoch × iterations per epoch
@@ -336,20 +313,12 @@ pub(super) fn save_checkpoint(
         Tensor::f_from_slice(&[progress.elapsed])?,
     ));
     let tmp = out.join(format!(".{CHECKPOINT}.tmp"));
-    Tensor::write_safetensors(&named, &tmp).map_err(|e| TrainError::Corrupt {
-        path: tmp.clone(),
-        what: format!("cannot write ({})", torch_message(&e.to_string())),
-    })?;
-    File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(io(&tmp))?;
-    fs::rename(&tmp, &path).map_err(io(&path))?;
-    sync_dir(out)
-}
-
-fn sync_dir(dir: &Path) -> Result<(), TrainError> {
-    // The rename is durable once the directory entry is on disk.
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+    crate::files::write_atomic(&path, &tmp, |tmp| {
+        Tensor::write_safetensors(&named, tmp).map_err(|e| {
+            std::io::Error::other(format!("cannot write ({})", torch_message(&e.to_string())))
+        })
+    })
+    .map_err(io(&path))
 }
 
 /// Reads and checks a checkpoint: every problem names the file.
@@ -473,12 +442,8 @@ pub(super) fn restore(
 }
 
 pub(super) fn write_summary(out: &Path, summary: &Summary) -> Result<(), TrainError> {
-    let path = out.join(SUMMARY);
-    let json = serde_json::to_string_pretty(summary).map_err(|e| TrainError::Corrupt {
-        path: path.clone(),
-        what: e.to_string(),
-    })?;
-    let tmp = out.join(format!(".{SUMMARY}.tmp"));
-    fs::write(&tmp, json + "\n").map_err(io(&tmp))?;
-    fs::rename(&tmp, &path).map_err(io(&path))
+    crate::run_dir::write_summary(out, summary).map_err(|e| TrainError::Corrupt {
+        path: e.path,
+        what: e.what,
+    })
 }

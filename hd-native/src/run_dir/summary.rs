@@ -106,7 +106,7 @@ pub struct Summary {
     pub reached: Option<Reached>,
 }
 
-pub(super) fn best(history: &[EpochStats]) -> f64 {
+pub(crate) fn best(history: &[EpochStats]) -> f64 {
     history
         .iter()
         .map(|s| s.test_accuracy)
