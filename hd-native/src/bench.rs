@@ -5,7 +5,7 @@
 //! machine's speed hits all alike) and the median round is reported. Output is a Markdown
 //! table, ready for BENCHMARKS.md.
 
-use crate::config::{OptimizerKind, Options};
+use crate::config::{Options, Variant};
 use crate::data::{Dataset, DatasetKind};
 use crate::models::{self, Model, ModelName};
 use crate::train::parse_device;
@@ -215,7 +215,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// hd's configuration for a benchmark contender: the runner's defaults.
-fn core_config(kind: OptimizerKind, model: &Model) -> Result<hd_core::Config> {
+fn core_config(kind: Variant, model: &Model) -> Result<hd_core::Config> {
     let options = Options {
         model: Some(model.clone()),
         dataset: Some(DatasetKind::Cifar10),
@@ -275,7 +275,7 @@ fn step(
 ) -> Result<()> {
     let spec = spec_for(model).spec();
     let alpha0 = 1e-3;
-    let mut contenders: Vec<(String, Option<OptimizerKind>, Stepper, nn::VarStore)> = Vec::new();
+    let mut contenders: Vec<(String, Option<Variant>, Stepper, nn::VarStore)> = Vec::new();
     let mut n_params = 0i64;
     for family in Family::ALL {
         let vs = nn::VarStore::new(device);
@@ -297,7 +297,7 @@ fn step(
         contenders.push((name.to_string(), Some(family.base()), Stepper::Tch(opt), vs));
     }
     for want in backends.list() {
-        for kind in OptimizerKind::ALL {
+        for kind in Variant::ALL {
             let vs = nn::VarStore::new(device);
             let _net = models::build(&vs.root(), model, spec)?;
             let mut opt = HdOptimizer::new(&vs, core_config(kind, model)?)?;
@@ -338,7 +338,7 @@ fn step(
         }
     }
     let med: Vec<f64> = times.into_iter().map(median).collect();
-    let tch_time = |kind: OptimizerKind| {
+    let tch_time = |kind: Variant| {
         contenders
             .iter()
             .zip(&med)
@@ -454,14 +454,14 @@ fn throughput(
     cudnn_autotune(device);
     let data = Dataset::synthetic(dataset, batch * iters, batch, device)?;
     struct Contender {
-        kind: OptimizerKind,
+        kind: Variant,
         net: models::Net,
         opt: HdOptimizer,
         _vs: nn::VarStore,
     }
     let mut contenders = Vec::new();
     for want in backends.list() {
-        for kind in OptimizerKind::ALL {
+        for kind in Variant::ALL {
             tch::manual_seed(0);
             let vs = nn::VarStore::new(device);
             let net = models::build(&vs.root(), model, dataset.spec())?;

@@ -1,4 +1,8 @@
-//! The `hd-native` command line (clap).
+//! The `hd-native` command line (clap): `train`, `plot` and `bench` here, the suite's
+//! `plan`, `sweep` and `report` in [`suite`]. The only modules that parse arguments or decide
+//! an exit status; the modules below them return typed errors.
+
+pub mod suite;
 
 use crate::bench::{self, BenchArgs};
 use crate::config::{Options, Preset};
@@ -38,12 +42,12 @@ pub enum Command {
     /// Experiment plans (TOML): `plan list` lists the shipped ones, `plan show PLAN` prints
     /// the runs a plan (a file or a shipped plan's name) expands to.
     #[command(subcommand)]
-    Plan(crate::suite_cli::PlanCommand),
+    Plan(crate::cli::suite::PlanCommand),
     /// Run every run of a plan (locally, N at a time, resumable), or write and submit it as a
     /// Slurm job array (`--slurm`); `sweep status DIR` tells where each run stands.
-    Sweep(Box<crate::suite_cli::SweepCommand>),
+    Sweep(Box<crate::cli::suite::SweepCommand>),
     /// Figures and REPORT.md (ours beside the paper's values) from a sweep's runs.
-    Report(crate::suite_cli::ReportArgs),
+    Report(crate::cli::suite::ReportArgs),
 }
 
 /// `hd-native train`.
@@ -230,9 +234,9 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Bench(args) => bench::run(&args),
-        Command::Plan(cmd) => crate::suite_cli::plan(cmd),
-        Command::Sweep(cmd) => crate::suite_cli::sweep(*cmd),
-        Command::Report(args) => crate::suite_cli::report(&args),
+        Command::Plan(cmd) => crate::cli::suite::plan(cmd),
+        Command::Sweep(cmd) => crate::cli::suite::sweep(*cmd),
+        Command::Report(args) => crate::cli::suite::report(&args),
     }
 }
 

@@ -24,7 +24,7 @@ pub use options::Options;
 
 /// The optimizer of a run: one of the paper's nine, hd-core's [`Variant`](hd_core::Variant),
 /// named by its id on the command line and in `summary.json` (`sgd-hd`, `adam-hdm`, …).
-pub type OptimizerKind = hd_core::Variant;
+pub use hd_core::Variant;
 
 /// Presets for `--preset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -73,7 +73,7 @@ pub struct RunConfig {
     pub dataset: DatasetKind,
     /// The optimizer.
     #[serde(with = "optimizer_id")]
-    pub optimizer: OptimizerKind,
+    pub optimizer: Variant,
     /// The optimizer's hyperparameters as hd-core runs them: the base rule (μ, Adam's
     /// constants), α0, coupled L2 and the hypergradient settings.
     #[serde(with = "serial::ConfigDef")]
@@ -260,7 +260,7 @@ pub enum ConfigError {
         /// The option.
         option: &'static str,
         /// The optimizer chosen.
-        optimizer: OptimizerKind,
+        optimizer: Variant,
     },
     /// hd-core rejects a hyperparameter.
     #[error("{0}")]
@@ -268,7 +268,7 @@ pub enum ConfigError {
     /// A stored configuration whose hyperparameters are not those of its optimizer (another
     /// base rule or hypergradient rule).
     #[error("its hyperparameters are not those of {0}")]
-    NotTheOptimizers(OptimizerKind),
+    NotTheOptimizers(Variant),
     /// A model size option is invalid.
     #[error(transparent)]
     Model(#[from] crate::models::ModelError),

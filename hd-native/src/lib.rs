@@ -26,6 +26,5 @@ pub mod plan;
 pub mod plot;
 pub mod report;
 pub mod run_dir;
-pub mod suite_cli;
 pub mod sweep;
 pub mod train;

@@ -36,7 +36,7 @@
 //! or an extension, `plans/x.toml`, `x.toml`) is a file that cannot be read, and anything else is
 //! an unknown name, refused with the list of shipped plans.
 
-use crate::config::{OptimizerKind, RunConfig};
+use crate::config::{RunConfig, Variant};
 use crate::files;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -392,7 +392,7 @@ fn expand(source: Source, text: String) -> Result<Plan, PlanError> {
                 .iter()
                 .find(|(k, ..)| k.name == "optimizer")
                 .map_or(exp_at, |a| a.3);
-            let kind: OptimizerKind = optimizer.parse().map_err(|e| err(opt_at, format!("{e}")))?;
+            let kind: Variant = optimizer.parse().map_err(|e| err(opt_at, format!("{e}")))?;
             // The keys that apply to this run, with the values of this combination.
             let applying = axes
                 .iter()

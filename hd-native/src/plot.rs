@@ -45,7 +45,7 @@ pub enum PlotError {
 
 /// One run's epoch figures, as read from its directory.
 #[derive(Debug, Clone)]
-pub struct Run {
+pub struct RunCurves {
     /// The run's summary.
     pub summary: Summary,
     /// One entry per epoch row of the log, epoch 0 first.
@@ -65,7 +65,7 @@ pub(crate) fn drawable(x: f64) -> bool {
     x.is_finite() && x.abs() <= ABSURD
 }
 
-impl Run {
+impl RunCurves {
     /// Replaces values beyond ±[`ABSURD`] by NaN (which the figures skip, as they skip a
     /// diverged epoch's NaN) and returns how many there were.
     fn drop_absurd(&mut self) -> usize {
@@ -94,7 +94,7 @@ impl Run {
 ///
 /// # Errors
 /// [`PlotError`] naming the file that is missing or malformed.
-pub fn read_run(dir: &Path) -> Result<Run, PlotError> {
+pub fn read_run(dir: &Path) -> Result<RunCurves, PlotError> {
     let bad = |e: run_dir::ReadError| PlotError::BadRun {
         path: e.path,
         what: e.what,
@@ -129,7 +129,7 @@ pub fn read_run(dir: &Path) -> Result<Run, PlotError> {
         .iter()
         .filter_map(|r| Some((field(r, 1)? / per_epoch, field(r, 6)?)))
         .collect();
-    Ok(Run {
+    Ok(RunCurves {
         summary,
         epochs,
         alpha,
@@ -232,8 +232,8 @@ pub fn plot(runs: &[PathBuf], out: &Path) -> Result<Vec<PathBuf>, PlotError> {
     if runs.is_empty() {
         return Err(PlotError::NoRuns);
     }
-    let mut runs: Vec<Run> = runs.iter().map(|d| read_run(d)).collect::<Result<_, _>>()?;
-    let dropped: usize = runs.iter_mut().map(Run::drop_absurd).sum();
+    let mut runs: Vec<RunCurves> = runs.iter().map(|d| read_run(d)).collect::<Result<_, _>>()?;
+    let dropped: usize = runs.iter_mut().map(RunCurves::drop_absurd).sum();
     register_font()?;
     std::fs::create_dir_all(out).map_err(|source| PlotError::Io {
         path: out.to_path_buf(),
@@ -282,7 +282,7 @@ pub fn plot(runs: &[PathBuf], out: &Path) -> Result<Vec<PathBuf>, PlotError> {
 
 fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
-    runs: &[Run],
+    runs: &[RunCurves],
     fig: &Figure,
     title: &str,
 ) -> Result<(), String> {

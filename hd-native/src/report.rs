@@ -52,7 +52,7 @@
 //! series), `paper` (the paper's and the reference code's numbers, with their bands),
 //! `claims`, `fig4`, `stats` (bands over seeds) and `draw` (the plotting).
 
-use crate::config::OptimizerKind;
+use crate::config::Variant;
 use crate::plan::PlanError;
 use crate::plot::{register_font, PlotError};
 use hd_core::Family;
@@ -101,17 +101,17 @@ use section::Section;
 
 /// The colour of an optimizer in every figure: a hue per family (SGD blue, SGDN green, Adam
 /// red), the HD and HDM variants in neighbouring hues.
-pub fn colour(o: OptimizerKind) -> RGBColor {
+pub fn colour(o: Variant) -> RGBColor {
     match o {
-        OptimizerKind::Sgd => RGBColor(31, 119, 180),
-        OptimizerKind::SgdHd => RGBColor(23, 190, 207),
-        OptimizerKind::SgdHdm => RGBColor(148, 103, 189),
-        OptimizerKind::Sgdn => RGBColor(44, 160, 44),
-        OptimizerKind::SgdnHd => RGBColor(188, 189, 34),
-        OptimizerKind::SgdnHdm => RGBColor(140, 86, 75),
-        OptimizerKind::Adam => RGBColor(214, 39, 40),
-        OptimizerKind::AdamHd => RGBColor(255, 127, 14),
-        OptimizerKind::AdamHdm => RGBColor(227, 119, 194),
+        Variant::Sgd => RGBColor(31, 119, 180),
+        Variant::SgdHd => RGBColor(23, 190, 207),
+        Variant::SgdHdm => RGBColor(148, 103, 189),
+        Variant::Sgdn => RGBColor(44, 160, 44),
+        Variant::SgdnHd => RGBColor(188, 189, 34),
+        Variant::SgdnHdm => RGBColor(140, 86, 75),
+        Variant::Adam => RGBColor(214, 39, 40),
+        Variant::AdamHd => RGBColor(255, 127, 14),
+        Variant::AdamHdm => RGBColor(227, 119, 194),
     }
 }
 

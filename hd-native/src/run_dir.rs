@@ -159,7 +159,7 @@ mod tests {
         let config = crate::config::Options {
             model: Some(crate::models::Model::Logreg),
             dataset: Some(crate::data::DatasetKind::Mnist),
-            optimizer: Some(crate::config::OptimizerKind::SgdHd),
+            optimizer: Some(crate::config::Variant::SgdHd),
             ..Default::default()
         }
         .resolve()

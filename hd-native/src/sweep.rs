@@ -25,7 +25,7 @@
 //! not pass on (the OOM killer's SIGKILL) failed: "killed by signal 9 (resumable)", and the next
 //! sweep resumes it.
 //!
-//! **Exit status** ([`Report::finish`], [`SweepError::exit_code`]): 0 when every run is done or
+//! **Exit status** ([`Tally::finish`], [`SweepError::exit_code`]): 0 when every run is done or
 //! diverged; 1 when a run failed or is stale; 4 (`train`'s status for missing dataset files) when runs miss
 //! their data and none failed, unless the sweep allows it (`--allow-missing`); 130/143 when
 //! stopped by SIGINT/SIGTERM.
@@ -265,7 +265,7 @@ impl SweepError {
 
 /// The counts of a sweep's outcomes, and the exit status they make.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Report {
+pub struct Tally {
     /// Runs done (now or before).
     pub done: usize,
     /// Runs that diverged.
@@ -280,7 +280,7 @@ pub struct Report {
     pub stale: Vec<(String, String)>,
 }
 
-impl Report {
+impl Tally {
     /// Counts `run`'s outcome.
     pub fn add(&mut self, run: &Run, o: &Outcome) {
         let id = run.id.clone();
@@ -392,13 +392,13 @@ pub fn sweep(
     res: &Resources,
     stop: &Stop,
     rerun_stale: bool,
-) -> Result<Report> {
+) -> Result<Tally> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let _lock = lock_sweep(out, true)?;
     prepare(plan, out)?;
     let exe = std::env::current_exe().context("finding the hd-native binary")?;
     let queue: Mutex<VecDeque<&Run>> = Mutex::new(plan.runs.iter().collect());
-    let report = Mutex::new(Report::default());
+    let report = Mutex::new(Tally::default());
     let bar = if std::io::stderr().is_terminal() {
         indicatif::ProgressBar::new(plan.runs.len() as u64)
     } else {
@@ -594,12 +594,12 @@ mod tests {
             DatasetKind::Mnist,
             "/d/mnist: x".into(),
         );
-        let mut r = Report {
+        let mut r = Tally {
             done: 2,
             missing: vec![missing],
-            ..Report::default()
+            ..Tally::default()
         };
-        let code = |r: &Report, allow, signal| {
+        let code = |r: &Tally, allow, signal| {
             r.finish(&res, allow, signal)
                 .map_err(|e| (e.exit_code(), e.to_string()))
         };
@@ -619,7 +619,7 @@ mod tests {
         );
         assert!(matches!(code(&r, false, Some(130)), Err((130, _))));
         assert_eq!(
-            code(&Report::default(), false, None),
+            code(&Tally::default(), false, None),
             Ok("0 done, 0 diverged, 0 missing data, 0 failed".into())
         );
     }

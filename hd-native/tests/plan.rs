@@ -2,7 +2,7 @@
 //! by name, a plan with an error is refused with the file, the line and the problem, and an
 //! argument that names neither a file nor a shipped plan is refused with the shipped plans.
 
-use hd_native::config::OptimizerKind;
+use hd_native::config::Variant;
 use hd_native::data::DatasetKind;
 use hd_native::models::Model;
 use hd_native::plan::{self, Plan, PlanError, Source};
@@ -58,11 +58,7 @@ fn shipped_plans_expand_to_the_papers_runs() {
     let c = &r.config;
     assert_eq!(
         (c.model.clone(), c.dataset, c.optimizer),
-        (
-            Model::Logreg,
-            DatasetKind::FashionMnist,
-            OptimizerKind::SgdHd
-        )
+        (Model::Logreg, DatasetKind::FashionMnist, Variant::SgdHd)
     );
     assert_eq!(
         (

@@ -8,7 +8,7 @@ mod common;
 use common::{
     arg, fails_with, hd_native, succeeds, summary, summary_json, sweep, tempdir, write_plan, Dirs,
 };
-use hd_native::config::{OptimizerKind, Options};
+use hd_native::config::{Options, Variant};
 use hd_native::data::DatasetKind;
 use hd_native::models::Model;
 use hd_native::report::colour;
@@ -196,7 +196,7 @@ fn report_draws_every_figure_and_tabulates_the_runs() {
 
 /// A run as `train` writes it, built here: LogReg on MNIST at the paper's settings.
 struct Fake {
-    optimizer: OptimizerKind,
+    optimizer: Variant,
     alpha0: f32,
     beta: Option<f32>,
     /// Epochs its configuration asks for.
@@ -215,7 +215,7 @@ struct Fake {
 }
 
 impl Fake {
-    fn new(optimizer: OptimizerKind, epochs: u32) -> Fake {
+    fn new(optimizer: Variant, epochs: u32) -> Fake {
         Fake {
             optimizer,
             alpha0: 0.001,
@@ -426,7 +426,7 @@ seed = [0, 1]
     );
     let runs = tmp.path().join("runs");
     let run = |id: &str| runs.join("honest").join(id);
-    use OptimizerKind as O;
+    use Variant as O;
     for s in ["s=0", "s=1"] {
         Fake::new(O::Sgd, 4).write(&run(&format!("sgd/{s}")));
         Fake::new(O::Adam, 4).write(&run(&format!("adam/{s}")));
@@ -527,10 +527,10 @@ seed = [0, 1]
 fn an_alpha_peak_at_the_wrong_iteration_is_a_cross() {
     let tmp = tempdir();
     let runs = tmp.path().join("runs");
-    Fake::new(OptimizerKind::SgdHd, 2)
+    Fake::new(Variant::SgdHd, 2)
         .alpha(sgd_hd_alpha(15))
         .write(&runs.join("right/sgd-hd"));
-    Fake::new(OptimizerKind::SgdHd, 2)
+    Fake::new(Variant::SgdHd, 2)
         .alpha(sgd_hd_alpha(200))
         .write(&runs.join("wrong/sgd-hd"));
     let md = report(&runs, &tmp.path().join("report"), &[]);
@@ -564,12 +564,12 @@ fn an_alpha_peak_at_the_wrong_iteration_is_a_cross() {
 fn corrupt_runs_are_marked_not_fatal() {
     let tmp = tempdir();
     let runs = tmp.path().join("runs");
-    Fake::new(OptimizerKind::Sgd, 2).write(&runs.join("c/sgd"));
+    Fake::new(Variant::Sgd, 2).write(&runs.join("c/sgd"));
     let bad_summary = runs.join("c/sgd-hd");
-    Fake::new(OptimizerKind::SgdHd, 2).write(&bad_summary);
+    Fake::new(Variant::SgdHd, 2).write(&bad_summary);
     std::fs::write(bad_summary.join("summary.json"), "{\"config\": ").expect("write");
     let bad_log = runs.join("c/adam");
-    Fake::new(OptimizerKind::Adam, 2).write(&bad_log);
+    Fake::new(Variant::Adam, 2).write(&bad_log);
     let log = std::fs::read_to_string(bad_log.join("log.csv")).expect("log");
     let mut lines: Vec<&str> = log.lines().collect();
     lines.insert(5, "not,a,row");
@@ -596,7 +596,7 @@ fn corrupt_runs_are_marked_not_fatal() {
 fn fig4_grid_gives_its_cells_caps_and_agreement() {
     let tmp = tempdir();
     let runs = tmp.path().join("runs");
-    use OptimizerKind as O;
+    use Variant as O;
     let at = |n: u64| move |i: u64| if i >= n { 0.28 } else { 0.5 };
     let never = |_: u64| 0.5;
     let hd = |o, a0, b| Fake::new(o, 2).grid(a0, Some(b));
@@ -747,7 +747,7 @@ fn report_of_a_directory_without_runs_is_one_error() {
 
 #[test]
 fn every_optimizer_has_its_own_colour() {
-    let mut seen: Vec<(u8, u8, u8)> = OptimizerKind::ALL
+    let mut seen: Vec<(u8, u8, u8)> = Variant::ALL
         .iter()
         .map(|&o| {
             let c = colour(o);
@@ -756,7 +756,7 @@ fn every_optimizer_has_its_own_colour() {
         .collect();
     seen.sort_unstable();
     seen.dedup();
-    assert_eq!(seen.len(), OptimizerKind::ALL.len());
+    assert_eq!(seen.len(), Variant::ALL.len());
 }
 
 /// `hd-native report dir --out out` as a child that must end within a minute (a report that
@@ -797,7 +797,7 @@ fn report_in_time(dir: &Path, out: &Path) -> String {
 }
 
 /// A fast fake run: `optimizer`, two epochs of 20 iterations.
-fn quick(optimizer: OptimizerKind, dir: &Path) {
+fn quick(optimizer: Variant, dir: &Path) {
     let mut f = Fake::new(optimizer, 2);
     f.per_epoch = 20;
     f.write(dir);
@@ -811,7 +811,7 @@ fn absurd_values_are_left_out_with_a_note() {
     let tmp = tempdir();
     let runs = tmp.path().join("runs");
     let run = runs.join("a/sgd-hd");
-    quick(OptimizerKind::SgdHd, &run);
+    quick(Variant::SgdHd, &run);
     let log = std::fs::read_to_string(run.join("log.csv")).expect("log");
     let mut lines: Vec<String> = log.lines().map(String::from).collect();
     let mut f: Vec<String> = lines[3].split(',').map(String::from).collect();
@@ -842,7 +842,7 @@ fn an_absurd_alpha0_is_left_out_of_the_study() {
     let tmp = tempdir();
     let runs = tmp.path().join("runs");
     for a in ["1e-3", "1e-2", "1.7e308"] {
-        quick(OptimizerKind::Sgd, &runs.join(format!("st/sgd/a0={a}")));
+        quick(Variant::Sgd, &runs.join(format!("st/sgd/a0={a}")));
     }
     let md = report_in_time(&runs, &tmp.path().join("report"));
     assert!(md.contains("3 runs, 3 done"), "{md}");
@@ -856,11 +856,11 @@ fn an_absurd_alpha0_is_left_out_of_the_study() {
 fn links_are_not_followed() {
     let tmp = tempdir();
     let runs = tmp.path().join("runs");
-    quick(OptimizerKind::Sgd, &runs.join("a/sgd"));
+    quick(Variant::Sgd, &runs.join("a/sgd"));
     std::os::unix::fs::symlink("..", runs.join("a/up")).expect("link");
     std::os::unix::fs::symlink("../..", runs.join("a/sgd/up")).expect("link");
     let elsewhere = tmp.path().join("elsewhere");
-    quick(OptimizerKind::Adam, &elsewhere);
+    quick(Variant::Adam, &elsewhere);
     let adam = runs.join("b/adam");
     std::fs::create_dir_all(&adam).expect("dir");
     std::fs::copy(elsewhere.join("log.csv"), adam.join("log.csv")).expect("copy");
@@ -889,18 +889,18 @@ fn fifos_and_devices_are_refused_not_read() {
         nix::unistd::mkfifo(p, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
     };
     let a = runs.join("c/sgd");
-    quick(OptimizerKind::Sgd, &a);
+    quick(Variant::Sgd, &a);
     std::fs::remove_file(a.join("summary.json")).expect("rm");
     fifo(&a.join("summary.json"));
     let b = runs.join("c/sgdn");
-    quick(OptimizerKind::Sgdn, &b);
+    quick(Variant::Sgdn, &b);
     std::fs::remove_file(b.join("log.csv")).expect("rm");
     fifo(&b.join("log.csv"));
     let c = runs.join("c/adam");
-    quick(OptimizerKind::Adam, &c);
+    quick(Variant::Adam, &c);
     std::fs::remove_file(c.join("log.csv")).expect("rm");
     std::os::unix::fs::symlink("/dev/zero", c.join("log.csv")).expect("link");
-    quick(OptimizerKind::SgdHd, &runs.join("c/sgd-hd"));
+    quick(Variant::SgdHd, &runs.join("c/sgd-hd"));
 
     let md = report_in_time(&runs, &tmp.path().join("report"));
     assert!(md.contains("4 runs, 1 done, 3 unreadable"), "{md}");
@@ -927,11 +927,11 @@ fn names_and_fields_are_escaped() {
     let exp = "x<script>alert(1)</script>`|";
     let exp = exp.replace('/', "\u{2215}");
     let run = runs.join(&exp).join("sgd").join("a0=1e-3\n| fake | row |");
-    quick(OptimizerKind::Sgd, &run);
+    quick(Variant::Sgd, &run);
     let mut s = summary_json(&run);
     s["device"] = json!("<img src=x onerror=alert(1)>\n| fake | row |");
     std::fs::write(run.join("summary.json"), s.to_string()).expect("write");
-    quick(OptimizerKind::Sgd, &runs.join("b|`<b>`").join("sgd"));
+    quick(Variant::Sgd, &runs.join("b|`<b>`").join("sgd"));
     std::fs::create_dir_all(runs.join("c<i>")).expect("dir");
     std::fs::write(runs.join("c<i>").join("summary.json"), "{").expect("write");
 
@@ -955,7 +955,7 @@ fn long_names_give_short_unique_figure_names() {
     let long = "e".repeat(239);
     for end in ["a", "b"] {
         quick(
-            OptimizerKind::SgdHd,
+            Variant::SgdHd,
             &runs.join(format!("{long}{end}")).join("sgd-hd"),
         );
     }
@@ -978,8 +978,8 @@ fn long_names_give_short_unique_figure_names() {
 fn only_figures_written_are_linked() {
     let tmp = tempdir();
     let runs = tmp.path().join("runs");
-    quick(OptimizerKind::Sgd, &runs.join("plain/sgd"));
-    quick(OptimizerKind::Adam, &runs.join("plain/adam"));
+    quick(Variant::Sgd, &runs.join("plain/sgd"));
+    quick(Variant::Adam, &runs.join("plain/adam"));
     let out = tmp.path().join("report");
     let md = report_in_time(&runs, &out);
     assert!(!md.contains("alpha.png"), "{md}");
@@ -1006,7 +1006,7 @@ optimizer = ["sgd"]
     let runs = tmp.path().join("runs");
     std::fs::create_dir_all(&runs).expect("runs");
     let elsewhere = tmp.path().join("elsewhere");
-    quick(OptimizerKind::Sgd, &elsewhere.join("sgd"));
+    quick(Variant::Sgd, &elsewhere.join("sgd"));
     std::os::unix::fs::symlink(&elsewhere, runs.join("linked")).expect("link");
     let out = tmp.path().join("report");
     let mut c = hd_native(&[

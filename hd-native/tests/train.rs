@@ -8,7 +8,7 @@ use common::{
     arg, checkpoint, fails, hd_native, log_rows as rows, start, succeeds, summary, tempdir,
     train_logreg, train_logreg_plain, wait_for_epoch, words, Dirs, ADAM_HD,
 };
-use hd_native::config::{OptimizerKind, Options};
+use hd_native::config::{Options, Variant};
 use hd_native::data::DatasetKind;
 use hd_native::models::Model;
 use hd_native::run_dir::Summary;
@@ -20,8 +20,8 @@ use std::sync::Mutex;
 /// libtorch's generator is global: in-process runs take turns.
 static TORCH: Mutex<()> = Mutex::new(());
 
-fn options(optimizer: OptimizerKind, dataset: DatasetKind, epochs: u32) -> Options {
-    let adam = optimizer.base() == OptimizerKind::Adam;
+fn options(optimizer: Variant, dataset: DatasetKind, epochs: u32) -> Options {
+    let adam = optimizer.base() == Variant::Adam;
     Options {
         model: Some(Model::Mlp { hidden: vec![32] }),
         dataset: Some(dataset),
@@ -78,7 +78,7 @@ fn check_log(run: &Path, iterations_per_epoch: usize, epochs: usize, alpha0: f32
 fn every_optimizer_lowers_the_loss_and_writes_well_formed_files() {
     let data = tempdir();
     common::write_mnist(data.path(), 640, 200, true);
-    for optimizer in OptimizerKind::ALL {
+    for optimizer in Variant::ALL {
         let out = tempdir();
         let run = out.path().join("run");
         let opts = options(optimizer, DatasetKind::Mnist, 1);
@@ -113,7 +113,7 @@ fn cifar_training_with_augmentation_lowers_the_loss() {
     let d = Dirs::cifar10(128, 200);
     let opts = Options {
         epochs: Some(2),
-        ..options(OptimizerKind::AdamHd, DatasetKind::Cifar10, 2)
+        ..options(Variant::AdamHd, DatasetKind::Cifar10, 2)
     };
     let result = train(&opts, &setup(d.data(), d.out(), false));
     let before = rows(d.out())[0][5].parse::<f64>().expect("loss");
@@ -141,7 +141,7 @@ fn resuming_equals_an_uninterrupted_run() {
     let opts = Options {
         alpha0: Some(0.005),
         beta: Some(1e-4),
-        ..options(OptimizerKind::SgdnHd, DatasetKind::Cifar10, 3)
+        ..options(Variant::SgdnHd, DatasetKind::Cifar10, 3)
     };
     train(&opts, &setup(d.data(), &whole, false));
     train(
@@ -305,7 +305,7 @@ fn bad_arguments_and_files_are_one_clear_line() {
 fn plot_draws_every_figure_as_png_and_svg() {
     let d = Dirs::mnist(200, 50, false);
     let mut runs: Vec<PathBuf> = Vec::new();
-    for optimizer in [OptimizerKind::Sgd, OptimizerKind::SgdHd] {
+    for optimizer in [Variant::Sgd, Variant::SgdHd] {
         let run = d.run(&optimizer.to_string());
         train(
             &options(optimizer, DatasetKind::Mnist, 2),
@@ -404,7 +404,7 @@ fn stop_at_loss_records_the_first_iteration_and_ends_with_its_epoch() {
     let d = Dirs::mnist(640, 200, false);
     let opts = |target: Option<f64>| Options {
         stop_at_loss: target,
-        ..options(OptimizerKind::SgdHd, DatasetKind::Mnist, 4)
+        ..options(Variant::SgdHd, DatasetKind::Mnist, 4)
     };
     let (whole, stopped, never) = (d.run("whole"), d.run("stopped"), d.run("never"));
     train(&opts(None), &setup(d.data(), &whole, false));

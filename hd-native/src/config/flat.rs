@@ -3,7 +3,7 @@
 
 use super::hyper::Hyperparameters;
 use super::serial::optimizer_id;
-use super::{OptimizerKind, RunConfig};
+use super::{RunConfig, Variant};
 use crate::data::DatasetKind;
 use crate::models::Model;
 
@@ -34,7 +34,7 @@ struct Flattened {
     model: Model,
     dataset: DatasetKind,
     #[serde(with = "optimizer_id")]
-    optimizer: OptimizerKind,
+    optimizer: Variant,
     #[serde(flatten)]
     hyper: Hyperparameters,
     epochs: u32,

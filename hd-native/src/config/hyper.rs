@@ -1,7 +1,7 @@
 //! [`Hyperparameters`]: every hyperparameter as an option of `train` sets it, and the mapping
 //! to and from hd-core's [`Config`].
 
-use super::{OptimizerKind, ScopeArg};
+use super::{ScopeArg, Variant};
 use hd_core::{Adam, Base, Config, Hyper, Scope, Transition};
 
 /// Every hyperparameter as an option of `train` sets it: the command line's view of hd-core's
@@ -36,7 +36,7 @@ pub(super) struct Hyperparameters {
 impl Hyperparameters {
     /// hd-core's configuration of `optimizer` with these settings (those that do not apply
     /// to it left out).
-    pub(super) fn config(&self, optimizer: OptimizerKind) -> Config {
+    pub(super) fn config(&self, optimizer: Variant) -> Config {
         let base = optimizer.family().base_rule(
             self.mu,
             Adam {

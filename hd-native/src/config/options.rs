@@ -2,7 +2,7 @@
 //! [`RunConfig`] with the paper's defaults and presets, or checked against a run being resumed.
 
 use super::hyper::Hyperparameters;
-use super::{ConfigError, OptimizerKind, RunConfig, ScopeArg};
+use super::{ConfigError, RunConfig, ScopeArg, Variant};
 use crate::data::DatasetKind;
 use crate::models::{Model, ModelName};
 use hd_core::{paper, Adam, BaseOptions, HyperRule};
@@ -21,7 +21,7 @@ pub struct Options {
     pub dataset: Option<DatasetKind>,
     /// Optimizer.
     #[arg(long, value_parser = optimizer_parser())]
-    pub optimizer: Option<OptimizerKind>,
+    pub optimizer: Option<Variant>,
     /// Initial learning rate α0 [default: 0.001].
     #[arg(long)]
     pub alpha0: Option<f32>,
@@ -79,10 +79,10 @@ pub struct Options {
 }
 
 /// The nine optimizer ids as the possible values (listed in `--help`), parsed by hd-core.
-fn optimizer_parser() -> impl clap::builder::TypedValueParser<Value = OptimizerKind> {
+fn optimizer_parser() -> impl clap::builder::TypedValueParser<Value = Variant> {
     use clap::builder::TypedValueParser;
-    clap::builder::PossibleValuesParser::new(OptimizerKind::ALL.map(OptimizerKind::id))
-        .try_map(|id| id.parse::<OptimizerKind>())
+    clap::builder::PossibleValuesParser::new(Variant::ALL.map(Variant::id))
+        .try_map(|id| id.parse::<Variant>())
 }
 
 /// `A,B` as two numbers (`--clamp`, `--transition` and their plan keys).

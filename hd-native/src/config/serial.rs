@@ -107,14 +107,14 @@ optional!(optional_transition, Transition, "TransitionDef");
 
 /// `summary.json` and checkpoints write the optimizer as its id.
 pub(super) mod optimizer_id {
-    use crate::config::OptimizerKind;
+    use crate::config::Variant;
     use serde::{de::Error, Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(v: &OptimizerKind, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(v: &Variant, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(v.id())
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OptimizerKind, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Variant, D::Error> {
         let id = String::deserialize(d)?;
         id.parse().map_err(D::Error::custom)
     }

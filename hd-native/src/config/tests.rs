@@ -10,7 +10,7 @@ impl RunConfig {
     }
 }
 
-fn given(model: Model, optimizer: OptimizerKind) -> Options {
+fn given(model: Model, optimizer: Variant) -> Options {
     Options {
         model: Some(model),
         dataset: Some(DatasetKind::Mnist),
@@ -26,7 +26,7 @@ fn sgdn_hdm_with_every_option() -> Options {
         scope: Some(ScopeArg::PerTensor),
         clamp: Some((0.0, 0.1)),
         transition: Some((2.0, 0.01)),
-        ..given(Model::Logreg, OptimizerKind::SgdnHdm)
+        ..given(Model::Logreg, Variant::SgdnHdm)
     }
 }
 
@@ -35,7 +35,7 @@ fn sgdn_hdm_with_every_option() -> Options {
 /// Adam's 1/√t on LogReg only, 20/100/200 epochs.
 #[test]
 fn preset_paper_fills_the_papers_settings() {
-    let paper = |m: Model, o: OptimizerKind| {
+    let paper = |m: Model, o: Variant| {
         Options {
             paper: true,
             ..given(m, o)
@@ -43,7 +43,7 @@ fn preset_paper_fills_the_papers_settings() {
         .resolve()
         .expect("valid")
     };
-    let c = paper(Model::Logreg, OptimizerKind::AdamHd);
+    let c = paper(Model::Logreg, Variant::AdamHd);
     assert_eq!(
         (c.hyper().alpha0, c.hyper().beta, c.hyper().weight_decay),
         (1e-3, 1e-7, 1e-4)
@@ -51,13 +51,9 @@ fn preset_paper_fills_the_papers_settings() {
     // The paper decays plain Adam's step on LogReg, not Adam-HD's (the reference code's
     // Adam-HD has no decay).
     assert!(!c.hyper().adam_sqrt_decay);
+    assert!(paper(Model::Logreg, Variant::Adam).hyper().adam_sqrt_decay);
     assert!(
-        paper(Model::Logreg, OptimizerKind::Adam)
-            .hyper()
-            .adam_sqrt_decay
-    );
-    assert!(
-        !paper(Model::Logreg, OptimizerKind::AdamHdm)
+        !paper(Model::Logreg, Variant::AdamHdm)
             .hyper()
             .adam_sqrt_decay
     );
@@ -66,7 +62,7 @@ fn preset_paper_fills_the_papers_settings() {
         Model::Mlp {
             hidden: vec![1000, 1000],
         },
-        OptimizerKind::SgdnHd,
+        Variant::SgdnHd,
     );
     assert_eq!(
         (
@@ -81,18 +77,18 @@ fn preset_paper_fills_the_papers_settings() {
         Model::Mlp {
             hidden: vec![1000, 1000],
         },
-        OptimizerKind::AdamHd,
+        Variant::AdamHd,
     );
     assert!(!c.hyper().adam_sqrt_decay);
-    let c = paper(Model::Vgg { batch_norm: true }, OptimizerKind::AdamHd);
+    let c = paper(Model::Vgg { batch_norm: true }, Variant::AdamHd);
     assert_eq!(
         (c.hyper().beta, c.hyper().weight_decay, c.epochs),
         (1e-8, 0.0, 200)
     );
-    let c = paper(Model::Vgg { batch_norm: true }, OptimizerKind::SgdHdm);
+    let c = paper(Model::Vgg { batch_norm: true }, Variant::SgdHdm);
     assert_eq!(c.hyper().beta, 0.02);
     // Without the preset: the common defaults, no L2, ten epochs.
-    let c = given(Model::Logreg, OptimizerKind::AdamHd)
+    let c = given(Model::Logreg, Variant::AdamHd)
         .resolve()
         .expect("valid");
     assert_eq!(
@@ -109,7 +105,7 @@ fn explicit_options_override_the_preset() {
         epochs: Some(3),
         weight_decay: Some(0.0),
         beta: Some(0.01),
-        ..given(Model::Logreg, OptimizerKind::SgdHd)
+        ..given(Model::Logreg, Variant::SgdHd)
     }
     .resolve()
     .expect("valid");
@@ -139,7 +135,7 @@ fn core_config_matches_the_run() {
             alpha_inf: 0.01
         })
     );
-    let base = given(Model::Logreg, OptimizerKind::Adam)
+    let base = given(Model::Logreg, Variant::Adam)
         .resolve()
         .expect("valid");
     assert_eq!(base.core().hyper, None);
@@ -151,31 +147,31 @@ fn inapplicable_or_invalid_options_are_errors() {
     assert_eq!(
         err(Options {
             mu: Some(0.5),
-            ..given(Model::Logreg, OptimizerKind::Adam)
+            ..given(Model::Logreg, Variant::Adam)
         }),
         ConfigError::NotApplicable {
             option: "mu",
-            optimizer: OptimizerKind::Adam
+            optimizer: Variant::Adam
         }
     );
     assert!(matches!(
         err(Options {
             alpha0: Some(f32::NAN),
-            ..given(Model::Logreg, OptimizerKind::Sgd)
+            ..given(Model::Logreg, Variant::Sgd)
         }),
         ConfigError::Invalid(_)
     ));
     assert!(matches!(
         err(Options {
             clamp: Some((1.0, 0.0)),
-            ..given(Model::Logreg, OptimizerKind::SgdHd)
+            ..given(Model::Logreg, Variant::SgdHd)
         }),
         ConfigError::Invalid(_)
     ));
     assert_eq!(
         err(Options {
             model: None,
-            ..given(Model::Logreg, OptimizerKind::Sgd)
+            ..given(Model::Logreg, Variant::Sgd)
         }),
         ConfigError::Missing("model")
     );
@@ -183,7 +179,7 @@ fn inapplicable_or_invalid_options_are_errors() {
 
 #[test]
 fn resuming_keeps_the_run_and_refuses_changes() {
-    let saved = given(Model::Logreg, OptimizerKind::SgdHd)
+    let saved = given(Model::Logreg, Variant::SgdHd)
         .resolve()
         .expect("valid");
     let more = Options {
@@ -232,18 +228,18 @@ fn both_stored_layouts_read_and_the_current_one_is_written() {
 /// A stored configuration whose hyperparameters belong to another optimizer is refused.
 #[test]
 fn hyperparameters_of_another_optimizer_are_refused() {
-    let mut c = given(Model::Logreg, OptimizerKind::SgdHd)
+    let mut c = given(Model::Logreg, Variant::SgdHd)
         .resolve()
         .expect("valid");
     c.validate().expect("valid");
     c.core.hyper = None;
     assert_eq!(
         c.validate(),
-        Err(ConfigError::NotTheOptimizers(OptimizerKind::SgdHd))
+        Err(ConfigError::NotTheOptimizers(Variant::SgdHd))
     );
     c.core = Config::adam(0.001).with_hd(1e-7);
     assert_eq!(
         c.validate(),
-        Err(ConfigError::NotTheOptimizers(OptimizerKind::SgdHd))
+        Err(ConfigError::NotTheOptimizers(Variant::SgdHd))
     );
 }

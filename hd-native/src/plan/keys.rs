@@ -1,7 +1,7 @@
 //! The plan keys: every option of `train` a plan may set, the kind of value each takes, the
 //! runs it applies to, and the checked [`Value`]s that reach `train`'s command line.
 
-use crate::config::{parse_pair, OptimizerKind, Options, Preset};
+use crate::config::{parse_pair, Options, Preset, Variant};
 use crate::models::ModelSpec;
 use hd_core::{BaseOptions, HyperRule};
 use std::fmt;
@@ -36,7 +36,7 @@ pub(super) enum Applies {
 
 impl Applies {
     /// Whether an option that applies to these runs applies to a run of `optimizer`.
-    pub(super) fn to(self, optimizer: OptimizerKind) -> bool {
+    pub(super) fn to(self, optimizer: Variant) -> bool {
         let rule = optimizer.rule();
         // Destructured without `..`: an option added to BaseOptions does not compile until it
         // has its own `Applies` here.
@@ -243,7 +243,7 @@ pub(super) fn options(values: &[(&'static str, Value)]) -> Result<Options, Strin
             "dataset" => o.dataset = Some(named(key, text)?),
             "optimizer" => {
                 o.optimizer = Some(
-                    text.parse::<OptimizerKind>()
+                    text.parse::<Variant>()
                         .map_err(|e| format!("--{key}={text}: {e}"))?,
                 );
             }

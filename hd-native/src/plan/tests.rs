@@ -59,7 +59,7 @@ fn a_key_applies_to_exactly_the_optimizers_train_takes_it_for() {
             Kind::Str if key.name == "scope" => Value::Str("per-tensor".into()),
             kind => unreachable!("no sample value of {kind:?} for `{}`", key.name),
         };
-        for optimizer in OptimizerKind::ALL {
+        for optimizer in Variant::ALL {
             let options = vec![
                 ("model", Value::Str("logreg".into())),
                 ("dataset", Value::Str("mnist".into())),
@@ -77,7 +77,7 @@ fn a_key_applies_to_exactly_the_optimizers_train_takes_it_for() {
         }
     }
     // β, β′, μ, Adam's four and α's three: 10 keys over the 9 optimizers.
-    assert_eq!(checked, 10 * OptimizerKind::ALL.len());
+    assert_eq!(checked, 10 * Variant::ALL.len());
 }
 
 /// What `train`'s own command line makes of a run's options (the sweep starts `train` with
@@ -105,7 +105,7 @@ fn train_args(options: &[(&'static str, Value)]) -> Vec<String> {
         config: Options {
             model: Some(crate::models::Model::Logreg),
             dataset: Some(crate::data::DatasetKind::Mnist),
-            optimizer: Some(OptimizerKind::Sgd),
+            optimizer: Some(Variant::Sgd),
             ..Default::default()
         }
         .resolve()

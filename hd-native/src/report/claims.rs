@@ -19,7 +19,7 @@
 use super::paper::{self, Net, Peak, DECAY_GIVEN_BACK};
 use super::runs::{least_incomplete, RunData, Series, Status};
 use super::stats::{fmt_range, sig, stats};
-use crate::config::OptimizerKind;
+use crate::config::Variant;
 use std::fmt;
 
 /// What a claim came to.
@@ -270,17 +270,13 @@ fn pct(x: f64) -> String {
 /// Adam. `iterations_an_epoch` places a peak in the first epoch where the reference logs give
 /// no iteration.
 pub(super) fn curves(net: Net, series: &[Series], iterations_an_epoch: Option<u64>) -> Vec<Claim> {
-    let one = |o: OptimizerKind| -> Option<&Series> {
+    let one = |o: Variant| -> Option<&Series> {
         let mut it = series.iter().filter(|s| s.optimizer == o);
         let s = it.next()?;
         // Several series of one optimizer (another axis): the claims do not pick one.
         it.next().is_none().then_some(s)
     };
-    let hd = [
-        OptimizerKind::SgdHd,
-        OptimizerKind::SgdnHd,
-        OptimizerKind::AdamHd,
-    ];
+    let hd = [Variant::SgdHd, Variant::SgdnHd, Variant::AdamHd];
     let mut claims = Vec::new();
     for o in hd {
         if let (Some(s), Some(p)) = (one(o), paper::alpha_peak(net, o)) {
@@ -292,7 +288,7 @@ pub(super) fn curves(net: Net, series: &[Series], iterations_an_epoch: Option<u6
             claims.push(decay(net, s));
         }
     }
-    if let (Some(sgd), Some(sgdn)) = (one(OptimizerKind::SgdHd), one(OptimizerKind::SgdnHd)) {
+    if let (Some(sgd), Some(sgdn)) = (one(Variant::SgdHd), one(Variant::SgdnHd)) {
         claims.push(sgdn_first(net, sgd, sgdn));
     }
     for o in hd {
@@ -306,7 +302,7 @@ pub(super) fn curves(net: Net, series: &[Series], iterations_an_epoch: Option<u6
         }
     }
     if net == Net::Mlp {
-        if let (Some(h), Some(b)) = (one(OptimizerKind::AdamHd), one(OptimizerKind::Adam)) {
+        if let (Some(h), Some(b)) = (one(Variant::AdamHd), one(Variant::Adam)) {
             claims.push(order_of_magnitude(h, b));
         }
     }
@@ -380,7 +376,7 @@ fn decay(net: Net, s: &Series) -> Claim {
     let mut claim = Claim {
         what: format!("α decays after its peak, {}", name(s)),
         paper: match s.optimizer {
-            OptimizerKind::AdamHd => "decays".into(),
+            Variant::AdamHd => "decays".into(),
             _ => "decays to a range around zero".into(),
         },
         band: format!(
@@ -449,8 +445,8 @@ fn overlap(a: &[f64], b: &[f64]) -> &'static str {
 
 fn sgdn_first(net: Net, sgd: &Series, sgdn: &Series) -> Claim {
     let reference = match (
-        paper::alpha_peak(net, OptimizerKind::SgdnHd).and_then(|p| p.reference),
-        paper::alpha_peak(net, OptimizerKind::SgdHd).and_then(|p| p.reference),
+        paper::alpha_peak(net, Variant::SgdnHd).and_then(|p| p.reference),
+        paper::alpha_peak(net, Variant::SgdHd).and_then(|p| p.reference),
     ) {
         (Some((_, a)), Some((_, b))) => format!("iteration {a} vs {b}"),
         _ => "–".into(),
@@ -526,7 +522,7 @@ fn negative_share(net: Net, s: &Series, reference: f64) -> Claim {
     let mut claim = Claim {
         what: format!("share of iterations with α < 0, {}", name(s)),
         paper: match s.optimizer {
-            OptimizerKind::AdamHd => "none (\"decays smoothly\")".into(),
+            Variant::AdamHd => "none (\"decays smoothly\")".into(),
             _ => "some minibatches".into(),
         },
         band,

@@ -22,7 +22,7 @@ use super::paper::fig4::{self as paper, FIG4_CAP, FIG4_TARGET};
 use super::runs::{distinct, status_note, status_word, Rec};
 use super::stats::stats;
 use super::{code, text};
-use crate::config::OptimizerKind;
+use crate::config::Variant;
 use crate::data::DatasetKind;
 use crate::models::Model;
 use hd_core::HyperRule;
@@ -157,9 +157,9 @@ pub(super) struct Grid {
     /// β values, smallest first (the paper's columns).
     pub(super) beta: Vec<String>,
     /// Each HD rule's cells, `[row][column]`.
-    pub(super) hd: Vec<(OptimizerKind, Vec<Vec<Cell>>)>,
+    pub(super) hd: Vec<(Variant, Vec<Vec<Cell>>)>,
     /// Each base optimizer's cells by row.
-    pub(super) base: Vec<(OptimizerKind, Vec<Cell>)>,
+    pub(super) base: Vec<(Variant, Vec<Cell>)>,
     /// The loss target.
     pub(super) target: f64,
     /// Why the paper's numbers are not set beside ours, if they are not.
@@ -243,7 +243,7 @@ pub(super) fn grid(rs: &[&Rec]) -> Grid {
         }
     };
     let num = |s: &str| s.parse::<f64>().ok();
-    let cell = |o: OptimizerKind, a: &str, b: Option<&str>| -> Cell {
+    let cell = |o: Variant, a: &str, b: Option<&str>| -> Cell {
         let runs: Vec<&Rec> = rs
             .iter()
             .copied()
@@ -264,7 +264,7 @@ pub(super) fn grid(rs: &[&Rec]) -> Grid {
             paper,
         }
     };
-    let mut opts: Vec<OptimizerKind> = Vec::new();
+    let mut opts: Vec<Variant> = Vec::new();
     for r in rs {
         if !opts.contains(&r.optimizer) {
             opts.push(r.optimizer);
@@ -513,7 +513,7 @@ mod tests {
     /// independent of β.
     #[test]
     fn the_papers_grid_reads_as_printed() {
-        use crate::config::OptimizerKind as O;
+        use crate::config::Variant as O;
         assert_eq!(paper::cell(O::SgdHd, 1e-1, Some(1e-3)), Some(Some(76)));
         assert_eq!(paper::cell(O::SgdHd, 1e-4, Some(1e-6)), Some(Some(1452)));
         assert_eq!(paper::cell(O::SgdnHd, 1e-1, Some(1e-1)), Some(Some(2492)));
@@ -540,8 +540,8 @@ mod tests {
         let g = Grid {
             alpha0: vec!["1e-1<script>alert(1)</script>".into()],
             beta: vec!["1e-3\n| fake | row |".into()],
-            hd: vec![(OptimizerKind::SgdHd, vec![vec![cell.clone()]])],
-            base: vec![(OptimizerKind::Sgd, vec![cell])],
+            hd: vec![(Variant::SgdHd, vec![vec![cell.clone()]])],
+            base: vec![(Variant::Sgd, vec![cell])],
             target: FIG4_TARGET,
             not_comparable: None,
         };

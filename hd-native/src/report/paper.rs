@@ -3,7 +3,7 @@
 //! code's logs (gbaydin/hypergradient-descent, a PyTorch re-run: 10 epochs of LogReg, 100 of
 //! the MLP) record. Each band or window is justified where it is defined.
 
-use crate::config::OptimizerKind;
+use crate::config::Variant;
 use crate::models::Model;
 
 /// The paper's two MNIST models, the ones its claims below are about.
@@ -102,7 +102,7 @@ pub(super) struct Peak {
 /// rise either way: the reference re-run is 1.1 % off the paper, and α that does not rise at
 /// all (0.001, 15 % below) fails on LogReg. On the MLP (rise 8 %) α that does not rise
 /// (−7.7 %) fails too.
-pub(super) fn alpha_peak(net: Net, o: OptimizerKind) -> Option<Peak> {
+pub(super) fn alpha_peak(net: Net, o: Variant) -> Option<Peak> {
     const SGD_BAND: (f64, f64) = (0.025, 0.1);
     const SGD_WHY: &str = "×2 either way: ≈ 0.05 is read off a figure";
     const ADAM_WHY: &str = "±5 %: stated to four digits, a third of the rise above α0";
@@ -124,14 +124,14 @@ pub(super) fn alpha_peak(net: Net, o: OptimizerKind) -> Option<Peak> {
         window: Window::AroundReference(reference.1),
     };
     Some(match (net, o) {
-        (Net::Logreg, OptimizerKind::SgdHd) => sgd((0.047, 15)),
-        (Net::Logreg, OptimizerKind::SgdnHd) => sgd((0.049, 5)),
-        (Net::Logreg, OptimizerKind::AdamHd) => adam(0.001174, Some((0.001161, 271))),
-        (Net::Mlp, OptimizerKind::SgdHd) => sgd((0.0495, 81)),
-        (Net::Mlp, OptimizerKind::SgdnHd) => sgd((0.052, 20)),
+        (Net::Logreg, Variant::SgdHd) => sgd((0.047, 15)),
+        (Net::Logreg, Variant::SgdnHd) => sgd((0.049, 5)),
+        (Net::Logreg, Variant::AdamHd) => adam(0.001174, Some((0.001161, 271))),
+        (Net::Mlp, Variant::SgdHd) => sgd((0.0495, 81)),
+        (Net::Mlp, Variant::SgdnHd) => sgd((0.052, 20)),
         // The reference logs have no MLP Adam-HD run; the paper says "a minute increase" at
         // the start, so the first epoch.
-        (Net::Mlp, OptimizerKind::AdamHd) => adam(0.001083, None),
+        (Net::Mlp, Variant::AdamHd) => adam(0.001083, None),
         _ => return None,
     })
 }
@@ -143,25 +143,25 @@ pub(super) fn alpha_peak(net: Net, o: OptimizerKind) -> Option<Peak> {
 pub(super) const DECAY_GIVEN_BACK: f64 = 0.5;
 
 /// The reference logs' mean α over their last epoch ([`Net::reference_epochs`]).
-pub(super) fn last_epoch_alpha(net: Net, o: OptimizerKind) -> Option<f64> {
+pub(super) fn last_epoch_alpha(net: Net, o: Variant) -> Option<f64> {
     match (net, o) {
-        (Net::Logreg, OptimizerKind::SgdHd) => Some(0.0037),
-        (Net::Logreg, OptimizerKind::SgdnHd) => Some(0.0014),
-        (Net::Logreg, OptimizerKind::AdamHd) => Some(0.00104),
-        (Net::Mlp, OptimizerKind::SgdHd) => Some(0.0021),
-        (Net::Mlp, OptimizerKind::SgdnHd) => Some(0.00017),
+        (Net::Logreg, Variant::SgdHd) => Some(0.0037),
+        (Net::Logreg, Variant::SgdnHd) => Some(0.0014),
+        (Net::Logreg, Variant::AdamHd) => Some(0.00104),
+        (Net::Mlp, Variant::SgdHd) => Some(0.0021),
+        (Net::Mlp, Variant::SgdnHd) => Some(0.00017),
         _ => None,
     }
 }
 
 /// The reference logs' share of iterations with α < 0, over their epochs.
-pub(super) fn negative_share(net: Net, o: OptimizerKind) -> Option<f64> {
+pub(super) fn negative_share(net: Net, o: Variant) -> Option<f64> {
     match (net, o) {
-        (Net::Logreg, OptimizerKind::SgdHd) => Some(0.07),
-        (Net::Logreg, OptimizerKind::SgdnHd) => Some(0.09),
-        (Net::Logreg, OptimizerKind::AdamHd) => Some(0.0),
-        (Net::Mlp, OptimizerKind::SgdHd) => Some(0.12),
-        (Net::Mlp, OptimizerKind::SgdnHd) => Some(0.14),
+        (Net::Logreg, Variant::SgdHd) => Some(0.07),
+        (Net::Logreg, Variant::SgdnHd) => Some(0.09),
+        (Net::Logreg, Variant::AdamHd) => Some(0.0),
+        (Net::Mlp, Variant::SgdHd) => Some(0.12),
+        (Net::Mlp, Variant::SgdnHd) => Some(0.14),
         _ => None,
     }
 }
@@ -179,19 +179,19 @@ pub(super) const NEGATIVE_SHARE_ZERO: f64 = 0.005;
 /// The reference logs' final epoch ([`Net::reference_epochs`]): training loss (the epoch's
 /// mean minibatch loss) and validation loss, as the logs print them (only shown, never
 /// computed with). The MLP's Adam-HD is not in them.
-pub(super) fn final_losses(net: Net, o: OptimizerKind) -> Option<(&'static str, &'static str)> {
+pub(super) fn final_losses(net: Net, o: Variant) -> Option<(&'static str, &'static str)> {
     match (net, o) {
-        (Net::Logreg, OptimizerKind::Sgd) => Some(("0.396", "0.374")),
-        (Net::Logreg, OptimizerKind::SgdHd) => Some(("0.293", "0.288")),
-        (Net::Logreg, OptimizerKind::Sgdn) => Some(("0.289", "0.285")),
-        (Net::Logreg, OptimizerKind::SgdnHd) => Some(("0.261", "0.272")),
-        (Net::Logreg, OptimizerKind::Adam) => Some(("0.259", "0.272")),
-        (Net::Logreg, OptimizerKind::AdamHd) => Some(("0.258", "0.272")),
-        (Net::Mlp, OptimizerKind::Sgd) => Some(("0.145", "0.149")),
-        (Net::Mlp, OptimizerKind::SgdHd) => Some(("0.081", "0.097")),
-        (Net::Mlp, OptimizerKind::Sgdn) => Some(("0.0065", "0.061")),
-        (Net::Mlp, OptimizerKind::SgdnHd) => Some(("0.0070", "0.060")),
-        (Net::Mlp, OptimizerKind::Adam) => Some(("0.0068", "0.063")),
+        (Net::Logreg, Variant::Sgd) => Some(("0.396", "0.374")),
+        (Net::Logreg, Variant::SgdHd) => Some(("0.293", "0.288")),
+        (Net::Logreg, Variant::Sgdn) => Some(("0.289", "0.285")),
+        (Net::Logreg, Variant::SgdnHd) => Some(("0.261", "0.272")),
+        (Net::Logreg, Variant::Adam) => Some(("0.259", "0.272")),
+        (Net::Logreg, Variant::AdamHd) => Some(("0.258", "0.272")),
+        (Net::Mlp, Variant::Sgd) => Some(("0.145", "0.149")),
+        (Net::Mlp, Variant::SgdHd) => Some(("0.081", "0.097")),
+        (Net::Mlp, Variant::Sgdn) => Some(("0.0065", "0.061")),
+        (Net::Mlp, Variant::SgdnHd) => Some(("0.0070", "0.060")),
+        (Net::Mlp, Variant::Adam) => Some(("0.0068", "0.063")),
         _ => None,
     }
 }
@@ -278,11 +278,11 @@ pub(super) mod fig4 {
     /// within [`FIG4_CAP`], `None` when the paper has no such cell. `beta` is ignored for a
     /// base optimizer.
     pub(in crate::report) fn cell(
-        o: crate::config::OptimizerKind,
+        o: crate::config::Variant,
         alpha0: f64,
         beta: Option<f64>,
     ) -> Option<Option<u64>> {
-        use crate::config::OptimizerKind as O;
+        use crate::config::Variant as O;
         let i = index(&ALPHA0, alpha0)?;
         let hd = |t: &[[Option<u64>; 6]; 6]| Some(t[i][index(&BETA, beta?)?]);
         let base = |j: usize| Some((BASE[i][j] != NR).then_some(BASE[i][j]));

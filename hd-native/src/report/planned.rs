@@ -2,7 +2,7 @@
 //! or from the sweep's own state (`DIR/.sweep/`: the plan's text the sweep saved, else the plan
 //! its manifest names, else the manifest's run ids and epochs alone).
 
-use crate::config::{OptimizerKind, RunConfig};
+use crate::config::{RunConfig, Variant};
 use crate::files::{read_text, Links, STATE_LIMIT};
 use crate::plan::{self, Plan, PlanError, Source};
 use crate::sweep::{Manifest, ManifestRun, Outcome, PLAN_COPY, STATE_DIR};
@@ -24,7 +24,7 @@ pub(super) struct Planned {
 
 impl Planned {
     /// The optimizer its id names (`experiment/optimizer/…`).
-    pub(super) fn optimizer(&self) -> Option<OptimizerKind> {
+    pub(super) fn optimizer(&self) -> Option<Variant> {
         self.id.split('/').nth(1)?.parse().ok()
     }
 

@@ -3,7 +3,7 @@
 //! ([`RunData`]), and grouped into series (the seeds of one setting, [`Series`]).
 
 use super::planned::{PlanInfo, Planned};
-use crate::config::{OptimizerKind, RunConfig};
+use crate::config::{RunConfig, Variant};
 use crate::plot::{drawable, PlotError};
 use crate::run_dir::{self, EpochStats, LogRow, Summary, LOG_HEADER};
 use crate::sweep::STATE_DIR;
@@ -219,7 +219,7 @@ pub(super) struct Rec {
     /// `experiment/optimizer[/axis=value,…]`.
     pub(super) id: String,
     pub(super) experiment: String,
-    pub(super) optimizer: OptimizerKind,
+    pub(super) optimizer: Variant,
     /// Axis values from the id (`a0`, `b`, `s`, …).
     pub(super) axes: BTreeMap<String, String>,
     /// What the plan asks for (none without a plan).
@@ -514,7 +514,7 @@ pub(super) fn collect(
 pub(super) struct Series<'a> {
     /// The optimizer and the other axes' values.
     pub(super) label: String,
-    pub(super) optimizer: OptimizerKind,
+    pub(super) optimizer: Variant,
     pub(super) runs: Vec<&'a Rec>,
 }
 
@@ -622,11 +622,11 @@ pub(super) fn series<'a>(recs: &[&'a Rec]) -> Vec<Series<'a>> {
 }
 
 /// An optimizer's place in the paper's order.
-pub(super) fn optimizer_order(o: OptimizerKind) -> usize {
-    OptimizerKind::ALL
+pub(super) fn optimizer_order(o: Variant) -> usize {
+    Variant::ALL
         .iter()
         .position(|x| *x == o)
-        .unwrap_or(OptimizerKind::ALL.len())
+        .unwrap_or(Variant::ALL.len())
 }
 
 /// The settings common to an experiment's runs, for titles: the model on the dataset, α0 when

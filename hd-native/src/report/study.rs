@@ -8,7 +8,7 @@ use super::runs::{self, distinct, settings, status_note, status_word, study_key,
 use super::section::Section;
 use super::stats::{stats, Band};
 use super::{claims_table, colour};
-use crate::config::OptimizerKind;
+use crate::config::Variant;
 use crate::plot::{drawable, PlotError};
 use hd_core::HyperRule;
 use plotters::prelude::*;
@@ -116,7 +116,7 @@ impl Section<'_> {
             }
         } else {
             // A heat map of the final training loss over α0 × β, one per optimizer.
-            let mut opts: Vec<OptimizerKind> = keys.iter().map(|s| s.optimizer).collect();
+            let mut opts: Vec<Variant> = keys.iter().map(|s| s.optimizer).collect();
             opts.dedup();
             for o in opts {
                 let bkey = if o.rule() == Some(HyperRule::Multiplicative) {

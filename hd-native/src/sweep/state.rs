@@ -460,7 +460,7 @@ mod tests {
         crate::config::Options {
             model: Some(crate::models::Model::Logreg),
             dataset: Some(crate::data::DatasetKind::Mnist),
-            optimizer: Some(crate::config::OptimizerKind::Sgd),
+            optimizer: Some(crate::config::Variant::Sgd),
             epochs: Some(epochs),
             ..Default::default()
         }

@@ -9,11 +9,11 @@ fn labels_and_ranges_from_file_names_are_escaped() {
         optimizer,
         runs: Vec::new(),
     };
-    let hd = series("SGD-HD b=<script>x</script>", OptimizerKind::SgdHd);
-    let base = series("SGD\n| fake | row |", OptimizerKind::Sgd);
+    let hd = series("SGD-HD b=<script>x</script>", Variant::SgdHd);
+    let base = series("SGD\n| fake | row |", Variant::Sgd);
     let spread = |s: &Series| {
         Some((
-            if s.optimizer == OptimizerKind::Sgd {
+            if s.optimizer == Variant::Sgd {
                 100.0
             } else {
                 10.0

@@ -7,7 +7,7 @@
 //! by SIGINT/SIGTERM ([`sweep::SweepError`]).
 
 use crate::plan;
-use crate::sweep::{self, Outcome, Report, Resources, Slurm, Stop, SweepError};
+use crate::sweep::{self, Outcome, Resources, Slurm, Stop, SweepError, Tally};
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -316,7 +316,7 @@ pub fn sweep(cmd: SweepCommand) -> Result<()> {
             .into()),
         };
     }
-    let report: Report = sweep::sweep(&plan, &a.out, &res, &stop, a.rerun_stale)?;
+    let report: Tally = sweep::sweep(&plan, &a.out, &res, &stop, a.rerun_stale)?;
     let line = report.finish(&res, a.allow_missing, signal())?;
     println!("sweep: {line}");
     Ok(())
