@@ -55,6 +55,19 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// Waits until `job` has left the queue (every task ended), then forgets it.
+    fn wait_gone(&mut self, job: &str, what: &str, timeout: Duration) -> Result<()> {
+        wait_for(what, timeout, || {
+            Ok(output(self.client("squeue").args(["-h", "-j", job]))?
+                .trim()
+                .is_empty())
+        })?;
+        self.job = None;
+        Ok(())
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         if let Some(job) = &self.job {
@@ -317,16 +330,11 @@ fn time_limit(cluster: &mut Cluster, hd_native: &Path, dir: &Path, data: &str) -
         "TimeLimit=60",
         "StartTime=now",
     ]))?;
-    wait_for(
+    cluster.wait_gone(
+        &job,
         "the requeued task to finish",
         Duration::from_secs(300),
-        || {
-            Ok(output(cluster.client("squeue").args(["-h", "-j", &job]))?
-                .trim()
-                .is_empty())
-        },
     )?;
-    cluster.job = None;
     let status = output(Command::new(hd_native).args(["sweep", "status"]).arg(&out))?;
     ensure!(
         status
@@ -548,12 +556,7 @@ pub fn test(hd_native: &Path, fashion: &Path) -> Result<()> {
             .client("scontrol")
             .args(["update", &format!("JobId={task}"), "StartTime=now"]),
     )?;
-    wait_for("the array to finish", Duration::from_secs(600), || {
-        Ok(output(cluster.client("squeue").args(["-h", "-j", &job]))?
-            .trim()
-            .is_empty())
-    })?;
-    cluster.job = None;
+    cluster.wait_gone(&job, "the array to finish", Duration::from_secs(600))?;
 
     step("Slurm: every run directory equals the local sweep's");
     let status = output(Command::new(hd_native).args(["sweep", "status"]).arg(&out))?;
@@ -614,16 +617,11 @@ pub fn test(hd_native: &Path, fashion: &Path) -> Result<()> {
     )?;
     let job = job_id(&submitted)?;
     cluster.job = Some(job.clone());
-    wait_for(
+    cluster.wait_gone(
+        &job,
         "the array without data to finish",
         Duration::from_secs(300),
-        || {
-            Ok(output(cluster.client("squeue").args(["-h", "-j", &job]))?
-                .trim()
-                .is_empty())
-        },
     )?;
-    cluster.job = None;
     // Finished jobs stay in slurmctld's memory for MinJobAge (300 s by default): one line each.
     let records = output(cluster.client("scontrol").args(["-o", "show", "job", &job]))?;
     let states: Vec<(&str, &str)> = records
