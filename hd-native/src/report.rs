@@ -52,11 +52,8 @@
 //! series), `paper` (the paper's and the reference code's numbers, with their bands),
 //! `claims`, `fig4`, `stats` (bands over seeds) and `draw` (the plotting).
 
-use crate::config::Variant;
 use crate::plan::PlanError;
 use crate::plot::{register_font, PlotError};
-use hd_core::Family;
-use plotters::prelude::*;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -94,88 +91,13 @@ mod runs;
 mod section;
 mod stats;
 mod study;
+mod style;
 
 use claims::{Claim, Kind};
 use runs::{status_note, Rec, Status};
-use section::Section;
-
-/// The colour of an optimizer in every figure: a hue per family (SGD blue, SGDN green, Adam
-/// red), the HD and HDM variants in neighbouring hues.
-pub fn colour(o: Variant) -> RGBColor {
-    match o {
-        Variant::Sgd => RGBColor(31, 119, 180),
-        Variant::SgdHd => RGBColor(23, 190, 207),
-        Variant::SgdHdm => RGBColor(148, 103, 189),
-        Variant::Sgdn => RGBColor(44, 160, 44),
-        Variant::SgdnHd => RGBColor(188, 189, 34),
-        Variant::SgdnHdm => RGBColor(140, 86, 75),
-        Variant::Adam => RGBColor(214, 39, 40),
-        Variant::AdamHd => RGBColor(255, 127, 14),
-        Variant::AdamHdm => RGBColor(227, 119, 194),
-    }
-}
-
-/// The longest figure file stem: with `.png`, far under the 255 bytes a file name may have.
-const STEM_LIMIT: usize = 80;
-
-/// The file stem of experiment `exp`'s figure `what`: `exp-what` when `exp` is short and of
-/// letters, digits, `.`, `_` and `-` only; else those characters kept (others `_`), cut to fit
-/// and followed by a hash of the whole name, so that two names never share a file and a
-/// 240-character name still gives a valid file name.
-fn stem(exp: &str, what: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-    let room = STEM_LIMIT - what.len() - 1;
-    if exp.len() <= room && exp.chars().all(plain) && !exp.starts_with('.') {
-        return format!("{exp}-{what}");
-    }
-    // FNV-1a: stable across Rust versions, unlike `DefaultHasher`.
-    let hash = exp.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    let kept: String = exp
-        .chars()
-        .map(|c| if plain(c) { c } else { '_' })
-        .take(room - 17)
-        .collect();
-    format!("{kept}-{hash:016x}-{what}")
-}
-
-/// `s` as Markdown text that is only text: characters that Markdown or HTML would read as
-/// markup (`<`, `&`, `|`, backticks, `*`, `[`, …) as numeric character references, control
-/// characters (a newline would end a table row) as their escapes (`\n`).
-fn text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' | '<' | '>' | '|' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '!' | '~'
-            | '\\' | '"' | '\'' | '$' => {
-                let _ = write!(out, "&#{};", u32::from(c));
-            }
-            c if c.is_control() => out.extend(c.escape_default()),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// `s` as inline code: a code span when nothing in it can end the span or a table row (HTML
-/// in a code span is shown, not run), else [`text`].
-fn code(s: &str) -> String {
-    if s.chars().any(|c| c == '`' || c == '|' || c.is_control()) {
-        text(s)
-    } else {
-        format!("`{s}`")
-    }
-}
-
-/// Whether a family's α goes in the Adam panel of the α figure: Adam's α, about 0.001, would
-/// sit flat under SGD's 0.05 on one axis. Exhaustive, so a new family is placed on purpose.
-fn in_adam_panel(family: Family) -> bool {
-    match family {
-        Family::Sgd | Family::Sgdn => false,
-        Family::Adam => true,
-    }
-}
+use section::{run_counts, Section};
+pub use style::colour;
+use style::{code, text};
 
 /// What can stop a report.
 #[derive(Debug, thiserror::Error)]
@@ -357,38 +279,6 @@ fn not_done(dir: &Path, recs: &[Rec]) -> Vec<String> {
     lines
 }
 
-/// "36 runs: 27 done, 9 not run".
-fn run_counts<'a>(recs: impl IntoIterator<Item = &'a Rec>) -> String {
-    let mut total = 0;
-    let mut done = 0;
-    let mut incomplete = 0;
-    let mut diverged = 0;
-    let mut not_run = 0;
-    let mut unreadable = 0;
-    for r in recs {
-        total += 1;
-        match r.status() {
-            Status::Done => done += 1,
-            Status::Incomplete { .. } => incomplete += 1,
-            Status::Diverged => diverged += 1,
-            Status::NotRun => not_run += 1,
-            Status::Unreadable => unreadable += 1,
-        }
-    }
-    let mut parts = vec![format!("{done} done")];
-    for (n, what) in [
-        (incomplete, "incomplete"),
-        (diverged, "diverged"),
-        (not_run, "not run"),
-        (unreadable, "unreadable"),
-    ] {
-        if n > 0 {
-            parts.push(format!("{n} {what}"));
-        }
-    }
-    format!("{total} runs, {}", parts.join(", "))
-}
-
 /// "**Claims: 10 ✓, 2 ✗, 12 not run, 0 incomplete.**" (diverged and unreadable when any).
 fn claim_counts(claims: &[Claim]) -> String {
     let n = |k: Kind| claims.iter().filter(|c| c.verdict.kind() == k).count();
@@ -408,20 +298,5 @@ fn claim_counts(claims: &[Claim]) -> String {
         }
     }
     s.push_str(".**");
-    s
-}
-
-/// A claims table.
-fn claims_table(claims: &[Claim]) -> String {
-    let mut s = String::from(
-        "| claim | paper | band | reference code's logs | ours | |\n|---|---|---|---|---|---|\n",
-    );
-    for c in claims {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} | {} | {} |",
-            c.what, c.paper, c.band, c.reference, c.ours, c.verdict
-        );
-    }
     s
 }

@@ -36,163 +36,34 @@
 //! limit) stops them alike, as SIGTERM, and a Slurm task then requeues itself
 //! ([`requeue`]). A later sweep, or the requeued task, resumes them.
 
-use crate::data::{DataError, DatasetKind};
-use crate::plan::{self, Plan, Run, Source};
+use crate::data::DatasetKind;
+use crate::plan::{self, Plan, Run};
 use anyhow::{anyhow, bail, Context, Result};
-use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::Instant;
 
-/// The directory of the sweep's own state under the output directory.
-pub const STATE_DIR: &str = ".sweep";
-const MANIFEST: &str = "manifest.json";
-/// The plan's text, under the state directory.
-pub const PLAN_COPY: &str = "plan.toml";
-const STATUS: &str = "status.json";
-const TRAIN_LOG: &str = "train.log";
-
-/// `train`'s exit statuses that are outcomes rather than failures.
-const EXIT_DIVERGED: i32 = crate::run_dir::exit::DIVERGED as i32;
-const EXIT_NO_DATA: i32 = crate::run_dir::exit::NO_DATA as i32;
-const EXIT_SIGINT: i32 = crate::run_dir::exit::SIGINT as i32;
-const EXIT_SIGTERM: i32 = crate::run_dir::exit::SIGTERM as i32;
-
 mod child;
+mod names;
+mod resources;
 mod sinfo;
 mod slurm;
 mod state;
 
 use child::{lock_sweep, run_one, Ran};
-use state::write_atomic;
+use state::prepare;
 
 pub use child::Stop;
+pub use names::{PLAN_COPY, STATE_DIR};
+pub use resources::{fetch_hint, missing_data, missing_runs, Resources};
 pub use sinfo::check as check_nodes;
 pub use slurm::{requeue, submit, write_slurm, Slurm, DEFAULT_MEM};
 pub use state::{
     fit, inspect, run_state, status, status_table, Fit, Manifest, ManifestRun, Outcome, RunState,
     StatusRow, Stored,
 };
-
-/// How a sweep finds datasets and spreads runs over the machine.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Resources {
-    /// `ROOT/<dataset>` (`mnist`, `fashion-mnist`, `cifar10`, `cifar100`) unless overridden.
-    pub data_root: PathBuf,
-    /// Per-dataset directories that override the root.
-    pub data: Vec<(String, PathBuf)>,
-    /// Devices, one per concurrent job in turn (`cpu`, `cuda:0`, …; `auto` lets `train` pick).
-    pub devices: Vec<String>,
-    /// Runs at once.
-    pub jobs: usize,
-    /// CPU threads in all, split evenly over the jobs (`None`: the machine's logical CPUs, or
-    /// libtorch's choice for a single job).
-    pub threads: Option<usize>,
-}
-
-impl Resources {
-    /// Where `dataset`'s files are.
-    pub fn data_dir(&self, dataset: DatasetKind) -> PathBuf {
-        let name = dataset.to_string();
-        self.data
-            .iter()
-            .find(|(d, _)| *d == name)
-            .map_or_else(|| self.data_root.join(&name), |(_, p)| p.clone())
-    }
-
-    /// Threads for each run: the total (by default the machine's logical CPUs) split evenly
-    /// over the jobs; `None` (libtorch's choice) for a single job given no total.
-    fn threads_per_job(&self) -> Option<usize> {
-        let jobs = self.jobs.max(1);
-        let total = self.threads.or_else(|| {
-            (jobs > 1).then(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        })?;
-        Some((total / jobs).max(1))
-    }
-}
-
-/// Why `dataset`'s files cannot be read where `res` says they are, as `DIR: what is missing`;
-/// `None` when every file [`crate::data::Dataset::load`] needs is there.
-pub fn missing_data(res: &Resources, dataset: DatasetKind) -> Option<String> {
-    let dir = res.data_dir(dataset);
-    if !dir.exists() {
-        return Some(format!("{}: no such directory", dir.display()));
-    }
-    if !dir.is_dir() {
-        return Some(format!("{}: not a directory", dir.display()));
-    }
-    match crate::data::locate(dataset, &dir) {
-        Ok(_) => None,
-        Err(DataError::Missing { wanted, tried, .. }) => Some(format!(
-            "{}: no {wanted} (looked for {tried})",
-            dir.display()
-        )),
-        Err(e) => Some(format!("{}: {e}", dir.display())),
-    }
-}
-
-/// The runs of `plan` whose data are missing, each with [`missing_data`]'s reason.
-pub fn missing_runs<'p>(plan: &'p Plan, res: &Resources) -> Vec<(&'p Run, String)> {
-    plan.runs
-        .iter()
-        .filter_map(|r| missing_data(res, r.config.dataset).map(|why| (r, why)))
-        .collect()
-}
-
-/// What fetches or places the missing `datasets`: the exact `cargo xtask data` command for
-/// MNIST and Fashion-MNIST (which it fills as `DIR/mnist` and `DIR/fashion-mnist`), where to
-/// put CIFAR by hand.
-pub fn fetch_hint(datasets: &[DatasetKind], res: &Resources) -> String {
-    let mut roots: Vec<String> = Vec::new();
-    let mut elsewhere = false;
-    let mut by_hand: Vec<String> = Vec::new();
-    for &d in datasets {
-        let dir = res.data_dir(d);
-        let dir = std::path::absolute(&dir).unwrap_or(dir);
-        match d {
-            DatasetKind::Mnist | DatasetKind::FashionMnist => {
-                match dir.parent().filter(|_| dir.ends_with(d.to_string())) {
-                    Some(root) => {
-                        roots.push(format!("`cargo xtask data --dir {}`", root.display()))
-                    }
-                    None => elsewhere = true,
-                }
-            }
-            DatasetKind::Cifar10 | DatasetKind::Cifar100 => {
-                let (name, archive) = if d == DatasetKind::Cifar10 {
-                    ("CIFAR-10", "cifar-10-binary.tar.gz")
-                } else {
-                    ("CIFAR-100", "cifar-100-binary.tar.gz")
-                };
-                by_hand.push(format!(
-                    "place {name} in {} by hand (the files of {archive})",
-                    dir.display()
-                ));
-            }
-        }
-    }
-    roots.sort();
-    roots.dedup();
-    by_hand.sort();
-    by_hand.dedup();
-    let mut hints = Vec::new();
-    if !roots.is_empty() {
-        hints.push(format!(
-            "fetch MNIST and Fashion-MNIST with {}",
-            roots.join(" and ")
-        ));
-    }
-    if elsewhere {
-        hints.push(
-            "`cargo xtask data --dir DIR` fetches MNIST and Fashion-MNIST into DIR/mnist and DIR/fashion-mnist"
-                .into(),
-        );
-    }
-    hints.extend(by_hand);
-    hints.join("; ")
-}
 
 fn describe(run: &Run, out: &Path, outcome: &Outcome, seconds: Option<f64>) -> String {
     match outcome {
@@ -371,14 +242,6 @@ impl Tally {
     }
 }
 
-/// Prepares `out` for `plan`: creates it, records the manifest and the plan's text.
-fn prepare(plan: &Plan, out: &Path) -> Result<()> {
-    let state = out.join(STATE_DIR);
-    std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
-    write_atomic(&out.join(STATE_DIR).join(PLAN_COPY), plan.text.as_bytes())?;
-    Manifest::of(plan).write(out)
-}
-
 /// Runs every run of `plan` under `out`, `res.jobs` at a time; returns the outcomes. A stale
 /// run (its directory holds other options than the plan's) is left alone and reported, or,
 /// with `rerun_stale`, moved to `OUT/.sweep/stale/<id>-<n>` and run again.
@@ -529,23 +392,10 @@ pub fn load(arg: &Path) -> Result<Plan> {
     Ok(plan::find(arg)?)
 }
 
-/// How the manifest names a plan: its file's absolute path, or the shipped plan's name.
-fn origin(source: &Source) -> String {
-    match source {
-        Source::File(f) => std::path::absolute(f)
-            .unwrap_or_else(|_| f.clone())
-            .display()
-            .to_string(),
-        Source::Shipped(name) => format!(
-            "{name} (shipped with hd-native {})",
-            env!("CARGO_PKG_VERSION")
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn res(threads: Option<usize>, jobs: usize) -> Resources {
         Resources {

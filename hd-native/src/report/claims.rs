@@ -257,7 +257,7 @@ fn early_note(series: &[&Series], why: &str) -> String {
 /// A series' label as REPORT.md text: it holds axis values from run ids, which are file
 /// names and may hold markup.
 fn name(s: &Series) -> String {
-    super::text(&s.label)
+    super::style::text(&s.label)
 }
 
 fn pct(x: f64) -> String {
@@ -667,7 +667,7 @@ pub(super) fn alpha0_dependence(
     };
     let decades = |x: f64| x.log10();
     // The α0 values come from run ids, as the labels do.
-    let range = super::text(range);
+    let range = super::style::text(range);
     claim.ours = format!(
         "{h:.2}× ({:.2} decades) vs {b:.2}× ({:.2} decades)",
         decades(h),

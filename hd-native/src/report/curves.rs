@@ -5,9 +5,10 @@ use super::claims;
 use super::draw::{draw_lines, Axes, Line};
 use super::paper::{self, Net};
 use super::runs::{self, series, settings, Series};
+use super::section::claims_table;
 use super::section::Section;
 use super::stats::{band, fmt_range};
-use super::{claims_table, colour, in_adam_panel};
+use super::style::{colour, in_adam_panel};
 use crate::plot::PlotError;
 use plotters::prelude::*;
 use std::fmt::Write as _;
@@ -67,7 +68,7 @@ impl Section<'_> {
                 };
                 figure!(
                     self.out,
-                    super::stem(exp, stem),
+                    super::style::stem(exp, stem),
                     (960, 640),
                     self.written,
                     |root| { draw_lines(&root, &ax, &lines) }
@@ -108,7 +109,7 @@ impl Section<'_> {
                 let h = 420 * panels.len() as u32;
                 figure!(
                     self.out,
-                    super::stem(exp, "alpha"),
+                    super::style::stem(exp, "alpha"),
                     (960, h),
                     self.written,
                     |root| {
@@ -133,13 +134,13 @@ impl Section<'_> {
             let _ = writeln!(
                 self.md,
                 "![test loss]({}.png) ![test accuracy]({}.png)\n\n![training loss]({}.png){}\n",
-                super::stem(exp, "test-loss"),
-                super::stem(exp, "test-accuracy"),
-                super::stem(exp, "train-loss"),
+                super::style::stem(exp, "test-loss"),
+                super::style::stem(exp, "test-accuracy"),
+                super::style::stem(exp, "train-loss"),
                 if panels.is_empty() {
                     String::new()
                 } else {
-                    format!(" ![alpha]({}.png)", super::stem(exp, "alpha"))
+                    format!(" ![alpha]({}.png)", super::style::stem(exp, "alpha"))
                 }
             );
         }
@@ -251,7 +252,7 @@ impl Section<'_> {
             });
             let device = done
                 .first()
-                .map_or("–".to_string(), |d| super::text(&d.summary.device));
+                .map_or("–".to_string(), |d| super::style::text(&d.summary.device));
             let at_cells = at.map_or(String::new(), |e| {
                 // Any run past epoch e has it, done or not.
                 let reached: Vec<&runs::RunData> = s
@@ -280,7 +281,7 @@ impl Section<'_> {
             let _ = writeln!(
                 self.md,
                 "| {} | {} | {} | {test_loss} | {test_acc} | {best_cell} | {train} |{at_cells} {peak} | {wall} | {device} |",
-                super::text(&s.label),
+                super::style::text(&s.label),
                 s.runs.len(),
                 s.note().unwrap_or_else(|| "done".into()),
             );

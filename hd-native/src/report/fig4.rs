@@ -21,7 +21,7 @@ use super::draw::HeatCell;
 use super::paper::fig4::{self as paper, FIG4_CAP, FIG4_TARGET};
 use super::runs::{distinct, status_note, status_word, Rec};
 use super::stats::stats;
-use super::{code, text};
+use super::style::{code, text};
 use crate::config::Variant;
 use crate::data::DatasetKind;
 use crate::models::Model;

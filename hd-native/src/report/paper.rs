@@ -204,14 +204,14 @@ pub(super) const ORDER_OF_MAGNITUDE: f64 = 3.1622776601683795;
 /// minibatch training loss is at most [`FIG4_TARGET`], at most [`FIG4_CAP`] iterations.
 pub(super) mod fig4 {
     /// The training loss to reach.
-    pub(in crate::report) const FIG4_TARGET: f64 = 0.29;
+    pub(crate) const FIG4_TARGET: f64 = 0.29;
     /// The paper's cap: a cell it prints as "> 468750" did not reach the loss within it
     /// (1,000 epochs of 468.75 iterations).
-    pub(in crate::report) const FIG4_CAP: u64 = 468_750;
+    pub(crate) const FIG4_CAP: u64 = 468_750;
     /// The grid's rows.
-    pub(in crate::report) const ALPHA0: [f64; 6] = [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6];
+    pub(crate) const ALPHA0: [f64; 6] = [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6];
     /// The grid's columns (the HD rules' β).
-    pub(in crate::report) const BETA: [f64; 6] = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1];
+    pub(crate) const BETA: [f64; 6] = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1];
 
     /// A cell the paper prints as "> 468750": not reached within [`FIG4_CAP`].
     const NR: u64 = 0;
@@ -277,7 +277,7 @@ pub(super) mod fig4 {
     /// A cell of the paper's grid: `Some(Some(n))` reached in n iterations, `Some(None)` not
     /// within [`FIG4_CAP`], `None` when the paper has no such cell. `beta` is ignored for a
     /// base optimizer.
-    pub(in crate::report) fn cell(
+    pub(crate) fn cell(
         o: crate::config::Variant,
         alpha0: f64,
         beta: Option<f64>,

@@ -412,7 +412,10 @@ pub(super) fn collect(
     let mut notes = Vec::new();
     links.sort();
     if !links.is_empty() {
-        let names: Vec<String> = links.iter().map(|l| super::code(&id_of(l))).collect();
+        let names: Vec<String> = links
+            .iter()
+            .map(|l| super::style::code(&id_of(l)))
+            .collect();
         notes.push(format!(
             "{} link{} to a directory not followed: {}",
             names.len(),
@@ -432,7 +435,7 @@ pub(super) fn collect(
                     (_, None, None) => {
                         notes.push(format!(
                             "{}: its id names no optimizer; left out",
-                            super::code(&p.id)
+                            super::style::code(&p.id)
                         ));
                         continue;
                     }
@@ -450,7 +453,7 @@ pub(super) fn collect(
             for d in &found {
                 let id = id_of(d);
                 if !plan.runs.iter().any(|p| p.id == id) {
-                    strays.push(super::code(&id));
+                    strays.push(super::style::code(&id));
                 }
             }
             if !strays.is_empty() {
@@ -477,8 +480,8 @@ pub(super) fn collect(
                             };
                             notes.push(format!(
                                 "{}: {}; left out",
-                                super::code(&id),
-                                super::text(&why)
+                                super::style::code(&id),
+                                super::style::text(&why)
                             ));
                             continue;
                         }
@@ -500,7 +503,7 @@ pub(super) fn collect(
             notes.push(format!(
                 "{}: {} value{} of its log left out of the figures and numbers (infinite or \
                  beyond ±f32::MAX, which no run computes)",
-                super::code(&r.id),
+                super::style::code(&r.id),
                 d.dropped,
                 if d.dropped == 1 { "" } else { "s" }
             ));

@@ -4,9 +4,9 @@
 
 use super::claims::Claim;
 use super::draw::draw_heat;
+use super::fig4;
 use super::paper::Net;
-use super::runs::{distinct, settings, Rec};
-use super::{fig4, run_counts};
+use super::runs::{distinct, settings, Rec, Status};
 use crate::plot::PlotError;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
@@ -52,7 +52,12 @@ pub(super) struct Section<'a> {
 impl Section<'_> {
     pub(super) fn write(&mut self) -> Result<(), PlotError> {
         let (exp, rs) = (self.exp, self.rs);
-        let _ = writeln!(self.md, "## {}: {}\n", super::text(exp), settings(rs));
+        let _ = writeln!(
+            self.md,
+            "## {}: {}\n",
+            super::style::text(exp),
+            settings(rs)
+        );
         let (ipe, from) = self.iterations_an_epoch();
         let _ = writeln!(self.md, "{}\n", self.data_line(ipe, from));
         let _ = writeln!(self.md, "Runs: {}.\n", run_counts(rs.iter().copied()));
@@ -193,7 +198,7 @@ impl Section<'_> {
             let mut from: Vec<String> = self
                 .joins
                 .iter()
-                .map(|r| super::code(&r.experiment))
+                .map(|r| super::style::code(&r.experiment))
                 .collect();
             from.dedup();
             let _ = writeln!(self.md, "With the base rows from {}.\n", from.join(", "));
@@ -209,7 +214,7 @@ impl Section<'_> {
         let w = 720 * panels.len() as u32;
         figure!(
             self.out,
-            super::stem(exp, "fig4"),
+            super::style::stem(exp, "fig4"),
             (w, 640),
             self.written,
             |root| {
@@ -237,7 +242,7 @@ impl Section<'_> {
             "![Fig. 4: iterations to the loss]({}.png)\n\nThe heat map: colour by log10 \
              of our iterations (dark fewer), a cell not reached at the top of the scale, grey \
              where there is no result; each cell gives ours above the paper's (in brackets).\n",
-            super::stem(exp, "fig4")
+            super::style::stem(exp, "fig4")
         );
         Ok(())
     }
@@ -254,4 +259,51 @@ fn thousands(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// "36 runs: 27 done, 9 not run".
+pub(super) fn run_counts<'a>(recs: impl IntoIterator<Item = &'a Rec>) -> String {
+    let mut total = 0;
+    let mut done = 0;
+    let mut incomplete = 0;
+    let mut diverged = 0;
+    let mut not_run = 0;
+    let mut unreadable = 0;
+    for r in recs {
+        total += 1;
+        match r.status() {
+            Status::Done => done += 1,
+            Status::Incomplete { .. } => incomplete += 1,
+            Status::Diverged => diverged += 1,
+            Status::NotRun => not_run += 1,
+            Status::Unreadable => unreadable += 1,
+        }
+    }
+    let mut parts = vec![format!("{done} done")];
+    for (n, what) in [
+        (incomplete, "incomplete"),
+        (diverged, "diverged"),
+        (not_run, "not run"),
+        (unreadable, "unreadable"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {what}"));
+        }
+    }
+    format!("{total} runs, {}", parts.join(", "))
+}
+
+/// A claims table.
+pub(super) fn claims_table(claims: &[Claim]) -> String {
+    let mut s = String::from(
+        "| claim | paper | band | reference code's logs | ours | |\n|---|---|---|---|---|---|\n",
+    );
+    for c in claims {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} |",
+            c.what, c.paper, c.band, c.reference, c.ours, c.verdict
+        );
+    }
+    s
 }

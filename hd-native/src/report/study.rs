@@ -5,9 +5,10 @@
 use super::claims;
 use super::draw::{draw_heat, draw_lines, Axes, HeatCell, Line};
 use super::runs::{self, distinct, settings, status_note, status_word, study_key, Rec, Series};
+use super::section::claims_table;
 use super::section::Section;
 use super::stats::{stats, Band};
-use super::{claims_table, colour};
+use super::style::colour;
 use crate::config::Variant;
 use crate::plot::{drawable, PlotError};
 use hd_core::HyperRule;
@@ -85,7 +86,7 @@ impl Section<'_> {
                      run computes with).\n",
                     absurd
                         .iter()
-                        .map(|a| super::text(a))
+                        .map(|a| super::style::text(a))
                         .collect::<Vec<_>>()
                         .join(", ")
                 );
@@ -103,7 +104,7 @@ impl Section<'_> {
                 };
                 figure!(
                     self.out,
-                    super::stem(exp, "alpha0"),
+                    super::style::stem(exp, "alpha0"),
                     (960, 640),
                     self.written,
                     |root| { draw_lines(&root, &ax, &lines) }
@@ -111,7 +112,7 @@ impl Section<'_> {
                 let _ = writeln!(
                     self.md,
                     "![final training loss against α0]({}.png)\n",
-                    super::stem(exp, "alpha0")
+                    super::style::stem(exp, "alpha0")
                 );
             }
         } else {
@@ -161,7 +162,7 @@ impl Section<'_> {
                 let ylabel = if bkey == "bm" { "β′" } else { "β" };
                 figure!(
                     self.out,
-                    super::stem(exp, &format!("{}-heatmap", o.id())),
+                    super::style::stem(exp, &format!("{}-heatmap", o.id())),
                     (960, 640),
                     self.written,
                     |root| { draw_heat(&root, &t, ("α0", &a0s), (ylabel, &bs), &cells, None) }
@@ -170,7 +171,7 @@ impl Section<'_> {
                     self.md,
                     "![{} heat map]({}.png)\n",
                     o.label(),
-                    super::stem(exp, &format!("{}-heatmap", o.id()))
+                    super::style::stem(exp, &format!("{}-heatmap", o.id()))
                 );
             }
         }
@@ -183,7 +184,7 @@ impl Section<'_> {
                 self.md,
                 "Final training loss (mean over seeds; – not in the plan):\n\n| series | {} |\n|---|{}",
                 a0s.iter()
-                    .map(|a| format!("α0={}", super::text(a)))
+                    .map(|a| format!("α0={}", super::style::text(a)))
                     .collect::<Vec<_>>()
                     .join(" | "),
                 "---|".repeat(a0s.len())
@@ -199,7 +200,7 @@ impl Section<'_> {
                 let _ = writeln!(
                     self.md,
                     "| {} | {} |",
-                    super::text(&s.label),
+                    super::style::text(&s.label),
                     row.join(" | ")
                 );
             }
@@ -242,7 +243,7 @@ impl Section<'_> {
                 (None, Some((x, _))) => format!("{x:.2}× | {:.2}", x.log10()),
                 (None, None) => "no final loss | –".into(),
             };
-            let _ = writeln!(spreads, "| {} | {text} |", super::text(&s.label));
+            let _ = writeln!(spreads, "| {} | {text} |", super::style::text(&s.label));
         }
         if !claims.is_empty() {
             let rates: Vec<String> = keys
@@ -251,11 +252,13 @@ impl Section<'_> {
                     let c = s.runs.iter().find_map(|r| r.config())?;
                     match s.optimizer.rule()? {
                         HyperRule::Additive => {
-                            Some(format!("{} β = {}", super::text(&s.label), c.beta()))
+                            Some(format!("{} β = {}", super::style::text(&s.label), c.beta()))
                         }
-                        HyperRule::Multiplicative => {
-                            Some(format!("{} β′ = {}", super::text(&s.label), c.beta()))
-                        }
+                        HyperRule::Multiplicative => Some(format!(
+                            "{} β′ = {}",
+                            super::style::text(&s.label),
+                            c.beta()
+                        )),
                     }
                 })
                 .collect();

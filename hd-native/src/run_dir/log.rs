@@ -1,7 +1,7 @@
 //! `log.csv`'s schema: [`LOG_HEADER`], owned by [`LogRow`], the one place its columns are
 //! written and read.
 
-use super::EpochStats;
+use super::summary::{EpochStats, Reached};
 
 /// The header of `log.csv`.
 pub const LOG_HEADER: &str =
@@ -121,6 +121,20 @@ impl LogRow {
 /// The figures of an epoch's last row (`None` for other rows).
 pub fn parse_epoch_row(fields: &[&str]) -> Option<EpochStats> {
     LogRow::from_fields(fields)?.epoch_stats()
+}
+
+impl Reached {
+    /// The first row of `rows` whose minibatch loss is at most `target`.
+    pub fn first(rows: &[LogRow], target: f64) -> Option<Reached> {
+        rows.iter().find_map(|r| {
+            let loss = f64::from(r.loss?);
+            (loss <= target).then_some(Reached {
+                iteration: r.iteration,
+                epoch: r.epoch,
+                loss,
+            })
+        })
+    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,7 @@
 //! `summary.json` ([`Summary`]): the configuration, the latest figures of each epoch
 //! ([`EpochStats`]), when a run diverged, where and why ([`Divergence`]), and where a run with
-//! a target loss met it ([`Reached`]).
+//! a target loss met it ([`Reached`], found in the log by `Reached::first`).
 
-use super::LogRow;
 use crate::config::RunConfig;
 
 /// Where and why a run diverged (`summary.json`'s `diverged`).
@@ -25,20 +24,6 @@ pub struct Reached {
     pub epoch: u32,
     /// Its minibatch training loss, at most the target.
     pub loss: f64,
-}
-
-impl Reached {
-    /// The first row of `rows` whose minibatch loss is at most `target`.
-    pub fn first(rows: &[LogRow], target: f64) -> Option<Reached> {
-        rows.iter().find_map(|r| {
-            let loss = f64::from(r.loss?);
-            (loss <= target).then_some(Reached {
-                iteration: r.iteration,
-                epoch: r.epoch,
-                loss,
-            })
-        })
-    }
 }
 
 /// One epoch's figures, as in the epoch columns of `log.csv`.

@@ -2,13 +2,11 @@
 //! recording its [`Outcome`], the signals the sweep passes on ([`Stop`]), and the lock that
 //! keeps one local sweep per output directory.
 
+use super::names::{STATE_DIR, STATUS, TRAIN_LOG};
+use super::resources::{missing_data, Resources};
 use super::state::{
     fit, inspect, last_line, no_follow, record, run_state, state_dir, state_dirs, Fit, Outcome,
     RunState, Stored,
-};
-use super::{
-    missing_data, Resources, EXIT_DIVERGED, EXIT_NO_DATA, EXIT_SIGINT, EXIT_SIGTERM, STATE_DIR,
-    STATUS, TRAIN_LOG,
 };
 use crate::lock::{self as locks, Lock, Mode, Strategy};
 use crate::plan::Run;
@@ -18,6 +16,12 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// `train`'s exit statuses that are outcomes rather than failures.
+const EXIT_DIVERGED: i32 = crate::run_dir::exit::DIVERGED as i32;
+const EXIT_NO_DATA: i32 = crate::run_dir::exit::NO_DATA as i32;
+const EXIT_SIGINT: i32 = crate::run_dir::exit::SIGINT as i32;
+const EXIT_SIGTERM: i32 = crate::run_dir::exit::SIGTERM as i32;
 
 /// Signals received by the sweep, shared with its workers.
 #[derive(Debug, Default, Clone)]

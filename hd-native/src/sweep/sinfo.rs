@@ -3,7 +3,7 @@
 //! the partition has is accepted by sbatch and pends forever (reason `PartitionConfig` or
 //! `Resources`) without a word.
 
-use super::Slurm;
+use super::slurm::Slurm;
 use anyhow::{bail, Context, Result};
 use std::process::Command;
 

@@ -3,7 +3,10 @@
 //! (the plan's text as the sweep saved it, so a shipped plan and a file run alike, and an
 //! edit of the file after submission changes nothing), and its submission.
 
-use super::{lock_sweep, origin, prepare, write_atomic, Resources, PLAN_COPY, STATE_DIR};
+use super::child::lock_sweep;
+use super::names::{origin, PLAN_COPY, STATE_DIR};
+use super::resources::Resources;
+use super::state::{prepare, write_atomic};
 use crate::plan::Plan;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! [`Outcome`], what a run directory holds ([`RunState`], read from `train`'s files), and the
 //! table of `sweep status`.
 
-use super::{origin, MANIFEST, PLAN_COPY, STATE_DIR, STATUS};
+use super::names::{origin, MANIFEST, PLAN_COPY, STATE_DIR, STATUS};
 use crate::config::RunConfig;
 use crate::files::{self, Links};
 use crate::plan::{self, Plan};
@@ -448,6 +448,14 @@ pub fn status_table(rows: &[StatusRow]) -> String {
         ));
     }
     s.trim_end().to_string()
+}
+
+/// Prepares `out` for `plan`: creates it, records the manifest and the plan's text.
+pub(super) fn prepare(plan: &Plan, out: &Path) -> Result<()> {
+    let state = out.join(STATE_DIR);
+    std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
+    write_atomic(&out.join(STATE_DIR).join(PLAN_COPY), plan.text.as_bytes())?;
+    Manifest::of(plan).write(out)
 }
 
 #[cfg(test)]
