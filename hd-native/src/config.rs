@@ -22,7 +22,7 @@ mod tests;
 pub(crate) use options::parse_pair;
 pub use options::Options;
 
-/// The optimizer of a run: one of the paper's nine, hd-core's [`Variant`](hd_core::Variant),
+/// The optimizer of a run: one of the paper's nine, hd-core's [`Variant`],
 /// named by its id on the command line and in `summary.json` (`sgd-hd`, `adam-hdm`, …).
 pub use hd_core::Variant;
 

@@ -1,8 +1,8 @@
 //! The experiment runner: trains a model, logs every iteration, evaluates and checkpoints
 //! every epoch, and resumes from the last checkpoint.
 //!
-//! A run directory holds:
-//! - `log.csv`: one row per iteration, header [`LOG_HEADER`] (the reference implementation's
+//! A run directory (its format is [`crate::run_dir`]'s) holds:
+//! - `log.csv`: one row per iteration, header [`LOG_HEADER`](crate::run_dir::LOG_HEADER) (the reference implementation's
 //!   schema plus test accuracy). Epoch columns are empty except on an epoch's last row. Row 0
 //!   is the evaluation before training (its `LossEpoch` is the training-set loss).
 //! - `checkpoint.safetensors`: weights, optimizer state and progress after the last complete
@@ -32,9 +32,9 @@
 //! **No host–device synchronisation per step.** Losses and α stay on the device and are read
 //! back [`LOG_EVERY`] iterations at a time.
 //!
-//! The submodules, in the order a run uses them: `rundir` (the lock, the checkpoint, the
-//! resume checks), `log` (`log.csv`'s schema), `epoch` (one epoch of a `Trainer`),
-//! `summary` (`summary.json`), `signals` (stopping cleanly), `error` (what can stop a run).
+//! The submodules, in the order a run uses them: `resume` (opening the directory, the
+//! checkpoint's content, the resume checks), `log` (appending to `log.csv`), `epoch` (one
+//! epoch of a `Trainer`), `signals` (stopping cleanly), `error` (what can stop a run).
 
 use crate::config::{Options, RunConfig};
 use crate::data::Dataset;

@@ -174,7 +174,7 @@ pub(super) fn fits(nodes: &[Node], slurm: &Slurm, mem: &str) -> Result<()> {
     )
 }
 
-/// [`fits`] against what `sinfo` says of the cluster. Where `sinfo` cannot be run or says
+/// `fits` against what `sinfo` says of the cluster. Where `sinfo` cannot be run or says
 /// nothing readable, the check is left to sbatch, with a note.
 ///
 /// # Errors

@@ -231,9 +231,9 @@ pub struct Stored {
     pub config: Option<RunConfig>,
 }
 
-/// Reads a run directory's `summary.json` (typed, so a field renamed in [`Summary`] is a
-/// compile error here, not a run read as unfinished; a regular file of at most
-/// [`files::STATE_LIMIT`], not a link) and whether it has a checkpoint.
+/// Reads a run directory's summary ([`run_dir::read_summary`]: typed, so a field renamed is a
+/// compile error here, not a run read as unfinished; a regular file of bounded size, not a
+/// link) and whether it has a checkpoint.
 pub fn inspect(dir: &Path) -> Stored {
     let checkpoint = run_dir::has_checkpoint(dir);
     let summary = match run_dir::read_summary(dir) {
