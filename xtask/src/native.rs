@@ -157,6 +157,16 @@ pub fn test() -> Result<()> {
         "warnings",
     ]))?;
 
+    // The libraries' docs as docs.rs builds them (and the app's), every link resolved.
+    step("cargo doc: hd-core, hd-fused, hd-tch, hd-candle, hd-native (-D warnings)");
+    exec(
+        torch_cargo(&venv)?
+            .args(["doc", "--no-deps", "--features", "hd-fused/cuda"])
+            .args(["-p", "hd-core", "-p", "hd-fused", "-p", "hd-tch", "-p", "hd-candle"])
+            .args(["-p", "hd-native"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
+
     step("cargo test -p hd-tch -p hd-native (release: the tests train small models)");
     exec(
         torch_cargo(&venv)?
