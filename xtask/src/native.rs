@@ -162,7 +162,16 @@ pub fn test() -> Result<()> {
     exec(
         torch_cargo(&venv)?
             .args(["doc", "--no-deps", "--features", "hd-fused/cuda"])
-            .args(["-p", "hd-core", "-p", "hd-fused", "-p", "hd-tch", "-p", "hd-candle"])
+            .args([
+                "-p",
+                "hd-core",
+                "-p",
+                "hd-fused",
+                "-p",
+                "hd-tch",
+                "-p",
+                "hd-candle",
+            ])
             .args(["-p", "hd-native"])
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;

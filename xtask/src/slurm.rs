@@ -273,19 +273,21 @@ fn job_id(submitted: &str) -> Result<String> {
         .to_string())
 }
 
-/// A task warned before its time limit requeues itself: one run of 40 epochs (about a minute)
-/// with `--time 1`, inside the script's two-minute warning from its start, so slurmctld sends
-/// SIGUSR1 at its first check of the running job; the run checkpoints, the task requeues itself
-/// (`Restarts=1`), and, given back a long limit (the cut one would warn it again at once), the
-/// requeued task resumes the run to its end.
+/// A task warned before its time limit requeues itself: one run with `--time 1`, inside the
+/// script's two-minute warning from its start, so slurmctld sends SIGUSR1 at its first check of
+/// the running job (its checks are about 30 s apart); the run checkpoints, the task requeues
+/// itself (`Restarts=1`), and, given back a long limit (the cut one would warn it again at
+/// once), the requeued task resumes the run to its end. The run is the paper's MLP on one
+/// thread, 10 epochs of several seconds each: it must outlast that first check on any machine
+/// (a LogReg run of 40 epochs took 10 s on an idle one, and ended before it was warned).
 fn time_limit(cluster: &mut Cluster, hd_native: &Path, dir: &Path, data: &str) -> Result<()> {
     step("Slurm: a task warned before its time limit requeues itself and completes");
     let plan = dir.join("long.toml");
     std::fs::write(
         &plan,
         "description = \"one run that outlasts the warning\"\n\
-         [[experiment]]\nname = \"long\"\nmodel = \"logreg\"\ndataset = \"fashion-mnist\"\n\
-         preset = \"paper\"\nepochs = 40\noptimizer = [\"sgd-hd\"]\n",
+         [[experiment]]\nname = \"long\"\nmodel = \"mlp\"\ndataset = \"fashion-mnist\"\n\
+         epochs = 10\noptimizer = [\"sgd-hd\"]\n",
     )?;
     let out = dir.join("long");
     let submitted = output(
@@ -313,7 +315,7 @@ fn time_limit(cluster: &mut Cluster, hd_native: &Path, dir: &Path, data: &str) -
     let task = format!("{job}_0");
     wait_for(
         "the task to requeue itself",
-        Duration::from_secs(180),
+        Duration::from_secs(300),
         || {
             Ok(output(
                 cluster
@@ -333,7 +335,7 @@ fn time_limit(cluster: &mut Cluster, hd_native: &Path, dir: &Path, data: &str) -
     cluster.wait_gone(
         &job,
         "the requeued task to finish",
-        Duration::from_secs(300),
+        Duration::from_secs(900),
     )?;
     let status = output(Command::new(hd_native).args(["sweep", "status"]).arg(&out))?;
     ensure!(
