@@ -54,8 +54,11 @@ impl RunData {
     /// # Errors
     /// A sentence naming the file and what is wrong with it.
     pub(super) fn read(dir: &Path) -> Result<RunData, String> {
-        let summary = run_dir::read_summary(dir).map_err(|e| e.to_string())?;
-        let log = run_dir::read_log(dir).map_err(|e| e.to_string())?;
+        // The file's name, not its path: the run's id is beside it in REPORT.md, and a report
+        // is shared without the machine it was made on.
+        let summary =
+            run_dir::read_summary(dir).map_err(|e| format!("{}: {}", run_dir::SUMMARY, e.what))?;
+        let log = run_dir::read_log(dir).map_err(|e| format!("{}: {}", run_dir::LOG, e.what))?;
         let mut dropped = 0;
         let mut lines = log.lines().enumerate().peekable();
         if lines.next().map(|(_, l)| l) != Some(LOG_HEADER) {

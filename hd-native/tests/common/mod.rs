@@ -3,8 +3,11 @@
 #![allow(dead_code)] // each test file uses a different part
 
 mod data;
+mod fake;
 mod run;
 
 pub use data::*;
+#[allow(unused_imports)] // only the report tests fake runs
+pub use fake::Fake;
 #[allow(unused_imports)] // the data and model tests start no process
 pub use run::*;

@@ -280,3 +280,29 @@ pub fn wait_for_epoch<P: AsRef<Path>>(child: &mut Child, runs: &[P], epoch: u32)
         std::thread::sleep(Duration::from_millis(2));
     }
 }
+
+/// A small MLP on generated MNIST-format data: four runs, four epochs each.
+pub const RESUME_PLAN: &str = include_str!("../plans/kill-and-resume.toml");
+
+/// The ids of [`RESUME_PLAN`]'s runs.
+pub const RESUME_RUNS: [&str; 4] = [
+    "mlp/sgdn-hd/s=1",
+    "mlp/sgdn-hd/s=2",
+    "mlp/adam-hd/s=1",
+    "mlp/adam-hd/s=2",
+];
+
+/// `hd-native sweep status OUT`, which must succeed.
+pub fn status(out: &Path) -> String {
+    text(&succeeds(hd_native(&["sweep", "status", arg(out)])).stdout)
+}
+
+/// The state column of `sweep status` for run `id`.
+pub fn state_of(table: &str, id: &str) -> String {
+    table
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(id))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or_else(|| panic!("{id} not in\n{table}"))
+        .to_string()
+}
