@@ -146,6 +146,13 @@ pub struct ProdigyStep {
 /// below about 2^−24/(1−β3)). β1 = 0 keeps the m slot (the package drops it and multiplies g
 /// by d instead: the same value up to one rounding).
 ///
+/// **What f32 costs.** x_0 − x is formed in f32, as in the package (whose parameters are f32
+/// too): while the first steps (about d_0 long) are below the resolution of x, their rounding
+/// enters r and so d for good (about 1e−3 relative from |x| ≈ 0.5 with d_0 = 1e−6), the same
+/// in both. The factor (d/d_0) · dlr of r's increments grows as d²/d_0; where the package's
+/// f64 r would leave f32's range (d²/d_0 · |⟨g, x_0 − x⟩| above about 3e38, so d in the
+/// billions), [`advance`](Prodigy::advance) returns [`Error::NonFinite`] instead.
+///
 /// ```
 /// use hd_core::{Prodigy, ProdigyConfig};
 /// let opt = Prodigy::new(ProdigyConfig::DEFAULT)?;
