@@ -40,6 +40,10 @@
 //! Base rules make that same read pass to check the gradient for NaN/∞ before writing anything,
 //! so SGD moves 16 B (not 12), SGDN 24, Adam 32; SGD-HD 24, SGDN-HD 32, Adam-HD 40, as in §7.
 //!
+//! **Learning-rate-free peers**, for comparing HD with them from the same core: [`Prodigy`]
+//! (its d estimate from global sums, in the same two phases) and [`ScheduleFree`] (SGD and
+//! AdamW forms, with its evaluation point x apart from the training point y).
+//!
 //! **Serialisation**: [`Optimizer::encode`] / [`Optimizer::decode`] (a versioned little-endian
 //! record), [`encode_f32s`] / [`decode_f32s`] for the buffers.
 #![cfg_attr(not(test), no_std)]
@@ -56,6 +60,7 @@ mod layout;
 mod macros;
 mod optimizer;
 pub mod paper;
+mod peers;
 mod real;
 mod rule;
 mod scalar;
@@ -71,6 +76,10 @@ pub use constants::StepConstants;
 pub use error::Error;
 pub use hyper::{Hyper, HyperRule, Scope, Terms, Transition};
 pub use optimizer::{Optimizer, State, TensorMut};
+pub use peers::{
+    PeerSums, Prodigy, ProdigyConfig, ProdigyState, ProdigyStep, ScheduleFree, ScheduleFreeBase,
+    ScheduleFreeConfig, ScheduleFreeState, ScheduleFreeStep, PEER_RECORD_LEN,
+};
 pub use real::{Real, LANES};
 pub use sgd::Sgd;
 pub use variant::{BaseOptions, Family, Settings, Variant};

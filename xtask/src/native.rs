@@ -17,6 +17,10 @@ pub const TORCH_VERSION: &str = "2.11.0";
 /// PNG figures.
 const APT_PACKAGES: [&str; 2] = ["dataset-fashion-mnist", "fonts-dejavu-core"];
 
+/// The reference packages of hd-core's learning-rate-free peers, which hd-native's
+/// `tests/peers.rs` runs beside them: the versions hd-core's doc comments follow.
+const PEER_PACKAGES: [(&str, &str); 2] = [("prodigyopt", "1.1.2"), ("schedulefree", "1.4.1")];
+
 /// The virtual environment holding the torch wheel: created and filled once, then reused.
 pub fn ensure_torch() -> Result<PathBuf> {
     let venv = cache_dir()?.join(format!("torch-{TORCH_VERSION}"));
@@ -53,6 +57,47 @@ pub fn ensure_torch() -> Result<PathBuf> {
             venv.display()
         ),
     }
+}
+
+/// Installs [`PEER_PACKAGES`] into the torch venv, unless they are there at those versions.
+fn ensure_peer_packages(venv: &Path) -> Result<()> {
+    let python = python(venv);
+    let installed = |name: &str| {
+        let code = format!("from importlib.metadata import version; print(version('{name}'))");
+        output(Command::new(&python).args(["-c", &code]))
+            .ok()
+            .map(|v| v.trim().to_string())
+    };
+    let missing: Vec<String> = PEER_PACKAGES
+        .iter()
+        .filter(|(name, v)| installed(name).as_deref() != Some(*v))
+        .map(|(name, v)| format!("{name}=={v}"))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    step(&format!("pip install {}", missing.join(" ")));
+    exec(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(&missing),
+    )?;
+    for (name, v) in PEER_PACKAGES {
+        let found = installed(name);
+        if found.as_deref() != Some(v) {
+            bail!(
+                "{name} {v} expected in {} after pip install, found {found:?}",
+                venv.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The venv's python, which imports the torch wheel.
@@ -124,6 +169,7 @@ pub fn fashion_mnist_dir() -> Result<PathBuf> {
 /// workspace.
 pub fn test() -> Result<()> {
     let venv = ensure_torch()?;
+    ensure_peer_packages(&venv)?;
     ensure_apt(&APT_PACKAGES)?;
     let fashion = fashion_mnist_dir()?;
 
@@ -182,7 +228,8 @@ pub fn test() -> Result<()> {
             .args(["test", "--release", "-p", "hd-tch", "-p", "hd-native"])
             // The real-data test trains on the full Fashion-MNIST from here.
             .env("HD_FASHION_MNIST_DIR", &fashion)
-            // The models' initialisation is compared with torch's own initialisers.
+            // The models' initialisation is compared with torch's own initialisers, and
+            // hd-core's peers with their reference packages, by this python.
             .env("HD_TORCH_PYTHON", python(&venv)),
     )?;
     crate::scratch::test(&venv, || torch_cargo(&venv))?;
