@@ -1,7 +1,7 @@
 //! Prodigy (Mishchenko & Defazio, *Prodigy: An Expeditiously Adaptive Parameter-Free Learner*,
 //! ICML 2024, arXiv:2306.06101), its Adam form as PyPI's `prodigyopt` 1.1.2 implements it.
 
-use super::{check_lengths, require_at_least, split_slots, split_slots_mut, PeerSums};
+use super::shared::{check_lengths, require_at_least, split_slots, split_slots_mut, PeerSums};
 use crate::error::Error;
 use crate::optimizer::TensorMut;
 use crate::real::sqrtf;

@@ -19,10 +19,8 @@
 //! Hyperparameters: Prodigy lr, β1, β2, β3 (0 unless given), ε, λ, d_0, d_coef, growth_rate;
 //! Schedule-Free lr, β, β2 (0 for SGD), ε (0 for SGD), λ, r, weight_lr_power, 0, 0.
 
-use super::{
-    Prodigy, ProdigyConfig, ProdigyState, ScheduleFree, ScheduleFreeBase, ScheduleFreeConfig,
-    ScheduleFreeState,
-};
+use super::prodigy::{Prodigy, ProdigyConfig, ProdigyState};
+use super::schedule_free::{ScheduleFree, ScheduleFreeBase, ScheduleFreeConfig, ScheduleFreeState};
 use crate::codec::crc32;
 use crate::error::Error;
 

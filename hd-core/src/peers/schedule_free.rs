@@ -2,7 +2,9 @@
 //! Scheduled*, NeurIPS 2024, arXiv:2405.15682), its SGD and AdamW forms as PyPI's
 //! `schedulefree` 1.4.1 implements them (`SGDScheduleFree`, `AdamWScheduleFree`).
 
-use super::{check_lengths, lerp, require_at_least, split_slots, split_slots_mut, PeerSums};
+use super::shared::{
+    check_lengths, lerp, require_at_least, split_slots, split_slots_mut, PeerSums,
+};
 use crate::error::Error;
 use crate::optimizer::TensorMut;
 use crate::real::sqrtf;
