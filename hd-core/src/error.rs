@@ -74,6 +74,36 @@ impl Error {
             Err(Error::InvalidHyperparameter { name, requirement })
         }
     }
+
+    /// Checks that `grads` has `params`' length and `buffers` holds `slots` slots of it.
+    #[inline(always)]
+    pub(crate) fn check_lengths(
+        slots: usize,
+        params: usize,
+        grads: usize,
+        buffers: usize,
+    ) -> Result<(), Error> {
+        if grads != params {
+            return Err(Error::LengthMismatch {
+                name: "grads",
+                expected: params,
+                found: grads,
+            });
+        }
+        let expected = params.checked_mul(slots).ok_or(Error::LengthMismatch {
+            name: "params",
+            expected: usize::MAX / slots.max(1),
+            found: params,
+        })?;
+        if buffers != expected {
+            return Err(Error::LengthMismatch {
+                name: "buffers",
+                expected,
+                found: buffers,
+            });
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for Error {

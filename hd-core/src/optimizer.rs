@@ -158,26 +158,7 @@ impl Optimizer {
 
     #[inline(always)]
     fn check_lengths(&self, params: usize, grads: usize, buffers: usize) -> Result<(), Error> {
-        if grads != params {
-            return Err(Error::LengthMismatch {
-                name: "grads",
-                expected: params,
-                found: grads,
-            });
-        }
-        let expected = self.buffer_len(params).ok_or(Error::LengthMismatch {
-            name: "params",
-            expected: usize::MAX / self.slots().max(1),
-            found: params,
-        })?;
-        if buffers != expected {
-            return Err(Error::LengthMismatch {
-                name: "buffers",
-                expected,
-                found: buffers,
-            });
-        }
-        Ok(())
+        Error::check_lengths(self.slots(), params, grads, buffers)
     }
 
     /// Phase 1 over one slice of parameters, added to `acc`. Reads only.

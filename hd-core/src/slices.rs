@@ -264,7 +264,7 @@ impl Optimizer {
 /// buffers[k·n..(k+1)·n] (shorter only if `buffers` is, which the checked lengths rule out;
 /// `split_at` keeps this free of panic paths).
 #[inline(always)]
-fn split_slots<const K: usize>(buffers: &[f32], n: usize) -> [&[f32]; K] {
+pub(crate) fn split_slots<const K: usize>(buffers: &[f32], n: usize) -> [&[f32]; K] {
     let mut rest = buffers;
     core::array::from_fn(|_| {
         let (slot, tail) = rest.split_at(n.min(rest.len()));
@@ -275,7 +275,7 @@ fn split_slots<const K: usize>(buffers: &[f32], n: usize) -> [&[f32]; K] {
 
 /// [`split_slots`] for writing.
 #[inline(always)]
-fn split_slots_mut<const K: usize>(buffers: &mut [f32], n: usize) -> [&mut [f32]; K] {
+pub(crate) fn split_slots_mut<const K: usize>(buffers: &mut [f32], n: usize) -> [&mut [f32]; K] {
     let mut rest = buffers;
     core::array::from_fn(|_| {
         let whole = core::mem::take(&mut rest);

@@ -1,11 +1,12 @@
 //! Prodigy (Mishchenko & Defazio, *Prodigy: An Expeditiously Adaptive Parameter-Free Learner*,
 //! ICML 2024, arXiv:2306.06101), its Adam form as PyPI's `prodigyopt` 1.1.2 implements it.
 
-use super::shared::{check_lengths, require_at_least, split_slots, split_slots_mut, PeerSums};
+use super::shared::{require_at_least, step_all, PeerSums};
 use crate::error::Error;
 use crate::optimizer::TensorMut;
 use crate::real::sqrtf;
 use crate::scalar::{ln, one_minus_exp};
+use crate::slices::{split_slots, split_slots_mut};
 
 /// Prodigy's hyperparameters: the arguments of `prodigyopt.Prodigy`, plain `Copy` data,
 /// validated by [`Prodigy::new`]. [`ProdigyConfig::DEFAULT`] is the package's defaults.
@@ -227,7 +228,7 @@ impl Prodigy {
     /// [`Error::LengthMismatch`] if `buffers` is not [`buffer_len`](Prodigy::buffer_len)
     /// of `params`; nothing is written.
     pub fn init_buffers(&self, params: &[f32], buffers: &mut [f32]) -> Result<(), Error> {
-        check_lengths(SLOTS, params.len(), params.len(), buffers.len())?;
+        Error::check_lengths(SLOTS, params.len(), params.len(), buffers.len())?;
         let [m, v, s, x0] = split_slots_mut::<SLOTS>(buffers, params.len());
         for b in m.iter_mut().chain(v.iter_mut()).chain(s.iter_mut()) {
             *b = 0.0;
@@ -280,7 +281,7 @@ impl Prodigy {
         buffers: &[f32],
         sums: &mut PeerSums,
     ) -> Result<(), Error> {
-        check_lengths(SLOTS, params.len(), grads.len(), buffers.len())?;
+        Error::check_lengths(SLOTS, params.len(), grads.len(), buffers.len())?;
         let t = state.step.checked_add(1).ok_or(Error::StepOverflow)?;
         let (_, s_factor) = self.factors(t, state.d);
         let beta3 = self.beta3;
@@ -358,7 +359,7 @@ impl Prodigy {
         grads: &[f32],
         buffers: &mut [f32],
     ) -> Result<(), Error> {
-        check_lengths(SLOTS, params.len(), grads.len(), buffers.len())?;
+        Error::check_lengths(SLOTS, params.len(), grads.len(), buffers.len())?;
         if !step.taken {
             return Ok(());
         }
@@ -402,13 +403,12 @@ impl Prodigy {
         grads: &[f32],
         buffers: &mut [f32],
     ) -> Result<(), Error> {
-        let mut sums = PeerSums::new();
-        self.accumulate(state, params, grads, buffers, &mut sums)?;
-        let mut next = *state;
-        let step = self.advance(&mut next, &sums)?;
-        self.apply(&step, params, grads, buffers)?;
-        *state = next;
-        Ok(())
+        let whole = TensorMut {
+            params,
+            grads,
+            buffers,
+        };
+        self.step_tensors(state, &mut [whole])
     }
 
     /// One step over a model made of several tensors, d estimated from all of them.
@@ -420,17 +420,13 @@ impl Prodigy {
         state: &mut ProdigyState,
         tensors: &mut [TensorMut<'_>],
     ) -> Result<(), Error> {
-        let mut sums = PeerSums::new();
-        for t in tensors.iter() {
-            self.accumulate(state, t.params, t.grads, t.buffers, &mut sums)?;
-        }
-        let mut next = *state;
-        let step = self.advance(&mut next, &sums)?;
-        for t in tensors.iter_mut() {
-            self.apply(&step, t.params, t.grads, t.buffers)?;
-        }
-        *state = next;
-        Ok(())
+        step_all(
+            state,
+            tensors,
+            |s, t, sums| self.accumulate(s, t.params, t.grads, t.buffers, sums),
+            |s, sums| self.advance(s, sums),
+            |p, t| self.apply(p, t.params, t.grads, t.buffers),
+        )
     }
 }
 

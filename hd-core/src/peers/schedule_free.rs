@@ -2,13 +2,12 @@
 //! Scheduled*, NeurIPS 2024, arXiv:2405.15682), its SGD and AdamW forms as PyPI's
 //! `schedulefree` 1.4.1 implements them (`SGDScheduleFree`, `AdamWScheduleFree`).
 
-use super::shared::{
-    check_lengths, lerp, require_at_least, split_slots, split_slots_mut, PeerSums,
-};
+use super::shared::{lerp, require_at_least, step_all, PeerSums};
 use crate::error::Error;
 use crate::optimizer::TensorMut;
 use crate::real::sqrtf;
 use crate::scalar::{ln, one_minus_exp};
+use crate::slices::{split_slots, split_slots_mut};
 
 /// The base step of Schedule-Free: what the z sequence descends along.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -235,7 +234,7 @@ impl ScheduleFree {
     /// [`Error::LengthMismatch`] if `buffers` is not [`buffer_len`](ScheduleFree::buffer_len)
     /// of `params`; nothing is written.
     pub fn init_buffers(&self, params: &[f32], buffers: &mut [f32]) -> Result<(), Error> {
-        check_lengths(self.slots(), params.len(), params.len(), buffers.len())?;
+        Error::check_lengths(self.slots(), params.len(), params.len(), buffers.len())?;
         let (z, v) = buffers.split_at_mut(params.len().min(buffers.len()));
         for (b, x) in z.iter_mut().zip(params) {
             *b = *x;
@@ -260,7 +259,7 @@ impl ScheduleFree {
         buffers: &[f32],
         sums: &mut PeerSums,
     ) -> Result<(), Error> {
-        check_lengths(self.slots(), params.len(), grads.len(), buffers.len())?;
+        Error::check_lengths(self.slots(), params.len(), grads.len(), buffers.len())?;
         state.step.checked_add(1).ok_or(Error::StepOverflow)?;
         let sgd_decay = self.sgd_decay();
         for (y, g) in params.iter().zip(grads) {
@@ -347,7 +346,7 @@ impl ScheduleFree {
         grads: &[f32],
         buffers: &mut [f32],
     ) -> Result<(), Error> {
-        check_lengths(self.slots(), params.len(), grads.len(), buffers.len())?;
+        Error::check_lengths(self.slots(), params.len(), grads.len(), buffers.len())?;
         let cfg = &self.config;
         let (lr, c) = (step.lr, step.c);
         let y_factor = lr * (cfg.beta * (1.0 - c) - 1.0);
@@ -392,13 +391,12 @@ impl ScheduleFree {
         grads: &[f32],
         buffers: &mut [f32],
     ) -> Result<(), Error> {
-        let mut sums = PeerSums::new();
-        self.accumulate(state, params, grads, buffers, &mut sums)?;
-        let mut next = *state;
-        let step = self.advance(&mut next, &sums)?;
-        self.apply(&step, params, grads, buffers)?;
-        *state = next;
-        Ok(())
+        let whole = TensorMut {
+            params,
+            grads,
+            buffers,
+        };
+        self.step_tensors(state, &mut [whole])
     }
 
     /// One step over a model made of several tensors.
@@ -410,17 +408,13 @@ impl ScheduleFree {
         state: &mut ScheduleFreeState,
         tensors: &mut [TensorMut<'_>],
     ) -> Result<(), Error> {
-        let mut sums = PeerSums::new();
-        for t in tensors.iter() {
-            self.accumulate(state, t.params, t.grads, t.buffers, &mut sums)?;
-        }
-        let mut next = *state;
-        let step = self.advance(&mut next, &sums)?;
-        for t in tensors.iter_mut() {
-            self.apply(&step, t.params, t.grads, t.buffers)?;
-        }
-        *state = next;
-        Ok(())
+        step_all(
+            state,
+            tensors,
+            |s, t, sums| self.accumulate(s, t.params, t.grads, t.buffers, sums),
+            |s, sums| self.advance(s, sums),
+            |p, t| self.apply(p, t.params, t.grads, t.buffers),
+        )
     }
 
     /// The evaluation point x = lerp(y, z, 1 − 1/β) (the package's `eval()`) of the training
@@ -461,7 +455,7 @@ impl ScheduleFree {
 
     /// `out` = lerp(`from`, z, `w`).
     fn between(&self, from: &[f32], buffers: &[f32], out: &mut [f32], w: f32) -> Result<(), Error> {
-        check_lengths(self.slots(), from.len(), out.len(), buffers.len())?;
+        Error::check_lengths(self.slots(), from.len(), out.len(), buffers.len())?;
         let [z] = split_slots::<1>(buffers, from.len());
         for ((o, a), z) in out.iter_mut().zip(from).zip(z) {
             *o = lerp(*a, *z, w);
@@ -471,7 +465,7 @@ impl ScheduleFree {
 
     /// `params` = lerp(`params`, z, `w`).
     fn between_in_place(&self, params: &mut [f32], buffers: &[f32], w: f32) -> Result<(), Error> {
-        check_lengths(self.slots(), params.len(), params.len(), buffers.len())?;
+        Error::check_lengths(self.slots(), params.len(), params.len(), buffers.len())?;
         let [z] = split_slots::<1>(buffers, params.len());
         for (p, z) in params.iter_mut().zip(z) {
             *p = lerp(*p, *z, w);

@@ -1,6 +1,9 @@
-//! What both peers use: the phase-1 sums ([`PeerSums`]), length checks and buffer slots.
+//! What both peers use: the phase-1 sums ([`PeerSums`]), ATen's `lerp`, and the checks of
+//! their hyperparameters. (Lengths and buffer slots are checked and split as for the HD rules:
+//! [`Error::check_lengths`], `slices::split_slots`.)
 
 use crate::error::Error;
+use crate::optimizer::TensorMut;
 use crate::real::LANES;
 
 /// The sums of phase 1 over every tensor of a step, kept in [`LANES`] lanes (element j of
@@ -71,60 +74,6 @@ pub(crate) fn lerp(a: f32, b: f32, w: f32) -> f32 {
     }
 }
 
-/// Checks that `grads` has `params`' length and `buffers` holds `slots` slots of it.
-#[inline(always)]
-pub(crate) fn check_lengths(
-    slots: usize,
-    params: usize,
-    grads: usize,
-    buffers: usize,
-) -> Result<(), Error> {
-    if grads != params {
-        return Err(Error::LengthMismatch {
-            name: "grads",
-            expected: params,
-            found: grads,
-        });
-    }
-    let expected = params.checked_mul(slots).ok_or(Error::LengthMismatch {
-        name: "params",
-        expected: usize::MAX / slots.max(1),
-        found: params,
-    })?;
-    if buffers != expected {
-        return Err(Error::LengthMismatch {
-            name: "buffers",
-            expected,
-            found: buffers,
-        });
-    }
-    Ok(())
-}
-
-/// The `K` slots of `n` elements that `buffers` holds one after another (shorter only if
-/// `buffers` is, which the checked lengths rule out; `split_at` keeps this free of panics).
-#[inline(always)]
-pub(crate) fn split_slots<const K: usize>(buffers: &[f32], n: usize) -> [&[f32]; K] {
-    let mut rest = buffers;
-    core::array::from_fn(|_| {
-        let (slot, tail) = rest.split_at(n.min(rest.len()));
-        rest = tail;
-        slot
-    })
-}
-
-/// [`split_slots`] for writing.
-#[inline(always)]
-pub(crate) fn split_slots_mut<const K: usize>(buffers: &mut [f32], n: usize) -> [&mut [f32]; K] {
-    let mut rest = buffers;
-    core::array::from_fn(|_| {
-        let whole = core::mem::take(&mut rest);
-        let (slot, tail) = whole.split_at_mut(n.min(whole.len()));
-        rest = tail;
-        slot
-    })
-}
-
 /// `Ok` when `x` is finite and `lo ≤ x` (or `lo < x` with `strict`), else
 /// [`Error::InvalidHyperparameter`] naming it with `requirement`.
 #[inline(always)]
@@ -137,4 +86,28 @@ pub(crate) fn require_at_least(
 ) -> Result<(), Error> {
     let above = if strict { x > lo } else { x >= lo };
     Error::require(above && x.is_finite(), name, requirement)
+}
+
+/// One step of a peer over every tensor of a model: `accumulate` over each (reads only),
+/// `advance` once on a copy of the state, `apply` to each, and only then the state replaced.
+/// Phase 1 checks every tensor's lengths and gradient, so an error leaves state, parameters and
+/// buffers as they were; `apply` then meets only what phase 1 accepted.
+pub(crate) fn step_all<S: Copy, P>(
+    state: &mut S,
+    tensors: &mut [TensorMut<'_>],
+    accumulate: impl Fn(&S, &TensorMut<'_>, &mut PeerSums) -> Result<(), Error>,
+    advance: impl FnOnce(&mut S, &PeerSums) -> Result<P, Error>,
+    apply: impl Fn(&P, &mut TensorMut<'_>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut sums = PeerSums::new();
+    for t in tensors.iter() {
+        accumulate(state, t, &mut sums)?;
+    }
+    let mut next = *state;
+    let step = advance(&mut next, &sums)?;
+    for t in tensors.iter_mut() {
+        apply(&step, t)?;
+    }
+    *state = next;
+    Ok(())
 }
