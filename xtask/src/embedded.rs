@@ -40,16 +40,16 @@ fn ensure_tools() -> Result<()> {
 fn build() -> Result<PathBuf> {
     step("build the firmware (embedded/, release, thumbv7em-none-eabihf)");
     // `embedded/.cargo/config.toml` (target, runner) applies because cargo runs in embedded/.
+    // Its own target directory, named, so that a CARGO_TARGET_DIR meant for the workspace
+    // neither receives the firmware nor hides it from the path below.
+    let target = crate_dir().join("target");
     exec(
         cargo()
             .current_dir(crate_dir())
-            .args(["build", "--release"]),
+            .args(["build", "--release", "--target-dir"])
+            .arg(&target),
     )?;
-    Ok(crate_dir()
-        .join("target")
-        .join(TARGET)
-        .join("release")
-        .join("hd-embedded"))
+    Ok(target.join(TARGET).join("release").join("hd-embedded"))
 }
 
 /// Runs the firmware under QEMU, echoing its output when `echo` is set, and returns the output.
