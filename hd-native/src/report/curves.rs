@@ -4,7 +4,7 @@
 use super::claims;
 use super::draw::{draw_lines, Axes, Line};
 use super::paper::{self, Net};
-use super::runs::{self, series, settings, Series};
+use super::runs::{self, series, settings, RunData, Series};
 use super::section::claims_table;
 use super::section::Section;
 use super::stats::{band, fmt_range};
@@ -25,24 +25,20 @@ impl Section<'_> {
         let drawn = ss.iter().any(|s| !s.drawable().is_empty());
         if drawn {
             // A series with nothing to draw keeps its place in the legend, saying why.
+            // One series' line: each drawable run's points, banded over the seeds.
+            let line = |s: &Series, points: &dyn Fn(&RunData) -> Vec<(f64, f64)>| Line {
+                label: legend(s),
+                colour: colour(s.optimizer),
+                points: band(&s.drawable().iter().map(|d| points(d)).collect::<Vec<_>>()),
+            };
             let epoch_lines = |f: fn(&crate::run_dir::EpochStats) -> f64| -> Vec<Line> {
-                ss.iter()
-                    .map(|s| Line {
-                        label: legend(s),
-                        colour: colour(s.optimizer),
-                        points: band(
-                            &s.drawable()
-                                .iter()
-                                .map(|d| {
-                                    d.epochs
-                                        .iter()
-                                        .map(|e| (f64::from(e.epoch), f(e)))
-                                        .collect()
-                                })
-                                .collect::<Vec<_>>(),
-                        ),
-                    })
-                    .collect()
+                let points = |d: &RunData| {
+                    d.epochs
+                        .iter()
+                        .map(|e| (f64::from(e.epoch), f(e)))
+                        .collect()
+                };
+                ss.iter().map(|s| line(s, &points)).collect()
             };
             for (stem, y, f) in [
                 (
@@ -78,25 +74,17 @@ impl Section<'_> {
             // families and Adam's in separate panels; x in epochs.
             let per_epoch = ipe.unwrap_or(1).max(1) as f64;
             let alpha_lines = |adam: bool| -> Vec<Line> {
+                let points = |d: &RunData| {
+                    d.steps
+                        .iter()
+                        .map(|p| (p.iteration as f64 / per_epoch, p.alpha))
+                        .collect()
+                };
                 ss.iter()
                     .filter(|s| {
                         s.optimizer.rule().is_some() && in_adam_panel(s.optimizer.family()) == adam
                     })
-                    .map(|s| Line {
-                        label: legend(s),
-                        colour: colour(s.optimizer),
-                        points: band(
-                            &s.drawable()
-                                .iter()
-                                .map(|d| {
-                                    d.steps
-                                        .iter()
-                                        .map(|p| (p.iteration as f64 / per_epoch, p.alpha))
-                                        .collect()
-                                })
-                                .collect::<Vec<_>>(),
-                        ),
-                    })
+                    .map(|s| line(s, &points))
                     .collect()
             };
             let panels: Vec<(Vec<Line>, &str)> =
