@@ -39,17 +39,7 @@ pub fn ensure_torch() -> Result<PathBuf> {
     step(&format!(
         "pip install torch=={TORCH_VERSION} (about 4.7 GB, once)"
     ));
-    exec(
-        Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .arg(format!("torch=={TORCH_VERSION}")),
-    )?;
+    pip_install(&python, &[format!("torch=={TORCH_VERSION}")])?;
     match installed_torch(&python) {
         Some(v) if v == TORCH_VERSION => Ok(venv),
         other => bail!(
@@ -57,6 +47,21 @@ pub fn ensure_torch() -> Result<PathBuf> {
             venv.display()
         ),
     }
+}
+
+/// `python -m pip install` of `specs` (`name==version`), quietly.
+fn pip_install(python: &Path, specs: &[String]) -> Result<()> {
+    exec(
+        Command::new(python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(specs),
+    )
 }
 
 /// Installs [`PEER_PACKAGES`] into the torch venv, unless they are there at those versions.
@@ -77,17 +82,7 @@ fn ensure_peer_packages(venv: &Path) -> Result<()> {
         return Ok(());
     }
     step(&format!("pip install {}", missing.join(" ")));
-    exec(
-        Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .args(&missing),
-    )?;
+    pip_install(&python, &missing)?;
     for (name, v) in PEER_PACKAGES {
         let found = installed(name);
         if found.as_deref() != Some(v) {
