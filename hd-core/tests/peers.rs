@@ -84,6 +84,24 @@ fn schedule_free_matches_the_f64_reference() {
     }
 }
 
+/// The pieces of a model, as `step_tensors` takes them.
+fn tensor_list<'a>(
+    params: &'a mut [Vec<f32>],
+    grads: &'a [Vec<f32>],
+    buffers: &'a mut [Vec<f32>],
+) -> Vec<TensorMut<'a>> {
+    params
+        .iter_mut()
+        .zip(grads)
+        .zip(buffers.iter_mut())
+        .map(|((params, grads), buffers)| TensorMut {
+            params,
+            grads,
+            buffers,
+        })
+        .collect()
+}
+
 #[test]
 fn prodigy_phases_over_tensors_are_one_step_over_their_concatenation() {
     for (name, config) in prodigy_configs() {
@@ -107,17 +125,7 @@ fn prodigy_phases_over_tensors_are_one_step_over_their_concatenation() {
                 opt.apply(&step, x, g, b).unwrap();
             }
 
-            let mut list: Vec<TensorMut> = tensors
-                .1
-                .iter_mut()
-                .zip(&gs)
-                .zip(tensors.2.iter_mut())
-                .map(|((params, grads), buffers)| TensorMut {
-                    params,
-                    grads,
-                    buffers,
-                })
-                .collect();
+            let mut list = tensor_list(&mut tensors.1, &gs, &mut tensors.2);
             opt.step_tensors(&mut tensors.0, &mut list).unwrap();
 
             for (label, run) in [("phases", &phases), ("step_tensors", &tensors)] {
@@ -142,17 +150,7 @@ fn schedule_free_phases_over_tensors_are_one_step_over_their_concatenation() {
             opt.step(&mut whole.0, &mut whole.1, &g, &mut whole.2)
                 .unwrap();
             let gs = split_params(&g);
-            let mut list: Vec<TensorMut> = tensors
-                .1
-                .iter_mut()
-                .zip(&gs)
-                .zip(tensors.2.iter_mut())
-                .map(|((params, grads), buffers)| TensorMut {
-                    params,
-                    grads,
-                    buffers,
-                })
-                .collect();
+            let mut list = tensor_list(&mut tensors.1, &gs, &mut tensors.2);
             opt.step_tensors(&mut tensors.0, &mut list).unwrap();
             assert_eq!(tensors.0, whole.0, "{name} step {t}: state");
             assert_eq!(bits(&tensors.1.concat()), bits(&whole.1), "{name}: θ");
