@@ -210,6 +210,19 @@ fn assert_bash_parses(script: &Path) {
     assert!(o.status.success(), "bash -n: {}", text(&o.stderr));
 }
 
+/// A partition and a time with a space and colons, and `--setup` lines with quotes, a space and
+/// a `$`: values a cluster user writes, which the script must carry intact.
+const CLUSTER_OPTIONS: [&str; 8] = [
+    "--partition",
+    "gpu large",
+    "--time",
+    "1:00:00",
+    "--setup",
+    "module load cuda",
+    "--setup",
+    "export LD_LIBRARY_PATH=\"/opt/torch lib:$LD_LIBRARY_PATH\"",
+];
+
 /// Hostile values never become lines of the Slurm script: a control character in `--out`,
 /// `--partition`, `--time`, `--sbatch` or `--setup` is refused with the option named; a space or
 /// `#` in `--out` and in the plan's name is quoted, so that bash parses the script and sbatch
@@ -266,19 +279,7 @@ fn slurm_script_quotes_hostile_values_and_refuses_control_characters() {
         assert!(!lossy.exists());
     }
 
-    let o = succeeds(base(
-        &out,
-        &[
-            "--partition",
-            "gpu large",
-            "--time",
-            "1:00:00",
-            "--setup",
-            "module load cuda",
-            "--setup",
-            "export LD_LIBRARY_PATH=\"/opt/torch lib:$LD_LIBRARY_PATH\"",
-        ],
-    ));
+    let o = succeeds(base(&out, &CLUSTER_OPTIONS));
     let stdout = text(&o.stdout);
     assert!(
         stdout.contains("setup: module load cuda\n")
@@ -325,19 +326,7 @@ fn slurm_script_quotes_hostile_values_and_refuses_control_characters() {
     assert!(fails(c).contains("--gpu-type a100 needs --gpus-per-run"));
     c = base(&out, &["--mem-per-run", "16G\n#x"]);
     assert!(fails(c).contains("--mem-per-run"));
-    succeeds(base(
-        &out,
-        &[
-            "--partition",
-            "gpu large",
-            "--time",
-            "1:00:00",
-            "--setup",
-            "module load cuda",
-            "--setup",
-            "export LD_LIBRARY_PATH=\"/opt/torch lib:$LD_LIBRARY_PATH\"",
-        ],
-    ));
+    succeeds(base(&out, &CLUSTER_OPTIONS));
     let script = std::fs::read_to_string(&script_path).expect("script");
     let setup = script
         .find("\nmodule load cuda\nexport LD_LIBRARY_PATH=\"/opt/torch lib:$LD_LIBRARY_PATH\"\n")
