@@ -61,6 +61,17 @@ fn a_sigkilled_sweep_resumes_to_the_same_files() {
         .expect("spawn");
     let runs: Vec<PathBuf> = RESUME_RUNS.iter().map(|id| killed.join(id)).collect();
     wait_for_epoch(&mut child, &runs, 2);
+    // Frozen (SIGSTOP to the group) while the lock is tried: a stopped sweep still holds it,
+    // and these small runs would otherwise all finish during the checks on an idle machine.
+    let group = |signal: &str| {
+        let pgid = child.id();
+        let k = Command::new("kill")
+            .args([signal, "--", &format!("-{pgid}")])
+            .status()
+            .expect("kill");
+        assert!(k.success(), "kill {signal}");
+    };
+    group("-STOP");
     // A second sweep of the same directory is refused while the first holds it.
     let o = run(sweep_cmd(&plan, &killed, &args));
     assert_eq!(o.status.code(), Some(1));
@@ -98,12 +109,7 @@ fn a_sigkilled_sweep_resumes_to_the_same_files() {
     assert_eq!(std::fs::read(&manifest).expect("manifest"), before);
     assert!(!killed.join(".sweep").join("sweep.sbatch").exists());
 
-    let pgid = child.id();
-    let k = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{pgid}")])
-        .status()
-        .expect("kill");
-    assert!(k.success());
+    group("-KILL");
     child.wait().expect("reap");
     let table = status(&killed);
     let unfinished = RESUME_RUNS
