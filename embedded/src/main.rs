@@ -114,6 +114,8 @@ impl Training {
         state: State {
             step: 0,
             alpha: 0.0,
+            beta: 0.0,
+            previous_dot: 0.0,
         },
         params: [0.0; PARAMS],
         grads: [0.0; PARAMS],
@@ -212,6 +214,8 @@ impl Training {
         self.state = State {
             step: u64::MAX,
             alpha: f32::NAN,
+            beta: f32::NAN,
+            previous_dot: f32::NAN,
         };
         self.params.fill(f32::NAN);
         self.grads.fill(f32::NAN);

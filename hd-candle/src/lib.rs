@@ -96,8 +96,9 @@ impl HdOptimizer {
     /// [`Engine::Slices`] when they are on the CPU and [`Engine::Tensors`] elsewhere.
     ///
     /// # Errors
-    /// [`HdError::Core`] for an invalid `config`; [`HdError::UnsupportedDType`],
-    /// [`HdError::NotContiguous`] or [`HdError::MixedDevices`] for a variable it cannot step.
+    /// [`HdError::Core`] for an invalid `config`, or stacked HD (κ > 0), which runs on hd-core's
+    /// own slice steps only; [`HdError::UnsupportedDType`], [`HdError::NotContiguous`] or
+    /// [`HdError::MixedDevices`] for a variable it cannot step.
     pub fn new(vars: Vec<Var>, config: Config) -> Result<HdOptimizer, HdError> {
         let engine = match vars.first() {
             Some(v) if !v.device().is_cpu() => Engine::Tensors,
@@ -135,6 +136,8 @@ impl HdOptimizer {
         engine: Engine,
     ) -> Result<HdOptimizer, HdError> {
         let rule = Rule::new(config)?;
+        // Stacked HD's β_t is not in the saved state's layout yet, so neither engine takes it.
+        rule.check_backend_phases()?;
         let device = vars.first().map_or(Device::Cpu, |v| v.device().clone());
         for (index, v) in vars.iter().enumerate() {
             if v.dtype() != DType::F32 {

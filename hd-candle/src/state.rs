@@ -28,6 +28,7 @@ impl HdOptimizer {
         let state = State {
             step: self.steps(),
             alpha: alphas.first().copied().unwrap_or(self.config().alpha0),
+            ..self.rule.init_state()
         };
         let mut record = vec![0u8; hd_core::RECORD_LEN];
         let n = self.rule.encode(&state, &mut record)?;
@@ -152,6 +153,7 @@ impl HdOptimizer {
                     .map(|&alpha| State {
                         step: state.step,
                         alpha,
+                        ..state
                     })
                     .collect();
                 if slots > 0 {

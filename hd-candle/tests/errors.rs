@@ -135,6 +135,15 @@ fn a_bad_configuration_is_refused() {
         e,
         HdError::Core(hd_core::Error::InconsistentHyperparameters { .. })
     ));
+    // Stacked HD's β_t is not in the saved state: refused by both engines, not run as HD.
+    let stacked = Config::sgd(0.1).with_hd(0.01).with_kappa(1e-6);
+    for engine in [Engine::Slices, Engine::Tensors] {
+        let e = HdOptimizer::with_engine(mlp_vars(1), stacked, engine).unwrap_err();
+        assert!(matches!(
+            e,
+            HdError::Core(hd_core::Error::InvalidHyperparameter { name: "kappa", .. })
+        ));
+    }
     // Through candle's trait.
     let e = <HdOptimizer as candle_nn::Optimizer>::new(mlp_vars(1), Config::adam(-f32::INFINITY));
     assert!(e.is_err());

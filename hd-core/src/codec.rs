@@ -1,12 +1,12 @@
 //! A versioned little-endian byte layout for an optimizer and its state, written and read
 //! without allocation, so a microcontroller or a checkpoint can save and restore it exactly.
 //!
-//! Record layout, version 2 ([`RECORD_LEN`] bytes, all numbers little-endian):
+//! Record layout, version 3 ([`RECORD_LEN`] bytes, all numbers little-endian):
 //!
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 4 | magic `HDOP` |
-//! | 4 | 2 | version (2) |
+//! | 4 | 2 | version (3) |
 //! | 6 | 1 | base: 0 SGD, 1 Adam |
 //! | 7 | 1 | flags: 1 Nesterov, 2 Adam 1/√t, 4 hyper, 8 clamp, 16 transition |
 //! | 8 | 1 | hyper rule: 0 additive, 1 multiplicative |
@@ -16,13 +16,15 @@
 //! | 48 | 4 | f32: α_∞ |
 //! | 52 | 8 | u64: step t |
 //! | 60 | 4 | f32: α_t |
-//! | 64 | 4 | u32: CRC-32 of bytes 0..64 |
+//! | 64 | 4 × 3 | f32: κ, β_t, g_t·d_{t−1} (stacked HD's state; κ = 0 otherwise) |
+//! | 76 | 4 | u32: CRC-32 of bytes 0..76 |
 //!
 //! The CRC is the common CRC-32 (IEEE 802.3, zlib, PNG: reflected polynomial 0xEDB88320,
 //! initial value and final XOR 0xFFFFFFFF; "123456789" gives 0xCBF43926). It detects every
 //! error of up to 3 bits and every burst of up to 32 bits, so a damaged checkpoint is refused
-//! rather than resumed as a different optimizer. Version 1 records (the first 64 bytes above,
-//! version 1, no CRC) are still read.
+//! rather than resumed as a different optimizer. Older records are still read, as HD without
+//! stacking (κ = 0): version 2 (the first 64 bytes above, then the CRC of those 64 bytes) and
+//! version 1 (the first 64 bytes, no CRC).
 //!
 //! Per-element buffers are plain f32 arrays: [`encode_f32s`] / [`decode_f32s`].
 
@@ -31,12 +33,14 @@ use crate::{
     Adam, Base, Config, Error, Hyper, HyperRule, Optimizer, Scope, Sgd, State, Transition,
 };
 
-/// Bytes of one encoded optimizer record (the current version, 2).
-pub const RECORD_LEN: usize = 68;
-/// Bytes of a version 1 record, which had no checksum.
+/// Bytes of one encoded optimizer record (the current version, 3).
+pub const RECORD_LEN: usize = 80;
+/// Bytes of a version 1 record: the fields every version shares, no checksum.
 const RECORD_LEN_V1: usize = 64;
+/// Bytes of a version 2 record: version 1's fields and their CRC.
+const RECORD_LEN_V2: usize = 68;
 const MAGIC: [u8; 4] = *b"HDOP";
-const VERSION: u16 = 2;
+const VERSION: u16 = 3;
 
 /// CRC-32 (IEEE 802.3) of `bytes`, bit by bit: a few dozen bytes of code and no table, which
 /// suits a record read once per resume.
@@ -206,12 +210,15 @@ impl Optimizer {
         w.f32(tr.alpha_inf);
         w.bytes(&state.step.to_le_bytes());
         w.f32(state.alpha);
-        let crc = crc32(w.out.get(..RECORD_LEN_V1).unwrap_or_default());
+        for x in [h.kappa, state.beta, state.previous_dot] {
+            w.f32(x);
+        }
+        let crc = crc32(w.out.get(..RECORD_LEN - 4).unwrap_or_default());
         w.bytes(&crc.to_le_bytes());
         Ok(w.at)
     }
 
-    /// Reads a record written by [`encode`](Optimizer::encode) (or a version 1 record),
+    /// Reads a record written by [`encode`](Optimizer::encode) (or a version 1 or 2 record),
     /// validating it as [`Optimizer::new`] does. `bytes` must be exactly one record.
     ///
     /// # Errors
@@ -228,6 +235,7 @@ impl Optimizer {
         let version = u16::from_le_bytes(r.take()?);
         let len = match version {
             1 => RECORD_LEN_V1,
+            2 => RECORD_LEN_V2,
             VERSION => RECORD_LEN,
             _ => return Err(Error::UnsupportedVersion { found: version }),
         };
@@ -241,8 +249,8 @@ impl Optimizer {
                 reason: "trailing bytes after the record",
             });
         }
-        if version == VERSION {
-            let (body, stored) = bytes.split_at(RECORD_LEN_V1);
+        if version > 1 {
+            let (body, stored) = bytes.split_at(len - 4);
             if stored != crc32(body).to_le_bytes() {
                 return Err(Error::Corrupt {
                     reason: "checksum mismatch",
@@ -264,6 +272,10 @@ impl Optimizer {
         let alpha_inf = r.f32()?;
         let step = u64::from_le_bytes(r.take()?);
         let alpha = r.f32()?;
+        let [kappa, beta_t, previous_dot] = match version {
+            VERSION => [r.f32()?, r.f32()?, r.f32()?],
+            _ => [0.0, beta, 0.0],
+        };
         let base = tag(&BaseTag::ALL, base, "unknown base rule")?.base(flags, [p0, p1, p2]);
         let rule = tag(&HyperRule::ALL, rule, "unknown hypergradient rule")?;
         let scope = tag(&Scope::ALL, scope, "unknown scope")?;
@@ -273,6 +285,7 @@ impl Optimizer {
             scope,
             clamp: (flags & CLAMP != 0).then_some((lo, hi)),
             transition: (flags & TRANSITION != 0).then_some(Transition { power, alpha_inf }),
+            kappa,
         });
         let opt = Optimizer::new(Config {
             base,
@@ -285,7 +298,18 @@ impl Optimizer {
                 reason: "alpha is not finite",
             });
         }
-        Ok((opt, State { step, alpha }))
+        if !(beta_t.is_finite() && previous_dot.is_finite()) {
+            return Err(Error::Corrupt {
+                reason: "stacked HD's beta or last dot product is not finite",
+            });
+        }
+        let state = State {
+            step,
+            alpha,
+            beta: beta_t,
+            previous_dot,
+        };
+        Ok((opt, state))
     }
 }
 

@@ -160,6 +160,28 @@ impl Config {
         }
     }
 
+    /// This configuration as *stacked* HD: β itself adapted by its hypergradient at rate κ,
+    /// β_t = β_{t−1} + κ h_t h_{t−1}, starting from the β set by [`with_hd`](Config::with_hd)
+    /// (DESIGN §2, "Stacked HD"; see [`with_scope`](Config::with_scope) for the order of
+    /// builders). [`Optimizer::new`](crate::Optimizer::new) refuses κ > 0 with the
+    /// multiplicative rule or per-parameter scope.
+    ///
+    /// ```
+    /// use hd_core::{Config, Optimizer};
+    /// let opt = Optimizer::new(Config::sgd(0.01).with_hd(1e-4).with_kappa(1e-6))?;
+    /// assert_eq!(opt.init_state().beta, 1e-4); // β_0 = β
+    /// assert!(Optimizer::new(Config::sgd(0.01).with_hdm(0.02).with_kappa(1e-6)).is_err());
+    /// # Ok::<(), hd_core::Error>(())
+    /// ```
+    #[inline]
+    pub const fn with_kappa(self, kappa: f32) -> Config {
+        let hyper = self.hyper_or_neutral();
+        Config {
+            hyper: Some(Hyper { kappa, ..hyper }),
+            ..self
+        }
+    }
+
     /// This Adam configuration with the paper's 1/√t decay of the step (used for logistic
     /// regression).
     ///

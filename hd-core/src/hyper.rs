@@ -79,6 +79,10 @@ pub struct Hyper {
     pub clamp: Option<(f32, f32)>,
     /// Optional convergent schedule of §5.1.
     pub transition: Option<Transition>,
+    /// κ ≥ 0 of *stacked* HD (additive rule, global or per-tensor scope): β itself descends
+    /// its hypergradient, β_t = β_{t−1} + κ h_t h_{t−1}, and α_t = α_{t−1} − β_t h_t, from
+    /// β_0 = `beta` (DESIGN §2, "Stacked HD", derives it). κ = 0 is HD exactly, bit for bit.
+    pub kappa: f32,
 }
 
 impl Hyper {
@@ -91,6 +95,7 @@ impl Hyper {
             scope: Scope::Global,
             clamp: None,
             transition: None,
+            kappa: 0.0,
         }
     }
 
@@ -115,6 +120,22 @@ impl Hyper {
             return Err(Error::InvalidHyperparameter {
                 name: "scope",
                 requirement: "global or per-tensor for the multiplicative rule",
+            });
+        }
+        if !(self.kappa >= 0.0 && self.kappa.is_finite()) {
+            return Err(Error::InvalidHyperparameter {
+                name: "kappa",
+                requirement: "finite and >= 0",
+            });
+        }
+        if self.is_stacked()
+            && (self.rule != HyperRule::Additive || self.scope == Scope::PerParameter)
+        {
+            // β_t is one number beside one α: the multiplicative rule has no β to adapt in the
+            // derivation, and per-parameter α would need a β and an h_{t−1} per parameter.
+            return Err(Error::InvalidHyperparameter {
+                name: "kappa",
+                requirement: "0 unless the rule is additive with global or per-tensor scope",
             });
         }
         if let Some((lo, hi)) = self.clamp {
@@ -142,11 +163,30 @@ impl Hyper {
         Ok(())
     }
 
-    /// The α update of one step from the accumulated [`Terms`].
+    /// True for stacked HD (κ > 0), whose β changes every step.
+    #[inline(always)]
+    pub fn is_stacked(&self) -> bool {
+        self.kappa != 0.0
+    }
+
+    /// Stacked HD's β_t = β_{t−1} + κ h_t h_{t−1}, from the dots g·d of this step and the
+    /// last (each is −h, so their product is h_t h_{t−1}).
+    #[inline(always)]
+    pub(crate) fn next_beta(&self, beta: f32, dot: f32, previous_dot: f32) -> f32 {
+        beta + self.kappa * (dot * previous_dot)
+    }
+
+    /// The α update of one step from the accumulated [`Terms`], with this rule's β.
     #[inline(always)]
     pub(crate) fn next_alpha<T: Real>(&self, alpha: &T, terms: &Terms<T>) -> T {
+        self.next_alpha_with(alpha, terms, self.beta)
+    }
+
+    /// The α update with β (or β′) = `beta`: stacked HD's β_t, or the fixed β.
+    #[inline(always)]
+    pub(crate) fn next_alpha_with<T: Real>(&self, alpha: &T, terms: &Terms<T>, beta: f32) -> T {
         let next = match (self.rule, &terms.norms) {
-            (HyperRule::Additive, _) => alpha.add(&terms.dot.scale(self.beta)),
+            (HyperRule::Additive, _) => alpha.add(&terms.dot.scale(beta)),
             (HyperRule::Multiplicative, Some((grad_sq, dir_sq))) => {
                 // When ‖g‖‖d‖ = 0, g·d = 0 too, so dividing by the smallest normal number
                 // gives cos = 0 and leaves α unchanged, without a data-dependent branch.
@@ -159,7 +199,7 @@ impl Hyper {
                     .mul(&dir_sq.sqrt())
                     .max_const(f32::MIN_POSITIVE);
                 let cos = terms.dot.div(&norms).clamp(-1.0, 1.0);
-                alpha.mul(&cos.scale(self.beta).shift(1.0))
+                alpha.mul(&cos.scale(beta).shift(1.0))
             }
             // Unreachable: multiplicative terms always carry norms.
             (HyperRule::Multiplicative, None) => alpha.clone(),

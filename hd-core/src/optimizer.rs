@@ -29,6 +29,12 @@ pub struct State {
     ///   buffers ([`Optimizer::alpha_slot`]); log those, not this.
     /// - No hypergradient: α_0, the fixed learning rate.
     pub alpha: f32,
+    /// β_t of stacked HD ([`Hyper::kappa`](crate::Hyper::kappa) > 0) after `step` steps;
+    /// otherwise β itself, never changed (and not read: the configuration's β is used).
+    pub beta: f32,
+    /// g_t·d_{t−1} of the last step (= −h_t), which stacked HD's next β update multiplies by
+    /// the next one; 0 before the first step and whenever HD is not stacked.
+    pub previous_dot: f32,
 }
 
 /// One piece of a model for [`Optimizer::step_tensors`]: its parameters, their gradient, and
@@ -109,6 +115,8 @@ impl Optimizer {
         State {
             step: 0,
             alpha: self.config.alpha0,
+            beta: self.config.hyper.map_or(0.0, |h| h.beta),
+            previous_dot: 0.0,
         }
     }
 
@@ -197,11 +205,27 @@ impl Optimizer {
             return Err(Error::NonFinite);
         }
         let step = state.step.checked_add(1).ok_or(Error::StepOverflow)?;
-        let alpha = self.next_alpha(&state.alpha, &terms);
-        if !alpha.is_finite() {
+        let next = match self.config.hyper {
+            // Stacked HD: β_t first, from h_t and h_{t−1}; then α_t with β_t.
+            Some(h) if h.is_stacked() => {
+                let beta = h.next_beta(state.beta, terms.dot, state.previous_dot);
+                State {
+                    step,
+                    alpha: h.next_alpha_with(&state.alpha, &terms, beta),
+                    beta,
+                    previous_dot: terms.dot,
+                }
+            }
+            _ => State {
+                step,
+                alpha: self.next_alpha(&state.alpha, &terms),
+                ..*state
+            },
+        };
+        if !(next.alpha.is_finite() && next.beta.is_finite()) {
             return Err(Error::NonFinite);
         }
-        *state = State { step, alpha };
+        *state = next;
         Ok(())
     }
 
@@ -251,7 +275,10 @@ impl Optimizer {
         let c = &self.config;
         let plain = c.weight_decay == 0.0
             && c.hyper.is_none_or(|h| {
-                h.scope == Scope::Global && h.clamp.is_none() && h.transition.is_none()
+                h.scope == Scope::Global
+                    && h.clamp.is_none()
+                    && h.transition.is_none()
+                    && !h.is_stacked()
             });
         if BLOCKS && plain {
             let rule = match c.hyper {

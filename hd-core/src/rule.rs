@@ -233,8 +233,26 @@ impl Optimizer {
         Ok(self.terms_from(c, &g, &d, slots))
     }
 
+    /// Refuses a configuration these phases on other backends cannot run: stacked HD, whose
+    /// β_t and last dot product are host state ([`State`](crate::State)) that
+    /// [`next_alpha`](Optimizer::next_alpha) does not carry. Front ends over tensors call it
+    /// once, when they are built.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] naming `kappa` for stacked HD.
+    pub fn check_backend_phases(&self) -> Result<(), Error> {
+        match self.config.hyper {
+            Some(h) if h.is_stacked() => Err(Error::InvalidHyperparameter {
+                name: "kappa",
+                requirement: "0 on tensor backends (stacked HD runs on hd-core's slices)",
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// The α update on any backend, from the terms of every tensor in scope, merged.
-    /// Per-parameter scope returns `alpha` unchanged (its α is updated in phase 2).
+    /// Per-parameter scope returns `alpha` unchanged (its α is updated in phase 2). Stacked HD
+    /// is refused by [`check_backend_phases`](Optimizer::check_backend_phases): this uses β_0.
     #[inline(always)]
     pub fn next_alpha<T: Real>(&self, alpha: &T, terms: &Terms<T>) -> T {
         match self.config.hyper {

@@ -54,11 +54,14 @@ fn every_variant_round_trips_in_every_scope() {
 
 #[test]
 fn the_layout_is_little_endian_as_documented() {
-    let run = Run::new(hd_core::Config::sgdn(0.5, 0.25).with_hd(2.0), vec![0.0]);
+    let config = hd_core::Config::sgdn(0.5, 0.25)
+        .with_hd(2.0)
+        .with_kappa(0.125);
+    let run = Run::new(config, vec![0.0]);
     let mut b = [0u8; RECORD_LEN];
     run.opt.encode(&run.state, &mut b).unwrap();
     assert_eq!(&b[0..4], b"HDOP");
-    assert_eq!(&b[4..6], &[2, 0]); // version 2
+    assert_eq!(&b[4..6], &[3, 0]); // version 3
     assert_eq!(b[6], 0); // SGD
     assert_eq!(b[7], 1 | 4); // Nesterov, hyper
     assert_eq!(&b[8..10], &[0, 0]); // additive, global
@@ -67,7 +70,10 @@ fn the_layout_is_little_endian_as_documented() {
     assert_eq!(&b[32..36], &2.0f32.to_le_bytes()); // β
     assert_eq!(&b[52..60], &0u64.to_le_bytes()); // t
     assert_eq!(&b[60..64], &0.5f32.to_le_bytes()); // α_t
-    assert_eq!(&b[64..68], &crc32(&b[..64]).to_le_bytes()); // CRC-32 of the rest
+    assert_eq!(&b[64..68], &0.125f32.to_le_bytes()); // κ
+    assert_eq!(&b[68..72], &2.0f32.to_le_bytes()); // β_t = β_0 before the first step
+    assert_eq!(&b[72..76], &0.0f32.to_le_bytes()); // no dot product yet
+    assert_eq!(&b[76..80], &crc32(&b[..76]).to_le_bytes()); // CRC-32 of the rest
 }
 
 /// Bytes 6, 8 and 9 hold the codes the module documents for the base rule, the hypergradient
@@ -142,7 +148,7 @@ fn damaged_records_and_trailing_bytes_are_refused() {
         }
     );
     let mut b = good;
-    b[64] ^= 0x10;
+    b[76] ^= 0x10;
     assert_eq!(
         Optimizer::decode(&b).unwrap_err(),
         Error::Corrupt {
@@ -151,21 +157,29 @@ fn damaged_records_and_trailing_bytes_are_refused() {
     );
 }
 
-/// Version 1 records (64 bytes, no checksum), written as its documented layout, still load.
+/// Version 1 records (64 bytes, no checksum) and version 2 records (the same 64 bytes and
+/// their CRC), written as their documented layouts, still load as HD without stacking.
 #[test]
-fn version_1_records_are_still_read() {
+fn version_1_and_2_records_are_still_read() {
     let mut run = Run::new(hd_core::Config::adam(0.001).with_hd(1e-7), theta0());
     run.steps(3, quadratic_grad);
-    let mut v2 = [0u8; RECORD_LEN];
-    run.opt.encode(&run.state, &mut v2).unwrap();
+    let mut v3 = [0u8; RECORD_LEN];
+    run.opt.encode(&run.state, &mut v3).unwrap();
     let mut v1 = [0u8; 64];
-    v1.copy_from_slice(&v2[..64]);
+    v1.copy_from_slice(&v3[..64]);
     v1[4..6].copy_from_slice(&1u16.to_le_bytes());
     assert_eq!(Optimizer::decode(&v1), Ok((run.opt, run.state)));
     // Exactly one record there too.
     let mut longer = v1.to_vec();
     longer.extend_from_slice(&[0; 4]);
     assert!(Optimizer::decode(&longer).is_err());
+    let mut v2 = v1.to_vec();
+    v2[4..6].copy_from_slice(&2u16.to_le_bytes());
+    let crc = crc32(&v2);
+    v2.extend_from_slice(&crc.to_le_bytes());
+    assert_eq!(Optimizer::decode(&v2), Ok((run.opt, run.state)));
+    v2[67] ^= 1;
+    assert!(Optimizer::decode(&v2).is_err());
 }
 
 #[test]
@@ -176,8 +190,8 @@ fn corrupt_records_are_rejected() {
     // Each field is damaged and the checksum recomputed, so that the field's own check is
     // what refuses it.
     let reseal = |b: &mut [u8; RECORD_LEN]| {
-        let crc = crc32(&b[..64]);
-        b[64..].copy_from_slice(&crc.to_le_bytes());
+        let crc = crc32(&b[..76]);
+        b[76..].copy_from_slice(&crc.to_le_bytes());
     };
     let corrupt = |at: usize, v: u8| {
         let mut b = good;
@@ -234,6 +248,23 @@ fn corrupt_records_are_rejected() {
         Optimizer::decode(&b).unwrap_err(),
         Error::Corrupt {
             reason: "alpha is not finite"
+        }
+    );
+    // κ < 0 (bytes 64..68) is refused like β; a non-finite β_t (68..72) is damage.
+    let mut b = good;
+    b[64..68].copy_from_slice(&(-1.0f32).to_le_bytes());
+    reseal(&mut b);
+    assert!(matches!(
+        Optimizer::decode(&b),
+        Err(Error::InvalidHyperparameter { name: "kappa", .. })
+    ));
+    let mut b = good;
+    b[68..72].copy_from_slice(&f32::INFINITY.to_le_bytes());
+    reseal(&mut b);
+    assert_eq!(
+        Optimizer::decode(&b).unwrap_err(),
+        Error::Corrupt {
+            reason: "stacked HD's beta or last dot product is not finite"
         }
     );
 }

@@ -21,8 +21,10 @@ fn every_rule_reduces_rosenbrock() {
     for (name, config) in all_configs() {
         // Rosenbrock's gradients are ~100× those of the quadratic and its curvature reaches
         // ~1000 in the valley, so the SGD family needs α ≲ 2e-3: α_0 and α_∞ are scaled down,
-        // β (which has units of α/g²) by 1e-4, β′ by 0.1, and α is clamped to ±2e-3 (the
-        // opt-in safeguard) so the multiplicative rule cannot leave the stable range.
+        // β (which has units of α/g²) by 1e-4, β′ by 0.1, stacked HD's κ (units of β/(g·d)²)
+        // by 1e-8, and α is clamped to ±2e-3 (the opt-in safeguard) so the multiplicative
+        // rule cannot leave the stable range. Adam's d is scale-free, so its g·d grows as g:
+        // its κ is scaled by 1e-4, the rest of its configuration kept.
         let config = match config.base {
             hd_core::Base::Sgd(_) => Config {
                 alpha0: config.alpha0 * 0.05,
@@ -36,11 +38,18 @@ fn every_rule_reduces_rosenbrock() {
                         ..t
                     }),
                     clamp: Some(h.clamp.unwrap_or((-2e-3, 2e-3))),
+                    kappa: h.kappa * 1e-8,
                     ..h
                 }),
                 ..config
             },
-            hd_core::Base::Adam(_) => config,
+            hd_core::Base::Adam(_) => Config {
+                hyper: config.hyper.map(|h| hd_core::Hyper {
+                    kappa: h.kappa * 1e-4,
+                    ..h
+                }),
+                ..config
+            },
         };
         let start = vec![-1.2f32, 1.0, -1.2, 1.0, 0.0, 0.0];
         let mut run = Run::new(config, start);
@@ -57,7 +66,7 @@ fn every_rule_reduces_rosenbrock() {
 #[test]
 fn beta_zero_reproduces_the_base_rule_bit_for_bit() {
     for (bname, base) in bases() {
-        for (hname, hyper) in hypers(0.0) {
+        for (hname, hyper) in hypers(0.0, 0.0) {
             if hyper.transition.is_some() {
                 continue; // the transition changes the schedule by design, whatever β
             }

@@ -80,11 +80,13 @@ impl Programs {
     ///
     /// # Errors
     /// [`hd_core::Error`] if hd-core refuses the recorded values (it cannot: every value has
-    /// the one length the recorder gives it), or [`hd_core::Error::StepOverflow`] for t = 0.
+    /// the one length the recorder gives it), or [`hd_core::Error::StepOverflow`] for t = 0;
+    /// [`hd_core::Error::InvalidHyperparameter`] for stacked HD, whose β_t is host state.
     pub fn record(rule: &Optimizer, step: u64) -> Result<Programs, hd_core::Error> {
         if step == 0 {
             return Err(hd_core::Error::StepOverflow);
         }
+        rule.check_backend_phases()?;
         let c = rule.constants(step);
         let slots = rule.slots();
         let inputs = |r: &Recorder| {

@@ -171,10 +171,12 @@ impl HdOptimizer {
     /// variables over, and the first one no longer moves them.
     ///
     /// # Errors
-    /// [`OptimError::Core`] for an invalid `config`; [`OptimError::UnsupportedKind`] or
+    /// [`OptimError::Core`] for an invalid `config`, or stacked HD (κ > 0), which runs on
+    /// hd-core's slices only; [`OptimError::UnsupportedKind`] or
     /// [`OptimError::MixedDevices`] for variables it cannot hold in one `f32` buffer.
     pub fn new(vs: &VarStore, config: Config) -> Result<Self, OptimError> {
         let rule = Optimizer::new(config)?;
+        rule.check_backend_phases()?;
         let named: HashMap<String, Tensor> = vs.variables();
         let trainable = vs.trainable_variables();
         // Names of the trainable variables, matched by storage identity.

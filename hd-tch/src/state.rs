@@ -21,6 +21,7 @@ impl HdOptimizer {
             &State {
                 step: self.step,
                 alpha: first,
+                ..self.rule.init_state()
             },
             &mut record,
         )?;

@@ -33,11 +33,20 @@ pub fn bases() -> Vec<(&'static str, Config)> {
     ]
 }
 
-/// The hypergradient variants, for a base whose β scale is `beta`.
-pub fn hypers(beta: f32) -> Vec<(&'static str, Hyper)> {
+/// The hypergradient variants, for a base whose β scale is `beta` and stacked HD's κ `kappa`.
+pub fn hypers(beta: f32, kappa: f32) -> Vec<(&'static str, Hyper)> {
     let hd = Hyper::additive(beta);
     vec![
         ("hd", hd),
+        ("hd-stacked", Hyper { kappa, ..hd }),
+        (
+            "hd-stacked-per-tensor",
+            Hyper {
+                kappa,
+                scope: Scope::PerTensor,
+                ..hd
+            },
+        ),
         ("hdm", Hyper::multiplicative(0.02)),
         (
             "hd-per-tensor",
@@ -81,13 +90,22 @@ pub fn beta_for(base: &Config) -> f32 {
     }
 }
 
+/// Stacked HD's κ per base: β_t moves by κ (g·d)² a step, and g·d on the test problems starts
+/// near 1e3 (SGD) and 40 (Adam), so these move β by about 1 % a step at first.
+pub fn kappa_for(base: &Config) -> f32 {
+    match base.base {
+        Base::Sgd(_) => 1e-10,
+        Base::Adam(_) => 1e-8,
+    }
+}
+
 /// Every rule: each base alone, with coupled L2, and wrapped by every hypergradient variant.
 pub fn all_configs() -> Vec<(String, Config)> {
     let mut out = Vec::new();
     for (name, base) in bases() {
         out.push((name.to_string(), base));
         out.push((format!("{name}+l2"), base.with_weight_decay(1e-3)));
-        for (hname, hyper) in hypers(beta_for(&base)) {
+        for (hname, hyper) in hypers(beta_for(&base), kappa_for(&base)) {
             // A clamp must contain α_0 (the first step uses it), so its top is at least α_0.
             let clamp = hyper.clamp.map(|(lo, hi)| (lo, hi.max(base.alpha0)));
             out.push((
@@ -203,6 +221,8 @@ pub fn reference(
     let per_param = config.hyper.is_some_and(|h| h.scope == Scope::PerParameter);
     let mut alpha = vec![f64::from(config.alpha0); if per_param { n } else { 1 }];
     let (mut m, mut v, mut d_prev) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    let mut beta_t = config.hyper.map_or(0.0, |h| f64::from(h.beta));
+    let mut previous_dot = 0.0;
     let mut out = Vec::new();
     let mut g32 = vec![0.0f32; n];
     for t in 1..=steps {
@@ -212,7 +232,13 @@ pub fn reference(
             .map(|i| f64::from(g32[i]) + lambda * theta[i])
             .collect();
         if let Some(h) = config.hyper {
-            let beta = f64::from(h.beta);
+            // Stacked HD: β_t = β_{t−1} + κ h_t h_{t−1}, and h_t h_{t−1} = (g_t·d_{t−1})(g_{t−1}·d_{t−2}).
+            if h.kappa != 0.0 {
+                let dot: f64 = (0..n).map(|i| g[i] * d_prev[i]).sum();
+                beta_t += f64::from(h.kappa) * dot * previous_dot;
+                previous_dot = dot;
+            }
+            let beta = beta_t;
             if per_param {
                 for i in 0..n {
                     alpha[i] += beta * g[i] * d_prev[i];

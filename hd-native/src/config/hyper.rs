@@ -58,6 +58,8 @@ impl Hyperparameters {
             transition: self
                 .transition
                 .map(|(power, alpha_inf)| Transition { power, alpha_inf }),
+            // Stacked HD runs on hd-core's slices (the head-to-head), not through hd-tch.
+            kappa: 0.0,
         });
         Config {
             base,

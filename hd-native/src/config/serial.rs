@@ -56,6 +56,9 @@ struct HyperDef {
     clamp: Option<(f32, f32)>,
     #[serde(with = "optional_transition")]
     transition: Option<Transition>,
+    /// Stacked HD's κ; absent (0, plain HD) in summaries written before it existed.
+    #[serde(default)]
+    kappa: f32,
 }
 
 #[derive(Serialize, Deserialize)]
