@@ -209,6 +209,11 @@ impl Optimizer {
             // Stacked HD: β_t first, from h_t and h_{t−1}; then α_t with β_t.
             Some(h) if h.is_stacked() => {
                 let beta = h.next_beta(state.beta, terms.dot, state.previous_dot);
+                // Checked here, not below: the other rules never change β, and a firmware
+                // running one of them should not carry the test.
+                if !beta.is_finite() {
+                    return Err(Error::NonFinite);
+                }
                 State {
                     step,
                     alpha: h.next_alpha_with(&state.alpha, &terms, beta),
@@ -222,7 +227,7 @@ impl Optimizer {
                 ..*state
             },
         };
-        if !(next.alpha.is_finite() && next.beta.is_finite()) {
+        if !next.alpha.is_finite() {
             return Err(Error::NonFinite);
         }
         *state = next;
