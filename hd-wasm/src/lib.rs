@@ -9,6 +9,7 @@
 
 pub mod data;
 pub mod model;
+mod phases;
 pub mod playground;
 pub mod shape;
 pub mod trainer;

@@ -8,12 +8,12 @@
 
 use std::rc::Rc;
 
-use hd_core::{paper, Accumulator, HyperRule, Optimizer, State, Terms, Variant};
+use hd_core::{paper, HyperRule, Optimizer, State, Terms, Variant};
 
 use crate::data::{Dataset, Inputs, SplitMix64};
 use crate::model;
 use crate::shape::PARAMS;
-use crate::Error;
+use crate::{phases, Error};
 
 mod settings;
 
@@ -432,8 +432,8 @@ fn signal(rule: Option<HyperRule>, terms: &Terms<f32>) -> f32 {
 }
 
 /// One minibatch for one run: gradient by the model, update by hd-core. The update is hd-core's
-/// [`Optimizer::step`] taken phase by phase (hypergradient, α update, apply), as that function
-/// does, so that the terms α moved by can be recorded.
+/// [`Optimizer::step`] taken phase by phase ([`phases::step`]), so that the terms α moved by can
+/// be recorded.
 fn train_one(
     run: &mut Run,
     batch: &Minibatch<'_>,
@@ -449,27 +449,22 @@ fn train_one(
     // hd-core refuses a non-finite gradient (Error::NonFinite) and changes nothing; that, a
     // loss above DIVERGED_LOSS (or NaN) and a non-finite α are what "diverged" means here.
     let rule = run.variant.rule();
-    let mut acc = Accumulator::new();
-    let stepped = run
-        .optimizer
-        .hypergradient(&run.state, &run.params, grad, &run.buffers, &mut acc)
-        .and_then(|()| {
-            let mut next = run.state;
-            run.optimizer.advance(&mut next, &acc)?;
-            run.optimizer
-                .apply(&next, &mut run.params, grad, &mut run.buffers)?;
-            run.state = next;
-            Ok(())
-        });
+    let stepped = phases::step(
+        &run.optimizer,
+        &mut run.state,
+        &mut run.params,
+        grad,
+        &mut run.buffers,
+    );
     match stepped {
-        Ok(()) if loss <= DIVERGED_LOSS && run.state.alpha.is_finite() => {
+        Ok(acc) if loss <= DIVERGED_LOSS && run.state.alpha.is_finite() => {
             let terms = acc.terms(rule == Some(HyperRule::Multiplicative));
             run.push(loss, run.state.alpha, signal(rule, &terms));
             let n = batch.indices.len();
             run.epoch_loss_sum += f64::from(loss) * n as f64;
             run.epoch_seen += n;
         }
-        Ok(()) | Err(hd_core::Error::NonFinite) => {
+        Ok(_) | Err(hd_core::Error::NonFinite) => {
             run.push(f32::NAN, f32::NAN, f32::NAN);
             run.diverge(iteration);
         }
