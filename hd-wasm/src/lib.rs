@@ -9,6 +9,7 @@
 
 pub mod data;
 pub mod model;
+mod phases;
 pub mod playground;
 pub mod shape;
 pub mod trainer;
@@ -26,6 +27,13 @@ pub enum Error {
     Settings(String),
     /// hd-core rejected a hyperparameter or an input.
     Optimizer(hd_core::Error),
+    /// hd-core rejected a setting of a learning-rate-free peer (e.g. Prodigy's d0 ≤ 0).
+    Peer {
+        /// The peer whose setting it was.
+        peer: trainer::Peer,
+        /// hd-core's reason, naming the setting.
+        error: hd_core::Error,
+    },
 }
 
 impl fmt::Display for Error {
@@ -34,6 +42,7 @@ impl fmt::Display for Error {
             Error::Data(msg) => write!(f, "bad data: {msg}"),
             Error::Settings(msg) => write!(f, "bad setting: {msg}"),
             Error::Optimizer(e) => write!(f, "optimizer: {e}"),
+            Error::Peer { peer, error } => write!(f, "{}: {error}", peer.label()),
         }
     }
 }
@@ -41,7 +50,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Optimizer(e) => Some(e),
+            Error::Optimizer(e) | Error::Peer { error: e, .. } => Some(e),
             Error::Data(_) | Error::Settings(_) => None,
         }
     }

@@ -2,9 +2,9 @@
 //! variables, one hd-core step at a time, keeping everything the page draws (the path, the two
 //! successive gradients, α and the g_t·g_{t−1} that moved it).
 
-use hd_core::{Accumulator, Optimizer, State, Variant};
+use hd_core::{Optimizer, State, Variant};
 
-use crate::Error;
+use crate::{phases, Error};
 
 /// A smooth function of two variables with its gradient.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,19 +142,17 @@ impl Walker {
             return Ok(());
         }
         let g = objective.gradient(self.point);
-        let mut acc = Accumulator::new();
         let mut next = self.state;
         let mut point = self.point;
-        let result = self
-            .optimizer
-            .hypergradient(&self.state, &point, &g, &self.buffers, &mut acc)
-            .and_then(|()| self.optimizer.advance(&mut next, &acc))
-            .and_then(|()| {
-                self.optimizer
-                    .apply(&next, &mut point, &g, &mut self.buffers)
-            });
+        let result = phases::step(
+            &self.optimizer,
+            &mut next,
+            &mut point,
+            &g,
+            &mut self.buffers,
+        );
         match result {
-            Ok(()) if point.iter().all(|v| v.is_finite() && v.abs() < ESCAPED) => {
+            Ok(acc) if point.iter().all(|v| v.is_finite() && v.abs() < ESCAPED) => {
                 self.previous_alpha = self.state.alpha;
                 self.state = next;
                 self.previous_gradient = self.gradient;
@@ -164,7 +162,7 @@ impl Walker {
                 self.path.extend_from_slice(&point);
                 Ok(())
             }
-            Ok(()) | Err(hd_core::Error::NonFinite) => {
+            Ok(_) | Err(hd_core::Error::NonFinite) => {
                 self.diverged = true;
                 Ok(())
             }

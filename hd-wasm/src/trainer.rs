@@ -3,21 +3,25 @@
 //!
 //! One [`Trainer`] owns the data split, the minibatch order and every run (parameters, optimizer
 //! state and buffers, metrics). Each call to [`Trainer::step`] takes the next minibatch and
-//! gives it to every run that is still training; the update itself is hd-core's
-//! [`Optimizer::step`], the only place the optimizer maths lives.
+//! gives it to every run that is still training; the update itself is hd-core's (the paper's
+//! optimizers' [`Optimizer::step`](hd_core::Optimizer::step), the peers' `Prodigy::step` and
+//! `ScheduleFree::step`), the only place the optimizer maths lives.
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
-use hd_core::{paper, Accumulator, HyperRule, Optimizer, State, Terms, Variant};
+use hd_core::{paper, Variant};
 
 use crate::data::{Dataset, Inputs, SplitMix64};
 use crate::model;
 use crate::shape::PARAMS;
 use crate::Error;
 
+mod method;
 mod settings;
 
-use settings::config_with;
+use method::Stepper;
+pub use method::{parse_method, Method, Peer};
 pub use settings::{
     beta_of, config_of, paper_preset, parse_optimizer, Hyperparameters, Schedule, Settings,
 };
@@ -44,11 +48,11 @@ pub const DIVERGED_LOSS: f32 = 1e3;
 /// One optimizer's run: its parameters, hd-core state, buffers and metrics.
 #[derive(Debug)]
 pub struct Run {
-    variant: Variant,
-    alpha0: f32,
+    method: Method,
+    knob: f32,
     beta: Option<f32>,
-    optimizer: Optimizer,
-    state: State,
+    stepper: Stepper,
+    /// For Schedule-Free, y (where gradients are taken); see [`Run::model`].
     params: Vec<f32>,
     buffers: Vec<f32>,
     status: Status,
@@ -64,54 +68,68 @@ pub struct Run {
 }
 
 impl Run {
-    /// The optimizer.
-    pub fn variant(&self) -> Variant {
-        self.variant
+    /// The optimizer: one of the paper's nine, or a peer.
+    pub fn method(&self) -> Method {
+        self.method
     }
-    /// Its initial learning rate α0.
-    pub fn alpha0(&self) -> f32 {
-        self.alpha0
+    /// The value it started from ([`Method::knob`] names it): α0 for the paper's optimizers,
+    /// d_0 for Prodigy, the learning rate for Schedule-Free; the α0 sweep sets it.
+    pub fn knob(&self) -> f32 {
+        self.knob
     }
-    /// Its β (β′ for HDM), `None` for a base optimizer.
+    /// Its β (β′ for HDM), `None` for a base optimizer or a peer.
     pub fn beta(&self) -> Option<f32> {
         self.beta
     }
-    /// The current learning rate α_t.
+    /// The current step size: α_t, Prodigy's d_t · lr, Schedule-Free's (constant) learning
+    /// rate.
     pub fn alpha(&self) -> f32 {
-        self.state.alpha
+        self.stepper.alpha()
     }
     /// Where it stands.
     pub fn status(&self) -> Status {
         self.status
     }
-    /// The model's parameters: 10 × 784 weights, then 10 biases.
+    /// The parameters the optimizer steps: 10 × 784 weights, then 10 biases. For
+    /// Schedule-Free these are y, where its gradients are taken, not its model; see
+    /// [`model`](Run::model).
     pub fn params(&self) -> &[f32] {
         &self.params
     }
+    /// The model to evaluate, in [`params`](Run::params)' layout: the parameters themselves,
+    /// or Schedule-Free's average x (a copy).
+    ///
+    /// # Errors
+    /// Only on an internal inconsistency ([`Error::Optimizer`]).
+    pub fn model(&self) -> Result<Cow<'_, [f32]>, Error> {
+        self.stepper.model(&self.params, &self.buffers)
+    }
     /// The signal the hypergradient rule acted on at each iteration: g_t·d_{t−1} for HD (α moves
     /// by β times it), cos(g_t, d_{t−1}) for HDM (α is multiplied by 1 + β′ times it); NaN for
-    /// a base optimizer and after divergence.
+    /// a base optimizer, a peer and after divergence.
     pub fn iteration_signal(&self) -> &[f32] {
         &self.iteration_signal
     }
-    /// Minibatch loss at each iteration (NaN after divergence).
+    /// Minibatch loss at each iteration (NaN after divergence), at the parameters the
+    /// gradient is taken at (Schedule-Free's y, as its package's training loop reports it).
     pub fn iteration_loss(&self) -> &[f32] {
         &self.iteration_loss
     }
-    /// α after each iteration (NaN after divergence).
+    /// The step size ([`alpha`](Run::alpha)) after each iteration (NaN after divergence).
     pub fn iteration_alpha(&self) -> &[f32] {
         &self.iteration_alpha
     }
-    /// Mean minibatch loss of each epoch; entry 0 is the loss of the initial model on the
-    /// whole training set.
+    /// Mean minibatch loss of each epoch (as [`iteration_loss`](Run::iteration_loss) takes
+    /// them); entry 0 is the loss of the initial model on the whole training set.
     pub fn epoch_train_loss(&self) -> &[f32] {
         &self.epoch_train_loss
     }
-    /// Test loss after each epoch; entry 0 is before training.
+    /// Test loss after each epoch, of the [`model`](Run::model); entry 0 is before training.
     pub fn epoch_test_loss(&self) -> &[f32] {
         &self.epoch_test_loss
     }
-    /// Test accuracy (fraction) after each epoch; entry 0 is before training.
+    /// Test accuracy (fraction) after each epoch, of the [`model`](Run::model); entry 0 is
+    /// before training.
     pub fn epoch_test_accuracy(&self) -> &[f32] {
         &self.epoch_test_accuracy
     }
@@ -229,28 +247,52 @@ impl Trainer {
         alpha0: f32,
         beta_factor: f32,
     ) -> Result<usize, Error> {
+        self.check_not_started()?;
+        let beta = beta_of(variant, &self.hyper).map(|b| b * beta_factor);
+        let stepper = Stepper::paper(variant, alpha0, beta, &self.hyper)?;
+        self.push_run(Method::Paper(variant), alpha0, beta, stepper)
+    }
+
+    /// Adds a run of the learning-rate-free `peer` with its knob ([`Peer::knob`]: Prodigy's
+    /// d_0, Schedule-Free's learning rate) at `knob`, starting from the zero model, and returns
+    /// its index. It trains on the same minibatches as every other run.
+    ///
+    /// # Errors
+    /// [`Error::Settings`] once training has started; [`Error::Peer`] when hd-core rejects the
+    /// knob (Prodigy's d_0 ≤ 0, a negative learning rate, a non-finite value).
+    pub fn add_peer_run(&mut self, peer: Peer, knob: f32) -> Result<usize, Error> {
+        self.check_not_started()?;
+        let stepper = Stepper::peer(peer, knob, &self.hyper)?;
+        self.push_run(Method::Peer(peer), knob, None, stepper)
+    }
+
+    fn check_not_started(&self) -> Result<(), Error> {
         if self.iteration > 0 {
             return Err(Error::Settings(
                 "runs must be added before training starts".into(),
             ));
         }
-        let beta = beta_of(variant, &self.hyper).map(|b| b * beta_factor);
-        let optimizer = Optimizer::new(config_with(variant, alpha0, beta, &self.hyper))?;
-        let len = optimizer
-            .buffer_len(PARAMS)
-            .ok_or_else(|| Error::Settings("optimizer buffers overflow".into()))?;
-        let mut buffers = vec![0.0; len];
-        optimizer.init_buffers(&mut buffers)?;
+        Ok(())
+    }
+
+    fn push_run(
+        &mut self,
+        method: Method,
+        knob: f32,
+        beta: Option<f32>,
+        stepper: Stepper,
+    ) -> Result<usize, Error> {
         let params = vec![0.0; PARAMS];
+        let buffers = stepper.buffers(&params)?;
+        // Every model starts at zero, Schedule-Free's x = y = z too.
         let (train_loss, _) = model::evaluate(&params, &self.data, self.inputs, &self.train)?;
         let (test_loss, test_accuracy) =
             model::evaluate(&params, &self.data, self.inputs, &self.test)?;
         self.runs.push(Run {
-            variant,
-            alpha0,
+            method,
+            knob,
             beta,
-            state: optimizer.init_state(),
-            optimizer,
+            stepper,
             params,
             buffers,
             status: Status::Training,
@@ -305,8 +347,10 @@ impl Trainer {
         let last = self.epoch == self.schedule.epochs;
         for run in &mut self.runs {
             if run.status == Status::Training {
+                // Held out, so at the model (Schedule-Free's x, where its package evaluates);
+                // the training loss stays the minibatches' at y, where it trains.
                 let (test_loss, test_accuracy) =
-                    model::evaluate(&run.params, &self.data, self.inputs, &self.test)?;
+                    model::evaluate(&run.model()?, &self.data, self.inputs, &self.test)?;
                 let train_loss = (run.epoch_loss_sum / run.epoch_seen.max(1) as f64) as f32;
                 run.epoch_train_loss.push(train_loss);
                 run.epoch_test_loss.push(test_loss);
@@ -419,21 +463,7 @@ struct Minibatch<'a> {
     indices: &'a [u32],
 }
 
-/// What the page plots as the hypergradient signal: g·d for HD, the cosine for HDM (computed
-/// as hd-core's HDM rule does, ‖g‖‖d‖ floored at the smallest normal f32), NaN without HD.
-fn signal(rule: Option<HyperRule>, terms: &Terms<f32>) -> f32 {
-    match (rule, terms.norms) {
-        (Some(HyperRule::Additive), _) => terms.dot,
-        (Some(HyperRule::Multiplicative), Some((grad_sq, dir_sq))) => {
-            terms.dot / (grad_sq.sqrt() * dir_sq.sqrt()).max(f32::MIN_POSITIVE)
-        }
-        (Some(HyperRule::Multiplicative), None) | (None, _) => f32::NAN,
-    }
-}
-
-/// One minibatch for one run: gradient by the model, update by hd-core. The update is hd-core's
-/// [`Optimizer::step`] taken phase by phase (hypergradient, α update, apply), as that function
-/// does, so that the terms α moved by can be recorded.
+/// One minibatch for one run: gradient by the model, update by hd-core ([`Stepper::step`]).
 fn train_one(
     run: &mut Run,
     batch: &Minibatch<'_>,
@@ -447,29 +477,16 @@ fn train_one(
     let loss =
         model::loss_and_gradient(&run.params, batch.data, batch.inputs, batch.indices, grad)?;
     // hd-core refuses a non-finite gradient (Error::NonFinite) and changes nothing; that, a
-    // loss above DIVERGED_LOSS (or NaN) and a non-finite α are what "diverged" means here.
-    let rule = run.variant.rule();
-    let mut acc = Accumulator::new();
-    let stepped = run
-        .optimizer
-        .hypergradient(&run.state, &run.params, grad, &run.buffers, &mut acc)
-        .and_then(|()| {
-            let mut next = run.state;
-            run.optimizer.advance(&mut next, &acc)?;
-            run.optimizer
-                .apply(&next, &mut run.params, grad, &mut run.buffers)?;
-            run.state = next;
-            Ok(())
-        });
-    match stepped {
-        Ok(()) if loss <= DIVERGED_LOSS && run.state.alpha.is_finite() => {
-            let terms = acc.terms(rule == Some(HyperRule::Multiplicative));
-            run.push(loss, run.state.alpha, signal(rule, &terms));
+    // loss above DIVERGED_LOSS (or NaN) and a non-finite step size are what "diverged" means
+    // here.
+    match run.stepper.step(&mut run.params, grad, &mut run.buffers) {
+        Ok(signal) if loss <= DIVERGED_LOSS && run.alpha().is_finite() => {
+            run.push(loss, run.alpha(), signal);
             let n = batch.indices.len();
             run.epoch_loss_sum += f64::from(loss) * n as f64;
             run.epoch_seen += n;
         }
-        Ok(()) | Err(hd_core::Error::NonFinite) => {
+        Ok(_) | Err(hd_core::Error::NonFinite) => {
             run.push(f32::NAN, f32::NAN, f32::NAN);
             run.diverge(iteration);
         }
@@ -478,5 +495,7 @@ fn train_one(
     Ok(())
 }
 
+#[cfg(test)]
+mod peer_tests;
 #[cfg(test)]
 mod tests;

@@ -13,7 +13,9 @@ use wasm_bindgen::prelude::*;
 use crate::data::Dataset;
 use crate::model;
 use crate::playground::{Objective, Playground as Plane, Walker};
-use crate::trainer::{self, parse_optimizer, Run, Settings, Status, Trainer};
+use crate::trainer::{
+    self, parse_method, parse_optimizer, Method, Peer, Run, Settings, Status, Trainer,
+};
 use hd_core::Variant;
 
 /// The ids of every optimizer, in display order (`sgd`, `sgd-hd`, …, `adam-hdm`).
@@ -22,10 +24,25 @@ pub fn optimizer_ids() -> Vec<String> {
     Variant::ALL.iter().map(|k| k.id().to_owned()).collect()
 }
 
-/// The display name of an optimizer id (`sgdn-hd` → `SGDN-HD`).
+/// The ids of the learning-rate-free peers the α0 sweep can add (`prodigy`, `sf-sgd`,
+/// `sf-adamw`).
+#[wasm_bindgen(js_name = peerIds)]
+pub fn peer_ids() -> Vec<String> {
+    Peer::ALL.iter().map(|p| p.id().to_owned()).collect()
+}
+
+/// The display name of an optimizer or peer id (`sgdn-hd` → `SGDN-HD`, `sf-sgd` →
+/// `Schedule-Free SGD`).
 #[wasm_bindgen(js_name = optimizerLabel)]
 pub fn optimizer_label(id: &str) -> Result<String, JsError> {
-    Ok(parse_optimizer(id)?.label().to_owned())
+    Ok(parse_method(id)?.label().to_owned())
+}
+
+/// The name of the value a run of optimizer or peer `id` starts from: `α0`, Prodigy's `d0`,
+/// Schedule-Free's `lr`.
+#[wasm_bindgen(js_name = optimizerKnob)]
+pub fn optimizer_knob(id: &str) -> Result<String, JsError> {
+    Ok(parse_method(id)?.knob().to_owned())
 }
 
 /// The paper's settings for the page's "Paper settings" preset: an object with the page's
@@ -89,10 +106,17 @@ impl Session {
         Ok(Session(trainer::throughput_workload(Rc::clone(&digits.0))?))
     }
 
-    /// Adds a run of optimizer `id` (e.g. `adam-hd`) from α0 and returns its index.
+    /// Adds a run of optimizer `id` (e.g. `adam-hd`) from α0, or of a peer (`prodigy`,
+    /// `sf-sgd`, `sf-adamw`) with its knob at `value` (Prodigy's d0, Schedule-Free's learning
+    /// rate), and returns its index. A knob hd-core refuses (d0 ≤ 0, …) is an error naming the
+    /// peer and the setting.
     #[wasm_bindgen(js_name = addRun)]
-    pub fn add_run(&mut self, id: &str, alpha0: f32) -> Result<u32, JsError> {
-        Ok(self.0.add_run(parse_optimizer(id)?, alpha0)? as u32)
+    pub fn add_run(&mut self, id: &str, value: f32) -> Result<u32, JsError> {
+        let index = match parse_method(id)? {
+            Method::Paper(variant) => self.0.add_run(variant, value)?,
+            Method::Peer(peer) => self.0.add_peer_run(peer, value)?,
+        };
+        Ok(index as u32)
     }
 
     /// Adds a run of optimizer `id` from α0 with its β (β′ for HDM) multiplied by
@@ -157,13 +181,13 @@ impl Session {
     /// The run's optimizer id.
     #[wasm_bindgen(js_name = runId)]
     pub fn run_id(&self, index: u32) -> Result<String, JsError> {
-        Ok(self.run(index)?.variant().id().to_owned())
+        Ok(self.run(index)?.method().id().to_owned())
     }
 
     /// The run's optimizer display name.
     #[wasm_bindgen(js_name = runLabel)]
     pub fn run_label(&self, index: u32) -> Result<String, JsError> {
-        Ok(self.run(index)?.variant().label().to_owned())
+        Ok(self.run(index)?.method().label().to_owned())
     }
 
     /// `"training"`, `"finished"` or `"diverged"`.
@@ -186,18 +210,18 @@ impl Session {
         })
     }
 
-    /// The run's α0.
+    /// The run's α0, or a peer's knob (see [`Run::knob`]).
     #[wasm_bindgen(js_name = alpha0)]
     pub fn alpha0(&self, index: u32) -> Result<f32, JsError> {
-        Ok(self.run(index)?.alpha0())
+        Ok(self.run(index)?.knob())
     }
 
-    /// The run's β (β′ for HDM); `undefined` for a base optimizer.
+    /// The run's β (β′ for HDM); `undefined` for a base optimizer or a peer.
     pub fn beta(&self, index: u32) -> Result<Option<f32>, JsError> {
         Ok(self.run(index)?.beta())
     }
 
-    /// The run's current α.
+    /// The run's current α, or a peer's step size (see [`Run::alpha`]).
     pub fn alpha(&self, index: u32) -> Result<f32, JsError> {
         Ok(self.run(index)?.alpha())
     }
@@ -211,7 +235,7 @@ impl Session {
         ))
     }
 
-    /// α after each iteration from `from` on; NaN after divergence.
+    /// α (a peer's step size) after each iteration from `from` on; NaN after divergence.
     #[wasm_bindgen(js_name = iterationAlpha)]
     pub fn iteration_alpha(&self, index: u32, from: u32) -> Result<Float32Array, JsError> {
         let all = self.run(index)?.iteration_alpha();
@@ -248,9 +272,10 @@ impl Session {
         Ok(Float32Array::from(self.run(index)?.epoch_test_accuracy()))
     }
 
-    /// The run's weights: 10 rows of 784 (row k scores digit k).
+    /// The run's weights: 10 rows of 784 (row k scores digit k), of its model (Schedule-Free's
+    /// x).
     pub fn weights(&self, index: u32) -> Result<Float32Array, JsError> {
-        let params = self.run(index)?.params();
+        let params = self.run(index)?.model()?;
         Ok(Float32Array::from(
             params.get(..model::WEIGHTS).unwrap_or_default(),
         ))
@@ -260,7 +285,7 @@ impl Session {
     /// as the session's training images were (standardised or not).
     pub fn predict(&self, index: u32, pixels: &[f32]) -> Result<Float32Array, JsError> {
         let image = self.0.inputs().image(pixels)?;
-        let p = model::predict(self.run(index)?.params(), &image)?;
+        let p = model::predict(&self.run(index)?.model()?, &image)?;
         Ok(Float32Array::from(&p[..]))
     }
 }

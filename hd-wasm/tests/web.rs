@@ -3,7 +3,9 @@
 #![cfg(target_arch = "wasm32")]
 
 use hd_wasm::model::INPUTS;
-use hd_wasm::web::{optimizer_ids, optimizer_label, Digits, Playground, Session};
+use hd_wasm::web::{
+    optimizer_ids, optimizer_knob, optimizer_label, peer_ids, Digits, Playground, Session,
+};
 use wasm_bindgen::{JsError, JsValue};
 use wasm_bindgen_test::*;
 
@@ -62,6 +64,49 @@ fn lists_every_optimizer_with_its_label() {
     assert_eq!(ids[0], "sgd");
     assert_eq!(optimizer_label("sgdn-hdm").unwrap(), "SGDN-HDM");
     assert!(message(optimizer_label("rmsprop").unwrap_err()).contains("unknown optimizer"));
+}
+
+#[wasm_bindgen_test]
+fn lists_the_peers_with_their_labels_and_knobs() {
+    assert_eq!(peer_ids(), ["prodigy", "sf-sgd", "sf-adamw"]);
+    assert_eq!(optimizer_label("sf-adamw").unwrap(), "Schedule-Free AdamW");
+    assert_eq!(optimizer_knob("prodigy").unwrap(), "d0");
+    assert_eq!(optimizer_knob("sf-sgd").unwrap(), "lr");
+    assert_eq!(optimizer_knob("adam-hd").unwrap(), "α0");
+}
+
+#[wasm_bindgen_test]
+fn peers_train_beside_the_paper_optimizers_and_refuse_bad_knobs() {
+    let digits = Digits::new(&digits_file(200)).unwrap();
+    let mut s = session(&digits, 20, 3);
+    let prodigy = s.add_run("prodigy", 1e-6).unwrap();
+    let sf = s.add_run("sf-sgd", 1.0).unwrap();
+    let adamw = s.add_run("sf-adamw", 0.0025).unwrap();
+    // The page's message for a knob hd-core refuses names the peer and the setting.
+    assert_eq!(
+        message(s.add_run("prodigy", 0.0).unwrap_err()),
+        "Prodigy: invalid hyperparameter d0: must be finite and > 0"
+    );
+    assert!(message(s.add_run("sf-sgd", -1.0).unwrap_err()).starts_with("Schedule-Free SGD"));
+    assert!(message(s.add_run_scaled("prodigy", 1e-6, 10.0).unwrap_err()).contains("unknown"));
+    assert_eq!(s.run_count(), 3);
+    s.step(1000).unwrap();
+    for run in [prodigy, sf, adamw] {
+        assert_eq!(s.run_status(run).unwrap(), "finished");
+        let loss = s.epoch_train_loss(run).unwrap().to_vec();
+        assert!(
+            loss[3] < loss[0] / 2.0,
+            "{}: {loss:?}",
+            s.run_id(run).unwrap()
+        );
+        assert_eq!(s.beta(run).unwrap(), None);
+    }
+    assert_eq!(s.run_label(sf).unwrap(), "Schedule-Free SGD");
+    assert_eq!(s.alpha0(prodigy).unwrap(), 1e-6);
+    // Prodigy's step size d·lr grew from d0; Schedule-Free's lr never moves.
+    assert!(s.alpha(prodigy).unwrap() > 1e-6);
+    let lr = s.iteration_alpha(sf, 0).unwrap().to_vec();
+    assert!(lr.len() == 24 && lr.iter().all(|&a| a == 1.0), "{lr:?}");
 }
 
 #[wasm_bindgen_test]

@@ -1,8 +1,9 @@
 // The settings form: one checkbox per optimizer, a validated field per setting, the α0 slider
-// and its box kept in step, the paper preset, and the URL that reproduces the settings.
+// and its box kept in step, the paper preset, and the URL that reproduces the settings. The α0
+// sweep's own settings (its epochs, which peers join it) sit in its section, outside the form.
 import { paperSettings } from '../pkg/hd_wasm.js';
 import {
-  FIELDS, INPUTS, OPTIMIZERS, PAPER_OPTIMIZERS, paperPreset, paperMessage, parseField, parseOptimizers, toQuery,
+  FIELDS, INPUTS, OPTIMIZERS, PAPER_OPTIMIZERS, PEERS, paperPreset, paperMessage, parseField, parseOptimizers, parsePeers, toQuery,
 } from './params.js';
 import { wasmReady } from './wasm.js';
 
@@ -11,28 +12,35 @@ const $ = (id) => document.getElementById(id);
 /** The α0 slider's range in decades (its min and max attributes). */
 const SLIDER = { min: -6, max: -1 };
 
-const optimizerList = $('optimizer-list');
-for (const o of OPTIMIZERS) {
-  const label = document.createElement('label');
-  const box = document.createElement('input');
-  box.type = 'checkbox';
-  box.name = 'opt';
-  box.value = o.id;
-  label.append(box, ` ${o.label}`);
-  optimizerList.append(label);
+/** One labelled checkbox named `name` per item of `items` in `host`; returns the boxes. */
+function checkboxes(host, name, items, text) {
+  for (const item of items) {
+    const label = document.createElement('label');
+    const box = document.createElement('input');
+    box.type = 'checkbox';
+    box.name = name;
+    box.value = item.id;
+    label.append(box, ` ${text(item)}`);
+    host.append(label);
+  }
+  return [...host.querySelectorAll('input')];
 }
-const optBoxes = [...optimizerList.querySelectorAll('input')];
+
+const optBoxes = checkboxes($('optimizer-list'), 'opt', OPTIMIZERS, (o) => o.label);
+// Each peer says which of its settings the sweep varies in α0's place.
+const peerBoxes = checkboxes($('peer-list'), 'peer', PEERS, (p) => `${p.label} (its ${p.knob})`);
 
 export function setError(key, message) {
   const err = $(`${key}-error`);
   if (err) err.textContent = message ?? '';
-  const input = key === 'opt' ? null : $(key);
+  const input = FIELDS[key] ? $(key) : null;
   if (input) input.setAttribute('aria-invalid', message ? 'true' : 'false');
 }
 
 export function writeForm(settings) {
   for (const key of Object.keys(FIELDS)) $(key).value = String(settings[key]);
   for (const box of optBoxes) box.checked = settings.opt.includes(box.value);
+  for (const box of peerBoxes) box.checked = settings.peers.includes(box.value);
   syncSlider();
 }
 
@@ -50,6 +58,9 @@ export function readForm() {
   setError('opt', r.error);
   if ('error' in r) ok = false;
   else settings.opt = r.value;
+  // Checkboxes give known ids only; none ticked is a sweep without peers.
+  settings.peers = parsePeers(peerBoxes.filter((b) => b.checked).map((b) => b.value).join(',')).value;
+  setError('peers', null);
   return ok ? settings : null;
 }
 
@@ -96,8 +107,9 @@ export function wireForm({ onChange, onTrain, onSweep, say }) {
     e.preventDefault();
     onTrain();
   });
-  // The sweep's own field sits outside the form (Enter there runs the sweep, not training).
+  // The sweep's own settings sit outside the form (Enter there runs the sweep, not training).
   $('sweep_epochs').addEventListener('input', onChange);
+  $('peer-list').addEventListener('input', onChange);
   $('sweep_epochs').addEventListener('keydown', (e) => {
     if (e.key === 'Enter') onSweep();
   });

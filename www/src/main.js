@@ -3,7 +3,7 @@
 // training curves and table (training.js), the α0 sweep (sweep.js), the model's insides
 // (inspect.js) and the 2-D playground (playground.js). The maths runs in the worker (hd-wasm);
 // this thread only draws, so it never blocks for long.
-import { fromQuery, toCsv, toQuery } from './params.js';
+import { FIELDS, fromQuery, toCsv, toQuery } from './params.js';
 import { describeInputs, publish, readForm, setError, wireForm, writeForm } from './form.js';
 import { Runs, TrainingView } from './training.js';
 import { SweepView } from './sweep.js';
@@ -202,7 +202,7 @@ if (linkErrors.length > 0) {
   // Keep the bad value visible next to its message instead of silently using the default.
   for (const key of linkErrors) {
     setError(key, `${initial.errors[key]} (from the link: ${q.get(key)})`);
-    if (key !== 'opt') $(key).value = q.get(key);
+    if (FIELDS[key]) $(key).value = q.get(key);
   }
   const names = linkErrors.join(', ');
   setStatus(`The link has invalid settings (${names}); fix them to train.${initial.run ? ' Its run=1 was not started.' : ''}`);

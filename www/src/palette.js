@@ -1,6 +1,7 @@
 // Line colours by family (SGD blue, SGDN green, Adam orange), darker for HD and darker still
-// for HDM, every one at least 3:1 against white (WCAG's contrast for graphics). No DOM, so
-// node's test runner checks it.
+// for HDM, and the learning-rate-free peers in colours of their own (Prodigy purple,
+// Schedule-Free pink) with long dashes; every one at least 3:1 against white (WCAG's contrast
+// for graphics). No DOM, so node's test runner checks it.
 
 const FAMILY = {
   sgd: ['#2f7ab9', '#08519c', '#08306b'],
@@ -8,8 +9,16 @@ const FAMILY = {
   adam: ['#c8590c', '#a63603', '#6b2206'],
 };
 
-/** Stroke colour, width and dash of an optimizer id's line: plain solid, HD thick, HDM dashed. */
+const PEER = {
+  prodigy: { stroke: '#6639ba', width: 2, dash: [10, 3, 2, 3] },
+  'sf-sgd': { stroke: '#bf3989', width: 2, dash: [10, 3] },
+  'sf-adamw': { stroke: '#772057', width: 2, dash: [10, 3, 2, 3, 2, 3] },
+};
+
+/** Stroke colour, width and dash of an optimizer id's line: plain dotted, HD thick, HDM
+ * dashed, a peer long-dashed in its own colour. */
 export function styleOf(id) {
+  if (PEER[id]) return { ...PEER[id] };
   const [base, variant = ''] = id.split('-');
   const shades = FAMILY[base] ?? ['#666', '#444', '#000'];
   if (variant === 'hd') return { stroke: shades[1], width: 2.5 };

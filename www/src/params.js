@@ -18,6 +18,18 @@ export const OPTIMIZERS = [
 
 export const OPTIMIZER_IDS = OPTIMIZERS.map((o) => o.id);
 
+/** The learning-rate-free peers HD is compared with in the α0 sweep, in display order, each with
+ * the one knob the sweep sets in α0's place (Prodigy's initial estimate d0, its lr staying 1 as
+ * the package's default; Schedule-Free's learning rate). The worker checks them against hd-core's
+ * through hd-wasm (`peerIds()`, `optimizerLabel`, `optimizerKnob`), as it does the optimizers. */
+export const PEERS = [
+  { id: 'prodigy', label: 'Prodigy', knob: 'd0' },
+  { id: 'sf-sgd', label: 'Schedule-Free SGD', knob: 'lr' },
+  { id: 'sf-adamw', label: 'Schedule-Free AdamW', knob: 'lr' },
+];
+
+export const PEER_IDS = PEERS.map((p) => p.id);
+
 /** The optimizer families, each a base rule with its HD and HDM variants, in display order. */
 export const FAMILIES = [
   { id: 'sgd', label: 'SGD' },
@@ -30,12 +42,23 @@ export function familyOf(id) {
   return id.split('-')[0];
 }
 
-/** Display name of an optimizer id. */
+/** Display name of an optimizer or peer id. */
 export function labelOf(id) {
-  return OPTIMIZERS.find((o) => o.id === id)?.label ?? id;
+  return [...OPTIMIZERS, ...PEERS].find((o) => o.id === id)?.label ?? id;
 }
 
-/** The α0 values of the sweep: 1e-6 … 1e-1, one per decade (the paper's α0 study). */
+/** The name of the value the α0 sweep sets for an optimizer or peer id: α0, or the peer's knob. */
+export function knobOf(id) {
+  return PEERS.find((p) => p.id === id)?.knob ?? 'α0';
+}
+
+/** True for a peer's id (no β, no hypergradient, its own knob). */
+export function isPeer(id) {
+  return PEER_IDS.includes(id);
+}
+
+/** The α0 values of the sweep: 1e-6 … 1e-1, one per decade (the paper's α0 study); the peers'
+ * knobs take the same values. */
 export const SWEEP_ALPHAS = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1];
 
 /** The β sweep's factors on each HD optimizer's own β (β′ for HDM): 1/100 … 100×. */
@@ -69,6 +92,9 @@ export const INPUTS = {
 };
 
 export const DEFAULT_OPTIMIZERS = ['sgd', 'sgd-hd', 'adam', 'adam-hd'];
+
+/** Every peer joins the α0 sweep unless the visitor unticks it: the comparison is the point. */
+export const DEFAULT_PEERS = [...PEER_IDS];
 
 /** A number as the paper writes it: 0.001, 0.9, 128, but 1e-7 and 1e-4. */
 function paperNumber(v) {
@@ -110,7 +136,7 @@ export function paperMessage(paper) {
 export const PAPER_OPTIMIZERS = ['sgd', 'sgd-hd', 'sgdn', 'sgdn-hd', 'adam', 'adam-hd'];
 
 export function defaults() {
-  const s = { opt: [...DEFAULT_OPTIMIZERS] };
+  const s = { opt: [...DEFAULT_OPTIMIZERS], peers: [...DEFAULT_PEERS] };
   for (const [key, f] of Object.entries(FIELDS)) s[key] = f.default;
   return s;
 }
@@ -159,6 +185,17 @@ export function parseOptimizers(text) {
   return { value: OPTIMIZER_IDS.filter((id) => ids.includes(id)) };
 }
 
+/** Parses the list of peers in the α0 sweep (`prodigy,sf-sgd`); empty means none. */
+export function parsePeers(text) {
+  const ids = String(text ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  const unknown = ids.filter((id) => !PEER_IDS.includes(id));
+  if (unknown.length > 0) return { error: `Unknown peer ${unknown.map((u) => `“${u}”`).join(', ')}; expected ${PEER_IDS.join(', ')}` };
+  return { value: PEER_IDS.filter((id) => ids.includes(id)) };
+}
+
 /**
  * Reads settings from URL search parameters. Missing keys take their defaults; every bad
  * value is reported in `errors` (key → message) and replaced by its default in `settings`.
@@ -178,6 +215,11 @@ export function fromQuery(search) {
     if ('error' in r) errors.opt = r.error;
     else settings.opt = r.value;
   }
+  if (q.has('peers')) {
+    const r = parsePeers(q.get('peers'));
+    if ('error' in r) errors.peers = r.error;
+    else settings.peers = r.value;
+  }
   const run = q.get('run') === '1';
   return { settings, errors, run };
 }
@@ -187,6 +229,7 @@ export function toQuery(settings, { run = false } = {}) {
   const q = new URLSearchParams();
   q.set('opt', settings.opt.join(','));
   for (const key of Object.keys(FIELDS)) q.set(key, String(settings[key]));
+  q.set('peers', settings.peers.join(','));
   if (run) q.set('run', '1');
   return q.toString();
 }
@@ -199,7 +242,9 @@ export function csvField(v) {
 
 /**
  * The runs as CSV, one row per iteration and one per epoch (`record` says which); blank
- * cells are values that do not apply, or a diverged run's missing values.
+ * cells are values that do not apply, or a diverged run's missing values. A peer's row keeps
+ * the columns: `alpha0` holds its knob (Prodigy's d0, Schedule-Free's lr) and `alpha` its step
+ * size (Prodigy's d·lr, Schedule-Free's lr).
  */
 export function toCsv(runs, settings) {
   const header = [

@@ -1,7 +1,9 @@
-// The α0 sweep: final training loss against α0 for every optimizer, α over time for every α0
-// of one HD optimizer (do they meet?), the sweep's progress in its own section, and the
-// conclusion in words, as the numbers show it.
-import { BETA_FACTORS, SWEEP_ALPHAS, labelOf } from './params.js';
+// The α0 sweep: final training loss against α0 for every optimizer, and against their one knob
+// for the learning-rate-free peers (Prodigy's d0, Schedule-Free's lr) on the same decades; α
+// over time for every α0 of one HD optimizer, or Prodigy's step size d·lr for every d0 (do they
+// meet?); the sweep's progress in its own section, and the conclusion in words, as the numbers
+// show it. Schedule-Free has no α chart: its lr is constant (no schedule), six flat lines.
+import { BETA_FACTORS, SWEEP_ALPHAS, isPeer, knobOf, labelOf } from './params.js';
 import { LineChart } from './charts.js';
 import { decimate } from './series.js';
 import { short, fmt } from './training.js';
@@ -12,9 +14,15 @@ const $ = (id) => document.getElementById(id);
 /** One colour per α0, light (small α0) to dark (large), each ≥ 3:1 on white. */
 const ALPHA0_COLOURS = ['#9a6700', '#bc4c00', '#cf222e', '#8250df', '#0550ae', '#1b1f24'];
 
+/** A line's name in the α0 chart: a peer's says which knob its x is. */
+const seriesLabel = (id) => (isPeer(id) ? `${labelOf(id)} (${knobOf(id)})` : labelOf(id));
+
+/** Whose step size the α-over-time chart can show: the HD optimizers' α, Prodigy's d·lr. */
+const movesAlpha = (id) => id.includes('-hd') || id === 'prodigy';
+
 export class SweepView {
   constructor() {
-    this.chart = new LineChart($('chart-sweep'), { x: { label: 'α0', log: true }, y: { label: 'training loss', log: true }, points: true });
+    this.chart = new LineChart($('chart-sweep'), { x: { label: 'α0 (peers: d0 or lr)', log: true }, y: { label: 'training loss', log: true }, points: true });
     this.betaChart = new LineChart($('chart-sweep-beta'), { x: { label: 'β / its setting', log: true }, y: { label: 'training loss', log: true }, points: true });
     this.betaKey = '';
     this.alphaChart = new LineChart($('chart-sweep-alpha'), { x: { label: 'iteration', max: 1 }, y: { label: 'α', log: true } });
@@ -76,35 +84,37 @@ export class SweepView {
     if (!sweep || (!sweep.dirty && !force)) return;
     this.sweep = sweep;
     sweep.dirty = false;
-    const ids = sweep.settings.opt;
+    const ids = [...sweep.settings.opt, ...sweep.settings.peers];
     const key = ids.join();
     if (key !== this.key) {
       this.key = key;
-      this.chart.setSeries(ids.map((id) => ({ id, label: labelOf(id) })));
-      const hd = ids.filter((id) => id.includes('-hd'));
-      this.select.replaceChildren(...hd.map((id) => new Option(labelOf(id), id)));
-      this.select.disabled = hd.length === 0;
+      this.chart.setSeries(ids.map((id) => ({ id, label: seriesLabel(id) })));
+      const moving = ids.filter(movesAlpha);
+      this.select.replaceChildren(...moving.map((id) => new Option(isPeer(id) ? `${labelOf(id)} (d·lr)` : labelOf(id), id)));
+      this.select.disabled = moving.length === 0;
     }
     const finals = ids.map((id) => SWEEP_ALPHAS.map((a) => SweepView.final(sweep, id, a)));
     schedule('sweep-final', () => this.chart.setData(SWEEP_ALPHAS, finals));
     ids.forEach((id, i) => {
       const diverged = sweep.runs.filter((r) => r.id === id && r.status === 'diverged').map((r) => r.alpha0.toExponential(0));
-      this.chart.setLabel(i, diverged.length ? `${labelOf(id)} (diverged at α0 ${diverged.join(', ')})` : labelOf(id));
+      this.chart.setLabel(i, diverged.length ? `${seriesLabel(id)} (diverged at ${knobOf(id)} ${diverged.join(', ')})` : seriesLabel(id));
     });
-    this.chart.describe(`Final training loss against α0. ${ids.map((id, i) => `${labelOf(id)}: ${SWEEP_ALPHAS.map((a, k) => `${a.toExponential(0)} → ${fmt(finals[i][k], 3)}`).join(', ')}`).join('. ')}.`);
+    this.chart.describe(`Final training loss against α0${sweep.settings.peers.length ? ' (for a peer, against its knob)' : ''}. ${ids.map((id, i) => `${seriesLabel(id)}: ${SWEEP_ALPHAS.map((a, k) => `${a.toExponential(0)} → ${fmt(finals[i][k], 3)}`).join(', ')}`).join('. ')}.`);
     this.renderAlpha(sweep);
     $('sweep-conclusion').textContent = sweep.finished ? this.conclusion(sweep, ids, finals) : '';
   }
 
-  /** α over time of the chosen HD optimizer, one line per α0, on a log axis. */
+  /** α over time of the chosen HD optimizer, one line per α0 (Prodigy's d·lr, one per d0), on
+   * a log axis. */
   renderAlpha(sweep) {
     const id = this.select.value;
     if (!id) return;
+    const knob = knobOf(id);
     const runs = SWEEP_ALPHAS.map((a) => sweep.runs.find((r) => r.id === id && Math.abs(r.alpha0 - a) <= a * 1e-6));
-    const key = `${id}:${sweep.settings.opt.join()}`;
+    const key = `${id}:${this.key}`;
     if (key !== this.alphaKey) {
       this.alphaKey = key;
-      this.alphaChart.setSeries(SWEEP_ALPHAS.map((a, k) => ({ id: `a${k}`, label: `α0 = ${a.toExponential(0)}`, style: { stroke: ALPHA0_COLOURS[k], width: 1.75 } })));
+      this.alphaChart.setSeries(SWEEP_ALPHAS.map((a, k) => ({ id: `a${k}`, label: `${knob} = ${a.toExponential(0)}`, style: { stroke: ALPHA0_COLOURS[k], width: 1.75 } })));
     }
     this.alphaChart.setXMax(sweep.settings.sweep_epochs * Math.max(1, sweep.iterationsPerEpoch));
     // A log axis cannot show α ≤ 0: such points are gaps (the table and CSV keep them).
@@ -112,35 +122,50 @@ export class SweepView {
       const d = decimate(runs.map((r) => (r ? r.alpha.map((v) => (v !== null && v > 0 ? v : null)) : [])), 600);
       this.alphaChart.setData(d.xs, d.ys);
     });
-    const ends = runs.map((r, k) => `α0 ${SWEEP_ALPHAS[k].toExponential(0)} → ${r ? short(r.alpha[r.alpha.length - 1], 3) : '—'}`);
-    this.alphaChart.describe(`${labelOf(id)}'s α over time for each α0: ${ends.join(', ')}.`);
+    const ends = runs.map((r, k) => `${knob} ${SWEEP_ALPHAS[k].toExponential(0)} → ${r ? short(r.alpha[r.alpha.length - 1], 3) : '—'}`);
+    const what = isPeer(id) ? 'step size d·lr' : 'α';
+    this.alphaChart.describe(`${labelOf(id)}'s ${what} over time for each ${knob}: ${ends.join(', ')}.`);
   }
 
   /** The sweep's lesson in words, from its numbers: how much the final loss varies over α0
-   * with and without HD, and the base optimizer at its best α0 for reference. */
+   * with and without HD, the base optimizer at its best α0 for reference, and, with peers, how
+   * much each varies over its knob and every swept method ranked by that spread. */
   conclusion(sweep, ids, finals) {
     const spread = (i) => {
       const ok = finals[i].filter((v) => v !== null);
       return ok.length < 2 ? null : { lo: Math.min(...ok), hi: Math.max(...ok) };
     };
-    const parts = ids.map((id, i) => {
-      const s = spread(i);
+    const best = (i) => {
+      let b = null;
+      SWEEP_ALPHAS.forEach((a, k) => {
+        if (finals[i][k] !== null && (b === null || finals[i][k] < b.v)) b = { a, v: finals[i][k] };
+      });
+      return b;
+    };
+    const { opt, peers } = sweep.settings;
+    const at = (id) => ids.indexOf(id);
+    const parts = opt.map((id) => {
+      const s = spread(at(id));
       return s ? `${labelOf(id)} ${fmt(s.lo, 3)}–${fmt(s.hi, 3)} (×${(s.hi / s.lo).toFixed(1)})` : `${labelOf(id)}: too few runs finished`;
     });
-    const refs = ids.filter((id) => !id.includes('-hd')).map((id) => {
-      const i = ids.indexOf(id);
-      let best = null;
-      SWEEP_ALPHAS.forEach((a, k) => {
-        if (finals[i][k] !== null && (best === null || finals[i][k] < best.v)) best = { a, v: finals[i][k] };
-      });
-      return best ? `${labelOf(id)} tuned (its best α0, ${best.a.toExponential(0)}) reaches ${fmt(best.v, 3)}` : null;
+    const refs = opt.filter((id) => !id.includes('-hd')).map((id) => {
+      const b = best(at(id));
+      return b ? `${labelOf(id)} tuned (its best α0, ${b.a.toExponential(0)}) reaches ${fmt(b.v, 3)}` : null;
     }).filter(Boolean);
-    const pairs = ids.filter((id) => id.includes('-hd') && ids.includes(id.split('-')[0])).map((id) => {
-      const [a, b] = [spread(ids.indexOf(id.split('-')[0])), spread(ids.indexOf(id))];
+    const pairs = opt.filter((id) => id.includes('-hd') && opt.includes(id.split('-')[0])).map((id) => {
+      const [a, b] = [spread(at(id.split('-')[0])), spread(at(id))];
       if (!a || !b) return null;
       const less = b.hi / b.lo < a.hi / a.lo;
       return `${labelOf(id)} depends ${less ? 'less' : 'no less'} on α0 than ${labelOf(id.split('-')[0])}${less ? ', though not "not at all"' : ''}`;
     }).filter(Boolean);
-    return `Final training loss across α0 (lowest–highest): ${parts.join('; ')}. ${pairs.join('; ')}${pairs.length ? '. ' : ''}${refs.join('; ')}${refs.length ? '.' : ''}`;
+    const text = `Final training loss across α0 (lowest–highest): ${parts.join('; ')}. ${pairs.join('; ')}${pairs.length ? '. ' : ''}${refs.join('; ')}${refs.length ? '.' : ''}`;
+    if (peers.length === 0) return text;
+    const peerParts = peers.map((id) => {
+      const [s, b, knob] = [spread(at(id)), best(at(id)), knobOf(id)];
+      return s ? `${labelOf(id)} across its ${knob} ${fmt(s.lo, 3)}–${fmt(s.hi, 3)} (×${(s.hi / s.lo).toFixed(1)}), at its best ${knob} (${b.a.toExponential(0)}) ${fmt(b.v, 3)}` : `${labelOf(id)}: too few runs finished`;
+    });
+    const ranked = ids.map((id, i) => ({ id, s: spread(i) })).filter((r) => r.s).sort((a, b) => a.s.hi / a.s.lo - b.s.hi / b.s.lo);
+    const ranking = ranked.map((r) => `${labelOf(r.id)} ×${(r.s.hi / r.s.lo).toFixed(1)}`).join(', ');
+    return `${text.trimEnd()} The learning-rate-free peers: ${peerParts.join('; ')}. From least to most sensitive to its knob (highest over lowest final loss): ${ranking}.`;
   }
 }

@@ -7,8 +7,8 @@
 // Messages out: {type: 'loading', received, total}, {type: 'ready', ids, digits}, {type: 'progress', at, ...}, {type: 'done', stopped},
 //               {type: 'prediction', run, probs}, {type: 'weights', run, weights},
 //               {type: 'bench', ...}, {type: 'error', message}
-import init, { Digits, Session, optimizerIds, optimizerLabel } from '../pkg/hd_wasm.js';
-import { BETA_FACTORS, OPTIMIZERS, SWEEP_ALPHAS, decimal } from './params.js';
+import init, { Digits, Session, optimizerIds, optimizerKnob, optimizerLabel, peerIds } from '../pkg/hd_wasm.js';
+import { BETA_FACTORS, OPTIMIZERS, PEERS, SWEEP_ALPHAS, decimal } from './params.js';
 
 const wasmUrl = new URL('../pkg/hd_wasm_bg.wasm', import.meta.url);
 const digitsUrl = new URL('../pkg/mnist-10k.bin.gz', import.meta.url);
@@ -32,6 +32,9 @@ const ready = (async () => {
   const theirs = ids.map((id) => `${id}=${optimizerLabel(id)}`).join(', ');
   const ours = OPTIMIZERS.map((o) => `${o.id}=${o.label}`).join(', ');
   if (theirs !== ours) throw new Error(`hd-core names the optimizers ${theirs}; the page lists ${ours}`);
+  const theirPeers = peerIds().map((id) => `${id}=${optimizerLabel(id)} (${optimizerKnob(id)})`).join(', ');
+  const ourPeers = PEERS.map((p) => `${p.id}=${p.label} (${p.knob})`).join(', ');
+  if (theirPeers !== ourPeers) throw new Error(`hd-wasm names the peers ${theirPeers}; the page lists ${ourPeers}`);
   postMessage({ type: 'ready', ids, digits: digits.length });
 })().catch((e) => postMessage({ type: 'error', message: `could not load the demo: ${e.message ?? e}` }));
 
@@ -132,6 +135,11 @@ async function train(mode, settings) {
   const session = replaceSession(mode, () => new Session(digits, { ...settings, epochs }));
   if (mode === 'sweep') {
     for (const id of settings.opt) for (const a of SWEEP_ALPHAS) session.addRun(id, a);
+    // The peers' one knob over the same decades (Prodigy's d0, its lr staying 1; Schedule-Free's
+    // lr), on the same minibatches. Their training loss is at the point they take gradients
+    // at (Schedule-Free's y), as for every run; hd-wasm evaluates the held-out loss in the CSV
+    // at Schedule-Free's average x.
+    for (const id of settings.peers) for (const a of SWEEP_ALPHAS) session.addRun(id, a);
   } else if (mode === 'betasweep') {
     const hd = settings.opt.filter((id) => id.includes('-hd'));
     for (const id of hd) for (const f of BETA_FACTORS) session.addRunScaled(id, settings.alpha0, f);

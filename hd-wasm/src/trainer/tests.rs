@@ -7,7 +7,7 @@ use hd_core::{Base, Sgd};
 
 /// Synthetic "digits": class c lights pixels 20c..20c+20 (plus a little seeded noise),
 /// so a linear model can separate them perfectly and training must drive accuracy to 1.
-fn separable(n: usize) -> Rc<Dataset> {
+pub(super) fn separable(n: usize) -> Rc<Dataset> {
     let mut rng = SplitMix64::new(99);
     let mut pixels = vec![0; n * INPUTS];
     let mut labels = Vec::with_capacity(n);
@@ -22,7 +22,7 @@ fn separable(n: usize) -> Rc<Dataset> {
     Rc::new(Dataset::new(pixels, labels).unwrap())
 }
 
-fn schedule(batch: usize, epochs: u32) -> Schedule {
+pub(super) fn schedule(batch: usize, epochs: u32) -> Schedule {
     Schedule {
         batch,
         epochs,
@@ -31,7 +31,7 @@ fn schedule(batch: usize, epochs: u32) -> Schedule {
 }
 
 /// The paper's hyperparameters with grey levels in [0, 1].
-fn settings(schedule: Schedule) -> Settings {
+pub(super) fn settings(schedule: Schedule) -> Settings {
     Settings {
         schedule,
         hyper: Hyperparameters::PAPER,
@@ -112,17 +112,17 @@ fn every_optimizer_learns_a_separable_problem() {
     assert_eq!(t.epoch(), 10);
     assert_eq!(t.iteration(), 10 * 10); // 160 training images / 16
     for run in t.runs() {
-        assert_eq!(run.status(), Status::Finished, "{}", run.variant());
+        assert_eq!(run.status(), Status::Finished, "{}", run.method());
         let train = run.epoch_train_loss();
         assert_eq!(train.len(), 11);
         // Entry 0 is the zero model: ln 10 on any data.
         assert!((train[0] - 10f32.ln()).abs() < 1e-5);
-        assert!(train[10] < 0.5 * train[0], "{}: {train:?}", run.variant());
+        assert!(train[10] < 0.5 * train[0], "{}: {train:?}", run.method());
         assert_eq!(
             *run.epoch_test_accuracy().last().unwrap(),
             1.0,
             "{}",
-            run.variant()
+            run.method()
         );
         assert_eq!(run.iteration_loss().len(), 100);
     }

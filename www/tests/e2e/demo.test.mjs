@@ -182,15 +182,16 @@ test('bad settings get inline messages and never start a run', { timeout: TIMEOU
 });
 
 test('bad values in a link are shown, and run=1 does not start', { timeout: TIMEOUT }, async () => {
-  const { page, problems } = await open('?opt=sgd,warp&alpha0=NaN&batch=99999&run=1');
+  const { page, problems } = await open('?opt=sgd,warp&alpha0=NaN&batch=99999&peers=prodigy,lion&run=1');
   await ready(page);
   await page.locator('#alpha0-error').filter({ hasText: 'Not a number' }).waitFor();
   await page.locator('#batch-error').filter({ hasText: 'at most 8000' }).waitFor();
   await page.locator('#opt-error').filter({ hasText: 'Unknown optimizer “warp”' }).waitFor();
+  await page.locator('#peers-error').filter({ hasText: 'Unknown peer “lion”; expected prodigy, sf-sgd, sf-adamw (from the link: prodigy,lion)' }).waitFor();
   assert.equal(await page.locator('#alpha0').inputValue(), 'NaN');
   // The status keeps saying what is wrong, and that the link's run=1 was not started.
   await page.getByRole('status').filter({ hasText: 'Its run=1 was not started' }).waitFor();
-  assert.match(await page.getByRole('status').textContent(), /invalid settings \(alpha0, batch, opt\)/);
+  assert.match(await page.getByRole('status').textContent(), /invalid settings \(alpha0, batch, opt, peers\)/);
   await page.waitForTimeout(1000);
   assert.equal(await page.locator('table#results tbody tr').count(), 0, 'nothing ran');
   await finish(page, problems);
@@ -207,9 +208,12 @@ test('paper preset, α0 sweep and CSV export', { timeout: TIMEOUT }, async () =>
   await page.getByRole('status').filter({ hasText: 'Paper settings applied' }).waitFor();
   const checked = await page.locator('input[name="opt"]:checked').evaluateAll((els) => els.map((e) => e.value));
   assert.deepEqual(checked, ['sgd', 'sgd-hd', 'sgdn', 'sgdn-hd', 'adam', 'adam-hd']);
-  // A quick sweep of two of them.
+  // A quick sweep of two of them, with the three learning-rate-free peers (ticked by default).
   for (const id of ['sgdn', 'sgdn-hd', 'adam', 'adam-hd']) await page.locator(`input[name="opt"][value="${id}"]`).uncheck();
   assert.match(page.url(), /alpha0=0\.001&beta=0\.001&beta_adam=1e-7&beta_mult=0\.02&mu=0\.9&l2=0\.0001&batch=128/);
+  const peers = await page.locator('input[name="peer"]:checked').evaluateAll((els) => els.map((e) => e.value));
+  assert.deepEqual(peers, ['prodigy', 'sf-sgd', 'sf-adamw']);
+  assert.match(page.url(), /peers=prodigy%2Csf-sgd%2Csf-adamw/);
 
   // Progress shows inside the sweep's own section while it runs: record every text it shows.
   await page.evaluate(() => {
@@ -218,9 +222,10 @@ test('paper preset, α0 sweep and CSV export', { timeout: TIMEOUT }, async () =>
     new MutationObserver(() => window.sweepTexts.push(el.textContent)).observe(el, { childList: true, characterData: true, subtree: true });
   });
   await page.locator('#sweep').click();
-  await page.getByRole('status').filter({ hasText: 'Sweep finished: 12 runs' }).waitFor({ timeout: TIMEOUT });
+  // 2 optimizers and 3 peers, 6 values each.
+  await page.getByRole('status').filter({ hasText: 'Sweep finished: 30 runs' }).waitFor({ timeout: TIMEOUT });
   const shown = await page.evaluate(() => window.sweepTexts);
-  assert.ok(shown.some((t) => /^Sweeping α0: epoch 1 of 1, 12 runs side by side \(\d+ %\)\.$/.test(t)), shown.join(' | '));
+  assert.ok(shown.some((t) => /^Sweeping α0: epoch 1 of 1, 30 runs side by side \(\d+ %\)\.$/.test(t)), shown.join(' | '));
   // α over time for every α0, and the conclusion as the numbers show it.
   const alphaLegend = await page.locator('#chart-sweep-alpha .u-legend .u-series .u-label').allTextContents();
   assert.deepEqual(alphaLegend.slice(1), ['α0 = 1e-6', 'α0 = 1e-5', 'α0 = 1e-4', 'α0 = 1e-3', 'α0 = 1e-2', 'α0 = 1e-1']);
@@ -228,12 +233,43 @@ test('paper preset, α0 sweep and CSV export', { timeout: TIMEOUT }, async () =>
   assert.match(await page.locator('#sweep-conclusion').textContent(), /SGD tuned \(its best α0, 1e-\d\) reaches/);
   const legend = await page.locator('#chart-sweep .u-legend .u-series .u-label').allTextContents();
   assert.ok(legend[1].startsWith('SGD') && legend[2].startsWith('SGD-HD'), legend.join());
+  // The peers are drawn with the others, each named with the knob its x is.
+  ['Prodigy (d0)', 'Schedule-Free SGD (lr)', 'Schedule-Free AdamW (lr)'].forEach((name, k) => assert.ok(legend[3 + k].startsWith(name), legend.join()));
+  const described = await page.locator('#chart-sweep').getAttribute('aria-label');
+  for (const name of ['Prodigy \\(d0\\)', 'Schedule-Free SGD \\(lr\\)', 'Schedule-Free AdamW \\(lr\\)']) {
+    assert.match(described, new RegExp(`${name}: 1e-6 → \\S+, 1e-5 → \\S+, 1e-4 → \\S+, 1e-3 → \\S+, 1e-2 → \\S+, 1e-1 → `), name);
+  }
+  const conclusion = await page.locator('#sweep-conclusion').textContent();
+  assert.match(conclusion, /The learning-rate-free peers: Prodigy across its d0 [\d.]+–[\d.]+ \(×[\d.]+\), at its best d0 \(1e-\d\) [\d.]+; Schedule-Free SGD across its lr /);
+  // Every swept method ranked by its spread, HD among the peers (in whatever order the numbers say).
+  const ranking = conclusion.split('From least to most sensitive to its knob (highest over lowest final loss): ')[1];
+  for (const name of ['SGD', 'SGD-HD', 'Prodigy', 'Schedule-Free SGD', 'Schedule-Free AdamW']) assert.match(ranking, new RegExp(`(^|, )${name} ×[\\d.]+(,|\\.$)`), name);
   const csv = await downloadCsv(page, '#sweep-export');
   assert.equal(csv[0], 'optimizer,alpha0,beta,mu,l2,batch,seed,status,record,index,train_loss,test_loss,test_accuracy,alpha');
-  // 12 runs × (63 minibatches of 128 in 8,000 images + epochs 0 and 1).
-  assert.equal(csv.length, 1 + 12 * (63 + 2));
+  // 30 runs × (63 minibatches of 128 in 8,000 images + epochs 0 and 1).
+  assert.equal(csv.length, 1 + 30 * (63 + 2));
   const alphas = new Set(csv.slice(1).map((l) => Number(l.split(',')[1])));
   assert.deepEqual([...alphas].sort((a, b) => a - b), [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1]);
+  const rows = (id) => csv.filter((l) => l.startsWith(`${id},`)).map((l) => l.split(','));
+  for (const id of ['prodigy', 'sf-sgd', 'sf-adamw']) {
+    assert.equal(rows(id).length, 6 * (63 + 2), id);
+    // Each peer learned at some value of its knob: a final loss well below the untrained ln 10.
+    const finals = rows(id).filter((r) => r[8] === 'epoch' && r[9] === '1').map((r) => Number(r[10]));
+    assert.ok(Math.min(...finals) < LN10 / 2, `${id}: ${finals}`);
+  }
+  // Schedule-Free's step size is its lr, always; Prodigy's d·lr grew from d0 = 1e-6 and never
+  // falls below its d0.
+  for (const r of rows('sf-sgd').filter((r) => r[8] === 'iteration' && r[13] !== '')) assert.equal(Number(r[13]), Number(r[1]));
+  const prodigyLast = (d0) => Number(rows('prodigy').filter((r) => Number(r[1]) === d0 && r[8] === 'iteration').at(-1)[13]);
+  assert.ok(prodigyLast(1e-6) > 1e-5, `Prodigy from d0 = 1e-6 ends at d·lr = ${prodigyLast(1e-6)}`);
+  for (const d0 of [1e-6, 1e-5, 1e-4, 1e-3]) assert.ok(prodigyLast(d0) >= d0, `d0 ${d0}: ${prodigyLast(d0)}`);
+  // Its d·lr over time, one line per d0, in the α chart.
+  assert.deepEqual(await page.locator('#sweep-alpha-run option').allTextContents(), ['SGD-HD', 'Prodigy (d·lr)']);
+  await page.locator('#sweep-alpha-run').selectOption('prodigy');
+  await page.locator('#chart-sweep-alpha').filter({ has: page.locator('.u-legend .u-label', { hasText: 'd0 = 1e-6' }) }).waitFor();
+  const prodigyLegend = await page.locator('#chart-sweep-alpha .u-legend .u-series .u-label').allTextContents();
+  assert.deepEqual(prodigyLegend.slice(1), ['d0 = 1e-6', 'd0 = 1e-5', 'd0 = 1e-4', 'd0 = 1e-3', 'd0 = 1e-2', 'd0 = 1e-1']);
+  assert.match(await page.locator('#chart-sweep-alpha').getAttribute('aria-label'), /^Prodigy's step size d·lr over time for each d0: d0 1e-6 → /);
 
   // The sweep's point: at the smallest α0, HD ends with a lower loss than plain SGD.
   const final = (id, a) => {

@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  FIELDS, OPTIMIZER_IDS, csvField, defaults, f32Decimal, fromQuery, paperMessage, paperPreset, parseField, parseOptimizers, toCsv, toQuery,
+  FIELDS, OPTIMIZER_IDS, PEER_IDS, csvField, defaults, f32Decimal, fromQuery, isPeer, knobOf, labelOf, paperMessage, paperPreset, parseField, parseOptimizers, parsePeers,
+  toCsv, toQuery,
 } from '../../src/params.js';
 
 test('numbers in decimal or scientific form parse; junk does not', () => {
@@ -47,18 +48,35 @@ test('optimizer lists: known ids, display order, no repeats', () => {
   assert.equal(OPTIMIZER_IDS.length, 9);
 });
 
+test('peer lists: known ids, display order, no repeats, none allowed', () => {
+  assert.deepEqual(PEER_IDS, ['prodigy', 'sf-sgd', 'sf-adamw']);
+  assert.deepEqual(parsePeers('sf-adamw, prodigy,prodigy'), { value: ['prodigy', 'sf-adamw'] });
+  assert.deepEqual(parsePeers(''), { value: [] });
+  assert.equal(parsePeers('prodigy,adam').error, 'Unknown peer “adam”; expected prodigy, sf-sgd, sf-adamw');
+  assert.deepEqual(defaults().peers, PEER_IDS);
+  // A peer is labelled with the knob the sweep sets in α0's place; an optimizer's is α0.
+  assert.deepEqual(PEER_IDS.map((id) => [labelOf(id), knobOf(id), isPeer(id)]), [
+    ['Prodigy', 'd0', true], ['Schedule-Free SGD', 'lr', true], ['Schedule-Free AdamW', 'lr', true],
+  ]);
+  assert.deepEqual([knobOf('sgd-hd'), isPeer('sgd-hd')], ['α0', false]);
+});
+
 test('a URL round-trips every setting', () => {
-  const s = { ...defaults(), opt: ['sgdn', 'adam-hdm'], inputs: 'unit', alpha0: 0.01, beta: 0.002, beta_adam: 3e-7, beta_mult: 0.05, mu: 0.5, l2: 0, batch: 64, epochs: 3, seed: 9, sweep_epochs: 2 };
+  const s = { ...defaults(), opt: ['sgdn', 'adam-hdm'], peers: ['sf-sgd'], inputs: 'unit', alpha0: 0.01, beta: 0.002, beta_adam: 3e-7, beta_mult: 0.05, mu: 0.5, l2: 0, batch: 64, epochs: 3, seed: 9, sweep_epochs: 2 };
   const back = fromQuery(`?${toQuery(s, { run: true })}`);
   assert.deepEqual(back.errors, {});
   assert.deepEqual(back.settings, s);
   assert.equal(back.run, true);
   assert.equal(fromQuery(`?${toQuery(s)}`).run, false);
+  // No peers at all is a setting of its own, not a fall-back to the default.
+  assert.deepEqual(fromQuery(`?${toQuery({ ...s, peers: [] })}`).settings.peers, []);
 });
 
 test('bad URL values are reported and replaced by defaults', () => {
-  const { settings, errors, run } = fromQuery('?opt=sgd,bogus&alpha0=5&batch=&epochs=two&run=1');
+  const { settings, errors, run } = fromQuery('?opt=sgd,bogus&alpha0=5&batch=&epochs=two&peers=prodigy,lion&run=1');
   assert.match(errors.opt, /bogus/);
+  assert.match(errors.peers, /Unknown peer “lion”/);
+  assert.deepEqual(settings.peers, defaults().peers);
   assert.match(errors.alpha0, /at most 0.1/);
   assert.equal(errors.batch, 'Enter a value');
   assert.match(errors.epochs, /Not a number/);
