@@ -32,14 +32,20 @@
 mod method;
 mod plan;
 mod record;
+mod report;
 mod runner;
+mod summary;
+mod verdict;
 
 use std::path::PathBuf;
 
 pub use method::{config, Knob, Method, Side, Stepper, Tuned};
 pub use plan::{knob_text, load, parse, Grid, Plan, RunSpec, Settings, Shard, Task};
 pub use record::{Diverged, Epoch, Record, Window};
+pub use report::report;
 pub use runner::{run, Setup, Tally};
+pub use summary::{summarise, Cell, Row, TaskSummary, WITHIN};
+pub use verdict::{sentence, Standing, LOSS_SLACK, ROBUST_SLACK};
 
 /// What can stop `versus run` or `versus report`.
 #[derive(Debug, thiserror::Error)]
