@@ -244,6 +244,51 @@ fn a_diverging_run_is_recorded_as_diverged() {
     }
 }
 
+/// The shipped plan: the four tasks in priority order, nine methods over six decades each,
+/// three seeds; the paper's β.
+#[test]
+fn the_shipped_plan_is_the_head_to_head() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/versus/versus.toml");
+    let p = hd_native::versus::load(&file).unwrap_or_else(|e| panic!("{e}"));
+    let tasks: Vec<(&str, u32)> = p
+        .tasks
+        .iter()
+        .map(|t| (t.name.as_str(), t.epochs))
+        .collect();
+    assert_eq!(
+        tasks,
+        [
+            ("logreg-mnist", 10),
+            ("logreg-fashion-mnist", 10),
+            ("mlp-mnist", 1),
+            ("mlp-fashion-mnist", 1)
+        ]
+    );
+    let methods: Vec<Method> = p.methods.iter().map(|g| g.tuned.method).collect();
+    assert_eq!(methods, Method::ALL);
+    for g in &p.methods {
+        let m = g.tuned.method;
+        let top: f32 = if m == Method::SfSgd { 1.0 } else { 0.1 };
+        let decades: Vec<f32> = (0..6).map(|k| top / 10f32.powi(k)).collect();
+        let close = g
+            .values
+            .iter()
+            .zip(&decades)
+            .all(|(a, b)| (a / b - 1.0).abs() < 1e-6);
+        assert!(g.values.len() == 6 && close, "{m}: {:?}", g.values);
+        let beta = match m {
+            Method::SgdHd | Method::SgdHdStacked => Some(1e-4),
+            Method::AdamHd | Method::AdamHdStacked => Some(1e-7),
+            _ => None,
+        };
+        assert_eq!(g.tuned.beta, beta, "{m}");
+        assert_eq!(g.tuned.kappa.is_some(), m.takes_kappa(), "{m}");
+    }
+    assert_eq!((p.batch, p.l2, p.seeds.clone()), (128, 1e-4, vec![0, 1, 2]));
+    assert_eq!((p.training, p.validation), (50_000, 10_000));
+    assert_eq!(p.runs().len(), 4 * 3 * 9 * 6);
+}
+
 /// Two methods over three knob values and two seeds, one task.
 const HAND: &str = r#"description = "hand-made"
 batch = 128
