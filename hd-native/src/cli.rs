@@ -1,8 +1,10 @@
 //! The `hd-native` command line (clap): `train`, `plot` and `bench` here, the suite's
-//! `plan`, `sweep` and `report` in [`suite`]. The only modules that parse arguments or decide
-//! an exit status; the modules below them return typed errors.
+//! `plan`, `sweep` and `report` in [`suite`], the head-to-head's `versus` in [`versus`]. The
+//! only modules that parse arguments or decide an exit status; the modules below them return
+//! typed errors.
 
 pub mod suite;
+pub mod versus;
 
 use crate::bench::{self, BenchArgs};
 use crate::config::{Options, Preset};
@@ -48,6 +50,11 @@ pub enum Command {
     Sweep(Box<crate::cli::suite::SweepCommand>),
     /// Figures and REPORT.md (ours beside the paper's values) from a sweep's runs.
     Report(crate::cli::suite::ReportArgs),
+    /// The head-to-head of HD against Prodigy and Schedule-Free: `versus run --plan PLAN
+    /// --out DIR` runs a plan's grids (resumable, shardable), `versus report DIR` writes
+    /// REPORT.md and the figures.
+    #[command(subcommand)]
+    Versus(crate::cli::versus::VersusCommand),
 }
 
 /// `hd-native train`.
@@ -184,6 +191,7 @@ fn states_its_cause(e: &(dyn std::error::Error + 'static)) -> bool {
         || e.is::<hd_tch::OptimError>()
         || e.is::<crate::plot::PlotError>()
         || e.is::<tch::TchError>()
+        || e.is::<crate::versus::VersusError>()
 }
 
 /// Runs a parsed command line.
@@ -237,6 +245,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Plan(cmd) => crate::cli::suite::plan(cmd),
         Command::Sweep(cmd) => crate::cli::suite::sweep(*cmd),
         Command::Report(args) => crate::cli::suite::report(&args),
+        Command::Versus(cmd) => crate::cli::versus::versus(cmd),
     }
 }
 

@@ -13,6 +13,8 @@
 //! - [`plot`]: the figures behind `hd-native plot`.
 //! - [`plan`], [`sweep`], [`report`]: the experiment suite behind `hd-native plan`, `sweep`
 //!   and `report`; [`files`]: how they read files (regular files only, up to a limit).
+//! - [`versus`]: the head-to-head of HD against Prodigy and Schedule-Free behind
+//!   `hd-native versus`.
 //! - [`bench`](mod@bench): the benchmarks behind `hd-native bench`.
 
 pub mod bench;
@@ -28,3 +30,4 @@ pub mod report;
 pub mod run_dir;
 pub mod sweep;
 pub mod train;
+pub mod versus;

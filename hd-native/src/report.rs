@@ -83,15 +83,15 @@ macro_rules! figure {
 
 mod claims;
 mod curves;
-mod draw;
+pub(crate) mod draw;
 mod fig4;
 mod paper;
 mod planned;
 mod runs;
 mod section;
-mod stats;
+pub(crate) mod stats;
 mod study;
-mod style;
+pub(crate) mod style;
 
 use claims::{Claim, Kind};
 use runs::{status_note, Rec, Status};

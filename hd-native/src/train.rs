@@ -53,7 +53,8 @@ mod log;
 mod resume;
 mod signals;
 
-use epoch::{batches, EpochEnd};
+use epoch::EpochEnd;
+pub(crate) use epoch::{batches, evaluate};
 use error::io;
 use log::Log;
 use resume::{

@@ -8,21 +8,21 @@ use plotters::prelude::*;
 use std::collections::BTreeMap;
 
 /// One line of a figure.
-pub(super) struct Line {
-    pub(super) label: String,
-    pub(super) colour: RGBColor,
-    pub(super) points: Band,
+pub(crate) struct Line {
+    pub(crate) label: String,
+    pub(crate) colour: RGBColor,
+    pub(crate) points: Band,
 }
 
 /// A figure's title, axis labels and scales, and where its legend goes.
-pub(super) struct Axes<'a> {
-    pub(super) title: &'a str,
-    pub(super) x: &'a str,
-    pub(super) y: &'a str,
-    pub(super) log_x: bool,
-    pub(super) log_y: bool,
+pub(crate) struct Axes<'a> {
+    pub(crate) title: &'a str,
+    pub(crate) x: &'a str,
+    pub(crate) y: &'a str,
+    pub(crate) log_x: bool,
+    pub(crate) log_y: bool,
     /// Where the legend goes (away from where the lines end up).
-    pub(super) legend: SeriesLabelPosition,
+    pub(crate) legend: SeriesLabelPosition,
 }
 
 fn range(vals: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
@@ -60,7 +60,7 @@ fn tick_label(v: f64) -> String {
 }
 
 /// Draws lines with shaded bands on `area`; log or linear axes.
-pub(super) fn draw_lines<DB: DrawingBackend>(
+pub(crate) fn draw_lines<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     ax: &Axes,
     lines: &[Line],

@@ -7,6 +7,7 @@ use super::draw::draw_heat;
 use super::fig4;
 use super::paper::Net;
 use super::runs::{distinct, settings, Rec, Status};
+use super::stats::thousands;
 use crate::plot::PlotError;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
@@ -246,19 +247,6 @@ impl Section<'_> {
         );
         Ok(())
     }
-}
-
-/// 60000 as "60,000".
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// "36 runs: 27 done, 9 not run".

@@ -26,7 +26,7 @@ pub(super) fn fmt_range(ys: &[f64], f: impl Fn(f64) -> String) -> String {
 }
 
 /// `x` to `digits` significant digits, plainly written: `0.001115`, `0.05`, `33`.
-pub(super) fn sig(x: f64, digits: i32) -> String {
+pub(crate) fn sig(x: f64, digits: i32) -> String {
     if x == 0.0 || !x.is_finite() {
         return format!("{x}");
     }
@@ -39,8 +39,21 @@ pub(super) fn sig(x: f64, digits: i32) -> String {
     }
 }
 
+/// 60000 as "60,000".
+pub(crate) fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// A curve with its band over seeds: `(x, mean, min, max)`.
-pub(super) type Band = Vec<(f64, f64, f64, f64)>;
+pub(crate) type Band = Vec<(f64, f64, f64, f64)>;
 
 /// Pointwise mean and band of several runs' curves, over the points all of them have.
 pub(super) fn band(curves: &[Vec<(f64, f64)>]) -> Band {

@@ -50,7 +50,7 @@ pub(super) fn stem(exp: &str, what: &str) -> String {
 /// `s` as Markdown text that is only text: characters that Markdown or HTML would read as
 /// markup (`<`, `&`, `|`, backticks, `*`, `[`, …) as numeric character references, control
 /// characters (a newline would end a table row) as their escapes (`\n`).
-pub(super) fn text(s: &str) -> String {
+pub(crate) fn text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -22,7 +22,7 @@ fn epoch_seed(seed: u64, epoch: u32) -> i64 {
 }
 
 /// Mean loss and accuracy of `net` on a split, evaluated in inference mode.
-fn evaluate(net: &Net, data: &Dataset, split: &Split) -> Result<(f64, f64), TchError> {
+pub(crate) fn evaluate(net: &Net, data: &Dataset, split: &Split) -> Result<(f64, f64), TchError> {
     let n = split.len();
     let device = split.labels.device();
     tch::no_grad(|| {
@@ -239,7 +239,7 @@ impl Trainer<'_> {
 
 /// The batch size in use and the iterations per epoch for `n` training images: a batch
 /// larger than the set is the whole set (ceil(n / batch) computed without overflow).
-pub(super) fn batches(n: i64, batch: i64) -> (i64, i64) {
+pub(crate) fn batches(n: i64, batch: i64) -> (i64, i64) {
     let batch = batch.clamp(1, n.max(1));
     let per_epoch = if n <= 0 { 0 } else { (n - 1) / batch + 1 };
     (batch, per_epoch)
