@@ -180,16 +180,14 @@ pub struct Tuned {
 /// hd-core `Config`s. Weight decay is 0: the runner adds the coupled L2 to the gradient itself,
 /// the same for every method.
 pub fn config(tuned: Tuned, alpha0: f32) -> Option<Config> {
-    let beta = tuned.beta.unwrap_or(0.0);
+    let (beta, kappa) = (tuned.beta.unwrap_or(0.0), tuned.kappa.unwrap_or(0.0));
     Some(match tuned.method {
         Method::Sgd => Config::sgd(alpha0),
         Method::SgdHd => Config::sgd(alpha0).with_hd(beta),
-        // TODO(kappa): `.with_hd(beta).with_kappa(kappa)` once Config::with_kappa is on main.
-        Method::SgdHdStacked => Config::sgd(alpha0).with_hd(beta),
+        Method::SgdHdStacked => Config::sgd(alpha0).with_hd(beta).with_kappa(kappa),
         Method::Adam => Config::adam(alpha0),
         Method::AdamHd => Config::adam(alpha0).with_hd(beta),
-        // TODO(kappa): `.with_hd(beta).with_kappa(kappa)` once Config::with_kappa is on main.
-        Method::AdamHdStacked => Config::adam(alpha0).with_hd(beta),
+        Method::AdamHdStacked => Config::adam(alpha0).with_hd(beta).with_kappa(kappa),
         Method::Prodigy | Method::SfSgd | Method::SfAdamw => return None,
     })
 }
