@@ -124,7 +124,7 @@ impl Extra {
 }
 
 /// Prodigy as benchmarked: the package's defaults but growth_rate 1. On one fixed gradient d
-/// would otherwise grow severalfold every step, and r leave f32's range (at step 39 of 1e4
+/// would otherwise grow severalfold every step, and r leave f32's range (within 40 steps of 1e4
 /// parameters); with 1, d leaves d_0 once and stays. The work a step does does not depend on d.
 fn prodigy() -> Prodigy {
     Prodigy::new(ProdigyConfig {
