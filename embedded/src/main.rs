@@ -5,7 +5,8 @@
 //! no allocator, no heap. It reports each epoch's loss, α and held-out accuracy over
 //! semihosting and exits with success only if
 //!
-//! - every rule of hd-core (SGD, SGDN, Adam, each plain, HD and HDM) lowers the loss of a
+//! - every rule of hd-core (SGD, SGDN, Adam, each plain, HD, HDM and stacked HD, and the
+//!   learning-rate-free peers Prodigy and Schedule-Free SGD and AdamW) lowers the loss of a
 //!   minibatch in a few steps, each step measured for peak stack;
 //! - SGD-HD and Adam-HD bring the training loss below [`Goal::max_loss`] in [`EPOCHS`] epochs,
 //!   below the loss plain SGD and Adam reach from the same α_0, and α moves from α_0 by at
@@ -29,10 +30,12 @@ use core::fmt;
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::{debug, hprintln};
 use data::{TEST, TEST_LEN, TRAIN, TRAIN_LEN};
-use hd_core::{decode_f32s, encode_f32s, Error, Optimizer, State, RECORD_LEN};
+use hd_core::{
+    decode_f32s, encode_f32s, Error, Optimizer, Prodigy, ScheduleFree, State, RECORD_LEN,
+};
 use model::PARAMS;
 use panic_semihosting as _;
-use rules::Rule;
+use rules::{Peer, Rule, StepFn};
 
 /// Passes over the training set per run.
 const EPOCHS: usize = 20;
@@ -42,6 +45,9 @@ const CHECKPOINT_AFTER: usize = 10;
 const BATCH: usize = 20;
 /// The most per-parameter buffers a rule here needs (Adam's m and v; SGD-HD's d_{t−1}).
 const MAX_SLOTS: usize = 2;
+/// The most per-parameter buffers a peer needs (Prodigy's m, v, s and x_0), used only by the
+/// per-rule check.
+const PEER_SLOTS: usize = 4;
 /// A checkpoint: hd-core's optimizer record, then the parameters, then the buffers.
 const CHECKPOINT_LEN: usize = RECORD_LEN + 4 * PARAMS * (1 + MAX_SLOTS);
 /// Steps each rule takes on one minibatch in the per-rule check.
@@ -264,28 +270,98 @@ fn shuffle(order: &mut [u16; TRAIN_LEN], epoch: usize) {
 }
 
 /// The per-rule check: from θ = 0, [`RULE_CHECK_STEPS`] steps on the first minibatch must
-/// lower its loss; every step's stack is measured. Returns (loss before, loss after, α, stack).
-fn check_rule(rule: &Rule, run: &mut Training) -> Result<(f32, f32, f32, usize), Failure> {
+/// lower its loss; every step's stack is measured.
+fn check_rule(rule: &Rule, run: &mut Training) -> Result<Checked, Failure> {
     let opt = rule.optimizer()?;
     run.reset(&opt)?;
+    let used = run.used;
+    let buffers = run.buffers.get_mut(..used).unwrap_or_default();
+    let (before, after, peak) = descend(
+        &mut run.params,
+        &mut run.grads,
+        &mut run.state,
+        buffers,
+        rule.step,
+    )?;
+    Ok((before, after, Some(run.state.alpha), peak))
+}
+
+/// The per-rule check for a peer (`opt`, stepped by `step`), in `run`'s parameters and
+/// `slots` (its buffers do not fit [`Training`]'s).
+fn check_peer<P: Peer>(
+    opt: Result<P, Error>,
+    step: StepFn<P::State>,
+    run: &mut Training,
+    slots: &mut [f32],
+) -> Result<Checked, Failure> {
+    let opt = opt?;
+    run.params.fill(0.0);
+    let used = opt
+        .buffer_len(PARAMS)
+        .filter(|&n| n <= slots.len())
+        .ok_or(Failure::Check(
+            "the peer needs more buffers than PEER_SLOTS",
+        ))?;
+    let buffers = slots.get_mut(..used).unwrap_or_default();
+    opt.init_buffers(&run.params, buffers)?;
+    let mut state = opt.init_state();
+    let (before, after, peak) =
+        descend(&mut run.params, &mut run.grads, &mut state, buffers, step)?;
+    Ok((before, after, None, peak))
+}
+
+/// [`RULE_CHECK_STEPS`] steps of `step` on the first minibatch, each measured for stack; the
+/// minibatch loss must fall. Returns (loss before, loss after, the deepest step's stack).
+fn descend<S>(
+    params: &mut [f32; PARAMS],
+    grads: &mut [f32; PARAMS],
+    state: &mut S,
+    buffers: &mut [f32],
+    step: StepFn<S>,
+) -> Result<(f32, f32, usize), Failure> {
     let batch: [u16; BATCH] = core::array::from_fn(|i| i as u16);
-    let before = model::gradient(&run.params, TRAIN, &batch, &mut run.grads);
+    let before = model::gradient(params, TRAIN, &batch, grads);
     let mut peak = 0;
     for _ in 0..RULE_CHECK_STEPS {
-        model::gradient(&run.params, TRAIN, &batch, &mut run.grads);
-        let used = run.used;
-        let (result, bytes) = stack::measure(|| {
-            let buffers = run.buffers.get_mut(..used).unwrap_or_default();
-            (rule.step)(&mut run.state, &mut run.params, &run.grads, buffers)
-        });
+        model::gradient(params, TRAIN, &batch, grads);
+        let (result, bytes) = stack::measure(|| step(state, params, grads, buffers));
         result?;
         peak = peak.max(bytes);
     }
-    let after = model::gradient(&run.params, TRAIN, &batch, &mut run.grads);
+    let after = model::gradient(params, TRAIN, &batch, grads);
     if after.is_nan() || after >= before {
         return Err(Failure::Check("the minibatch loss did not fall"));
     }
-    Ok((before, after, run.state.alpha, peak))
+    Ok((before, after, peak))
+}
+
+/// What a per-rule check found: loss before, loss after, α (where the rule has one), the
+/// deepest step's stack.
+type Checked = (f32, f32, Option<f32>, usize);
+
+/// Prints a per-rule check's outcome and its stack line; returns the number of failures (0 or
+/// 1).
+fn report(name: &str, result: Result<Checked, Failure>) -> usize {
+    match result {
+        Ok((before, after, alpha, peak)) => {
+            match alpha {
+                Some(alpha) => hprintln!(
+                    "  {:15} loss {:.4} → {:.4}  α {:.6}",
+                    name,
+                    before,
+                    after,
+                    alpha
+                ),
+                None => hprintln!("  {:15} loss {:.4} → {:.4}", name, before, after),
+            }
+            hprintln!("stack: {} step {}", name, peak);
+            0
+        }
+        Err(e) => {
+            hprintln!("  {:15} FAILED: {}", name, e);
+            1
+        }
+    }
 }
 
 /// Trains `goal.rule` for [`EPOCHS`], checkpointing on the way, then resumes from the
@@ -399,6 +475,7 @@ fn main() -> ! {
     static mut REFERENCE: Training = Training::EMPTY;
     static mut CHECKPOINT: [u8; CHECKPOINT_LEN] = [0; CHECKPOINT_LEN];
     static mut ORDER: [u16; TRAIN_LEN] = [0; TRAIN_LEN];
+    static mut PEER_BUFFERS: [f32; PARAMS * PEER_SLOTS] = [0.0; PARAMS * PEER_SLOTS];
 
     hprintln!(
         "hd-embedded: logistic regression on {} 8x8 digits ({} held out), Cortex-M4F, no heap",
@@ -411,23 +488,16 @@ fn main() -> ! {
         "\nevery rule, {} steps on one minibatch from θ = 0:",
         RULE_CHECK_STEPS
     );
-    for rule in rules::ALL {
-        match check_rule(rule, RUN) {
-            Ok((before, after, alpha, peak)) => {
-                hprintln!(
-                    "  {:9} loss {:.4} → {:.4}  α {:.6}",
-                    rule.name,
-                    before,
-                    after,
-                    alpha
-                );
-                hprintln!("stack: {} step {}", rule.name, peak);
-            }
-            Err(e) => {
-                hprintln!("  {:9} FAILED: {}", rule.name, e);
-                failures += 1;
-            }
-        }
+    for rule in rules::ALL.iter().chain(rules::STACKED) {
+        failures += report(rule.name, check_rule(rule, RUN));
+    }
+    for rule in rules::PRODIGY {
+        let opt = Prodigy::new(rule.config);
+        failures += report(rule.name, check_peer(opt, rule.step, RUN, PEER_BUFFERS));
+    }
+    for rule in rules::SCHEDULE_FREE {
+        let opt = ScheduleFree::new(rule.config);
+        failures += report(rule.name, check_peer(opt, rule.step, RUN, PEER_BUFFERS));
     }
 
     for goal in &GOALS {

@@ -7,11 +7,15 @@
 //! the copy, the streaming update, the rule and its base rule back to back, the ratios are
 //! taken within the round, and the table reports their median and, in brackets, their range
 //! over the rounds (`PLAN`). `cargo xtask bench` runs it after `step`.
+//!
+//! A second table does the same for the rules beyond the paper's nine (`common::Extra`:
+//! stacked HD, each timed beside its plain HD rule and its base rule, and the peers, each
+//! beside the base rule its step is built on), one row per rule and base.
 #![allow(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
 
 mod common;
 
-use common::{bytes, config, data, COPY_BYTES, STREAM_BYTES};
+use common::{bytes, config, data, Extra, COPY_BYTES, STREAM_BYTES};
 use hd_core::{Optimizer, State, Variant};
 use std::hint::black_box;
 use std::time::Instant;
@@ -73,6 +77,12 @@ fn range(x: &[f64]) -> (f64, f64) {
     (lo, hi)
 }
 
+/// The median of `x` and, in brackets, its range.
+fn show(x: &[f64], digits: usize) -> String {
+    let (lo, hi) = range(x);
+    format!("{:.d$} ({lo:.d$}–{hi:.d$})", median(x.to_vec()), d = digits)
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter is not supported, the run is short.
     println!("| params | rule | fraction of copy | fraction of stream | time ratio vs base | bytes ratio vs base | copy GB/s | stream GB/s |");
@@ -113,10 +123,6 @@ fn main() {
                 copy_bw.push(copy);
                 stream_bw.push(stream);
             }
-            let show = |x: &[f64], digits: usize| {
-                let (lo, hi) = range(x);
-                format!("{:.d$} ({lo:.d$}–{hi:.d$})", median(x.to_vec()), d = digits)
-            };
             println!(
                 "| {n:.0e} | {} | {} | {} | {} | {:.2} | {} | {} |",
                 v.id(),
@@ -127,6 +133,71 @@ fn main() {
                 show(&copy_bw, 0),
                 show(&stream_bw, 0),
             );
+        }
+    }
+    extras();
+}
+
+/// The second table: each of [`Extra::ALL`] timed in alternation with the baselines and with
+/// every rule of its `bases()`, all in the same rounds.
+fn extras() {
+    println!("\n| params | rule | base | fraction of copy | fraction of stream | time ratio vs base | bytes ratio vs base | copy GB/s | stream GB/s |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (n, reps, rounds) in PLAN {
+        let (src, mut dst) = (data(n, 1), vec![0.0f32; n]);
+        let (mut a, b) = (data(n, 6), data(n, 7));
+        let half = black_box(0.5f32);
+        for e in Extra::ALL {
+            let mut rule = e.stepper(n);
+            let bases = e.bases();
+            let mut base_runs: Vec<Run> = bases.iter().map(|&v| Run::new(v, n)).collect();
+            let (mut of_copy, mut of_stream) = (vec![], vec![]);
+            let mut ratios = vec![vec![]; bases.len()];
+            let (mut copy_bw, mut stream_bw) = (vec![], vec![]);
+            // Round 0 warms caches, pages and branch predictors; it is not counted.
+            for round in 0..=rounds {
+                let copy_ns = time(reps, || {
+                    common::copy(&mut dst, black_box(&src));
+                    black_box(&mut dst);
+                });
+                let stream_ns = time(reps, || {
+                    common::stream(&mut a, black_box(&b), half);
+                    black_box(&mut a);
+                });
+                let rule_ns = time(reps, &mut rule);
+                let base_ns: Vec<f64> = base_runs
+                    .iter_mut()
+                    .map(|base| time(reps, || base.step()))
+                    .collect();
+                if round == 0 {
+                    continue;
+                }
+                let (copy, stream) = (
+                    (COPY_BYTES * n) as f64 / copy_ns,
+                    (STREAM_BYTES * n) as f64 / stream_ns,
+                );
+                let achieved = (e.bytes() * n) as f64 / rule_ns;
+                of_copy.push(achieved / copy);
+                of_stream.push(achieved / stream);
+                for (ratio, base_ns) in ratios.iter_mut().zip(base_ns) {
+                    ratio.push(rule_ns / base_ns);
+                }
+                copy_bw.push(copy);
+                stream_bw.push(stream);
+            }
+            for (v, ratio) in bases.iter().zip(&ratios) {
+                println!(
+                    "| {n:.0e} | {} | {} | {} | {} | {} | {:.2} | {} | {} |",
+                    e.id(),
+                    v.id(),
+                    show(&of_copy, 2),
+                    show(&of_stream, 2),
+                    show(ratio, 2),
+                    e.bytes() as f64 / bytes(*v) as f64,
+                    show(&copy_bw, 0),
+                    show(&stream_bw, 0),
+                );
+            }
         }
     }
 }

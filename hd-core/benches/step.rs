@@ -1,12 +1,13 @@
-//! Step throughput of every rule at 1e4, 1e6 and 1e7 parameters, beside two bandwidth
-//! baselines measured in the same run: a plain copy of f32s and an in-place streaming update.
+//! Step throughput of every rule (the paper's nine, stacked HD and the peers) at 1e4, 1e6 and
+//! 1e7 parameters, beside two bandwidth baselines measured in the same run: a plain copy of
+//! f32s and an in-place streaming update.
 //! `cargo xtask bench` runs it and prints the table of achieved bandwidth as a fraction of the
 //! faster baseline's (DESIGN §7).
 #![allow(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
 
 mod common;
 
-use common::{bytes, config, data, COPY_BYTES, STREAM_BYTES};
+use common::{bytes, config, data, Extra, COPY_BYTES, STREAM_BYTES};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use hd_core::{Optimizer, Variant};
 use std::hint::black_box;
@@ -77,6 +78,13 @@ fn bench(c: &mut Criterion) {
                     opt.step(&mut state, &mut theta, black_box(&grads), &mut buffers)
                         .unwrap();
                 })
+            });
+        }
+        for e in Extra::ALL {
+            let mut step = e.stepper(n);
+            group.throughput(Throughput::Bytes((e.bytes() * n) as u64));
+            group.bench_with_input(BenchmarkId::from_parameter(e.id()), &n, |b, _| {
+                b.iter(&mut step)
             });
         }
         group.finish();

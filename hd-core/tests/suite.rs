@@ -370,6 +370,31 @@ fn the_cost_model_is_design_section_7() {
     for (v, bytes) in table {
         assert_eq!(v.model_bytes_per_parameter(), bytes, "{v}");
     }
+    use hd_core::{Prodigy, ProdigyConfig, ScheduleFree, ScheduleFreeConfig};
+    let p = ProdigyConfig::DEFAULT;
+    let coupled = ProdigyConfig {
+        weight_decay: 0.1,
+        decouple: false,
+        ..p
+    };
+    for (c, bytes) in [(p, 52), (coupled, 52)] {
+        let opt = Prodigy::new(c).unwrap();
+        assert_eq!(opt.model_bytes_per_parameter(), bytes, "{c:?}");
+    }
+    let (sgd, adamw) = (ScheduleFreeConfig::sgd(0.1), ScheduleFreeConfig::adamw(0.1));
+    let decayed = |c| ScheduleFreeConfig {
+        weight_decay: 0.1,
+        ..c
+    };
+    for (c, bytes) in [
+        (sgd, 24),
+        (decayed(sgd), 28),
+        (adamw, 32),
+        (decayed(adamw), 32),
+    ] {
+        let opt = ScheduleFree::new(c).unwrap();
+        assert_eq!(opt.model_bytes_per_parameter(), bytes, "{c:?}");
+    }
 }
 
 #[test]

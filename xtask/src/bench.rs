@@ -63,12 +63,55 @@ pub fn run(extra: &[String]) -> Result<()> {
                 bytes / base_bytes
             );
         }
+        // The rules beyond the nine (stacked HD, the peers) are listed in the benchmark, not
+        // here; their ratios to their bases are the paired run's, which times them side by side.
+        for id in others(&dir, &group)? {
+            let (ns, bytes) = measured(&dir, &group, &id)?;
+            let bw = bytes / ns;
+            println!(
+                "| {n:.0e} | {id} | {:.1} µs | {:.0} | {bw:.1} | {:.2} | {:.2} | | |",
+                ns / 1e3,
+                bytes / n as f64,
+                bw / copy,
+                bw / stream
+            );
+        }
     }
     divider_floor(&dir)?;
     // Criterion times each benchmark seconds after the last, and at 1e7 the bandwidth this
     // shared machine gives drifts between them; the paired run alternates them instead.
     step("cargo bench -p hd-core --bench paired");
     exec(&mut hd_core_bench("paired"))
+}
+
+/// The ids in `group` other than the baselines, the `div-sqrt` kernel and the nine rules, that
+/// this run recorded, in the order it ran them. The group's `copy` runs first, so an older
+/// record (a benchmark since renamed or removed) is one written before it.
+fn others(dir: &Path, group: &str) -> Result<Vec<String>> {
+    let written = |id: &str| -> Result<std::time::SystemTime> {
+        let path = dir.join(group).join(id).join("new").join("estimates.json");
+        std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .with_context(|| format!("reading {}", path.display()))
+    };
+    let start = written(BASELINES[0])?;
+    let mut ids = vec![];
+    for entry in std::fs::read_dir(dir.join(group))? {
+        let id = entry?.file_name().to_string_lossy().into_owned();
+        let known = BASELINES.contains(&id.as_str())
+            || id == DIV_SQRT
+            || Variant::ALL.iter().any(|v| v.id() == id);
+        if known {
+            continue;
+        }
+        // Not a benchmark (criterion's own report folder has no estimates).
+        let Ok(at) = written(&id) else { continue };
+        if at >= start {
+            ids.push((at, id));
+        }
+    }
+    ids.sort();
+    Ok(ids.into_iter().map(|(_, id)| id).collect())
 }
 
 /// `cargo bench` of one of hd-core's benchmarks, with `std` (the hardware square root).
@@ -90,6 +133,9 @@ fn hd_core_bench(name: &str) -> Command {
 /// in-place streaming update.
 const BASELINES: [&str; 2] = ["copy", "stream"];
 
+/// The id of the division-and-square-root kernel that bounds Adam's rules.
+const DIV_SQRT: &str = "div-sqrt";
+
 /// The baselines' GB/s (bytes per ns) at this size, in the order of [`BASELINES`].
 fn baselines(dir: &Path, group: &str) -> Result<[f64; 2]> {
     let bw = |id| measured(dir, group, id).map(|(ns, bytes)| bytes / ns);
@@ -106,7 +152,7 @@ fn divider_floor(dir: &Path) -> Result<()> {
     for n in SIZES {
         let group = format!("step-{n}");
         let [copy, _] = baselines(dir, &group)?;
-        let (kernel_ns, _) = measured(dir, &group, "div-sqrt")?;
+        let (kernel_ns, _) = measured(dir, &group, DIV_SQRT)?;
         for v in Variant::ALL
             .into_iter()
             .filter(|v| v.family() == Family::Adam)

@@ -222,6 +222,14 @@ impl Prodigy {
         n.checked_mul(SLOTS)
     }
 
+    /// Bytes of f32 traffic per parameter one [`step`](Prodigy::step) must move (DESIGN §7):
+    /// phase 1 reads g, θ, s and x_0 (⟨g, x_0 − θ⟩ and ‖s_t‖_1 need all four); phase 2 reads
+    /// g and reads and writes θ and every slot but x_0. Coupled weight decay reads θ, which
+    /// both phases read anyway.
+    pub fn model_bytes_per_parameter(&self) -> usize {
+        4 * 4 + 4 + 8 * SLOTS
+    }
+
     /// A fresh start for the parameters `params`: m = v = s = 0 and x_0 = `params`.
     ///
     /// # Errors

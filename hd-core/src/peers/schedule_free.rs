@@ -228,6 +228,14 @@ impl ScheduleFree {
         n.checked_mul(self.slots())
     }
 
+    /// Bytes of f32 traffic per parameter one [`step`](ScheduleFree::step) must move (DESIGN
+    /// §7): phase 1 reads g (its finiteness check), and y too when SGD's coupled λy is added;
+    /// phase 2 reads g and reads and writes y and every slot (z; AdamW's v).
+    pub fn model_bytes_per_parameter(&self) -> usize {
+        let check = if self.sgd_decay() != 0.0 { 8 } else { 4 };
+        check + 4 + 8 * (1 + self.slots())
+    }
+
     /// A fresh start from the parameters `params` (x_0 = y_0 = z_0): z = `params`, v = 0.
     ///
     /// # Errors
