@@ -280,10 +280,7 @@ impl Optimizer {
         let c = &self.config;
         let plain = c.weight_decay == 0.0
             && c.hyper.is_none_or(|h| {
-                h.scope == Scope::Global
-                    && h.clamp.is_none()
-                    && h.transition.is_none()
-                    && !h.is_stacked()
+                h.scope == Scope::Global && h.clamp.is_none() && h.transition.is_none()
             });
         if BLOCKS && plain {
             let rule = match c.hyper {
@@ -342,7 +339,11 @@ impl Optimizer {
         };
         let hyper = match (RULE, c.hyper) {
             (0, None) => None,
-            (1, Some(h)) => Some(Hyper::additive(h.beta)),
+            // Stacked HD's κ changes only `advance`, so it runs HD's loops.
+            (1, Some(h)) => Some(Hyper {
+                kappa: h.kappa,
+                ..Hyper::additive(h.beta)
+            }),
             (2, Some(h)) => Some(Hyper::multiplicative(h.beta)),
             _ => return None,
         };
