@@ -83,55 +83,93 @@ fn show(x: &[f64], digits: usize) -> String {
     format!("{:.d$} ({lo:.d$}–{hi:.d$})", median(x.to_vec()), d = digits)
 }
 
+/// The two bandwidth baselines on `n` elements, timed once a round.
+struct Baselines {
+    n: usize,
+    src: Vec<f32>,
+    dst: Vec<f32>,
+    a: Vec<f32>,
+    b: Vec<f32>,
+}
+
+impl Baselines {
+    fn new(n: usize) -> Baselines {
+        Baselines {
+            n,
+            src: data(n, 1),
+            dst: vec![0.0f32; n],
+            a: data(n, 6),
+            b: data(n, 7),
+        }
+    }
+
+    /// The copy's and the stream's GB/s (bytes per nanosecond) this round.
+    fn time(&mut self, reps: usize) -> (f64, f64) {
+        let half = black_box(0.5f32);
+        let copy_ns = time(reps, || {
+            common::copy(&mut self.dst, black_box(&self.src));
+            black_box(&mut self.dst);
+        });
+        let stream_ns = time(reps, || {
+            common::stream(&mut self.a, black_box(&self.b), half);
+            black_box(&mut self.a);
+        });
+        (
+            (COPY_BYTES * self.n) as f64 / copy_ns,
+            (STREAM_BYTES * self.n) as f64 / stream_ns,
+        )
+    }
+}
+
+/// A rule's bandwidth over the rounds: against each baseline, and the baselines' own.
+#[derive(Default)]
+struct Bandwidth {
+    of_copy: Vec<f64>,
+    of_stream: Vec<f64>,
+    copy: Vec<f64>,
+    stream: Vec<f64>,
+}
+
+impl Bandwidth {
+    /// One round: the rule moved `achieved` GB/s while the baselines ran at (copy, stream).
+    fn push(&mut self, achieved: f64, (copy, stream): (f64, f64)) {
+        self.of_copy.push(achieved / copy);
+        self.of_stream.push(achieved / stream);
+        self.copy.push(copy);
+        self.stream.push(stream);
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter is not supported, the run is short.
     println!("| params | rule | fraction of copy | fraction of stream | time ratio vs base | bytes ratio vs base | copy GB/s | stream GB/s |");
     println!("|---|---|---|---|---|---|---|---|");
     for (n, reps, rounds) in PLAN {
-        let (src, mut dst) = (data(n, 1), vec![0.0f32; n]);
-        let (mut a, b) = (data(n, 6), data(n, 7));
-        let half = black_box(0.5f32);
+        let mut baselines = Baselines::new(n);
         for v in Variant::ALL {
             let mut rule = Run::new(v, n);
             let mut base = Run::new(v.base(), n);
-            let (mut of_copy, mut of_stream, mut ratio) = (vec![], vec![], vec![]);
-            let (mut copy_bw, mut stream_bw) = (vec![], vec![]);
+            let (mut bw, mut ratio) = (Bandwidth::default(), vec![]);
             // Round 0 warms caches, pages and branch predictors; it is not counted.
             for round in 0..=rounds {
-                let copy_ns = time(reps, || {
-                    common::copy(&mut dst, black_box(&src));
-                    black_box(&mut dst);
-                });
-                let stream_ns = time(reps, || {
-                    common::stream(&mut a, black_box(&b), half);
-                    black_box(&mut a);
-                });
+                let gbps = baselines.time(reps);
                 let rule_ns = time(reps, || rule.step());
                 let base_ns = time(reps, || base.step());
                 if round == 0 {
                     continue;
                 }
-                // Bytes per nanosecond = GB/s.
-                let (copy, stream) = (
-                    (COPY_BYTES * n) as f64 / copy_ns,
-                    (STREAM_BYTES * n) as f64 / stream_ns,
-                );
-                let achieved = (bytes(v) * n) as f64 / rule_ns;
-                of_copy.push(achieved / copy);
-                of_stream.push(achieved / stream);
+                bw.push((bytes(v) * n) as f64 / rule_ns, gbps);
                 ratio.push(rule_ns / base_ns);
-                copy_bw.push(copy);
-                stream_bw.push(stream);
             }
             println!(
                 "| {n:.0e} | {} | {} | {} | {} | {:.2} | {} | {} |",
                 v.id(),
-                show(&of_copy, 2),
-                show(&of_stream, 2),
+                show(&bw.of_copy, 2),
+                show(&bw.of_stream, 2),
                 show(&ratio, 2),
                 bytes(v) as f64 / bytes(v.base()) as f64,
-                show(&copy_bw, 0),
-                show(&stream_bw, 0),
+                show(&bw.copy, 0),
+                show(&bw.stream, 0),
             );
         }
     }
@@ -144,26 +182,16 @@ fn extras() {
     println!("\n| params | rule | base | fraction of copy | fraction of stream | time ratio vs base | bytes ratio vs base | copy GB/s | stream GB/s |");
     println!("|---|---|---|---|---|---|---|---|---|");
     for (n, reps, rounds) in PLAN {
-        let (src, mut dst) = (data(n, 1), vec![0.0f32; n]);
-        let (mut a, b) = (data(n, 6), data(n, 7));
-        let half = black_box(0.5f32);
+        let mut baselines = Baselines::new(n);
         for e in Extra::ALL {
             let mut rule = e.stepper(n);
             let bases = e.bases();
             let mut base_runs: Vec<Run> = bases.iter().map(|&v| Run::new(v, n)).collect();
-            let (mut of_copy, mut of_stream) = (vec![], vec![]);
+            let mut bw = Bandwidth::default();
             let mut ratios = vec![vec![]; bases.len()];
-            let (mut copy_bw, mut stream_bw) = (vec![], vec![]);
             // Round 0 warms caches, pages and branch predictors; it is not counted.
             for round in 0..=rounds {
-                let copy_ns = time(reps, || {
-                    common::copy(&mut dst, black_box(&src));
-                    black_box(&mut dst);
-                });
-                let stream_ns = time(reps, || {
-                    common::stream(&mut a, black_box(&b), half);
-                    black_box(&mut a);
-                });
+                let gbps = baselines.time(reps);
                 let rule_ns = time(reps, &mut rule);
                 let base_ns: Vec<f64> = base_runs
                     .iter_mut()
@@ -172,30 +200,22 @@ fn extras() {
                 if round == 0 {
                     continue;
                 }
-                let (copy, stream) = (
-                    (COPY_BYTES * n) as f64 / copy_ns,
-                    (STREAM_BYTES * n) as f64 / stream_ns,
-                );
-                let achieved = (e.bytes() * n) as f64 / rule_ns;
-                of_copy.push(achieved / copy);
-                of_stream.push(achieved / stream);
+                bw.push((e.bytes() * n) as f64 / rule_ns, gbps);
                 for (ratio, base_ns) in ratios.iter_mut().zip(base_ns) {
                     ratio.push(rule_ns / base_ns);
                 }
-                copy_bw.push(copy);
-                stream_bw.push(stream);
             }
             for (v, ratio) in bases.iter().zip(&ratios) {
                 println!(
                     "| {n:.0e} | {} | {} | {} | {} | {} | {:.2} | {} | {} |",
                     e.id(),
                     v.id(),
-                    show(&of_copy, 2),
-                    show(&of_stream, 2),
+                    show(&bw.of_copy, 2),
+                    show(&bw.of_stream, 2),
                     show(ratio, 2),
                     e.bytes() as f64 / bytes(*v) as f64,
-                    show(&copy_bw, 0),
-                    show(&stream_bw, 0),
+                    show(&bw.copy, 0),
+                    show(&bw.stream, 0),
                 );
             }
         }
