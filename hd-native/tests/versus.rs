@@ -276,13 +276,20 @@ fn the_shipped_plan_is_the_head_to_head() {
             .zip(&decades)
             .all(|(a, b)| (a / b - 1.0).abs() < 1e-6);
         assert!(g.values.len() == 6 && close, "{m}: {:?}", g.values);
+        // β: the paper's α0 study's for SGD-HD, its Adam-HD setting for Adam-HD; κ: the plan
+        // comment's pilot.
         let beta = match m {
             Method::SgdHd | Method::SgdHdStacked => Some(1e-4),
             Method::AdamHd | Method::AdamHdStacked => Some(1e-7),
             _ => None,
         };
         assert_eq!(g.tuned.beta, beta, "{m}");
-        assert_eq!(g.tuned.kappa.is_some(), m.takes_kappa(), "{m}");
+        let kappa = match m {
+            Method::SgdHdStacked => Some(1e-6),
+            Method::AdamHdStacked => Some(1e-9),
+            _ => None,
+        };
+        assert_eq!(g.tuned.kappa, kappa, "{m}");
     }
     assert_eq!((p.batch, p.l2, p.seeds.clone()), (128, 1e-4, vec![0, 1, 2]));
     assert_eq!((p.training, p.validation), (50_000, 10_000));
@@ -428,8 +435,8 @@ fn the_reports_numbers_are_the_ones_derived_by_hand() {
     assert!(
         md.contains(
             "**Is HD still worth it?** SGD-HD and Prodigy are the least sensitive to their knob \
-             (2.0 of 3 knob values within 10 % of the best validation loss, mean over 1 task); \
-             HD's best form, SGD-HD, keeps 2.0 against 2.0 for the best learning-rate-free \
+             (2.00 of 3 knob values within 10 % of the best validation loss, mean over 1 task); \
+             HD's best form, SGD-HD, keeps 2.00 against 2.00 for the best learning-rate-free \
              method, Prodigy, with 1.19× its best validation loss (geometric mean over tasks), \
              so HD is not worth it over Prodigy: less accurate."
         ),

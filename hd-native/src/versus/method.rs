@@ -327,7 +327,7 @@ mod tests {
         Tuned {
             method,
             beta: method.takes_beta().then_some(1e-4),
-            kappa: method.takes_kappa().then_some(0.0),
+            kappa: method.takes_kappa().then_some(1e-9),
         }
     }
 
