@@ -205,32 +205,28 @@ impl Optimizer {
             return Err(Error::NonFinite);
         }
         let step = state.step.checked_add(1).ok_or(Error::StepOverflow)?;
-        let next = match self.config.hyper {
-            // Stacked HD: β_t first, from h_t and h_{t−1}; then α_t with β_t.
+        let (alpha, beta) = match self.config.hyper {
+            // Stacked HD: β_t first, from h_t and h_{t−1}; then α_t with β_t. Its finiteness
+            // is checked here, so that the other rules, which never change β, do not carry
+            // the test (nor the copies of β and the last dot product) on a microcontroller.
             Some(h) if h.is_stacked() => {
                 let beta = h.next_beta(state.beta, terms.dot, state.previous_dot);
-                // Checked here, not below: the other rules never change β, and a firmware
-                // running one of them should not carry the test.
                 if !beta.is_finite() {
                     return Err(Error::NonFinite);
                 }
-                State {
-                    step,
-                    alpha: h.next_alpha_with(&state.alpha, &terms, beta),
-                    beta,
-                    previous_dot: terms.dot,
-                }
+                (h.next_alpha_with(&state.alpha, &terms, beta), Some(beta))
             }
-            _ => State {
-                step,
-                alpha: self.next_alpha(&state.alpha, &terms),
-                ..*state
-            },
+            _ => (self.next_alpha(&state.alpha, &terms), None),
         };
-        if !next.alpha.is_finite() {
+        if !alpha.is_finite() {
             return Err(Error::NonFinite);
         }
-        *state = next;
+        state.step = step;
+        state.alpha = alpha;
+        if let Some(beta) = beta {
+            state.beta = beta;
+            state.previous_dot = terms.dot;
+        }
         Ok(())
     }
 
@@ -386,10 +382,10 @@ impl Optimizer {
         }
         let mut acc = Accumulator::new();
         self.terms_dispatch(&c, params, grads, buffers, &mut acc);
-        let mut next = *state;
-        self.advance(&mut next, &acc)?;
-        self.apply_dispatch(&c, next.alpha, params, grads, buffers);
-        *state = next;
+        // `advance` changes nothing on error and phase 2 cannot fail, so the state is
+        // advanced in place (no copy of it to carry).
+        self.advance(state, &acc)?;
+        self.apply_dispatch(&c, state.alpha, params, grads, buffers);
         Ok(())
     }
 
@@ -413,12 +409,8 @@ impl Optimizer {
         if check != 0.0 {
             return Err(Error::NonFinite);
         }
-        let next = State {
-            step: c.step,
-            ..*state
-        };
-        self.apply_dispatch(c, next.alpha, params, grads, buffers);
-        *state = next;
+        self.apply_dispatch(c, state.alpha, params, grads, buffers);
+        state.step = c.step;
         Ok(())
     }
 
