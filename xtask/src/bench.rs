@@ -37,8 +37,11 @@ pub fn run(extra: &[String]) -> Result<()> {
     for n in SIZES {
         let group = format!("step-{n}");
         let [copy, stream] = baselines(&dir, &group)?;
-        for (id, bw) in BASELINES.iter().zip([copy, stream]) {
+        // A row without a base rule to compare with: the baselines, and the rules beyond the
+        // nine, whose ratios to their bases are the paired run's.
+        let row = |id: &str| -> Result<()> {
             let (ns, bytes) = measured(&dir, &group, id)?;
+            let bw = bytes / ns;
             println!(
                 "| {n:.0e} | {id} | {:.1} µs | {:.0} | {bw:.1} | {:.2} | {:.2} | | |",
                 ns / 1e3,
@@ -46,6 +49,10 @@ pub fn run(extra: &[String]) -> Result<()> {
                 bw / copy,
                 bw / stream
             );
+            Ok(())
+        };
+        for id in BASELINES {
+            row(id)?;
         }
         for v in Variant::ALL {
             let (ns, bytes) = measured(&dir, &group, v.id())?;
@@ -63,18 +70,9 @@ pub fn run(extra: &[String]) -> Result<()> {
                 bytes / base_bytes
             );
         }
-        // The rules beyond the nine (stacked HD, the peers) are listed in the benchmark, not
-        // here; their ratios to their bases are the paired run's, which times them side by side.
+        // The rules beyond the nine (stacked HD, the peers) are listed in the benchmark, not here.
         for id in others(&dir, &group)? {
-            let (ns, bytes) = measured(&dir, &group, &id)?;
-            let bw = bytes / ns;
-            println!(
-                "| {n:.0e} | {id} | {:.1} µs | {:.0} | {bw:.1} | {:.2} | {:.2} | | |",
-                ns / 1e3,
-                bytes / n as f64,
-                bw / copy,
-                bw / stream
-            );
+            row(&id)?;
         }
     }
     divider_floor(&dir)?;
