@@ -323,9 +323,16 @@ fn place(
     Ok(())
 }
 
-/// Whether `target` holds exactly `set`'s files with their pinned contents. A missing or empty
-/// directory does not; one that holds anything else is an error, so that nothing a user put
-/// there (such as another copy of the data) is ever overwritten.
+/// A file's name as placed (`train-images-idx3-ubyte`) and as MNIST's own archives and many
+/// copies spell it (`train-images.idx3-ubyte`); hd-native reads either.
+fn spellings(name: &str) -> [String; 2] {
+    [name.to_string(), name.replacen("-idx", ".idx", 1)]
+}
+
+/// Whether `target` holds exactly `set`'s files with their pinned contents, each under either
+/// of its [`spellings`]. A missing or empty directory does not; one that holds anything else is
+/// an error, so that nothing a user put there (such as another copy of the data) is ever
+/// overwritten.
 fn holds(target: &Path, set: &IdxSet) -> Result<bool> {
     let entries = match std::fs::read_dir(target) {
         Ok(entries) => entries,
@@ -350,9 +357,14 @@ fn holds(target: &Path, set: &IdxSet) -> Result<bool> {
             set.name
         )
     };
+    let spelled = |f: &IdxFile, n: &std::ffi::OsString| {
+        spellings(f.name)
+            .iter()
+            .any(|s| n.as_os_str() == s.as_str())
+    };
     if let Some(other) = names
         .iter()
-        .find(|n| !set.files.iter().any(|f| n.as_os_str() == f.name))
+        .find(|n| !set.files.iter().any(|f| spelled(f, n)))
     {
         return Err(refuse(format!(
             "{} is not one of its files",
@@ -360,10 +372,13 @@ fn holds(target: &Path, set: &IdxSet) -> Result<bool> {
         )));
     }
     for f in &set.files {
-        if !names.iter().any(|n| n.as_os_str() == f.name) {
-            return Err(refuse(format!("no {}", f.name)));
-        }
-        verify(&target.join(f.name), f, set).map_err(|e| refuse(format!("{e:#}")))?;
+        let present: Vec<&std::ffi::OsString> = names.iter().filter(|n| spelled(f, n)).collect();
+        let name = match present.as_slice() {
+            [one] => one,
+            [] => return Err(refuse(format!("no {}", f.name))),
+            _ => return Err(refuse(format!("{} is there under both spellings", f.name))),
+        };
+        verify(&target.join(name), f, set).map_err(|e| refuse(format!("{e:#}")))?;
     }
     Ok(true)
 }

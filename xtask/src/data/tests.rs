@@ -427,6 +427,35 @@ fn a_directory_holding_other_data_is_refused_not_overwritten() {
     std::fs::remove_dir_all(&dir).expect("clean up");
 }
 
+/// The same files under the archive's own spelling (`train-images.idx3-ubyte`), which
+/// hd-native reads too, are accepted as they are: no request, nothing renamed. Both spellings
+/// of one file at once are refused.
+#[test]
+fn the_archive_spelling_is_accepted_in_place() {
+    let case = Case::new();
+    let server = Server::index(&case.archive, true);
+    let dir = fresh("dotted");
+    let placed = dir.join("mnist");
+    std::fs::create_dir_all(&placed).expect("dir");
+    let dotted: Vec<String> = NAMES
+        .iter()
+        .map(|n| n.replacen("-idx", ".idx", 1))
+        .collect();
+    for (name, content) in dotted.iter().zip(&case.contents) {
+        std::fs::write(placed.join(name), content).expect("write");
+    }
+    fetch(&dir, &case.sdist(), &case.set(), server.url()).expect("accepted");
+    let mut expected = dotted.clone();
+    expected.sort();
+    assert_eq!(entries(&placed), expected);
+    assert_eq!(server.requests(), 0);
+    std::fs::write(placed.join(NAMES[0]), &case.contents[0]).expect("write");
+    let e = fetch(&dir, &case.sdist(), &case.set(), server.url()).expect_err("refused");
+    assert!(format!("{e:#}").contains("under both spellings"), "{e:#}");
+    assert_eq!(server.requests(), 0);
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}
+
 #[test]
 fn a_gzipped_file_is_checked_by_its_content() {
     let case = Case::new();
