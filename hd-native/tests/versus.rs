@@ -415,6 +415,9 @@ fn the_reports_numbers_are_the_ones_derived_by_hand() {
     }
     succeeds(hd_native(&["versus", "report", arg(dir)]));
     let md = std::fs::read_to_string(dir.join("REPORT.md")).expect("REPORT.md");
+    // SGD-HD's value where a seed diverged has no point; its legend entry says so.
+    let svg = std::fs::read_to_string(dir.join("logreg-mnist-knob.svg")).expect("figure");
+    assert!(svg.contains("SGD-HD (1 of 3 diverged)"), "{svg}");
     // The target is the larger best training loss: max(0.29, 0.21) = 0.29.
     assert!(md.contains("| iterations to training loss 0.29 |"), "{md}");
     assert!(

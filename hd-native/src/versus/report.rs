@@ -318,15 +318,35 @@ fn figure(
                 })
                 .collect();
             points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            // A value where a seed diverged has no point: the legend says how many.
+            let diverged = r
+                .cells
+                .iter()
+                .filter(|(_, c)| matches!(c, Cell::Diverged { .. }))
+                .count();
+            let label = match diverged {
+                0 => r.method.label().to_string(),
+                k => format!("{} ({k} of {} diverged)", r.method.label(), r.cells.len()),
+            };
             Line {
-                label: r.method.label().into(),
+                label,
                 colour: colour(r.method),
                 points,
             }
         })
-        .filter(|l| !l.points.is_empty())
         .collect();
-    let title = format!("{}: final validation loss against the knob", t.task.name);
+    // A method with no point at all is named in the title, not left out silently.
+    let (lines, empty): (Vec<Line>, Vec<Line>) =
+        lines.into_iter().partition(|l| !l.points.is_empty());
+    let missing: Vec<&str> = empty.iter().map(|l| l.label.as_str()).collect();
+    let title = match missing.as_slice() {
+        [] => format!("{}: final validation loss against the knob", t.task.name),
+        _ => format!(
+            "{}: final validation loss against the knob; not drawn: {}",
+            t.task.name,
+            missing.join(", ")
+        ),
+    };
     let ax = Axes {
         title: &title,
         x: "knob value (α0, d0 or lr)",
