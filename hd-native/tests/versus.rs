@@ -296,6 +296,33 @@ fn the_shipped_plan_is_the_head_to_head() {
     assert_eq!(p.runs().len(), 4 * 3 * 9 * 6);
 }
 
+/// The κ pilots the plan's comment cites: one stacked method each, from the plan's β, at three
+/// α0 on a seed that is not the plan's.
+#[test]
+fn the_kappa_pilots_are_what_the_plan_says() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/versus");
+    let main = hd_native::versus::load(&dir.join("versus.toml")).unwrap_or_else(|e| panic!("{e}"));
+    for method in [Method::SgdHdStacked, Method::AdamHdStacked] {
+        let name = format!(
+            "kappa-pilot-{}.toml",
+            &method.id()[..method.id().find('-').unwrap()]
+        );
+        let p = hd_native::versus::load(&dir.join(&name)).unwrap_or_else(|e| panic!("{e}"));
+        let [g] = p.methods.as_slice() else {
+            panic!("{name}: one method")
+        };
+        let planned = main
+            .methods
+            .iter()
+            .find(|m| m.tuned.method == method)
+            .unwrap();
+        assert_eq!(g.tuned.method, method, "{name}");
+        assert_eq!(g.tuned.beta, planned.tuned.beta, "{name}");
+        assert!(!p.seeds.iter().any(|s| main.seeds.contains(s)), "{name}");
+        assert_eq!(p.runs().len(), 3, "{name}");
+    }
+}
+
 /// Two methods over three knob values and two seeds, one task.
 const HAND: &str = r#"description = "hand-made"
 batch = 128
